@@ -1,0 +1,47 @@
+# Two commands on a fresh machine (nothing but Python 3.10+ and make):
+#   make demo   create .venv, install, run the main job end to end
+#   make test   create .venv, install, run the tests (under 15 minutes on 2 cores)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.deepclf-installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-slow test-all protos bench clean help
+
+help:
+	@echo "make demo       - set up .venv and run the whole pipeline (train, convert, serve, bench) on real photos"
+	@echo "make test       - set up .venv and run the test suite (slow tests excluded)"
+	@echo "make test-slow  - only the slow tests (long training, long load tests)"
+	@echo "make protos     - recompile src/deepclf/protocol/*.proto into the committed descriptor set"
+	@echo "make bench      - run the full benchmark suite (benchmarks/run.py)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when the project's dependencies change.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/deepclf demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -m 'slow or not slow' $(PYTEST_ARGS)
+
+protos: $(STAMP)
+	$(BIN)/python -m deepclf.protocol.build_protos
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf build dist src/*.egg-info .pytest_cache demo-output

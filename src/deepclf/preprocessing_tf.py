@@ -1,0 +1,28 @@
+"""The TensorFlow twin of ``deepclf.preprocessing``, for use inside graphs (the exported ``predict_image_bytes``
+signature and the training pipeline). Same steps: decode (first frame), RGB, TF bilinear resize, float32 0..255.
+
+``tests/test_preprocessing.py`` bounds the difference between the two on real JPEGs.
+"""
+
+from __future__ import annotations
+
+from deepclf.errors import require_tensorflow
+
+tf = require_tensorflow("the TensorFlow preprocessing twin")
+
+
+def decode_and_resize(image_bytes: tf.Tensor, height: int, width: int) -> tf.Tensor:
+    """A scalar string tensor of JPEG/PNG/BMP/GIF bytes -> float32 (height, width, 3) in 0..255."""
+    img = tf.io.decode_image(image_bytes, channels=3, expand_animations=False, dtype=tf.uint8)
+    img = tf.image.resize(img, (height, width), method="bilinear")
+    img.set_shape((height, width, 3))
+    return tf.cast(img, tf.float32)
+
+
+def decode_and_resize_batch(image_bytes: tf.Tensor, height: int, width: int) -> tf.Tensor:
+    """A [batch] string tensor -> float32 (batch, height, width, 3)."""
+    return tf.map_fn(
+        lambda b: decode_and_resize(b, height, width),
+        image_bytes,
+        fn_output_signature=tf.TensorSpec((height, width, 3), tf.float32),
+    )
