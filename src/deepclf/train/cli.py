@@ -1,0 +1,53 @@
+"""``deepclf train``: train a registered model on a folder of class sub-folders into a run folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from deepclf.errors import UsageError
+
+
+def parse_img_size(values: list[int]) -> tuple[int, int]:
+    """``--img-size 180`` or ``--img-size 180 240`` -> (height, width)."""
+    if len(values) == 1:
+        return (values[0], values[0])
+    if len(values) == 2:
+        return (values[0], values[1])
+    raise UsageError(f"--img-size takes one or two integers (HEIGHT [WIDTH]), got {values}")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from deepclf.train.models import MODELS  # TF-free: the registry module imports TF only when building
+
+    p = sub.add_parser("train", help="train the flowers CNNs (basic, augmented) and write a run folder")
+    p.add_argument("--model", choices=sorted(MODELS), default="basic", help="architecture (default: basic)")
+    p.add_argument("--data", default=None,
+                   help="dataset folder (class sub-folders); default: DEEPCLF_DATA, the Keras cache, or a download")
+    p.add_argument("--out", default=None, help="run folder (default: runs/<model>); rerun it to resume")
+    p.add_argument("--epochs", type=int, default=None, help="default: 10 for basic, 15 for augmented")
+    p.add_argument("--img-size", type=int, nargs="+", default=[180, 180], metavar="N", help="HEIGHT [WIDTH]")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=123)
+    p.add_argument("--validation-split", type=float, default=0.2)
+    p.add_argument("--strategy", default="auto", choices=["auto", "default", "mirrored", "multiworker"],
+                   help="tf.distribute strategy (auto: multi-worker with TF_CONFIG, mirrored with several GPUs)")
+    p.add_argument("--name", default="flowers", help="model name recorded in the manifest")
+    p.add_argument("--force", action="store_true", help="train again into a folder that holds a finished run")
+    p.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from deepclf.data.discover import resolve_dataset
+    from deepclf.train.trainer import TrainConfig, train
+
+    data = resolve_dataset(args.data)
+    cfg = TrainConfig(
+        model=args.model, data_dir=str(data), run_dir=args.out or f"runs/{args.model}", epochs=args.epochs,
+        img_size=parse_img_size(args.img_size), batch_size=args.batch_size, seed=args.seed,
+        validation_split=args.validation_split, strategy=args.strategy, name=args.name,
+    )
+    result = train(cfg, force=args.force)
+    print(f"run folder: {result.run_dir}")
+    for name, path in sorted(result.artifacts.items()):
+        print(f"  {name:<17} {path}")
+    return 0
