@@ -1,0 +1,271 @@
+"""The runner interface every model format implements, and the input validation they all share.
+
+A runner wraps one loaded model (Keras, SavedModel or a LiteRT variant) behind TF Serving's view of it: named
+signatures with named, typed tensors. The edge server, the local client and the benchmarks only ever talk to this
+interface, so a format is a constructor argument, not a code path::
+
+    with load_runner("models/flowers/3", variant="int8") as r:
+        out = r.run({"image": batch})                                   # float32 [N, H, W, 3] in 0..255
+        out = r.run({"image_bytes": np.array([jpeg], dtype=object)}, "predict_image_bytes")
+        out["probabilities"], out["classes"], out["labels"]             # f32 [N, C], i64 [N], bytes [N]
+        r.classify(["rose.jpg"], top_k=3)[0].label                      # 'roses'
+
+Subclasses implement one method, ``_forward`` (float batch -> probabilities and classes); validation, decoding,
+labels, batching and ``classify`` live here so that every format rejects bad input with the same message.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepclf.errors import ImageError, InvalidInputError, NotFoundError
+from deepclf.manifest import (
+    INPUT_BYTES,
+    INPUT_FLOAT,
+    OUTPUT_CLASSES,
+    OUTPUT_LABELS,
+    OUTPUT_PROBABILITIES,
+    SIGNATURE_BYTES,
+    SIGNATURE_FLOAT,
+    Manifest,
+)
+from deepclf.preprocessing import ImageSource, preprocess, preprocess_batch, top_k as _top_k
+
+#: Every format a runner can have; ``Runner.format`` is one of these.
+FORMATS = ("keras", "savedmodel", "tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8")
+
+#: How many images ``classify`` preprocesses and runs at once (bounds memory for long lists of files).
+CLASSIFY_BATCH = 32
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One named tensor of a signature. ``dtype`` is a numpy dtype name, or ``"string"`` for encoded bytes;
+    ``None`` in ``shape`` means any size (the batch dimension)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class SignatureSpec:
+    """A named signature: its input and output tensors, keyed by tensor name."""
+
+    name: str
+    inputs: dict[str, TensorSpec]
+    outputs: dict[str, TensorSpec]
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The result for one image: the best label, its index and score, all probabilities and the top k."""
+
+    label: str
+    index: int
+    score: float
+    probabilities: np.ndarray
+    top_k: list[tuple[str, int, float]]
+
+
+def standard_signatures(manifest: Manifest) -> dict[str, SignatureSpec]:
+    """The two signatures every deepclf model serves (the SavedModel's, which every other format mirrors)."""
+    h, w, c = manifest.input.shape
+    n = manifest.num_classes
+    outputs = {
+        OUTPUT_PROBABILITIES: TensorSpec(OUTPUT_PROBABILITIES, "float32", (None, n)),
+        OUTPUT_CLASSES: TensorSpec(OUTPUT_CLASSES, "int64", (None,)),
+        OUTPUT_LABELS: TensorSpec(OUTPUT_LABELS, "string", (None,)),
+    }
+    return {
+        SIGNATURE_FLOAT: SignatureSpec(
+            SIGNATURE_FLOAT, {INPUT_FLOAT: TensorSpec(INPUT_FLOAT, "float32", (None, h, w, c))}, dict(outputs)
+        ),
+        SIGNATURE_BYTES: SignatureSpec(
+            SIGNATURE_BYTES, {INPUT_BYTES: TensorSpec(INPUT_BYTES, "string", (None,))}, dict(outputs)
+        ),
+    }
+
+
+class Runner(abc.ABC):
+    """A loaded model behind the serving signatures. Use ``load_runner`` to get one.
+
+    ``run`` is the strict, server-facing call (exact names, dtypes and shapes, like TF Serving); ``predict`` and
+    ``classify`` are the forgiving local conveniences. Runners are safe to call from several threads.
+    """
+
+    manifest: Manifest
+    format: str
+    path: Path
+    signatures: dict[str, SignatureSpec]
+
+    def __init__(self, manifest: Manifest, path: str | Path, format: str) -> None:
+        self.manifest = manifest
+        self.path = Path(path)
+        self.format = format
+        self.signatures = standard_signatures(manifest)
+        self._labels = np.array([lab.encode("utf-8") for lab in manifest.labels], dtype=object)
+
+    # -- what a format implements ------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _forward(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A validated float32 batch [N>=1, H, W, 3] in 0..255 -> (probabilities f32 [N, C], classes i64 [N])."""
+
+    def close(self) -> None:
+        """Release the model (interpreters, TF objects). Calling it twice is harmless."""
+
+    # -- the public interface ----------------------------------------------------------------------------------
+
+    def run(self, inputs: Mapping[str, Any], signature: str = SIGNATURE_FLOAT) -> dict[str, np.ndarray]:
+        """Run one signature on named inputs; returns ``probabilities``, ``classes`` and ``labels``.
+
+        ``serving_default`` takes ``image``: float32 [N, H, W, 3] in 0..255. ``predict_image_bytes`` takes
+        ``image_bytes``: a 1-D array (dtype object or bytes) of encoded JPEG/PNG/BMP/GIF images, decoded with
+        ``deepclf.preprocessing``. Raises ``NotFoundError`` for an unknown signature and ``InvalidInputError``
+        for anything else that does not match the signature.
+        """
+        spec = self.signatures.get(signature)
+        if spec is None:
+            raise NotFoundError(
+                f"signature {signature!r} not found in model {self.manifest.name!r}; "
+                f"available signatures: {', '.join(sorted(self.signatures))}"
+            )
+        if not isinstance(inputs, Mapping):
+            raise InvalidInputError(
+                f"inputs must be a mapping of tensor name to array, got {type(inputs).__name__}; "
+                f"signature {signature!r} expects {sorted(spec.inputs)}"
+            )
+        missing = sorted(set(spec.inputs) - set(inputs))
+        unexpected = sorted(set(inputs) - set(spec.inputs))
+        if missing or unexpected:
+            raise InvalidInputError(
+                f"signature {signature!r} takes input(s) {sorted(spec.inputs)}; "
+                + (f"missing {missing}" if missing else "")
+                + ("; " if missing and unexpected else "")
+                + (f"unexpected {unexpected}" if unexpected else "")
+            )
+        if signature == SIGNATURE_BYTES:
+            images = self._decode_bytes(inputs[INPUT_BYTES])
+        else:
+            images = self._check_float(inputs[INPUT_FLOAT])
+        return self._outputs(images)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """float [N, H, W, 3] (or one [H, W, 3]) pixels in 0..255 -> probabilities float32 [N, C]."""
+        x = np.asarray(images)
+        if x.ndim == 3:
+            x = x[None]
+        if np.issubdtype(x.dtype, np.number) and x.dtype != np.float32:
+            x = x.astype(np.float32)  # local callers may hand us uint8 or float64; the server path stays strict
+        return self.run({INPUT_FLOAT: x})[OUTPUT_PROBABILITIES]
+
+    def classify(self, images: Sequence[ImageSource], top_k: int = 5) -> list[Classification]:
+        """Paths, bytes, PIL images or arrays -> one ``Classification`` each (preprocessed per the manifest)."""
+        if isinstance(images, (str, bytes, bytearray, memoryview, np.ndarray)) or not isinstance(images, Iterable):
+            images = [images]  # type: ignore[list-item]  # one image given on its own
+        items = list(images)
+        results: list[Classification] = []
+        for start in range(0, len(items), CLASSIFY_BATCH):
+            batch = preprocess_batch(items[start : start + CLASSIFY_BATCH], self.manifest.input)
+            probs = self.predict(batch)
+            for row, best in zip(probs, _top_k(probs, self.manifest.labels, top_k)):
+                label, index, score = best[0]
+                results.append(Classification(label, index, score, row, best))
+        return results
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.format} {self.path}>"
+
+    # -- shared helpers ----------------------------------------------------------------------------------------
+
+    def _outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        n = images.shape[0]
+        if n == 0:  # interpreters and TF graphs dislike empty batches; the answer is known anyway
+            probs = np.zeros((0, self.manifest.num_classes), dtype=np.float32)
+            classes = np.zeros((0,), dtype=np.int64)
+        else:
+            probs, classes = self._forward(images)
+            probs = np.asarray(probs, dtype=np.float32)
+            classes = np.asarray(classes, dtype=np.int64)
+        return {
+            OUTPUT_PROBABILITIES: probs,
+            OUTPUT_CLASSES: classes,
+            OUTPUT_LABELS: self._labels[classes] if n else np.zeros((0,), dtype=object),
+        }
+
+    def _check_float(self, value: Any) -> np.ndarray:
+        want = self.manifest.input.shape
+        x = value if isinstance(value, np.ndarray) else np.asarray(value)
+        if x.dtype != np.float32:
+            raise InvalidInputError(
+                f"input {INPUT_FLOAT!r} must be float32 pixels in 0..255, got dtype {x.dtype}; "
+                "cast it with .astype('float32') (or send encoded images to 'predict_image_bytes')"
+            )
+        if x.ndim != 4 or tuple(x.shape[1:]) != want:
+            raise InvalidInputError(
+                f"input {INPUT_FLOAT!r} must have shape [batch, {want[0]}, {want[1]}, {want[2]}], got "
+                f"{list(x.shape)}; resize images with deepclf.preprocessing.preprocess(img, {want[:2]})"
+            )
+        if x.size:
+            lo, hi = float(np.min(x)), float(np.max(x))
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                raise InvalidInputError(f"input {INPUT_FLOAT!r} contains NaN or infinite values")
+            vmin, vmax = self.manifest.input.value_range
+            if lo < vmin or hi > vmax:
+                raise InvalidInputError(
+                    f"input {INPUT_FLOAT!r} values must be in {vmin:g}..{vmax:g} (the model rescales inside), "
+                    f"got min {lo:g} and max {hi:g}"
+                )
+        return np.ascontiguousarray(x)
+
+    def _decode_bytes(self, value: Any) -> np.ndarray:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            raise InvalidInputError(
+                f"input {INPUT_BYTES!r} must be a 1-D array of encoded images (shape [batch]), got a single bytes "
+                "object; wrap it: np.array([data], dtype=object)"
+            )
+        arr = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
+        if arr.dtype.kind not in ("O", "S"):
+            raise InvalidInputError(
+                f"input {INPUT_BYTES!r} must hold encoded image bytes (dtype string), got dtype {arr.dtype}"
+            )
+        if arr.ndim != 1:
+            raise InvalidInputError(
+                f"input {INPUT_BYTES!r} must have shape [batch] (one encoded image per element), "
+                f"got {list(arr.shape)}"
+            )
+        images = []
+        for i, item in enumerate(arr.tolist()):
+            if not isinstance(item, (bytes, bytearray, memoryview)):
+                raise InvalidInputError(
+                    f"{INPUT_BYTES}[{i}] must be encoded image bytes, got {type(item).__name__}"
+                )
+            try:
+                images.append(preprocess(item, self.manifest.input, name=f"{INPUT_BYTES}[{i}]"))
+            except ImageError as exc:
+                raise InvalidInputError(str(exc)) from exc
+        h, w, c = self.manifest.input.shape
+        if not images:
+            return np.zeros((0, h, w, c), dtype=np.float32)
+        return np.stack(images).astype(np.float32, copy=False)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float32, stable for large logits."""
+    z = np.asarray(logits, dtype=np.float32)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)

@@ -1,0 +1,182 @@
+"""The LiteRT runner: runs any TFLite variant (fp32, fp16, dynamic, int8) with ``ai_edge_litert``, no TensorFlow.
+
+The TFLite files carry one signature, ``serving_default``: input ``image`` [batch, H, W, 3] and outputs
+``probabilities`` [batch, C] and ``classes`` [batch] (TFLite builtins have no string outputs, so ``labels`` is
+mapped from ``classes`` with the manifest here). ``predict_image_bytes`` decodes with ``deepclf.preprocessing``.
+
+Why it is built the way it is:
+
+* A TFLite interpreter is not thread-safe, so each thread gets its own (``threading.local``); the edge server
+  calls ``run`` from a thread pool.
+* Resizing an interpreter's input reallocates every tensor, so each thread keeps one interpreter per batch size
+  (a small LRU), allocated once, instead of resizing back and forth between request sizes.
+* The int8 variant takes uint8 pixels and returns uint8 probabilities; we quantize and dequantize with each
+  tensor's own scale and zero point, so callers always see float32 0..255 in and probabilities out.
+* XNNPACK is LiteRT's default CPU delegate; ``num_threads`` sets its thread pool (and the interpreter's).
+
+Usage::
+
+    r = LiteRTRunner("models/flowers/3/model_int8.tflite", num_threads=2)
+    r.predict(preprocess_batch(["rose.jpg"], r.manifest.input))
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepclf.errors import MissingDependencyError, ModelFormatError
+from deepclf.manifest import INPUT_FLOAT, OUTPUT_CLASSES, OUTPUT_PROBABILITIES, SIGNATURE_FLOAT, TFLITE_FILES, Manifest
+from deepclf.runtime.base import Runner
+
+#: Interpreters kept per thread (one per batch size seen); the least recently used goes first.
+MAX_CACHED_BATCH_SIZES = 4
+
+_VARIANT_OF_FILE = {fname: variant for variant, fname in TFLITE_FILES.items()}
+
+
+def _interpreter_class():  # -> type[ai_edge_litert.interpreter.Interpreter]
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415 - optional 'edge' extra
+    except ImportError as exc:  # pragma: no cover - the test environment has it
+        raise MissingDependencyError("ai-edge-litert", "edge", "running a TFLite model") from exc
+    return Interpreter
+
+
+def variant_of(path: str | os.PathLike[str], manifest: Manifest | None = None) -> str:
+    """The variant name (fp32, fp16, dynamic, int8) of a .tflite file, from the manifest or its file name."""
+    name = Path(path).name
+    if manifest is not None:
+        for variant, info in manifest.variants.items():
+            if info.get("file") == name:
+                return variant
+    return _VARIANT_OF_FILE.get(name, "fp32")
+
+
+class _Slot:
+    """One interpreter allocated for one batch size, with what ``_forward`` needs to feed and read it."""
+
+    def __init__(self, interpreter: Any, batch: int) -> None:
+        self.interpreter = interpreter
+        self.runner = interpreter.get_signature_runner(SIGNATURE_FLOAT)
+        self.input = self.runner.get_input_details()[INPUT_FLOAT]
+        self.batch = batch  # the signature runner resizes and allocates on its first call, then never again
+        self.outputs = self.runner.get_output_details()
+
+
+def _quant(details: dict[str, Any]) -> tuple[float, int]:
+    q = details.get("quantization_parameters") or {}
+    scales, zeros = q.get("scales"), q.get("zero_points")
+    if scales is not None and len(scales):
+        return float(scales[0]), int(zeros[0])
+    scale, zero = details.get("quantization", (0.0, 0))
+    return float(scale), int(zero)
+
+
+class LiteRTRunner(Runner):
+    """A TFLite/LiteRT model file behind the standard signatures. TF-free; safe to call from several threads."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        manifest: Manifest | None = None,
+        num_threads: int | None = None,
+    ) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFormatError(f"TFLite model not found: {path} (expected a .tflite file)")
+        manifest = manifest or Manifest.load(path)
+        variant = variant_of(path, manifest)
+        super().__init__(manifest, path, f"tflite-{variant}")
+        self.variant = variant
+        if num_threads is not None and num_threads < 1:
+            raise ModelFormatError(f"num_threads must be at least 1, got {num_threads}")
+        self.num_threads = num_threads
+        self._content = path.read_bytes()  # one copy shared by every interpreter of every thread
+        self._local = threading.local()
+        self._closed = False
+        # Load once now so that a broken file or a missing signature fails at load time, not at the first request.
+        slot = self._slot(1)
+        self.input_dtype = np.dtype(slot.input["dtype"]).name
+        self.input_quantization = _quant(slot.input)
+        if OUTPUT_PROBABILITIES not in slot.outputs:
+            raise ModelFormatError(
+                f"{path}: signature {SIGNATURE_FLOAT!r} has outputs {sorted(slot.outputs)}; "
+                f"expected {OUTPUT_PROBABILITIES!r} (and {OUTPUT_CLASSES!r}); was it written by `deepclf convert`?"
+            )
+
+    def _new_slot(self, batch: int) -> _Slot:
+        Interpreter = _interpreter_class()
+        try:
+            interpreter = Interpreter(model_content=self._content, num_threads=self.num_threads)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelFormatError(f"{self.path}: not a loadable TFLite model ({exc})") from exc
+        signatures = interpreter.get_signature_list()
+        if SIGNATURE_FLOAT not in signatures:
+            raise ModelFormatError(
+                f"{self.path}: no {SIGNATURE_FLOAT!r} signature (found {sorted(signatures) or 'none'}); "
+                "convert the model with `deepclf convert`"
+            )
+        if INPUT_FLOAT not in signatures[SIGNATURE_FLOAT]["inputs"]:
+            raise ModelFormatError(
+                f"{self.path}: signature {SIGNATURE_FLOAT!r} takes {signatures[SIGNATURE_FLOAT]['inputs']}, "
+                f"expected an input named {INPUT_FLOAT!r}"
+            )
+        return _Slot(interpreter, batch)
+
+    def _slot(self, batch: int) -> _Slot:
+        if self._closed:
+            raise ModelFormatError(f"{self.path}: runner is closed")
+        cache: OrderedDict[int, _Slot] | None = getattr(self._local, "slots", None)
+        if cache is None:
+            cache = self._local.slots = OrderedDict()
+        slot = cache.get(batch)
+        if slot is None:
+            slot = cache[batch] = self._new_slot(batch)
+            while len(cache) > MAX_CACHED_BATCH_SIZES:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(batch)
+        return slot
+
+    def _forward(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        slot = self._slot(images.shape[0])
+        out = slot.runner(**{INPUT_FLOAT: self._to_input(images, slot.input)})
+        probs = self._from_output(out[OUTPUT_PROBABILITIES], slot.outputs[OUTPUT_PROBABILITIES])
+        if OUTPUT_CLASSES in out:
+            classes = np.asarray(out[OUTPUT_CLASSES]).astype(np.int64).reshape(-1)
+        else:
+            classes = np.argmax(probs, axis=-1)
+        return probs, classes
+
+    @staticmethod
+    def _to_input(x: np.ndarray, details: dict[str, Any]) -> np.ndarray:
+        dtype = np.dtype(details["dtype"])
+        if dtype == np.float32:
+            return x
+        scale, zero = _quant(details)
+        if scale == 0.0:
+            raise ModelFormatError(f"quantized input of dtype {dtype} has no scale; cannot feed float pixels")
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / np.float32(scale) + zero), info.min, info.max).astype(dtype)
+
+    @staticmethod
+    def _from_output(y: np.ndarray, details: dict[str, Any]) -> np.ndarray:
+        if np.issubdtype(y.dtype, np.floating):
+            return y.astype(np.float32, copy=False)
+        scale, zero = _quant(details)
+        if scale == 0.0:
+            return y.astype(np.float32)
+        return ((y.astype(np.float32) - np.float32(zero)) * np.float32(scale)).astype(np.float32)
+
+    def close(self) -> None:
+        # Other threads' interpreters go with their thread-local storage; drop ours and refuse new work.
+        self._closed = True
+        if hasattr(self._local, "slots"):
+            self._local.slots.clear()
