@@ -5,10 +5,13 @@ the edge server's ``predict_image_bytes`` path, the clients' ``classify`` and th
 (``deepclf.preprocessing_tf``, used inside exported graphs) does the same steps with TF ops; a test on real JPEGs
 bounds their difference.
 
-The steps reproduce ``tf.keras.utils.image_dataset_from_directory`` (what the models were trained on):
+The steps reproduce ``tf.keras.utils.image_dataset_from_directory`` (save one choice, below):
 
 1. decode JPEG/PNG/BMP/GIF (first frame only, like ``decode_image(expand_animations=False)``); EXIF orientation is
-   ignored, as TensorFlow ignores it;
+   ignored, as TensorFlow ignores it. JPEGs use libjpeg's accurate integer DCT (Pillow's; TF's
+   ``dct_method="INTEGER_ACCURATE"``). ``image_dataset_from_directory`` uses TF's default INTEGER_FAST, which
+   differs by up to ~20 grey levels on many pixels, so our training pipeline decodes with the twin instead: the
+   model is trained, exported and served on the very same pixels;
 2. convert to 3-channel RGB (grey is replicated, alpha is dropped without compositing, palettes are applied);
 3. resize with TensorFlow's bilinear kernel (half-pixel centres, no antialiasing), which is *not* Pillow's
    ``BILINEAR`` (Pillow widens the kernel when shrinking), so we compute it here in float32;
