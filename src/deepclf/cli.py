@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "deepclf.runtime.cli",
     "deepclf.convert.cli",
     "deepclf.serving.cli",
+    "deepclf.serving.deploy.cli",
     "deepclf.bench.cli",
 )
 
