@@ -1,0 +1,97 @@
+"""TFLite/LiteRT conversion of the float-only SavedModel into the four variants of a version folder.
+
+=========  =======================  ==================================================================
+variant    file                     what is quantized
+=========  =======================  ==================================================================
+fp32       model.tflite             nothing (TF Serving's ``--prefer_tflite_model`` file name)
+fp16       model_fp16.tflite        weights stored as float16, dequantized at load; float32 compute
+dynamic    model_dynamic.tflite     weights int8 (per channel), activations quantized on the fly
+int8       model_int8.tflite        everything int8, uint8 input and output; calibrated on real images
+=========  =======================  ==================================================================
+
+Where softmax sits in int8: inside the integer graph. TFLite's int8 softmax has a fixed output scale of 1/256
+(uint8 at the interface: scale 1/256, zero point 0), so probabilities come in 1/256 steps (at most 255/256).
+That is accurate enough for a score, keeps the model integer end to end (what NPUs and the Edge TPU need), and the
+class decision does not suffer from it: ``classes`` is the argmax of the int8 logits, before softmax.
+The input is uint8 with a calibrated scale of ~1.0 and zero point 0: the 0..255 pixel range maps onto uint8 almost
+one to one, so feeding pixels costs only the rounding of resized values (the runtime quantizes with the tensor's
+own scale and zero point).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepclf.errors import ModelFormatError, UsageError, require_tensorflow
+from deepclf.manifest import INPUT_FLOAT, SIGNATURE_FLOAT, TFLITE_FILES
+
+VARIANTS = tuple(TFLITE_FILES)  # ("fp32", "fp16", "dynamic", "int8")
+
+#: What each variant stores, recorded in the manifest's ``variants`` map.
+VARIANT_INFO: dict[str, dict[str, str]] = {
+    "fp32": {"weights": "float32", "activations": "float32", "io": "float32"},
+    "fp16": {"weights": "float16", "activations": "float32", "io": "float32"},
+    "dynamic": {"weights": "int8", "activations": "float32 (int8 on the fly)", "io": "float32"},
+    "int8": {"weights": "int8", "activations": "int8", "io": "uint8"},
+}
+
+
+def convert_variant(
+    source: str | Path,
+    variant: str,
+    representative: Callable[[], Iterable[np.ndarray]] | None = None,
+) -> bytes:
+    """Convert the float-only SavedModel at ``source`` into one TFLite variant; returns the flatbuffer.
+
+    ``representative`` (int8 only) returns an iterable of float32 [H, W, 3] images in 0..255 for calibration.
+    """
+    if variant not in VARIANTS:
+        raise UsageError(f"unknown TFLite variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    tf = require_tensorflow("converting to TFLite")
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(source), signature_keys=[SIGNATURE_FLOAT])
+    if variant != "fp32":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "fp16":
+        conv.target_spec.supported_types = [tf.float16]
+    elif variant == "int8":
+        if representative is None:
+            raise UsageError("the int8 variant needs calibration images (a representative dataset)")
+
+        def dataset() -> Iterator[dict[str, np.ndarray]]:
+            for img in representative():
+                yield {INPUT_FLOAT: np.asarray(img, dtype=np.float32)[None]}
+
+        conv.representative_dataset = dataset
+        # Integer-only builtins: conversion fails instead of silently leaving float ops behind.
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.uint8
+        conv.inference_output_type = tf.uint8
+    try:
+        return bytes(conv.convert())
+    except Exception as exc:  # the converter raises ConverterError/ValueError/RuntimeError with MLIR text
+        raise ModelFormatError(f"TFLite conversion of the {variant} variant failed: {str(exc)[:2000]}") from exc
+
+
+def quantization_params(model_content: bytes) -> dict[str, Any]:
+    """Input/output dtypes and (scale, zero_point) of a converted model's serving signature, read with LiteRT."""
+    from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+
+    runner = Interpreter(model_content=model_content).get_signature_runner(SIGNATURE_FLOAT)
+
+    def describe(d: dict[str, Any]) -> dict[str, Any]:
+        q = d.get("quantization_parameters") or {}
+        scales = q.get("scales")
+        info: dict[str, Any] = {"dtype": np.dtype(d["dtype"]).name}
+        if scales is not None and len(scales):
+            info["scale"] = float(scales[0])
+            info["zero_point"] = int(q["zero_points"][0])
+        return info
+
+    return {
+        "inputs": {k: describe(v) for k, v in runner.get_input_details().items()},
+        "outputs": {k: describe(v) for k, v in runner.get_output_details().items()},
+    }
