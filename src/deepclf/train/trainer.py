@@ -210,7 +210,7 @@ def train(
     if resuming:
         log(f"resuming the interrupted run in {run} after epoch {start_epoch}")
     model.fit(
-        train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
+        train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks, shuffle=False,  # ds shuffles
         verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
     )
 
@@ -253,7 +253,8 @@ def _backup_epoch(ckpt_dir: Path) -> int:
     """The number of completed epochs recorded by BackupAndRestore (0 when starting fresh)."""
     meta = ckpt_dir / "training_metadata.json"
     try:
-        return int(json.loads(meta.read_text()).get("epoch", -1)) + 1
+        # Keras records the number of completed epochs (the next run's initial_epoch).
+        return int(json.loads(meta.read_text()).get("epoch", 0))
     except (OSError, ValueError):
         return 0
 

@@ -1,0 +1,61 @@
+"""The manifest round-trips and rejects bad files; atomic writes and folder publishing lose nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deepclf.errors import ModelFormatError, UsageError
+from deepclf.fsutil import atomic_write_json, publish_dir
+from deepclf.manifest import InputSpec, Manifest
+
+
+def test_manifest_round_trip(tmp_path: Path) -> None:
+    m = Manifest(labels=["a", "b"], input=InputSpec(64, 48), architecture="basic",
+                 variants={"int8": {"file": "model_int8.tflite"}})
+    m.save(tmp_path)
+    back = Manifest.load(tmp_path / "manifest.json")
+    assert back.to_dict() == m.to_dict()
+    assert back.input.size == (64, 48) and back.variant_file("int8") == "model_int8.tflite"
+    assert Manifest.load(tmp_path / "model.tflite").labels == ["a", "b"]  # found beside a model file
+
+
+def test_manifest_errors(tmp_path: Path) -> None:
+    with pytest.raises(ModelFormatError, match="no manifest.json"):
+        Manifest.load(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelFormatError, match="not valid JSON"):
+        Manifest.load(tmp_path)
+    with pytest.raises(ModelFormatError, match="unique"):
+        Manifest(labels=["a", "a"])
+    with pytest.raises(ModelFormatError, match="unknown TFLite variant 'int4'"):
+        Manifest(labels=["a", "b"]).variant_file("int4")
+
+
+def test_publish_dir_is_atomic(tmp_path: Path) -> None:
+    final = tmp_path / "models" / "flowers" / "1"
+    with pytest.raises(RuntimeError):
+        with publish_dir(final) as tmp:
+            (tmp / "saved_model.pb").write_bytes(b"half")
+            raise RuntimeError("export failed midway")
+    assert not final.exists()
+    assert list(final.parent.iterdir()) == []  # no partial folder left behind
+    with publish_dir(final) as tmp:
+        (tmp / "saved_model.pb").write_bytes(b"whole")
+    assert (final / "saved_model.pb").read_bytes() == b"whole"
+    with pytest.raises(UsageError, match="refusing to overwrite"):
+        with publish_dir(final):
+            pass
+    with publish_dir(final, overwrite=True) as tmp:
+        (tmp / "saved_model.pb").write_bytes(b"new")
+    assert (final / "saved_model.pb").read_bytes() == b"new"
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
+    p = tmp_path / "r.json"
+    atomic_write_json(p, {"a": 1})
+    with pytest.raises(TypeError):
+        atomic_write_json(p, {"a": object()})
+    assert p.read_text().strip() == '{\n  "a": 1\n}'
+    assert [x.name for x in tmp_path.iterdir()] == ["r.json"]
