@@ -59,3 +59,27 @@ def make_image_folder(root: Path, classes=("a", "b", "c"), per_class: int = 6, s
 def tiny_folder(tmp_path: Path) -> Path:
     """3 classes x 6 generated JPEGs."""
     return make_image_folder(tmp_path / "tiny")
+
+
+def _modelkit():
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests" / "convert"))
+    import modelkit  # tests/convert/modelkit.py: builds and caches the session's trained run + conversion
+
+    return modelkit
+
+
+@pytest.fixture(scope="session")
+def shared_run_dir(tmp_path_factory: pytest.TempPathFactory, mini_photos: Path) -> Path:
+    """A real training run folder (basic CNN, 64x64, trained briefly on the mini photos), built once per session."""
+    return _modelkit().shared_run(tmp_path_factory.getbasetemp(), mini_photos)
+
+
+@pytest.fixture(scope="session")
+def shared_version_dir(tmp_path_factory: pytest.TempPathFactory, mini_photos: Path) -> Path:
+    """``<models>/flowers/1`` converted from ``shared_run_dir``: SavedModel + 4 TFLite variants + manifest.
+
+    The model base path is ``shared_version_dir.parent``; copy it before modifying (other tests share it).
+    """
+    return _modelkit().shared_version(tmp_path_factory.getbasetemp(), mini_photos)
