@@ -25,8 +25,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	@touch $(STAMP)
 
+# The real photos, when they sit beside the checkout (as in CI); otherwise the demo looks in the Keras cache,
+# then downloads the official archive, then falls back (loudly) to a generated stand-in.
+SHARED_PHOTOS := $(abspath $(wildcard ../shared/data/flower_photos))
+
+demo: export DEEPCLF_DATA ?= $(SHARED_PHOTOS)
 demo: $(STAMP)
-	$(BIN)/deepclf demo
+	$(BIN)/deepclf demo $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
