@@ -128,7 +128,8 @@ class LatencyReport:
                 srv = (r.server or {}).get("request_latency") or {}
                 rows.append({
                     **common, "scenario": r.scenario, "concurrency": r.concurrency, "batch_size": r.batch_size,
-                    "rate": r.rate, "achieved_rate": r.achieved_rate, "dropped": r.dropped, "count": r.count,
+                    "rate": r.rate, "offered_rate": r.offered_rate, "achieved_rate": r.achieved_rate,
+                    "dropped": r.dropped, "count": r.count,
                     "errors": r.errors, "p50_ms": lat.p50, "p90_ms": lat.p90, "p95_ms": lat.p95,
                     "p99_ms": lat.p99, "p999_ms": lat.p999, "mean_ms": lat.mean, "std_ms": lat.std,
                     "min_ms": lat.min, "max_ms": lat.max, "throughput_rps": r.throughput_rps,
@@ -159,8 +160,10 @@ class LatencyReport:
                 for m in r.error_messages[:3]:
                     notes.append(f"    {r.scenario} c={r.concurrency}: {r.errors} error(s), e.g. {m}")
                 if r.scenario == "server" and r.achieved_rate is not None:
-                    keep = "kept up" if r.achieved_rate >= 0.95 * (r.rate or 0) and not r.dropped else "FELL BEHIND"
-                    notes.append(f"    server: target {r.rate:.1f}/s, achieved {r.achieved_rate:.1f}/s ({keep}), "
+                    offered = r.offered_rate or r.rate or 0.0
+                    keep = "kept up" if r.achieved_rate >= 0.95 * offered and not r.dropped else "FELL BEHIND"
+                    notes.append(f"    server: rate {r.rate:.1f}/s (offered {offered:.1f}/s), achieved "
+                                 f"{r.achieved_rate:.1f}/s ({keep}), "
                                  f"{r.dropped} dropped, queueing p99 {r.queue_ms.p99 if r.queue_ms else 0:.1f} ms")
                 if r.server and "error" in r.server:
                     notes.append(f"    server metrics: {r.server['error']}")

@@ -94,6 +94,7 @@ class ScenarioResult:
     warmup: dict[str, Any]
     client_cpu: float
     achieved_rate: float | None = None
+    offered_rate: float | None = None
     dropped: int = 0
     queue_ms: LatencySummary | None = None
     server: dict[str, Any] | None = None
@@ -176,7 +177,7 @@ def _batches(batch: Batch, batch_size: int, k: int = 8) -> list[Batch]:
 def run_scenario(target: Target, images: Batch, cfg: ScenarioConfig) -> ScenarioResult:
     """Run one scenario against an opened target with the sample ``images``; never raises for request errors."""
     if cfg.scenario == "single-stream":
-        cfg = replace(cfg, concurrency=1, batch_size=1 if cfg.batch_size is None else cfg.batch_size)
+        cfg = replace(cfg, concurrency=1)  # one request after another, by definition
     requests = _batches(images, cfg.batch_size)
     rec = _Recorder()
     workers = cfg.concurrency
@@ -275,8 +276,11 @@ def run_scenario(target: Target, images: Batch, cfg: ScenarioConfig) -> Scenario
         errors = max(errors, len(rec.warm_errors))
         messages = [f"warm-up: {m}" for m in rec.warm_errors[:MAX_ERROR_MESSAGES]]
     dropped = 0
-    achieved = None
+    achieved = offered = None
     if schedule is not None:
+        # The Poisson draw offers about ``rate`` requests/s; the number actually offered is what to keep up with.
+        by_duration = cfg.duration is not None and (cfg.requests is None or len(schedule) < cfg.requests)
+        offered = len(schedule) / (float(cfg.duration) if by_duration else max(float(schedule[-1]), 1e-9))
         dropped = max(0, len(schedule) - count - rec.errors)
         span = (rec.last_done - t0) if count else wall
         achieved = count / span if span > 0 else 0.0
@@ -311,6 +315,7 @@ def run_scenario(target: Target, images: Batch, cfg: ScenarioConfig) -> Scenario
         },
         client_cpu=(cpu1 - cpu0) / wall,
         achieved_rate=achieved,
+        offered_rate=offered,
         dropped=dropped,
         queue_ms=summarize(rec.queue) if schedule is not None else None,
         server=server,

@@ -257,42 +257,33 @@ class RunnerTarget(Target):
             self.kind = "quantized"
         else:
             self.kind = "float"
-        # TF models are thread-safe and big: share one. LiteRT interpreters are not: one per thread.
-        self._shared = fmt in ("keras", "savedmodel")
         self._runner: Any = None
         self._extra: dict[str, Any] = {}
 
-    def _load(self) -> Any:
-        from deepclf.runtime import load_runner  # noqa: PLC0415 - lazy: the runtime may pull in TensorFlow
-
-        return load_runner(self.path, format=self.format, variant=self.variant, num_threads=self.threads)
-
     def _open(self) -> None:
-        runner = self._load()
+        from deepclf.runtime import load_runner  # noqa: PLC0415 - lazy: the TF runners import TensorFlow
+
+        # One runner for every thread: runners are thread-safe (LiteRT keeps an interpreter per thread).
+        runner = load_runner(self.path, format=self.format, variant=self.variant, num_threads=self.threads)
         self._runner = runner
-        self._local.obj = runner  # the opening thread reuses this one
-        manifest = getattr(runner, "manifest", None)
-        if manifest is not None:
-            self.labels = list(manifest.labels)
-            self.input_size = tuple(manifest.input.size)  # type: ignore[assignment]
-        for attr in ("delegate", "num_threads", "variant"):
+        self.labels = list(runner.manifest.labels)
+        self.input_size = tuple(runner.manifest.input.size)  # type: ignore[assignment]
+        self._extra["model_file"] = str(runner.path)
+        for attr in ("variant", "num_threads", "input_dtype"):
             val = getattr(runner, attr, None)
-            if val is not None and not callable(val):
+            if val is not None:
                 self._extra[attr] = val
 
     def _close(self) -> None:
-        self._runner = None
-        self._local = threading.local()
-
-    def _thread_runner(self) -> Any:
-        return self._runner if self._shared else self._per_thread(self._load)
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.close()
 
     def _predict(self, batch: Batch) -> np.ndarray:
-        runner = self._thread_runner()
         if self.send == "bytes":
-            out = runner.run({INPUT_BYTES: np.asarray(batch.encoded, dtype=object)}, signature=SIGNATURE_BYTES)
+            out = self._runner.run({INPUT_BYTES: np.asarray(batch.encoded, dtype=object)}, signature=SIGNATURE_BYTES)
             return np.asarray(out[OUTPUT_PROBABILITIES])
-        return runner.predict(batch.tensor)
+        return self._runner.predict(batch.tensor)
 
     def info(self) -> dict[str, Any]:
         info = {
@@ -302,7 +293,7 @@ class RunnerTarget(Target):
             "path": self.path,
             "variant": self.variant or ("fp32" if self.format == "tflite" else None),
             "threads": self.threads,
-            "model_bytes": model_size_bytes(self.path, self.format, self.variant),
+            "model_bytes": model_size_bytes(self._extra.get("model_file", self.path), self.format, self.variant),
         }
         if self.format == "tflite":
             # LiteRT applies its XNNPACK delegate to CPU models by default (int8 included, since TF 2.x).
@@ -314,8 +305,9 @@ class RunnerTarget(Target):
 class RawLiteRTTarget(Target):
     """The bare LiteRT interpreter loop (``set_tensor``/``invoke``/``get_tensor``), to price ``deepclf.runtime``.
 
-    Quantized inputs and outputs are (de)quantized with the tensor's scale and zero point; the output read is the
-    one named ``probabilities`` when there is one, else the first.
+    Quantized inputs and outputs are (de)quantized with the tensor's scale and zero point. The output read is the
+    probabilities: the one rank-2 output ``[N, C]`` (``classes`` is rank 1; tensor names inside a converted model
+    are graph names like ``StatefulPartitionedCall:0``, so names cannot tell them apart).
     """
 
     kind = "float"
@@ -352,9 +344,7 @@ class RawLiteRTTarget(Target):
         interp = Interpreter(model_path=str(self._file), num_threads=self.threads)
         interp.allocate_tensors()
         inp = interp.get_input_details()[0]
-        outs = interp.get_output_details()
-        out = next((o for o in outs if OUTPUT_PROBABILITIES in o["name"]), outs[0])
-        return {"interp": interp, "in": inp, "out": out, "batch": int(inp["shape"][0])}
+        return {"interp": interp, "in": inp, "out": _probabilities_output(interp), "batch": int(inp["shape"][0])}
 
     def _open(self) -> None:
         self._file = self._resolve()
@@ -380,10 +370,7 @@ class RawLiteRTTarget(Target):
             interp.allocate_tensors()
             s["batch"] = int(x.shape[0])
             s["in"] = inp = interp.get_input_details()[0]
-            s["out"] = next(
-                (o for o in interp.get_output_details() if OUTPUT_PROBABILITIES in o["name"]),
-                interp.get_output_details()[0],
-            )
+            s["out"] = _probabilities_output(interp)
         if np.issubdtype(inp["dtype"], np.integer):
             scale, zero = inp["quantization"]
             info = np.iinfo(inp["dtype"])
@@ -407,6 +394,11 @@ class RawLiteRTTarget(Target):
             "delegate": "XNNPACK (LiteRT default)",
             "model_bytes": model_size_bytes(self.path, "tflite", self.variant),
         }
+
+
+def _probabilities_output(interp: Any) -> dict[str, Any]:
+    outs = interp.get_output_details()
+    return next((o for o in outs if len(o["shape"]) == 2), outs[0])
 
 
 # -- remote targets --------------------------------------------------------------------------------------------
