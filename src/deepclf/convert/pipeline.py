@@ -131,7 +131,9 @@ def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _parity(reference: np.ndarray, probs: np.ndarray, truth: list[int] | None) -> dict[str, Any]:
+def parity_stats(reference: np.ndarray, probs: np.ndarray, truth: Sequence[int] | None) -> dict[str, Any]:
+    """Top-1 agreement and probability differences of ``probs`` against ``reference`` (plus accuracy if
+    the true labels are known)."""
     out = {
         "images": int(len(reference)),
         "top1_agreement": float(np.mean(probs.argmax(-1) == reference.argmax(-1))),
@@ -141,6 +143,16 @@ def _parity(reference: np.ndarray, probs: np.ndarray, truth: list[int] | None) -
     if truth is not None:
         out["accuracy"] = float(np.mean(probs.argmax(-1) == np.asarray(truth)))
     return out
+
+
+def agreement_failures(parity: dict[str, dict[str, Any]], min_agreement: float) -> list[str]:
+    """One message per variant whose top-1 agreement with Keras is below ``min_agreement``."""
+    return [
+        f"{variant} agrees with Keras on {p['top1_agreement']:.1%} of {p['images']} images "
+        f"(minimum {min_agreement:.1%})"
+        for variant, p in parity.items()
+        if p["top1_agreement"] < min_agreement
+    ]
 
 
 def convert_run(run_dir: str | Path, models_dir: str | Path, options: ConvertOptions | None = None,
@@ -198,13 +210,12 @@ def convert_run(run_dir: str | Path, models_dir: str | Path, options: ConvertOpt
         check = export.verify_savedmodel(tmp, out_manifest, parity_x, reference, image_bytes,
                                          reference[: len(image_bytes)])
         report["savedmodel"] = {"file": "saved_model.pb + variables/", "size_bytes": _dir_size(tmp),
-                                "seconds": sm_seconds, "parity": {**_parity(reference, reference, truth), **check}}
+                                "seconds": sm_seconds, "parity": {**parity_stats(reference, reference, truth), **check}}
 
         def representative() -> Iterator[np.ndarray]:
             for f in calib_files:
                 yield preprocess(f, size)
 
-        failures = []
         with tempfile.TemporaryDirectory(prefix="deepclf-tflite-src-") as src:
             export.export_tflite_source(model, out_manifest, src)
             for variant in opts.variants:
@@ -216,7 +227,7 @@ def convert_run(run_dir: str | Path, models_dir: str | Path, options: ConvertOpt
                 runner = LiteRTRunner(tmp / file, manifest=out_manifest)
                 probs = np.concatenate([runner.predict(parity_x[i:i + 32]) for i in range(0, len(parity_x), 32)])
                 runner.close()
-                parity = _parity(reference, probs, truth)
+                parity = parity_stats(reference, probs, truth)
                 info = {"file": file, "size_bytes": len(content), "seconds": seconds,
                         **tflite.VARIANT_INFO[variant], "quantization": tflite.quantization_params(content),
                         "parity": parity}
@@ -224,9 +235,7 @@ def convert_run(run_dir: str | Path, models_dir: str | Path, options: ConvertOpt
                 out_manifest.variants[variant] = info
                 log(f"converted {variant:<7} in {seconds:5.1f}s: {len(content) / 1e6:6.2f} MB, top-1 agreement "
                     f"{parity['top1_agreement']:.3f}, max |dp| {parity['max_abs_diff']:.2g}")
-                if parity["top1_agreement"] < opts.min_agreement:
-                    failures.append(f"{variant} agrees with Keras on {parity['top1_agreement']:.1%} of "
-                                    f"{parity['images']} images (minimum {opts.min_agreement:.1%})")
+        failures = agreement_failures({v: e["parity"] for v, e in report["variants"].items()}, opts.min_agreement)
         if failures:
             raise ModelFormatError("conversion rejected, nothing published: " + "; ".join(failures))
 
