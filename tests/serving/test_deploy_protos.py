@@ -24,7 +24,8 @@ from deepclf.serving.deploy import TFServingOptions, render_bundle, scan_models,
 from deepclf.serving.deploy.tfserving import served_versions
 
 REPO = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("deepclf_regenerate_example", REPO / "deployment" / "regenerate_example.py")
+_spec = importlib.util.spec_from_file_location("deepclf_regenerate_example",
+                                               REPO / "deployment" / "regenerate_example.py")
 example = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(example)
 make_tree = example.make_fake_models_tree

@@ -181,7 +181,7 @@ changed configs roll the pods one by one, never below the current capacity). The
 ## Kubernetes
 
 ```bash
-kubectl apply -k k8s/       # ConfigMap, PVC (ReadWriteMany), Deployment, Service, HPA ({opts.min_replicas}-{opts.max_replicas} replicas)
+kubectl apply -k k8s/       # ConfigMap, PVC, Deployment, Service, HPA ({opts.min_replicas}-{opts.max_replicas} replicas)
 kubectl cp models/. <helper-pod>:{MODELS_MOUNT}   # fill the PVC once, from a pod that mounts it read-write
 kubectl port-forward svc/{opts.name} {opts.rest_port}:{opts.rest_port} {opts.grpc_port}:{opts.grpc_port}
 ```

@@ -67,7 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="how often TF Serving re-reads models.config (default: %(default)s)")
     p.add_argument("--cpus", type=int, default=_DEFAULTS.cpus,
                    help="CPUs per server: limits, batch threads, TF thread pools (default: %(default)s)")
-    p.add_argument("--memory-mib", type=int, default=_DEFAULTS.memory_mib, help="memory per server (default: %(default)s)")
+    p.add_argument("--memory-mib", type=int, default=_DEFAULTS.memory_mib,
+                   help="memory per server in MiB (default: %(default)s)")
     p.add_argument("--max-batch-size", type=int, default=_DEFAULTS.max_batch_size, help="default: %(default)s")
     p.add_argument("--batch-timeout-micros", type=int, default=_DEFAULTS.batch_timeout_micros,
                    help="default: %(default)s")
