@@ -12,6 +12,8 @@ The set includes its imports (``google/protobuf/any.proto``, ``wrappers.proto``)
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,29 +35,33 @@ def compile_descriptor_set(root: Path = PROTO_ROOT) -> bytes:
 
     >>> data = compile_descriptor_set()   # doctest: +SKIP
     """
-    try:
-        import grpc_tools  # noqa: PLC0415 - dev-only dependency
-        from grpc_tools import protoc  # noqa: PLC0415
-    except ImportError as exc:
-        raise MissingDependencyError("grpcio-tools", "dev", "compiling the TF Serving protos") from exc
+    spec = importlib.util.find_spec("grpc_tools")
+    if spec is None or spec.origin is None:
+        raise MissingDependencyError("grpcio-tools", "dev", "compiling the TF Serving protos")
     # protoc needs the well-known types (any.proto, wrappers.proto); grpcio-tools ships them.
-    wkt_root = Path(grpc_tools.__file__).resolve().parent / "_proto"
+    wkt_root = Path(spec.origin).resolve().parent / "_proto"
     files = proto_files(root)
     if not files:
         raise DeepclfError(f"no .proto files found under {root}")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "set.binpb"
+        # A child process: grpc_tools' bundled protobuf crashes a process that has loaded TensorFlow's.
         args = [
-            "protoc",
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
             f"-I{root}",
             f"-I{wkt_root}",
             f"--descriptor_set_out={out}",
             "--include_imports",
             *files,
         ]
-        rc = protoc.main(args)
-        if rc != 0:
-            raise DeepclfError(f"protoc failed (exit status {rc}) compiling {len(files)} files under {root}")
+        proc = subprocess.run(args, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise DeepclfError(
+                f"protoc failed (exit status {proc.returncode}) compiling {len(files)} files under {root}: "
+                f"{proc.stderr.strip()}"
+            )
         return out.read_bytes()
 
 

@@ -196,6 +196,8 @@ def _value_to_array(value: Any, dtype: np.dtype | None, name: str) -> np.ndarray
             raise InvalidInput(f"input {name!r}: cannot infer a dtype for {_short(value)}")
     if dtype == _STRING:
         return _strings_to_array(value, name)
+    if dtype.kind not in "biuf":
+        raise InvalidInput(f"input {name!r} is {dtype}; TF Serving's JSON has no encoding for it")
     return _numbers_to_array(value, dtype, name)
 
 
@@ -504,7 +506,17 @@ def _to_dict(msg: Message, *, preserve_names: bool) -> dict[str, Any]:
 
 
 def model_status_to_json(response: Message) -> bytes:
-    """A ``GetModelStatusResponse`` as TF Serving's ``GET /v1/models/<name>`` body (proto3 JSON)."""
+    """A ``GetModelStatusResponse`` as TF Serving's ``GET /v1/models/<name>`` body (proto3 JSON).
+
+    TF Serving always fills each version's ``status`` (``{"error_code": "OK", "error_message": ""}`` when
+    fine); so do we, on a copy, when the caller left it unset.
+    """
+    if any(not s.HasField("status") for s in response.model_version_status):
+        filled = type(response)()
+        filled.CopyFrom(response)
+        for s in filled.model_version_status:
+            s.status.SetInParent()
+        response = filled
     return orjson.dumps(_to_dict(response, preserve_names=False), option=orjson.OPT_INDENT_2)
 
 

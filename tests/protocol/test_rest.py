@@ -1,0 +1,334 @@
+"""numpy <-> TF Serving REST JSON: both directions, TF Serving's exact shapes, b64, NaN, errors, status/metadata."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import orjson
+import pytest
+
+from deepclf import errors as deepclf_errors
+from deepclf import protocol as P
+from deepclf.protocol import messages, rest
+
+IMAGE_SIG = {"image": "float32"}
+BYTES_SIG = {"image_bytes": "DT_STRING"}
+
+
+# ------------------------------------------------------------------------------------------ round trips
+
+
+@pytest.mark.parametrize("fmt", [rest.ROW, rest.COLUMNAR])
+def test_named_inputs_round_trip_with_signature_dtypes(fmt):
+    inputs = {
+        "image": np.random.default_rng(0).random((3, 4, 4, 3), dtype=np.float32) * 255,
+        "k": np.array([1, 2, 3], np.int32),
+        "mask": np.array([[True, False]] * 3),
+        "tag": np.array(["daisy", "rose", "tulip"], dtype=object),
+        "image_bytes": np.array([b"\xff\xd8\x00", b"\x89PNG\x00", b""], dtype=object),
+    }
+    sig = {"image": "float32", "k": "int32", "mask": bool, "tag": object, "image_bytes": object}
+    body = P.encode_predict_request(inputs, signature_name="serving_default", format=fmt)
+    req = P.decode_predict_request(body, sig)
+    assert req.format == fmt and req.signature_name == "serving_default"
+    assert sorted(req.inputs) == sorted(inputs)
+    for name, arr in inputs.items():
+        got = req.inputs[name]
+        expected = np.array([v.encode() if isinstance(v, str) else v for v in arr.tolist()], dtype=object) if (
+            arr.dtype == object
+        ) else arr
+        assert got.dtype == expected.dtype, name
+        assert got.shape == expected.shape, name
+        assert got.tolist() == expected.tolist(), name
+
+
+@pytest.mark.parametrize("fmt", [rest.ROW, rest.COLUMNAR])
+def test_outputs_round_trip(fmt):
+    outputs = {
+        "probabilities": np.array([[0.1, 0.7, 0.2], [1.0, 0.0, 0.0]], np.float32),
+        "classes": np.array([1, 0], np.int64),
+        "labels": np.array([b"dandelion", b"daisy"], dtype=object),
+    }
+    back = P.decode_predict_response(P.encode_predict_response(outputs, fmt))
+    assert sorted(back) == sorted(outputs)
+    np.testing.assert_array_equal(back["probabilities"], outputs["probabilities"])
+    assert back["probabilities"].dtype == np.float32
+    np.testing.assert_array_equal(back["classes"], outputs["classes"])
+    assert back["labels"].tolist() == [b"dandelion", b"daisy"]
+
+
+def test_real_jpeg_bytes_travel_as_b64_and_come_back_identical(mini_photos):
+    jpegs = [p.read_bytes() for p in sorted(mini_photos.rglob("*.jpg"))[:3]]
+    body = P.encode_predict_request({"image_bytes": jpegs}, signature_name="predict_image_bytes")
+    doc = orjson.loads(body)
+    assert doc["signature_name"] == "predict_image_bytes"
+    assert doc["instances"][0] == {"image_bytes": {"b64": base64.b64encode(jpegs[0]).decode()}}
+    req = P.decode_predict_request(body, BYTES_SIG)
+    assert req.inputs["image_bytes"].tolist() == jpegs
+    # Columnar, unnamed single input, parsed against a one-input signature.
+    req = P.decode_predict_request(P.encode_predict_request(jpegs, format="columnar"), BYTES_SIG)
+    assert req.inputs["image_bytes"].tolist() == jpegs
+
+
+# ------------------------------------------------------------------------ TF Serving's request rules
+
+
+def test_plain_instances_list_maps_to_the_single_signature_input():
+    req = P.decode_predict_request(b'{"instances": [[1.0, 2.0], [3.0, 4.0]]}', IMAGE_SIG)
+    assert list(req.inputs) == ["image"] and req.inputs["image"].shape == (2, 2)
+    assert req.instances == 2 and req.format == rest.ROW
+    # b64 objects are values, not named-input objects.
+    req = P.decode_predict_request(b'{"instances": [{"b64": "aGk="}]}', BYTES_SIG)
+    assert req.inputs["image_bytes"].tolist() == [b"hi"]
+
+
+def test_tf_serving_docs_example_row_request():
+    # The example from TF Serving's REST API docs: named inputs, one object per instance.
+    body = b"""{"instances": [
+        {"tag": "foo", "signal": [1, 2, 3, 4, 5], "sensor": [[1, 2], [3, 4]]},
+        {"tag": "bar", "signal": [3, 4, 1, 2, 5], "sensor": [[4, 5], [6, 8]]}]}"""
+    req = P.decode_predict_request(body, {"tag": object, "signal": "int64", "sensor": "float32"})
+    assert req.inputs["tag"].tolist() == [b"foo", b"bar"]
+    assert req.inputs["signal"].shape == (2, 5)
+    assert req.inputs["sensor"].shape == (2, 2, 2) and req.inputs["sensor"].dtype == np.float32
+    # The same as columns.
+    body = b'{"inputs": {"tag": ["foo", "bar"], "signal": [[1, 2, 3, 4, 5], [3, 4, 1, 2, 5]], "sensor": 1}}'
+    req = P.decode_predict_request(body, {"tag": object, "signal": "int64", "sensor": "float32"})
+    assert req.format == rest.COLUMNAR
+    assert req.inputs["sensor"].shape == () and req.inputs["sensor"] == 1.0  # scalars are allowed in columns
+
+
+def test_columnar_ignores_extra_keys_like_tf_serving():
+    req = P.decode_predict_request(b'{"inputs": {"image": [[1.5]], "unused": "x"}}', IMAGE_SIG)
+    assert list(req.inputs) == ["image"]
+
+
+def test_nan_and_infinity_are_accepted():
+    req = P.decode_predict_request(b'{"instances": [[NaN, Infinity, -Infinity, 1]]}', IMAGE_SIG)
+    x = req.inputs["image"][0]
+    assert np.isnan(x[0]) and x[1] == np.inf and x[2] == -np.inf and x[3] == 1.0
+
+
+def test_without_signature_names_come_from_json_and_dtypes_are_inferred():
+    req = P.decode_predict_request(b'{"instances": [{"a": 1.5, "b": 2, "c": "s", "d": true}]}')
+    assert {k: v.dtype for k, v in req.inputs.items()} == {
+        "a": np.float32, "b": np.int64, "c": np.dtype(object), "d": np.bool_
+    }
+    req = P.decode_predict_request(b'{"inputs": [[1, 2]]}')
+    assert list(req.inputs) == [rest.UNNAMED] and req.inputs[rest.UNNAMED].dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    ("body", "sig", "match"),
+    [
+        (b"", IMAGE_SIG, "document is empty"),
+        (b"{not json", IMAGE_SIG, "JSON parse error"),
+        (b"[1, 2]", IMAGE_SIG, "JSON object at the top level"),
+        (b'{"signature_name": 3, "instances": [1]}', IMAGE_SIG, "'signature_name' must be a string"),
+        (b'{"instances": [1], "inputs": [1]}', IMAGE_SIG, "only one of 'inputs' or 'instances'"),
+        (b'{"examples": []}', IMAGE_SIG, "missing 'inputs' or 'instances'"),
+        (b'{"instances": []}', IMAGE_SIG, "no values in the 'instances' list"),
+        (b'{"instances": {"image": 1}}', IMAGE_SIG, "'instances' to be a list"),
+        (b'{"instances": [[1, 2], [3]]}', IMAGE_SIG, "rectangular"),
+        (b'{"instances": [[1, 2]]}', {"a": "float32", "b": "float32"}, "signature has 2 inputs"),
+        (b'{"instances": [{"a": 1}, {"b": 1}]}', {"a": "float32", "b": "float32"}, "every item must have"),
+        (b'{"instances": [{"a": 1}, [1]]}', None, "expecting an object"),
+        (b'{"instances": [[1], {"a": 1}]}', IMAGE_SIG, "expecting a value/list but got an object"),
+        (b'{"instances": [["x"]]}', IMAGE_SIG, "expected float32 values"),
+        (b'{"instances": [[true]]}', IMAGE_SIG, "got true/false"),
+        (b'{"instances": [[null]]}', IMAGE_SIG, "expected float32 values"),
+        (b'{"instances": [1.5]}', {"k": "int32"}, "expected integers for int32"),
+        (b'{"instances": [300]}', {"k": "uint8"}, "does not fit uint8"),
+        (b'{"instances": [1]}', {"m": bool}, "true/false values for bool"),
+        (b'{"instances": [1e300]}', IMAGE_SIG, "does not fit float32"),
+        (b'{"instances": [{"b64": "@@@"}]}', BYTES_SIG, "unable to base64-decode"),
+        (b'{"instances": [1]}', BYTES_SIG, "is not a string or a"),
+        (b'{"instances": [["a", ["b"]]]}', BYTES_SIG, "depth"),
+        (b'{"inputs": {"other": 1}}', IMAGE_SIG, r"missing named input\(s\) \['image'\]"),
+        (b'{"inputs": [1]}', {"a": "float32", "b": "float32"}, "signature has 2 inputs"),
+        (b'{"instances": [1]}', {"c": "complex64"}, "no encoding for it"),
+        (b'{"instances": [1]}', {}, "has no inputs"),
+    ],
+)
+def test_bad_requests_raise_invalid_input(body, sig, match):
+    with pytest.raises(deepclf_errors.InvalidInputError, match=match) as info:
+        P.decode_predict_request(body, sig)
+    assert P.http_status_for(info.value) == 400
+
+
+# ------------------------------------------------------------------------ TF Serving's response shapes
+
+
+def test_row_response_single_output_is_unnamed_list():
+    body = P.encode_predict_response({"probabilities": np.array([[0.5, 0.5]], np.float32)})
+    assert orjson.loads(body) == {"predictions": [[0.5, 0.5]]}
+    back = P.decode_predict_response(body, output_names=["probabilities"])
+    assert list(back) == ["probabilities"]
+    assert list(P.decode_predict_response(body)) == [rest.UNNAMED]
+
+
+def test_row_response_multiple_outputs_are_objects_per_row():
+    body = P.encode_predict_response({"b": np.array([1, 2]), "a": np.array([[1.0], [2.0]], np.float32)})
+    assert orjson.loads(body) == {"predictions": [{"a": [1.0], "b": 1}, {"a": [2.0], "b": 2}]}
+
+
+def test_columnar_response_single_output_is_the_bare_value_multiple_are_named():
+    assert orjson.loads(P.encode_predict_response({"x": np.array([[1, 2]])}, "columnar")) == {"outputs": [[1, 2]]}
+    assert orjson.loads(P.encode_predict_response({"x": np.float32(2.5)}, "columnar")) == {"outputs": 2.5}
+    body = P.encode_predict_response({"x": np.array([1]), "y": np.array(3.0)}, "columnar")
+    assert orjson.loads(body) == {"outputs": {"x": [1], "y": 3.0}}
+
+
+def test_floats_are_written_like_tf_serving():
+    body = P.encode_predict_response({"p": np.array([1.0, 0.1, 2.5, np.nan, np.inf, -np.inf], np.float32)})
+    # Whole numbers keep ".0", float32 keeps its short form, non-finite values use TF's tokens.
+    assert body == b'{"predictions":[1.0,0.1,2.5,NaN,Infinity,-Infinity]}'
+    back = P.decode_predict_response(body)[rest.UNNAMED]
+    assert back[0] == 1.0 and np.float32(back[1]) == np.float32(0.1)
+    assert np.isnan(back[3]) and back[4] == np.inf and back[5] == -np.inf
+    assert json.loads(body)["predictions"][2] == 2.5  # the stdlib reads TF's tokens too
+    half = P.encode_predict_response({"h": np.array([0.5, 1.0], np.float16)})
+    assert half == b'{"predictions":[0.5,1.0]}'
+
+
+def test_bytes_outputs_named_bytes_are_b64_other_strings_are_text():
+    outs = {"labels": np.array([b"daisy"], dtype=object), "thumb_bytes": np.array([b"\x00\xff"], dtype=object)}
+    doc = orjson.loads(P.encode_predict_response(outs, "columnar"))
+    assert doc == {"outputs": {"labels": ["daisy"], "thumb_bytes": [{"b64": "AP8="}]}}
+    back = P.decode_predict_response(P.encode_predict_response(outs, "columnar"))
+    assert back["thumb_bytes"].tolist() == [b"\x00\xff"]
+    # Binary bytes in a tensor not named *_bytes still survive (as b64: JSON strings cannot hold them).
+    doc = orjson.loads(P.encode_predict_response({"raw": np.array([b"\xff"], dtype=object)}))
+    assert doc == {"predictions": [{"b64": "/w=="}]}
+
+
+def test_response_dtypes_can_be_fixed_by_the_caller():
+    body = P.encode_predict_response({"p": np.array([[0.25, 0.75]], np.float64), "c": np.array([3], np.int32)})
+    back = P.decode_predict_response(body, dtypes={"p": "float64", "c": "DT_INT32"})
+    assert back["p"].dtype == np.float64 and back["c"].dtype == np.int32
+
+
+@pytest.mark.parametrize(
+    ("outputs", "fmt", "match"),
+    [
+        ({}, "row", "empty tensor map"),
+        ({"a": np.array(1.0)}, "row", "is a scalar; the row format needs a batch"),
+        ({"a": np.zeros(2), "b": np.zeros(3)}, "row", "has batch size 3, expected 2"),
+        ({"a": np.zeros(2, np.complex64)}, "columnar", "no encoding for complex"),
+        ({"a": np.zeros(2)}, "rows", "format must be"),
+    ],
+)
+def test_bad_responses_raise(outputs, fmt, match):
+    with pytest.raises(P.InvalidInput, match=match):
+        P.encode_predict_response(outputs, fmt)
+
+
+def test_encode_request_row_needs_equal_batches():
+    with pytest.raises(P.InvalidInput, match="batch size"):
+        P.encode_predict_request({"a": np.zeros((2, 1)), "b": np.zeros((3, 1))})
+
+
+def test_response_error_body_raises():
+    with pytest.raises(P.ServingError, match="boom"):
+        P.decode_predict_response(b'{"error": "boom"}')
+    with pytest.raises(P.InvalidInput, match="'predictions' or 'outputs'"):
+        P.decode_predict_response(b'{"results": []}')
+
+
+# ------------------------------------------------------------------------------------------ error bodies
+
+
+def test_error_bodies_round_trip_through_http_status():
+    err = P.ModelNotFound("Servable not found for request: Latest(flowers)")
+    body = P.encode_error(err)
+    assert orjson.loads(body) == {"error": "Servable not found for request: Latest(flowers)"}
+    back = P.decode_error(P.http_status_for(err), body)
+    assert type(back) is P.ModelNotFound and back.message == err.message
+    assert isinstance(back, deepclf_errors.NotFoundError)
+
+
+def test_decode_error_keeps_non_json_bodies():
+    err = P.decode_error(502, b"<html>Bad Gateway</html>")
+    assert isinstance(err, P.Unavailable) and "Bad Gateway" in err.message and err.http_status == 502
+
+
+# --------------------------------------------------------------------------------- status and metadata
+
+
+def test_model_status_json_is_tf_servings_shape():
+    resp = P.GetModelStatusResponse()
+    resp.model_version_status.add(version=1, state=P.ModelVersionState.AVAILABLE)
+    doc = orjson.loads(P.model_status_to_json(resp))
+    # The body TF Serving's REST API docs show for GET /v1/models/<name>.
+    assert doc == {
+        "model_version_status": [
+            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        ]
+    }
+    back = P.model_status_from_json(P.model_status_to_json(resp))
+    assert back.model_version_status[0].version == 1
+    assert back.model_version_status[0].state == P.ModelVersionState.AVAILABLE
+
+
+def test_model_status_json_matches_official_json_format():
+    get_model_status_pb2 = pytest.importorskip("tensorflow_serving.apis.get_model_status_pb2")
+    from google.protobuf import json_format  # noqa: PLC0415
+
+    resp = P.GetModelStatusResponse()
+    s = resp.model_version_status.add(version=2, state=P.ModelVersionState.LOADING)
+    s.status.error_code = messages.Code.UNAVAILABLE
+    s.status.error_message = "loading"
+    official = get_model_status_pb2.GetModelStatusResponse.FromString(resp.SerializeToString())
+    expected = json_format.MessageToDict(official, always_print_fields_with_no_presence=True)
+    assert orjson.loads(P.model_status_to_json(resp)) == expected
+
+
+def _metadata_response():
+    sigs = P.SignatureDefMap()
+    for name, inp, dtype in (("serving_default", "image", "DT_FLOAT"), ("predict_image_bytes", "image_bytes", "DT_STRING")):
+        sd = sigs.signature_def[name]
+        sd.method_name = "tensorflow/serving/predict"
+        sd.inputs[inp].name = f"{name}_{inp}:0"
+        sd.inputs[inp].dtype = messages.DataType.Value(dtype)
+        sd.inputs[inp].tensor_shape.CopyFrom(P.shape_proto([-1, 180, 180, 3] if dtype == "DT_FLOAT" else [-1]))
+        sd.outputs["probabilities"].name = "StatefulPartitionedCall:0"
+        sd.outputs["probabilities"].dtype = messages.DataType.DT_FLOAT
+        sd.outputs["probabilities"].tensor_shape.CopyFrom(P.shape_proto([-1, 5]))
+    return P.pack_signature_defs(P.GetModelMetadataResponse(model_spec=P.model_spec("flowers", 3)), sigs)
+
+
+def test_model_metadata_json_is_tf_servings_shape_and_round_trips():
+    resp = _metadata_response()
+    doc = orjson.loads(P.model_metadata_to_json(resp))
+    assert doc["model_spec"] == {"name": "flowers", "signature_name": "", "version": "3"}
+    sig = doc["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert sig["method_name"] == "tensorflow/serving/predict"
+    assert sig["inputs"]["image"]["dtype"] == "DT_FLOAT"
+    assert sig["inputs"]["image"]["tensor_shape"]["dim"][0] == {"size": "-1", "name": ""}
+    assert sig["inputs"]["image"]["tensor_shape"]["unknown_rank"] is False
+    back = P.model_metadata_from_json(P.model_metadata_to_json(resp))
+    assert back == resp
+
+
+def test_model_metadata_json_matches_official_json_format():
+    get_model_metadata_pb2 = pytest.importorskip("tensorflow_serving.apis.get_model_metadata_pb2")
+    from google.protobuf import json_format  # noqa: PLC0415
+
+    official = get_model_metadata_pb2.GetModelMetadataResponse.FromString(_metadata_response().SerializeToString())
+    sigs = get_model_metadata_pb2.SignatureDefMap()
+    official.metadata["signature_def"].Unpack(sigs)
+
+    def d(m):
+        return json_format.MessageToDict(m, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+    expected = {"model_spec": d(official.model_spec), "metadata": {"signature_def": d(sigs)}}
+    assert orjson.loads(P.model_metadata_to_json(_metadata_response())) == expected
+
+
+def test_bad_status_and_metadata_bodies():
+    with pytest.raises(P.InvalidInput, match="no metadata.signature_def"):
+        P.model_metadata_from_json(b'{"model_spec": {"name": "x"}}')
+    with pytest.raises(P.InvalidInput, match="not a model status response"):
+        P.model_status_from_json(b'{"model_version_status": [{"version": "abc"}]}')
