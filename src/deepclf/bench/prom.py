@@ -18,6 +18,7 @@ percentiles interpolated inside histogram buckets (as PromQL's ``histogram_quant
 from __future__ import annotations
 
 import math
+import re
 import urllib.request
 from collections import defaultdict
 from typing import Any
@@ -35,17 +36,34 @@ def scrape(url: str, *, timeout: float = 5.0) -> Samples:
     return parse(text)
 
 
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?\s*$")
+_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
+
+
+def _unescape(value: str) -> str:
+    return value.replace("\\\\", "\0").replace('\\"', '"').replace("\\n", "\n").replace("\0", "\\")
+
+
 def parse(text: str) -> Samples:
     """Samples of a Prometheus text exposition: ``{(name, sorted label pairs): value}``.
 
-    Uses ``prometheus_client``'s parser (it knows the escaping rules); names keep their leading colon.
+    Names are kept exactly as written (``prometheus_client``'s parser would rename a counter ``x`` to
+    ``x_total``); comments, blank lines and lines that are not samples are skipped.
     """
-    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415 - edge extra
-
     out: Samples = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = float(s.value)
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        if not m:
+            continue
+        name, labels_text, value = m.groups()
+        labels = tuple(sorted((k, _unescape(v)) for k, v in _LABEL.findall(labels_text or "")))
+        try:
+            out[(name, labels)] = float(value)
+        except ValueError:
+            continue
     return out
 
 
@@ -88,7 +106,8 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
 def server_view(before: Samples, after: Samples, *, model: str | None = None) -> dict[str, Any]:
     """Requests the server counted between two scrapes, and its latency histogram's mean and percentiles (ms)."""
     view: dict[str, Any] = {}
-    counts = _diff(before, after, "request_count", model)
+    # prometheus_client names a counter ``x_total``; TF Serving writes ``x``. Either is a request count.
+    counts = _diff(before, after, "request_count", model) or _diff(before, after, "request_count_total", model)
     if counts:
         view["requests"] = int(round(sum(counts.values())))
         by_status: dict[str, float] = defaultdict(float)
