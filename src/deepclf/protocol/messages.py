@@ -111,11 +111,12 @@ def pack_signature_defs(response: Message, signature_defs: Message) -> Message:
     """Put a ``SignatureDefMap`` into ``response.metadata["signature_def"]`` (an ``Any``), as TF Serving does.
 
     Done by hand (type URL + bytes) because ``Any.Pack`` looks the type up by class, and ours are private-pool
-    classes; the result is byte-identical to what ``Any.Pack`` makes.
+    classes; the result is what ``Any.Pack(signature_defs, deterministic=True)`` makes.
     """
     entry = response.metadata[SIGNATURE_DEF_FIELD]
     entry.type_url = _TYPE_URL_PREFIX + signature_defs.DESCRIPTOR.full_name
-    entry.value = signature_defs.SerializeToString()
+    # Deterministic: map order would otherwise vary, and equal responses should be equal bytes.
+    entry.value = signature_defs.SerializeToString(deterministic=True)
     return response
 
 
