@@ -105,12 +105,18 @@ def _load_run(run_dir: Path) -> tuple[Manifest, dict[str, Any], Path]:
     return manifest, config, keras_file
 
 
-def _images(manifest: Manifest, config: dict[str, Any], data_dir: str | Path | None,
+def _images(run_dir: Path, manifest: Manifest, config: dict[str, Any], data_dir: str | Path | None,
             opts: ConvertOptions) -> tuple[list[Path], list[Path], list[int] | None]:
     """Calibration files (training subset), parity files (validation subset) and their true labels if known."""
     from deepclf.data.split import split_files  # noqa: PLC0415
 
     src = data_dir or config.get("data_dir")
+    if src and not data_dir and not Path(src).is_dir() and not Path(src).is_absolute():
+        # a relative data_dir in config.json was relative to where training ran; try beside the run too
+        for base in (run_dir, run_dir.parent):
+            if (base / src).is_dir():
+                src = base / src
+                break
     if not src or not Path(src).is_dir():
         raise UsageError(
             f"no images to calibrate and check the conversion with: data folder {src!r} "
@@ -176,7 +182,7 @@ def convert_run(run_dir: str | Path, models_dir: str | Path, options: ConvertOpt
     if final.exists() and not opts.force:
         raise UsageError(f"{final} already exists; refusing to overwrite it (pass --force to replace it)")
 
-    calib_files, parity_files, truth = _images(manifest, config, opts.data_dir, opts)
+    calib_files, parity_files, truth = _images(keras_file.parent, manifest, config, opts.data_dir, opts)
     tf = require_tensorflow("converting a model")
     log(f"loading {keras_file}")
     model = tf.keras.models.load_model(keras_file, compile=False)
