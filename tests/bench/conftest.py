@@ -1,37 +1,31 @@
-"""Fixtures for the bench tests: the real converted model shared with tests/convert and tests/runtime.
+"""Fixtures for the bench tests: the session's real trained run and its conversion (tests/conftest.py).
 
-``tests/convert/modelkit.py`` trains the registry's ``basic`` CNN at 64x64 on the real mini photos and converts it
-with ``deepclf.convert`` (SavedModel + fp32/fp16/dynamic/int8 TFLite); it is built once per session and reused.
+``shared_run_dir`` is the registry's ``basic`` CNN at 64x64 trained briefly on the real mini photos;
+``shared_version_dir`` is its ``deepclf.convert`` output (SavedModel + fp32/fp16/dynamic/int8 TFLite). Both are
+built once per session and shared with the convert, runtime, serving and client tests.
 """
 
 from __future__ import annotations
 
-import sys
+import socket
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "convert"))
-import modelkit  # noqa: E402
+
+@pytest.fixture(scope="session")
+def bench_run(shared_run_dir: Path) -> Path:
+    return shared_run_dir
 
 
 @pytest.fixture(scope="session")
-def bench_run(tmp_path_factory: pytest.TempPathFactory, mini_photos: Path) -> Path:
-    """A real training run folder (model.keras + manifest)."""
-    return modelkit.shared_run(tmp_path_factory.getbasetemp(), mini_photos)
-
-
-@pytest.fixture(scope="session")
-def bench_version(tmp_path_factory: pytest.TempPathFactory, mini_photos: Path) -> Path:
-    """``models/flowers/1`` converted from ``bench_run`` by deepclf.convert."""
-    return modelkit.shared_version(tmp_path_factory.getbasetemp(), mini_photos)
+def bench_version(shared_version_dir: Path) -> Path:
+    return shared_version_dir
 
 
 @pytest.fixture(scope="session")
 def closed_port() -> int:
     """A loopback port nothing listens on (bound, then released)."""
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

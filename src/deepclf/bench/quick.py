@@ -2,17 +2,19 @@
 
 Give it model folders (a training run, a ``models/<name>`` base folder or one version folder) or files; it finds
 every format there (Keras, SavedModel when TensorFlow is installed, each TFLite variant), adds a server if one is
-given, runs one second of single-stream latency per target and a parity check on up to 100 validation images::
+given, runs under a second of single-stream latency per target and a parity check on up to 60 validation images,
+per model (each model's formats are compared with its own Keras original)::
 
     from deepclf.bench import quick_report
     print(quick_report("runs/basic", "models/flowers", server_url="http://127.0.0.1:8501"))
+    print(quick_report(runs={"basic": "runs/basic"}, versions={"basic": "models/flowers_basic/1"}))
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from deepclf.bench.latency import LatencyOptions, run_latency, sample_images
@@ -77,36 +79,91 @@ def _server_specs(server_url: str | Sequence[str] | None, model: str) -> list[st
     return out
 
 
+def _run_dir_of(version: Path) -> Path | None:
+    """The training run a version folder was converted from (its manifest's ``source.run_dir``), if it exists."""
+    try:
+        run = Manifest.load(version).source.get("run_dir")
+    except DeepclfError:
+        return None
+    return Path(run) if run and (Path(run) / "model.keras").is_file() else None
+
+
+def _groups(paths: Sequence[str | os.PathLike[str]], runs: Mapping[str, str | os.PathLike[str]] | None,
+            versions: Mapping[str, str | os.PathLike[str]] | None) -> dict[str, list[Path]]:
+    """Model folders grouped per model, so each model's formats are compared with *its own* Keras original."""
+    from deepclf.runtime import resolve_model_path  # noqa: PLC0415 - TF-free
+
+    groups: dict[str, list[Path]] = {}
+    for key in list(dict.fromkeys([*(runs or {}), *(versions or {})])):
+        groups[str(key)] = [Path(d[key]) for d in (runs or {}, versions or {}) if key in d]
+    by_run: dict[Path, str] = {}
+    for raw in paths:
+        p = resolve_model_path(Path(raw))
+        run = p if (p.is_dir() and (p / "model.keras").is_file()) else (_run_dir_of(p) if p.is_dir() else None)
+        key = by_run.get(run.resolve()) if run else None
+        if key is None:
+            key = (run or p).name if (run or p).name not in groups else str(run or p)
+            groups[key] = []
+            if run:
+                by_run[run.resolve()] = key
+        groups[key].append(p)
+    for key, members in groups.items():
+        # a version folder alone still gets its Keras original as the parity reference, when the run is there
+        if not any(m.is_dir() and (m / "model.keras").is_file() or m.suffix == ".keras" for m in members):
+            run = next((r for m in members if m.is_dir() and (r := _run_dir_of(m))), None)
+            if run is not None:
+                members.insert(0, run)
+    return groups
+
+
 def quick_report(
     *paths: str | os.PathLike[str],
+    runs: Mapping[str, str | os.PathLike[str]] | None = None,
+    versions: Mapping[str, str | os.PathLike[str]] | None = None,
     server_url: str | Sequence[str] | None = None,
     images: str | os.PathLike[str] | None = None,
-    duration: float = 1.0,
-    parity_images: int = 100,
+    duration: float = 0.75,
+    parity_images: int = 60,
     threads: int | None = None,
     out_dir: str | os.PathLike[str] | None = None,
 ) -> str:
-    """Run a short latency and parity report; returns printable text (and writes JSON/CSV to ``out_dir``).
+    """Run a short latency and parity report per model; returns printable text (JSON/CSV go to ``out_dir``).
 
-    ``images``: a folder of class sub-folders for parity (default: the training data recorded in the models'
-    manifests; without one, parity is skipped and the text says so).
+    ``paths``: run folders, ``models/<name>`` base folders, version folders or model files. ``runs`` and
+    ``versions`` (``{"basic": run_dir}``, ``{"basic": version_dir}``) name them per model instead. A version
+    folder brings its training run's Keras model along as the reference when the run folder still exists.
+    ``server_url`` (``http://HOST:8501``, ``grpc://HOST:8500``, or full target specs) is added to the first model.
+    ``images``: a folder of class sub-folders for parity (default: the training data recorded in the manifests;
+    without one, parity is skipped and the text says so).
     """
-    if not paths:
-        raise UsageError("quick_report needs at least one model folder or file")
-    specs = discover_targets(paths, threads=threads)
-    model = "flowers"
-    for raw in paths:
-        try:
-            model = Manifest.load(Path(raw) if not Path(raw).is_dir() else _first_manifest_dir(Path(raw))).name
-            break
-        except DeepclfError:
-            continue
-    specs += _server_specs(server_url, model)
-    targets: list[Target] = parse_targets(specs, threads=threads)
+    groups = _groups(paths, runs, versions)
+    if not groups:
+        raise UsageError("quick_report needs at least one model folder or file (or runs=/versions=)")
+    lines: list[str] = []
+    for gi, (key, members) in enumerate(groups.items()):
+        specs = discover_targets(members, threads=threads)
+        model = "flowers"
+        for m in members:
+            try:
+                model = Manifest.load(m).name
+                break
+            except DeepclfError:
+                continue
+        if gi == 0:
+            specs += _server_specs(server_url, model)
+        lines += _one_model(key, model, specs, images, duration, parity_images, threads, out_dir,
+                            len(groups) > 1)
+    return "\n".join(lines)
 
+
+def _one_model(key: str, model: str, specs: list[str], images: str | os.PathLike[str] | None, duration: float,
+               parity_images: int, threads: int | None, out_dir: str | os.PathLike[str] | None,
+               several: bool) -> list[str]:
+    targets: list[Target] = parse_targets(specs, threads=threads)
     lat = run_latency(targets, LatencyOptions(scenarios=("single-stream",), duration=duration, warmup=3,
                                               quiet=True), images=sample_images(images, n=4) if images else None)
-    lines = ["== latency (single-stream, batch 1, %.0f s per target; warm-up excluded) ==" % duration]
+    title = f" [{key}: model {model!r}]" if several else ""
+    lines = [f"== latency{title}: single-stream, batch 1, {duration:g} s per target, warm-up excluded =="]
     rows = []
     for t in lat.targets:
         r = t.results[0] if t.results else None
@@ -119,22 +176,17 @@ def quick_report(
     folder = str(images) if images else default_images_for(targets)
     par = None
     if folder is None:
-        lines += ["", "== parity: skipped (no image folder given and none recorded in the manifests) =="]
+        lines += ["", f"== parity{title}: skipped (no image folder given and none recorded in the manifests) =="]
     else:
         try:
             data = ParityImages.from_folder(folder, limit=parity_images)
             par = run_parity(targets, data)
-            lines += ["", f"== parity on {len(data.paths)} validation images of {folder} ==", par.table()]
+            lines += ["", f"== parity{title} on {len(data.paths)} validation images of {folder} ==", par.table()]
         except DeepclfError as exc:
-            lines += ["", f"== parity: skipped ({exc}) =="]
+            lines += ["", f"== parity{title}: skipped ({exc}) =="]
     if out_dir is not None:
-        lat.write(out_dir, prefix="quick_latency")
+        suffix = f"_{key}" if several else ""
+        lat.write(out_dir, prefix=f"quick_latency{suffix}")
         if par is not None:
-            par.write(out_dir, prefix="quick_parity")
-    return "\n".join(lines)
-
-
-def _first_manifest_dir(p: Path) -> Path:
-    from deepclf.runtime import resolve_model_path  # noqa: PLC0415
-
-    return resolve_model_path(p)
+            par.write(out_dir, prefix=f"quick_parity{suffix}")
+    return lines + [""]
