@@ -132,12 +132,14 @@ def merge_points(latency: LatencyReport, parity: ParityReport | None) -> list[di
 
 
 def latency_plots(report: LatencyReport, out_dir: str | os.PathLike[str], *, prefix: str = "latency",
-                  parity: ParityReport | None = None) -> list[Path]:
-    """Every plot a latency report supports (and the size/accuracy one when ``parity`` is given)."""
+                  parity: ParityReport | None = None, size_plot: bool = True) -> list[Path]:
+    """Every plot a latency report supports: distribution, concurrency curves and (``size_plot``) the
+    size/latency plot, labelled with accuracy when ``parity`` is given."""
     out = Path(out_dir)
     made = [latency_distribution(report, out / f"{prefix}_distribution.png"),
             concurrency_curves(report, out / f"{prefix}_concurrency.png")]
-    made.append(size_latency_accuracy(merge_points(report, parity), out / "size_latency_accuracy.png"))
+    if size_plot:
+        made.append(size_latency_accuracy(merge_points(report, parity), out / "size_latency_accuracy.png"))
     return [p for p in made if p is not None]
 
 

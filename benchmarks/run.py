@@ -1,0 +1,413 @@
+#!/usr/bin/env python3
+"""Reproduce the project's benchmark numbers with one command (``make bench``).
+
+What it does, in order (each step reuses what is already there):
+
+1. models: trains the flowers CNNs with ``deepclf train`` unless ``<runs>/<model>/model.keras`` exists, and converts
+   them with ``deepclf convert`` unless ``<models>/flowers_<model>/<N>/`` exists;
+2. servers: starts two edge servers with ``deepclf serve`` on free loopback ports, one plain and one with
+   ``--enable_batching`` (skipped, and the served targets reported as failed, if the server cannot start);
+3. latency suites, each written as ``<suite>.json``/``.csv`` (+ plots):
+   * ``formats``      every format in process: Keras, SavedModel, TFLite fp32/fp16/dynamic/int8 (single-stream,
+                      offline);
+   * ``wrapper``      the bare LiteRT interpreter loop against ``deepclf.runtime`` (fp32, int8): wrapper overhead;
+   * ``serving``      in-process TFLite fp32 against the edge server over gRPC and REST (tensor and image bytes,
+                      our codec and a stdlib-json client): serving overhead at p50/p99 (single-stream, server);
+   * ``concurrency``  gRPC throughput at concurrency 1/2/4/8 against the plain and the batching server;
+4. parity: every format and transport on the validation split, against Keras;
+5. writes everything to ``benchmarks/results/<host>-<date>/`` and regenerates the tables and plot links in
+   ``benchmarks/README.md`` between its ``<!-- bench:... -->`` markers.
+
+Usage::
+
+    python benchmarks/run.py                          # full suite (~15 min on 2 cores)
+    python benchmarks/run.py --quick                  # 2 s per measurement, 100 parity images (~3 min)
+    python benchmarks/run.py --runs demo-output/runs --models demo-output/models   # reuse make demo's models
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "src"))  # run from a checkout without installing
+
+from deepclf.bench.env import describe, environment  # noqa: E402
+from deepclf.bench.latency import LatencyOptions, LatencyReport, run_latency, sample_images  # noqa: E402
+from deepclf.bench.parity import ParityImages, ParityReport, run_parity  # noqa: E402
+from deepclf.bench.plots import latency_plots  # noqa: E402
+from deepclf.bench.report import fmt, human_bytes  # noqa: E402
+from deepclf.fsutil import atomic_write_json, atomic_write_text  # noqa: E402
+from deepclf.manifest import TFLITE_FILES, Manifest  # noqa: E402
+
+MODELS = ("augmented", "basic")
+MARK_START = "<!-- bench:results:start -->"
+MARK_END = "<!-- bench:results:end -->"
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def deepclf(*args: str, timeout: float | None = None) -> None:
+    """Run a ``deepclf`` subcommand in a child process (its output streams through)."""
+    cmd = [sys.executable, "-m", "deepclf.cli", *args]
+    log("$ deepclf " + " ".join(args))
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    subprocess.run(cmd, check=True, timeout=timeout, env=env)
+
+
+def find_data(given: str | None) -> Path | None:
+    for cand in [given, os.environ.get("DEEPCLF_DATA"), REPO.parent / "shared" / "data" / "flower_photos",
+                 Path.home() / ".keras" / "datasets" / "flower_photos"]:
+        if cand and Path(cand).is_dir():
+            return Path(cand)
+    return None
+
+
+def latest_version(base: Path) -> Path | None:
+    versions = sorted((int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()), reverse=True) \
+        if base.is_dir() else []
+    return base / str(versions[0]) if versions else None
+
+
+def ensure_models(args: argparse.Namespace, data: Path | None) -> dict[str, tuple[Path, Path]]:
+    """``{model: (run_dir, version_dir)}``, training and converting only what is missing."""
+    out = {}
+    for m in args.model:
+        run = Path(args.runs) / m
+        if not (run / "model.keras").is_file():
+            if data is None:
+                raise SystemExit(f"no trained {m} model in {run} and no data to train one: pass --data FOLDER")
+            train = ["train", "--model", m, "--data", str(data), "--out", str(run)]
+            if args.epochs:
+                train += ["--epochs", str(args.epochs)]
+            deepclf(*train)
+        else:
+            log(f"reusing the trained {m} model in {run}")
+        base = Path(args.models) / f"flowers_{m}"
+        version = latest_version(base)
+        if version is None or not (version / "manifest.json").is_file():
+            convert = ["convert", str(run), "--out", str(args.models), "--name", f"flowers_{m}"]
+            if data is not None:
+                convert += ["--data", str(data)]
+            deepclf(*convert)
+            version = latest_version(base)
+        else:
+            log(f"reusing the converted {m} model in {version}")
+        assert version is not None
+        out[m] = (run, version)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def edge_server(model: str, base: Path, *, batching: bool, threads: int | None,
+                timeout: float = 120.0) -> Iterator[dict[str, Any]]:
+    """Start ``deepclf serve`` in a child process; yields its ports (``error`` set if it did not come up)."""
+    grpc_port, rest_port = free_port(), free_port()
+    cmd = [sys.executable, "-m", "deepclf.cli", "serve", "--model_name", model, "--model_base_path", str(base),
+           "--port", str(grpc_port), "--rest_api_port", str(rest_port)]
+    if batching:
+        cmd.append("--enable_batching")
+    if threads:
+        cmd += ["--num_threads", str(threads)]
+    info: dict[str, Any] = {"grpc": f"127.0.0.1:{grpc_port}", "rest": f"127.0.0.1:{rest_port}", "error": None,
+                            "batching": batching, "command": " ".join(cmd[2:])}
+    log(f"starting edge server{' with batching' if batching else ''}: deepclf {' '.join(cmd[4:])}")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    logf = open(HERE / f".server-{rest_port}.log", "wb")  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)
+    try:
+        url = f"http://127.0.0.1:{rest_port}/v1/models/{model}"
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                info["error"] = f"server exited with status {proc.returncode}: {_tail(logf.name)}"
+                break
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - our own loopback server
+                    if "AVAILABLE" in r.read().decode():
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                info["error"] = f"server not AVAILABLE after {timeout:.0f} s: {_tail(logf.name)}"
+                break
+            time.sleep(0.5)
+        if info["error"]:
+            log(f"edge server unavailable ({info['error'][:300]}); served targets will be reported as failed")
+        else:
+            log(f"edge server up: gRPC {info['grpc']}, REST {info['rest']}")
+        yield info
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        logf.close()
+        with contextlib.suppress(OSError):
+            os.unlink(logf.name)
+
+
+def _tail(path: str, n: int = 600) -> str:
+    try:
+        return Path(path).read_text(errors="replace")[-n:].strip().replace("\n", " | ")
+    except OSError:
+        return "(no log)"
+
+
+def run_suites(args: argparse.Namespace, models: dict[str, tuple[Path, Path]], data: Path | None,
+               out: Path) -> dict[str, Any]:
+    main = args.model[0]
+    run, version = models[main]
+    served_name = f"flowers_{main}"
+    th = f"&threads={args.threads}" if args.threads else ""
+    images = sample_images(data, n=8)  # real photos spread over the classes (synthetic JPEGs without data)
+    dur = args.duration
+    reports: dict[str, Any] = {}
+
+    def latency(name: str, specs: list[str], opts: LatencyOptions) -> LatencyReport:
+        log(f"latency suite '{name}': {len(specs)} targets, scenarios {', '.join(opts.scenarios)}")
+        rep = run_latency(specs, opts, images=images, threads=args.threads,
+                          on_target=lambda t: log(f"  {t.name}: {t.status}{' - ' + t.error if t.error else ''}"))
+        rep.write(out, prefix=name)
+        reports[name] = rep
+        return rep
+
+    latency("formats", [f"keras:{run}", f"savedmodel:{version}"]
+            + [f"tflite:{version}?variant={v}{th}" for v in TFLITE_FILES],
+            LatencyOptions(scenarios=("single-stream", "offline"), duration=dur, batch_size=32, quiet=args.quiet))
+    latency("wrapper", [s for v in ("fp32", "int8") for s in (f"litert-raw:{version}?variant={v}{th}",
+                                                              f"tflite:{version}?variant={v}{th}")],
+            LatencyOptions(scenarios=("single-stream",), duration=dur, quiet=args.quiet))
+
+    with edge_server(served_name, version.parent, batching=False, threads=args.threads) as plain, \
+            edge_server(served_name, version.parent, batching=True, threads=args.threads) as batched:
+        g, r = plain["grpc"], plain["rest"]
+        serving_specs = [
+            f"tflite:{version}?variant=fp32{th}&name=in-process",
+            f"grpc://{g}/{served_name}?name=grpc-tensor",
+            f"grpc://{g}/{served_name}?send=bytes&name=grpc-bytes",
+            f"rest://{r}/{served_name}?name=rest-tensor",
+            f"rest://{r}/{served_name}?send=bytes&name=rest-bytes",
+            f"rest://{r}/{served_name}?codec=stdlib&name=rest-tensor-stdlib-json",
+        ]
+        latency("serving", serving_specs,
+                LatencyOptions(scenarios=("single-stream", "server"), duration=dur, rate=args.rate,
+                               quiet=args.quiet))
+        latency("concurrency", [f"grpc://{g}/{served_name}?name=grpc-plain",
+                                f"grpc://{batched['grpc']}/{served_name}?name=grpc-batching",
+                                f"tflite:{version}?variant=fp32{th}&name=in-process"],
+                LatencyOptions(scenarios=("concurrency",), duration=dur, concurrency=(1, 2, 4, 8),
+                               quiet=args.quiet))
+        reports["servers"] = {"plain": plain, "batching": batched}
+
+        if data is not None:
+            log("parity: every format and transport against Keras, per model")
+            for m, (mrun, mversion) in models.items():
+                specs = [f"keras:{mrun}", f"savedmodel:{mversion}"] + [
+                    f"tflite:{mversion}?variant={v}" for v in TFLITE_FILES]
+                if m == main:
+                    specs += [f"grpc://{g}/{served_name}?name=grpc-tensor",
+                              f"grpc://{g}/{served_name}?send=bytes&name=grpc-bytes",
+                              f"rest://{r}/{served_name}?name=rest-tensor",
+                              f"rest://{r}/{served_name}?send=bytes&name=rest-bytes"]
+                pimgs = ParityImages.from_folder(data, limit=args.parity_limit)
+                rep = run_parity(specs, pimgs)
+                rep.write(out, prefix=f"parity_{m}", plots=True)
+                reports[f"parity_{m}"] = rep
+                log(f"  parity {m}: {'PASS' if rep.passed else 'FAIL'}")
+        else:
+            log("parity skipped: no data folder (pass --data)")
+
+    parity_main = reports.get(f"parity_{main}")
+    latency_plots(reports["formats"], out, prefix="formats", parity=parity_main)
+    latency_plots(reports["concurrency"], out, prefix="concurrency", size_plot=False)
+    latency_plots(reports["serving"], out, prefix="serving", size_plot=False)
+    return reports
+
+
+# -- summary tables ------------------------------------------------------------------------------------------------
+
+
+def _ss(rep: LatencyReport, scenario: str = "single-stream") -> dict[str, Any]:
+    out = {}
+    for t in rep.targets:
+        r = next((x for x in t.results if x.scenario == scenario), None)
+        out[t.name] = (t, r)
+    return out
+
+
+def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(fmt(c) if not isinstance(c, str) else c for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, args: argparse.Namespace) -> str:
+    """The results section of benchmarks/README.md (plots linked relative to the README)."""
+    parts = [f"Results from `{rel}` ({env['date']}): {describe(env)}.",
+             f"Settings: {args.duration:g} s per measurement, warm-up excluded, LiteRT threads "
+             f"{args.threads or 'default'}, server-scenario rate {args.rate:g}/s, sample images 320x240-ish JPEGs "
+             "from the data folder.", ""]
+
+    fm = reports.get("formats")
+    if fm:
+        par = reports.get(f"parity_{args.model[0]}")
+        acc = {t.name: t.accuracy for t in par.targets} if par else {}
+        rows = []
+        for name, (t, ss) in _ss(fm).items():
+            off = next((x for x in t.results if x.scenario == "offline"), None)
+            rows.append([name, human_bytes(t.info.get("model_bytes")), ss.latency.p50 if ss else None,
+                         ss.latency.p90 if ss else None, ss.latency.p99 if ss else None,
+                         off.throughput_ips if off else None, acc.get(name), t.status if t.status != "ok" else "ok"])
+        parts += ["### Formats in process (single-stream latency in ms, offline batch-32 throughput)", "",
+                  _md_table(["target", "size", "p50", "p90", "p99", "offline img/s", "top-1", "status"], rows), "",
+                  f"![size vs latency vs accuracy]({rel}/size_latency_accuracy.png) "
+                  f"![latency distribution]({rel}/formats_distribution.png)", ""]
+    wr = reports.get("wrapper")
+    if wr:
+        ss = _ss(wr)
+        rows = []
+        for v in ("fp32", "int8"):
+            raw = next((r for n, (t, r) in ss.items() if n.startswith(f"litert-raw-{v}")), None)
+            ours = next((r for n, (t, r) in ss.items() if n.startswith(f"tflite-{v}")), None)
+            if raw and ours and raw.count and ours.count:
+                rows.append([v, raw.latency.p50, ours.latency.p50, (ours.latency.p50 - raw.latency.p50) * 1000,
+                             raw.latency.p99, ours.latency.p99])
+        parts += ["### Wrapper overhead: bare LiteRT interpreter loop vs `deepclf.runtime` (ms; overhead in us)", "",
+                  _md_table(["variant", "raw p50", "runtime p50", "overhead p50 (us)", "raw p99", "runtime p99"],
+                            rows), ""]
+    sv = reports.get("serving")
+    if sv:
+        ss = _ss(sv)
+        base = ss.get("in-process", (None, None))[1]
+        srv = _ss(sv, "server")
+        rows = []
+        for name, (t, r) in ss.items():
+            s2 = srv.get(name, (None, None))[1]
+            ok = r is not None and r.count > 0
+            rows.append([name, r.latency.p50 if ok else None, r.latency.p99 if ok else None,
+                         (r.latency.p50 - base.latency.p50) if ok and base and base.count else None,
+                         (r.latency.p99 - base.latency.p99) if ok and base and base.count else None,
+                         s2.latency.p99 if s2 and s2.count else None, s2.achieved_rate if s2 else None,
+                         r.client_cpu if ok else None, "ok" if t.status == "ok" else f"failed: {t.error}"[:80]])
+        parts += ["### Serving overhead: in-process vs the edge server (ms)", "",
+                  _md_table(["target", "p50", "p99", "+p50 vs in-process", "+p99 vs in-process",
+                             f"server-scenario p99 @{args.rate:g}/s", "achieved/s", "client cpu", "status"], rows),
+                  "", f"![serving latency]({rel}/serving_distribution.png)", ""]
+    cc = reports.get("concurrency")
+    if cc:
+        rows = []
+        for t in cc.targets:
+            for r in t.results:
+                rows.append([t.name, r.concurrency, r.throughput_rps, r.latency.p50, r.latency.p99, r.errors])
+            if t.status != "ok":
+                rows.append([t.name, "-", None, None, None, f"failed: {t.error}"[:80]])
+        parts += ["### Throughput against concurrency (closed loop, gRPC tensor; batching server vs plain)", "",
+                  _md_table(["target", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"], rows), "",
+                  f"![concurrency]({rel}/concurrency_concurrency.png)", ""]
+    for key, rep in reports.items():
+        if key.startswith("parity_") and isinstance(rep, ParityReport):
+            rows = [[t.name, t.kind, t.accuracy, t.accuracy_delta, t.agreement,
+                     None if t.max_abs_diff is None else f"{t.max_abs_diff:.1e}", t.compared_with or "-",
+                     "FAILED: " + (t.error or "")[:60] if t.status != "ok" else
+                     ("ref" if t.passed is None else ("pass" if t.passed else "FAIL"))] for t in rep.targets]
+            parts += [f"### Accuracy parity, {key[7:]} model ({rep.images['count']} validation images)", "",
+                      _md_table(["target", "kind", "top-1", "d top-1", "agreement", "max abs dp", "vs",
+                                 "verdict"], rows), ""]
+    return "\n".join(parts)
+
+
+def update_readme(readme: Path, section: str) -> None:
+    """Replace the text between the markers (append the markers if the README has none)."""
+    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+    block = f"{MARK_START}\n{section.rstrip()}\n{MARK_END}"
+    if MARK_START in text and MARK_END in text:
+        text = re.sub(re.escape(MARK_START) + r".*?" + re.escape(MARK_END), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n## Latest results\n\n" + block + "\n"
+    atomic_write_text(readme, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=None, help="flower_photos folder (default: DEEPCLF_DATA, ../shared/data, cache)")
+    p.add_argument("--runs", default=str(HERE / "work" / "runs"), help="training run folders (reused if present)")
+    p.add_argument("--models", default=str(HERE / "work" / "models"), help="models folder (reused if present)")
+    p.add_argument("--model", action="append", choices=MODELS, default=None,
+                   help="which models (default: augmented, basic); the first is the one served and swept")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs when a model must be trained")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per measurement (default 10)")
+    p.add_argument("--rate", type=float, default=20.0, help="server-scenario arrival rate (default 20/s)")
+    p.add_argument("--threads", type=int, default=None, help="LiteRT threads (default: LiteRT's)")
+    p.add_argument("--parity-limit", type=int, default=None, help="at most N validation images for parity")
+    p.add_argument("--quick", action="store_true", help="2 s per measurement and 100 parity images")
+    p.add_argument("--out", default=str(HERE / "results"), help="results root (default benchmarks/results)")
+    p.add_argument("--no-readme", action="store_true", help="do not rewrite benchmarks/README.md")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    args.model = list(dict.fromkeys(args.model or MODELS))
+    if args.quick:
+        args.duration = min(args.duration, 2.0)
+        args.parity_limit = args.parity_limit or 100
+
+    env = environment()
+    stamp = _dt.datetime.now().strftime("%Y%m%d")
+    host = re.sub(r"[^A-Za-z0-9_.-]+", "-", env["host"]) or "host"
+    out = Path(args.out) / f"{host}-{stamp}"
+    tmp_out = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(tmp_out, ignore_errors=True)
+    tmp_out.mkdir(parents=True)
+    data = find_data(args.data)
+    log(f"environment: {describe(env)}")
+    log(f"data: {data or '(none: parity skipped unless models must be trained)'}")
+    t0 = time.perf_counter()
+    models = ensure_models(args, data)
+    reports = run_suites(args, models, data, tmp_out)
+    env["bench_seconds"] = time.perf_counter() - t0
+    atomic_write_json(tmp_out / "environment.json", env)
+    atomic_write_json(tmp_out / "settings.json", {**vars(args), "models": {m: [str(r), str(v)] for m, (r, v)
+                                                                           in models.items()},
+                                                  "servers": reports.get("servers")})
+    # Publish the whole results folder in one rename: a re-run the same day replaces it only once complete.
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp_out, out)
+    readme = HERE / "README.md"
+    rel = os.path.relpath(out, readme.parent)
+    section = summary_markdown(reports, env, rel, args)
+    atomic_write_text(out / "summary.md", section.replace(f"]({rel}/", "](./") + "\n")
+    if not args.no_readme:
+        update_readme(readme, section)
+        log(f"updated {readme}")
+    log(f"results in {out} ({time.perf_counter() - t0:.0f} s)")
+    print(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
