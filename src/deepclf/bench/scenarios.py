@@ -323,13 +323,18 @@ def run_scenario(target: Target, images: Batch, cfg: ScenarioConfig) -> Scenario
     )
 
 
-def _join(threads: list[threading.Thread], deadline: float | None, stop: threading.Event) -> None:
+def _join(threads: list[threading.Thread], deadline: float | None, stop: threading.Event,
+          hang_grace: float = 60.0) -> None:
+    """Wait for the workers; at ``deadline`` ask them to stop, and ``hang_grace`` s later stop waiting for ones
+    stuck in a request (they are daemon threads; their requests are simply not counted)."""
     for t in threads:
         while t.is_alive():
-            if deadline is not None and time.perf_counter() >= deadline:
+            now = time.perf_counter()
+            if deadline is not None and now >= deadline:
                 stop.set()
-            remaining = None if deadline is None or stop.is_set() else max(0.0, deadline - time.perf_counter())
-            t.join(timeout=0.05 if remaining is None else min(0.05, remaining + 0.001))
+                if now >= deadline + hang_grace:
+                    return
+            t.join(timeout=0.05)
 
 
 def _scrape(url: str | None) -> tuple[prom.Samples | None, str | None]:
