@@ -1,0 +1,188 @@
+"""A LiteRT runner for any ``.tflite`` model, through the model's own signatures (no manifest, no TensorFlow).
+
+``deepclf`` models carry a manifest and use ``LiteRTRunner`` (labels, image decoding, quantization). Any other
+TFLite model -- TF Serving's ``half_plus_two``, a model from elsewhere -- is served as it is: its signatures,
+tensor names, dtypes and shapes come from the file, inputs are checked against them, and outputs are returned
+by name. Same ``run()`` / ``signatures`` interface as ``deepclf.runtime.Runner``::
+
+    r = GenericLiteRTRunner("models/half_plus_two/1/model.tflite")
+    r.signatures["serving_default"].inputs      # {'x': TensorSpec(name='x', dtype='float32', shape=(None,))}
+    r.run({"x": np.array([1.0, 2.0, 5.0], np.float32)})      # {'y': array([2.5, 3. , 4.5], dtype=float32)}
+
+A model without signature defs (old converters) gets one, ``serving_default``, built from its input and output
+tensors. Interpreters are not thread-safe, so each calling thread gets its own.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepclf.errors import InvalidInputError, ModelFormatError, NotFoundError
+from deepclf.manifest import SIGNATURE_FLOAT
+from deepclf.runtime.base import SignatureSpec, TensorSpec
+from deepclf.runtime.litert import _interpreter_class
+
+#: The signature name a model without signature defs gets (TF Serving's default).
+DEFAULT_SIGNATURE = SIGNATURE_FLOAT
+
+
+def _dtype_name(dtype: Any) -> str:
+    dt = np.dtype(dtype)
+    return "string" if dt.kind in "SUO" else dt.name
+
+
+def _spec(name: str, details: Mapping[str, Any]) -> TensorSpec:
+    shape = details.get("shape_signature")
+    if shape is None or len(shape) == 0 and len(details.get("shape", ())):
+        shape = details.get("shape", ())
+    return TensorSpec(name, _dtype_name(details["dtype"]), tuple(None if int(d) < 0 else int(d) for d in shape))
+
+
+def _tensor_name(details: Mapping[str, Any]) -> str:
+    # Signature-less models name tensors like "serving_default_x:0"; the part before ":" is what callers use.
+    return str(details["name"]).split(":")[0]
+
+
+class _Plain:
+    """A signature-runner lookalike for models without signature defs (interpreter-level API)."""
+
+    def __init__(self, interpreter: Any) -> None:
+        self.interpreter = interpreter
+        self.inputs = {_tensor_name(d): d for d in interpreter.get_input_details()}
+        self.outputs = {_tensor_name(d): d for d in interpreter.get_output_details()}
+        self.shapes: dict[str, tuple[int, ...]] = {}
+
+    def __call__(self, **kwargs: np.ndarray) -> dict[str, np.ndarray]:
+        it = self.interpreter
+        if any(self.shapes.get(k) != v.shape for k, v in kwargs.items()):
+            for name, value in kwargs.items():
+                it.resize_tensor_input(self.inputs[name]["index"], list(value.shape))
+            it.allocate_tensors()
+            self.shapes = {k: v.shape for k, v in kwargs.items()}
+        for name, value in kwargs.items():
+            it.set_tensor(self.inputs[name]["index"], value)
+        it.invoke()
+        return {name: it.get_tensor(d["index"]) for name, d in self.outputs.items()}
+
+
+class GenericLiteRTRunner:
+    """Any TFLite model behind its own signatures; ``run(inputs, signature)`` -> ``{output name: array}``."""
+
+    manifest = None
+
+    def __init__(self, path: str | os.PathLike[str], *, num_threads: int | None = None) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFormatError(f"TFLite model not found: {path} (expected a .tflite file)")
+        if num_threads is not None and num_threads < 1:
+            raise ModelFormatError(f"num_threads must be at least 1, got {num_threads}")
+        self.path = path
+        self.format = "tflite-generic"
+        self.num_threads = num_threads
+        self._content = path.read_bytes()  # one copy shared by the interpreters of every thread
+        self._local = threading.local()
+        self._closed = False
+        # Load once now: a broken file fails at load time, and the signatures are known before the first request.
+        interpreter = self._new_interpreter()
+        self.signatures: dict[str, SignatureSpec] = {}
+        listed = interpreter.get_signature_list()
+        if listed:
+            for key in listed:
+                sr = interpreter.get_signature_runner(key)
+                self.signatures[key] = SignatureSpec(
+                    key,
+                    {n: _spec(n, d) for n, d in sr.get_input_details().items()},
+                    {n: _spec(n, d) for n, d in sr.get_output_details().items()},
+                )
+        else:
+            plain = _Plain(interpreter)
+            self.signatures[DEFAULT_SIGNATURE] = SignatureSpec(
+                DEFAULT_SIGNATURE,
+                {n: _spec(n, d) for n, d in plain.inputs.items()},
+                {n: _spec(n, d) for n, d in plain.outputs.items()},
+            )
+        if not self.signatures:
+            raise ModelFormatError(f"{path}: the model has no signatures and no input tensors")
+
+    def _new_interpreter(self) -> Any:
+        Interpreter = _interpreter_class()
+        try:
+            interpreter = Interpreter(model_content=self._content, num_threads=self.num_threads)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelFormatError(f"{self.path}: not a loadable TFLite model ({exc})") from exc
+        return interpreter
+
+    def _callable(self, signature: str) -> Any:
+        if self._closed:
+            raise ModelFormatError(f"{self.path}: runner is closed")
+        calls: dict[str, Any] | None = getattr(self._local, "calls", None)
+        if calls is None:
+            interpreter = self._new_interpreter()
+            calls = self._local.calls = {}
+            self._local.interpreter = interpreter
+            if interpreter.get_signature_list():
+                for key in self.signatures:
+                    calls[key] = interpreter.get_signature_runner(key)
+            else:
+                calls[DEFAULT_SIGNATURE] = _Plain(interpreter)
+        return calls[signature]
+
+    def run(self, inputs: Mapping[str, Any], signature: str = DEFAULT_SIGNATURE) -> dict[str, np.ndarray]:
+        """Run ``signature`` on named inputs (exact dtypes, shapes that fit the signature); outputs by name."""
+        spec = self.signatures.get(signature)
+        if spec is None:
+            raise NotFoundError(
+                f"signature {signature!r} not found in model {self.path.parent.parent.name or self.path.name!r}; "
+                f"available signatures: {', '.join(sorted(self.signatures))}"
+            )
+        if not isinstance(inputs, Mapping):
+            raise InvalidInputError(f"inputs must be a mapping of tensor name to array, got {type(inputs).__name__}")
+        missing = sorted(set(spec.inputs) - set(inputs))
+        unexpected = sorted(set(inputs) - set(spec.inputs))
+        if missing or unexpected:
+            raise InvalidInputError(
+                f"signature {signature!r} takes input(s) {sorted(spec.inputs)}; "
+                + "; ".join(p for p in (f"missing {missing}" if missing else "",
+                                         f"unexpected {unexpected}" if unexpected else "") if p)
+            )
+        feed = {name: self._check(spec.inputs[name], inputs[name]) for name in spec.inputs}
+        out = self._callable(signature)(**feed)
+        # The interpreter reuses its output buffers on the next call: hand out copies.
+        return {name: np.array(out[name], copy=True) for name in spec.outputs if name in out}
+
+    @staticmethod
+    def _check(spec: TensorSpec, value: Any) -> np.ndarray:
+        x = value if isinstance(value, np.ndarray) else np.asarray(value)
+        if spec.dtype == "string":
+            if x.dtype.kind not in "OS":
+                raise InvalidInputError(f"input {spec.name!r} must be a string tensor, got dtype {x.dtype}")
+        elif x.dtype != np.dtype(spec.dtype):
+            raise InvalidInputError(f"input {spec.name!r} must have dtype {spec.dtype}, got {x.dtype}")
+        want = ["-1" if d is None else str(d) for d in spec.shape]
+        if x.ndim != len(spec.shape) or any(d is not None and d != n for d, n in zip(spec.shape, x.shape)):
+            raise InvalidInputError(
+                f"input {spec.name!r} must have shape [{', '.join(want)}] (-1: any size), got {list(x.shape)}"
+            )
+        if x.size == 0:
+            raise InvalidInputError(f"input {spec.name!r} is empty (shape {list(x.shape)}); send at least one value")
+        return np.ascontiguousarray(x)
+
+    def close(self) -> None:
+        """Refuse new work; interpreters go with their threads' local storage when the runner is dropped."""
+        self._closed = True
+
+    def __enter__(self) -> GenericLiteRTRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<GenericLiteRTRunner {self.path}>"

@@ -1,0 +1,137 @@
+"""What the edge server serves and how: ``ServerConfig`` and the models it lists (``ModelConfig``).
+
+A server serves one model (``model_name`` + ``model_base_path``, like ``tensorflow_model_server --model_name``)
+or several from a TF Serving ``models.config`` file (``--model_config_file``), parsed with ``text_format`` into
+``tensorflow.serving.ModelServerConfig`` from a private descriptor pool (``modelconfig.py``)::
+
+    cfg = ServerConfig(model_name="flowers", model_base_path="models/flowers", port=0, rest_api_port=0)
+    cfg = ServerConfig(model_config_file="models.config", format="int8", enable_batching=True)
+    cfg.models()        # [ModelConfig(name='flowers', base_path=..., policy='latest', ...)]
+
+Version policies follow TF Serving: ``latest`` (the N highest numeric folders, N=1 by default), ``all``, or
+``specific`` (listed versions); ``version_labels`` map a label (``stable``, ``canary``) to a version.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deepclf.errors import UsageError
+
+#: What ``--format`` takes: a TFLite variant (LiteRT, TF-free) or the SavedModel (needs the ``tf`` extra).
+SERVE_FORMATS = ("fp32", "fp16", "dynamic", "int8", "savedmodel")
+POLICIES = ("latest", "all", "specific")
+DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One served model: its name, base path (``<base>/<version>/``), version policy and labels."""
+
+    name: str
+    base_path: str
+    policy: str = "latest"
+    num_versions: int = 1
+    versions: tuple[int, ...] = ()
+    version_labels: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name or ":" in self.name:
+            raise UsageError(f"model name must be a non-empty string without '/' or ':', got {self.name!r}")
+        if not self.base_path:
+            raise UsageError(f"model {self.name!r} needs a base_path (the folder holding numeric versions)")
+        if self.policy not in POLICIES:
+            raise UsageError(f"model {self.name!r}: version policy must be one of {POLICIES}, got {self.policy!r}")
+        if self.policy == "latest" and self.num_versions < 1:
+            raise UsageError(f"model {self.name!r}: latest policy needs num_versions >= 1, got {self.num_versions}")
+        if self.policy == "specific" and not self.versions:
+            raise UsageError(f"model {self.name!r}: the specific version policy needs at least one version")
+        for label, version in self.version_labels.items():
+            if not label or not isinstance(version, int) or version < 0:
+                raise UsageError(f"model {self.name!r}: bad version label {label!r} -> {version!r}")
+
+    def wanted(self, available: Sequence[int]) -> list[int]:
+        """Which of the versions found on disk this policy serves (sorted)."""
+        found = sorted(set(available))
+        if self.policy == "all":
+            return found
+        if self.policy == "specific":
+            return [v for v in found if v in set(self.versions)]
+        return found[-self.num_versions :]
+
+
+@dataclass
+class ServerConfig:
+    """Everything ``EdgeServer`` needs; the fields mirror ``tensorflow_model_server``'s flags.
+
+    ``port`` / ``rest_api_port``: gRPC and REST ports (0 picks a free port; ``None`` disables that API).
+    ``format``: the TFLite variant to serve (fp32, fp16, dynamic, int8) or ``savedmodel`` (TensorFlow).
+    ``threads``: inference worker threads (one LiteRT interpreter each); ``interpreter_threads``: XNNPACK threads
+    inside each interpreter. ``poll_seconds``: how often base paths are rescanned (0 disables polling).
+    ``runner_wrapper``: called on each loaded runner, its result is served (tests make slow or failing servers).
+    """
+
+    model_name: str | None = None
+    model_base_path: str | os.PathLike[str] | None = None
+    model_config_file: str | os.PathLike[str] | None = None
+    host: str = "127.0.0.1"
+    port: int | None = 8500
+    rest_api_port: int | None = 8501
+    format: str = "fp32"
+    threads: int = 4
+    interpreter_threads: int = 1
+    poll_seconds: float = 1.0
+    enable_batching: bool = False
+    max_batch_size: int = 32
+    batch_timeout_micros: int = 1000
+    num_batch_threads: int = 2
+    max_enqueued_batches: int = 100
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    grpc_max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    grpc_workers: int = 16
+    startup_timeout: float = 120.0
+    access_log: bool = True
+    runner_wrapper: Callable[[Any], Any] | None = None
+    model_configs: Sequence[ModelConfig] = ()
+
+    def __post_init__(self) -> None:
+        if self.format not in SERVE_FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(SERVE_FORMATS)}, got {self.format!r}")
+        for name in ("threads", "interpreter_threads", "max_batch_size", "num_batch_threads", "grpc_workers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise UsageError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("port", "rest_api_port"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or not 0 <= value <= 65535):
+                raise UsageError(f"{name} must be 0..65535 (0 = any free port), got {value!r}")
+        if self.port is None and self.rest_api_port is None:
+            raise UsageError("both the gRPC port and the REST port are disabled; enable at least one")
+        if self.max_body_bytes < 1 or self.grpc_max_message_bytes < 1:
+            raise UsageError("max_body_bytes and grpc_max_message_bytes must be positive")
+        if self.batch_timeout_micros < 0 or self.poll_seconds < 0:
+            raise UsageError("batch_timeout_micros and poll_seconds must not be negative")
+
+    def models(self) -> list[ModelConfig]:
+        """The models to serve: ``model_configs``, else the config file, else ``model_name``/``model_base_path``."""
+        if self.model_configs:
+            models = list(self.model_configs)
+        elif self.model_config_file:
+            from deepclf.serving.modelconfig import load_model_config_file  # noqa: PLC0415
+
+            models = load_model_config_file(self.model_config_file)
+        elif self.model_base_path:
+            base = Path(self.model_base_path)
+            models = [ModelConfig(name=self.model_name or base.name, base_path=str(base))]
+        else:
+            raise UsageError("nothing to serve: give --model_base_path (and --model_name) or --model_config_file")
+        names = [m.name for m in models]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise UsageError(f"model names must be unique; repeated: {dupes}")
+        return models

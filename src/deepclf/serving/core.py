@@ -1,0 +1,254 @@
+"""The transport-independent part of the server: requests in TF Serving's terms, answered from the loaded models.
+
+REST and gRPC both call ``ServingCore``; it resolves the model version (latest, a number or a label), checks the
+signature, runs inference in the worker pool (or through the micro-batcher) and builds TF Serving's responses
+with ``deepclf.protocol``. It never sees HTTP or gRPC objects, only messages, bytes and arrays::
+
+    core = ServingCore(manager, executor, batcher=None)
+    info = CallInfo()
+    with manager.acquire("flowers") as served:                   # REST (rest.py awaits each step)
+        key, req = core.decode_rest(served, body, info)          # in the worker pool
+        outputs = core.infer(served, key, req.inputs).result()   # a Future: pool or batcher
+    response = core.grpc_predict(request, info)                  # gRPC, from a gRPC thread; PredictResponse
+
+Why ``infer`` returns a future instead of running inline: the caller (the event loop, a gRPC thread) waits for
+it without holding a pool thread, so a pool thread never waits for another pool task (no deadlock), and with
+batching many requests can wait for one batch while the pool stays free.
+
+Errors are raised as ``deepclf.protocol`` ``ServingError``s (or package errors that map onto them);
+``public_error`` turns anything else into a generic INTERNAL error whose details stay in the server log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+from google.protobuf.message import Message
+
+from deepclf import protocol as P
+from deepclf.manifest import SIGNATURE_FLOAT
+from deepclf.protocol import rest as R
+from deepclf.protocol.tensors import datatype_for, shape_proto
+from deepclf.serving.batching import Batcher, batch_key
+from deepclf.serving.models import ModelManager, ServedVersion
+
+log = logging.getLogger("deepclf.serving")
+
+PREDICT_METHOD_NAME = "tensorflow/serving/predict"
+SIGNATURE_DEF = "signature_def"
+
+
+@dataclass
+class CallInfo:
+    """What a transport needs for metrics and logs, filled in by the core as it resolves the request."""
+
+    model: str = ""
+    version: str = ""
+    format: str = ""
+    signature: str = ""
+    rows: int | None = None
+
+    def fill(self, served: ServedVersion) -> None:
+        self.model, self.version, self.format = served.model, str(served.version), served.format
+
+
+def spec_dtype(dtype: str) -> np.dtype:
+    """A ``TensorSpec`` dtype name as a numpy dtype (``"string"`` -> ``object``)."""
+    return np.dtype(object) if dtype == "string" else np.dtype(dtype)
+
+
+def signature_def_map(signatures: Mapping[str, Any]) -> Message:
+    """The ``SignatureDefMap`` of a runner's ``SignatureSpec``s (what ``GetModelMetadata`` answers)."""
+    out = P.SignatureDefMap()
+    for key in sorted(signatures):
+        spec = signatures[key]
+        sd = out.signature_def[key]
+        sd.method_name = PREDICT_METHOD_NAME
+        for group, tensors in (("inputs", spec.inputs), ("outputs", spec.outputs)):
+            for name, t in tensors.items():
+                info = getattr(sd, group)[name]
+                info.name = f"{key}_{name}:0" if group == "inputs" else f"{key}/{name}:0"
+                info.dtype = datatype_for(spec_dtype(t.dtype))
+                info.tensor_shape.CopyFrom(shape_proto(t.shape))
+    return out
+
+
+def public_error(exc: BaseException, *, context: str = "") -> P.ServingError:
+    """The error to send: ``ServingError``s and package errors as they are, anything else as a generic INTERNAL
+    error (the traceback is logged here, never sent)."""
+    err = P.from_exception(exc)
+    if isinstance(err, P.Internal) and not isinstance(exc, P.ServingError):
+        incident = uuid.uuid4().hex[:12]
+        log.error("internal error %s%s", incident, f" ({context})" if context else "", exc_info=exc)
+        return P.Internal(f"internal server error (incident {incident}); details are in the server log")
+    return err
+
+
+class ServingCore:
+    """Answers Predict, GetModelMetadata and GetModelStatus for the models a ``ModelManager`` serves."""
+
+    def __init__(
+        self,
+        manager: ModelManager,
+        executor: Executor,
+        *,
+        batcher: Batcher | None = None,
+    ) -> None:
+        self.manager = manager
+        self.executor = executor
+        self.batcher = batcher
+
+    # -- shared ------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def signature_of(served: ServedVersion, name: str) -> tuple[str, Any]:
+        """The signature key and spec a request names ("" = ``serving_default``, or a model's only signature)."""
+        sigs = served.signatures
+        key = name or SIGNATURE_FLOAT
+        if not name and key not in sigs and len(sigs) == 1:
+            key = next(iter(sigs))
+        spec = sigs.get(key)
+        if spec is None:
+            raise P.ModelNotFound(
+                f"Serving signature name: \"{key}\" not found in signature def; "
+                f"model {served.model!r} version {served.version} has {sorted(sigs)}"
+            )
+        return key, spec
+
+    def infer(self, served: ServedVersion, signature: str, inputs: dict[str, np.ndarray]) -> Future:
+        """Start inference: the batcher when it can merge the request, else one call in the worker pool."""
+        runner = served.runner
+        if self.batcher is not None:
+            key = batch_key((served.model, served.version, id(runner), signature), inputs)
+            if key is not None:
+                return self.batcher.submit(key, runner.run, inputs, signature)
+        return self.executor.submit(runner.run, inputs, signature)
+
+    # -- Predict -----------------------------------------------------------------------------------------------
+
+    def decode_rest(self, served: ServedVersion, body: bytes, info: CallInfo) -> tuple[str, R.RestRequest]:
+        """Parse a REST predict body with the dtypes of the signature it names."""
+        try:
+            first: R.RestRequest | None = R.decode_predict_request(body)
+            first_error: P.InvalidInput | None = None
+        except P.InvalidInput as exc:
+            first, first_error = None, exc
+        if first is not None:
+            sig_name = first.signature_name
+        else:
+            # The inferred parse failed; find the signature to parse again with its dtypes for the canonical
+            # message, unless the body is not JSON at all.
+            try:
+                doc = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                try:
+                    doc = json.loads(body)
+                except (ValueError, UnicodeDecodeError):
+                    raise first_error from None  # type: ignore[misc]
+            sig_name = doc.get("signature_name", "") if isinstance(doc, dict) else ""
+            if not isinstance(sig_name, str):
+                raise first_error  # type: ignore[misc]
+        key, spec = self.signature_of(served, sig_name)
+        info.signature = key
+        dtypes = {name: spec_dtype(t.dtype) for name, t in spec.inputs.items()}
+        if first is not None:
+            inputs = dict(first.inputs)
+            if set(inputs) == {R.UNNAMED} and len(dtypes) == 1:
+                inputs = {next(iter(dtypes)): inputs[R.UNNAMED]}
+            # JSON has no types: the first parse inferred them. When they are the signature's (the usual case)
+            # it stands; otherwise parse again with the signature's dtypes, as TF Serving does.
+            if set(inputs) == set(dtypes) and all(inputs[n].dtype == dtypes[n] for n in dtypes):
+                return key, R.RestRequest(inputs, first.signature_name, first.format, first.instances)
+        req = R.decode_predict_request(body, dtypes)
+        return key, req
+
+    def grpc_predict(self, request: Message, info: CallInfo) -> Message:
+        """``PredictionService.Predict``, blocking."""
+        name, version, label = self.model_spec_of(request)
+        with self.manager.acquire(name, version, label) as served:
+            info.fill(served)
+            key, spec = self.signature_of(served, request.model_spec.signature_name)
+            info.signature = key
+            if not request.inputs:
+                raise P.InvalidInput(f"the request has no inputs; signature {key!r} takes {sorted(spec.inputs)}")
+            inputs = {k: P.to_ndarray(v) for k, v in request.inputs.items()}
+            wanted = list(request.output_filter)
+            for out_name in wanted:
+                if out_name not in spec.outputs:
+                    raise P.InvalidInput(
+                        f"output tensor alias not found in signature: {out_name}; "
+                        f"signature {key!r} has outputs {sorted(spec.outputs)}"
+                    )
+            outputs = self.infer(served, key, inputs).result()
+            response = P.PredictResponse()
+            self._fill_spec(response.model_spec, served, key)
+            for out_name in wanted or sorted(outputs):
+                response.outputs[out_name].CopyFrom(P.to_tensor_proto(outputs[out_name]))
+            return response
+
+    # -- metadata and status ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def model_spec_of(request: Message) -> tuple[str, int | None, str | None]:
+        """(name, version or None, label or None) of a request's ``model_spec``; no name is INVALID_ARGUMENT."""
+        if not request.HasField("model_spec") or not request.model_spec.name:
+            raise P.InvalidInput("Missing ModelSpec: the request needs model_spec.name (the model to use)")
+        spec = request.model_spec
+        choice = spec.WhichOneof("version_choice")
+        if choice == "version":
+            return spec.name, int(spec.version.value), None
+        if choice == "version_label":
+            return spec.name, None, spec.version_label
+        return spec.name, None, None
+
+    @staticmethod
+    def _fill_spec(target: Message, served: ServedVersion, signature: str = "") -> None:
+        target.name = served.model
+        target.version.value = served.version
+        if signature:
+            target.signature_name = signature
+
+    def metadata(self, name: str, version: int | None, label: str | None, fields: list[str],
+                 info: CallInfo) -> Message:
+        """``GetModelMetadata``: the version's ``SignatureDefMap``, packed as TF Serving packs it."""
+        if not fields:
+            raise P.InvalidInput("GetModelMetadataRequest must specify at least one metadata_field "
+                                 f"(supported: {SIGNATURE_DEF!r})")
+        for f in fields:
+            if f != SIGNATURE_DEF:
+                raise P.InvalidInput(f"Metadata field {f} is not supported; supported: {SIGNATURE_DEF!r}")
+        with self.manager.acquire(name, version, label) as served:
+            info.fill(served)
+            response = P.GetModelMetadataResponse()
+            self._fill_spec(response.model_spec, served)
+            return P.pack_signature_defs(response, signature_def_map(served.signatures))
+
+    def grpc_metadata(self, request: Message, info: CallInfo) -> Message:
+        name, version, label = self.model_spec_of(request)
+        info.model = name
+        return self.metadata(name, version, label, list(request.metadata_field), info)
+
+    def status(self, name: str, version: int | None, label: str | None, info: CallInfo) -> Message:
+        """``GetModelStatus``: every version the server knows of (or the one asked for) and its state."""
+        statuses = self.manager.statuses(name, version, label)
+        info.model = name
+        if version is not None or label is not None:
+            info.version = str(statuses[0].version)
+        response = P.GetModelStatusResponse()
+        for st in statuses:
+            entry = response.model_version_status.add(version=st.version, state=st.state)
+            entry.status.error_code = int(st.error_code)
+            entry.status.error_message = st.error_message
+        return response
+
+    def grpc_status(self, request: Message, info: CallInfo) -> Message:
+        name, version, label = self.model_spec_of(request)
+        return self.status(name, version, label, info)

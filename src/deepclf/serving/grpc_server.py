@@ -1,0 +1,113 @@
+"""TF Serving's gRPC API (PredictionService.Predict/GetModelMetadata, ModelService.GetModelStatus) and the standard
+``grpc.health.v1`` service, on a synchronous ``grpc.server`` with a thread pool.
+
+Handlers are generic (``deepclf.protocol.rpc``): no generated stubs, and the wire format is TF Serving's, so
+``tensorflow_serving.apis`` stubs and ``deepclf.clients`` both talk to it::
+
+    server, port, health = create_grpc_server(core, metrics, host="127.0.0.1", port=0)
+    server.start(); ...; server.stop(grace=5.0)
+
+Errors go back as TF Serving's status codes (NOT_FOUND, INVALID_ARGUMENT, ...) with a message that says what was
+wrong; message size limits are raised well above gRPC's 4 MB default (``grpc_max_message_bytes``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent import futures
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from google.protobuf.message import Message
+
+from deepclf import protocol as P
+from deepclf.serving.core import CallInfo, ServingCore, public_error
+from deepclf.serving.metrics import ServerMetrics, log_access
+
+SERVICES = (P.PREDICTION_SERVICE, P.MODEL_SERVICE)
+
+
+def _handler(
+    core: ServingCore, metrics: ServerMetrics, method: str, fn: Callable[[Message, CallInfo], Message],
+    access_log: bool,
+) -> Callable[[Message, grpc.ServicerContext], Message]:
+    def handle(request: Message, context: grpc.ServicerContext) -> Message:
+        t0 = time.perf_counter()
+        info = CallInfo()
+        code = "OK"
+        try:
+            return fn(request, info)
+        except Exception as exc:  # noqa: BLE001 - every error becomes a gRPC status
+            err = public_error(exc, context=f"gRPC {method}")
+            code = err.code.name
+        finally:
+            elapsed = time.perf_counter() - t0
+            metrics.observe(api="grpc", method=method, model=info.model, version=info.version, format=info.format,
+                            status=code, seconds=elapsed)
+            log_access(access_log, api="grpc", method=method, code=code, model=info.model, version=info.version,
+                       format=info.format, signature=info.signature, ms=round(elapsed * 1e3, 3),
+                       client=context.peer())
+        context.abort(P.grpc_code_for(err), err.message)  # raises; never returns
+
+    return handle
+
+
+def create_grpc_server(
+    core: ServingCore,
+    metrics: ServerMetrics,
+    *,
+    host: str,
+    port: int,
+    workers: int = 16,
+    max_message_bytes: int = 256 * 1024 * 1024,
+    access_log: bool = True,
+) -> tuple[grpc.Server, int, health.HealthServicer]:
+    """A started-ready (not yet started) gRPC server, the port it bound (``port=0``: a free one), its health servicer.
+
+    The health servicer starts NOT_SERVING for every service; the caller flips it to SERVING once the models are
+    AVAILABLE and back when shutting down.
+    """
+    options = [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        # Two servers must never share a port silently (SO_REUSEPORT would let a second bind succeed).
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deepclf-grpc"),
+                         options=options)
+    server.add_generic_rpc_handlers([
+        P.generic_handler(P.PREDICTION_SERVICE, {
+            "Predict": _handler(core, metrics, "predict", core.grpc_predict, access_log),
+            "GetModelMetadata": _handler(core, metrics, "metadata", core.grpc_metadata, access_log),
+        }),
+        P.generic_handler(P.MODEL_SERVICE, {
+            "GetModelStatus": _handler(core, metrics, "status", core.grpc_status, access_log),
+        }),
+    ])
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    set_serving(health_servicer, False)
+    bound = server.add_insecure_port(f"{_bracket(host)}:{port}")
+    if bound == 0:
+        from deepclf.errors import UsageError  # noqa: PLC0415
+
+        raise UsageError(f"cannot bind the gRPC port {host}:{port} (in use, or not an address of this machine)")
+    return server, bound, health_servicer
+
+
+def set_serving(servicer: health.HealthServicer, serving: bool) -> None:
+    """Flip the overall ("") and per-service health status."""
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in ("", *SERVICES):
+        servicer.set(name, status)
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def stop(server: Any, grace: float) -> None:
+    """Stop accepting calls, let running ones finish for up to ``grace`` seconds, then return."""
+    server.stop(grace).wait(grace + 5.0)

@@ -1,0 +1,112 @@
+"""TF Serving's ``models.config`` (``--model_config_file``) without TensorFlow Serving's Python package.
+
+``protos/`` holds the subset of ``tensorflow_serving/config/*.proto`` that the file uses (same package, names
+and field numbers as upstream); it is compiled into ``model_server_config.binpb`` at development time and loaded
+into a *private* descriptor pool here (never the default pool, where ``tensorflow_serving`` may register the same
+names). The text is parsed with ``google.protobuf.text_format``, so anything TF Serving accepts parses here::
+
+    model_config_list {
+      config { name: "flowers" base_path: "/models/flowers" model_platform: "tensorflow"
+               model_version_policy { specific { versions: 1 versions: 2 } }
+               version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 } }
+    }
+
+    load_model_config_file("models.config")   # -> [ModelConfig(name='flowers', policy='specific', ...)]
+
+Recompile after editing a .proto: ``python -m deepclf.serving.modelconfig --build``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+from importlib import resources
+from pathlib import Path
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf.message import Message
+
+from deepclf.errors import UsageError
+from deepclf.serving.config import ModelConfig
+
+DESCRIPTOR_SET_NAME = "model_server_config.binpb"
+PROTO_ROOT = Path(__file__).resolve().parent / "protos"
+
+
+@functools.lru_cache(maxsize=1)
+def _pool() -> descriptor_pool.DescriptorPool:
+    data = resources.files("deepclf.serving").joinpath(DESCRIPTOR_SET_NAME).read_bytes()
+    pool = descriptor_pool.DescriptorPool()
+    for fd in descriptor_pb2.FileDescriptorSet.FromString(data).file:  # dependencies come first
+        pool.Add(fd)
+    return pool
+
+
+def model_server_config_class() -> type[Message]:
+    """The private-pool class of ``tensorflow.serving.ModelServerConfig``."""
+    return message_factory.GetMessageClass(_pool().FindMessageTypeByName("tensorflow.serving.ModelServerConfig"))
+
+
+def parse_model_server_config(text: str, *, source: str = "<text>") -> Message:
+    """Parse a ``models.config`` text into a ``ModelServerConfig`` message; syntax errors name the line."""
+    msg = model_server_config_class()()
+    try:
+        text_format.Parse(text, msg, descriptor_pool=_pool())
+    except text_format.ParseError as exc:
+        raise UsageError(f"{source}: not a valid TF Serving model config (ModelServerConfig text format): {exc}") from None
+    return msg
+
+
+def model_configs_from_message(msg: Message, *, base_dir: Path | None = None) -> list[ModelConfig]:
+    """The ``ModelConfig`` list a ``ModelServerConfig`` describes (relative base paths resolve from ``base_dir``)."""
+    if msg.WhichOneof("config") != "model_config_list":
+        raise UsageError("the model config has no model_config_list (custom_model_config is not supported)")
+    out: list[ModelConfig] = []
+    for i, c in enumerate(msg.model_config_list.config):
+        if not c.name or not c.base_path:
+            raise UsageError(f"config #{i + 1} needs both name and base_path, got name={c.name!r} base_path={c.base_path!r}")
+        base = Path(c.base_path)
+        if not base.is_absolute() and base_dir is not None:
+            base = base_dir / base
+        vp = c.model_version_policy
+        choice = vp.WhichOneof("policy_choice")
+        kwargs: dict = {}
+        if choice == "all":
+            kwargs["policy"] = "all"
+        elif choice == "specific":
+            kwargs["policy"] = "specific"
+            kwargs["versions"] = tuple(int(v) for v in vp.specific.versions)
+        elif choice == "latest":
+            kwargs["num_versions"] = int(vp.latest.num_versions) or 1
+        out.append(ModelConfig(name=c.name, base_path=str(base),
+                               version_labels={k: int(v) for k, v in c.version_labels.items()}, **kwargs))
+    if not out:
+        raise UsageError("the model config lists no models (model_config_list has no config entries)")
+    return out
+
+
+def load_model_config_file(path: str | os.PathLike[str]) -> list[ModelConfig]:
+    """Read and parse a ``models.config`` file; relative base paths are taken from the file's folder."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read --model_config_file {p}: {exc.strerror or exc}") from None
+    return model_configs_from_message(parse_model_server_config(text, source=str(p)), base_dir=p.parent.resolve())
+
+
+def build(out: Path | None = None) -> Path:
+    """Recompile ``protos/`` into the committed descriptor set (development time; needs grpcio-tools)."""
+    from deepclf.fsutil import atomic_write_bytes  # noqa: PLC0415
+    from deepclf.protocol.build_protos import compile_descriptor_set  # noqa: PLC0415
+
+    target = out or Path(__file__).resolve().parent / DESCRIPTOR_SET_NAME
+    return atomic_write_bytes(target, compile_descriptor_set(PROTO_ROOT))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    parser = argparse.ArgumentParser(description="Recompile the models.config proto subset")
+    parser.add_argument("--build", action="store_true", required=True)
+    parser.parse_args()
+    print(f"wrote {build()}")

@@ -1,0 +1,319 @@
+"""Which model versions are loaded, and swapping them without failing a request: the ``ModelManager``.
+
+It scans every model's base path for numeric version folders (names starting with "." are ignored: ``deepclf
+convert`` publishes through a hidden temporary folder and renames it), loads what the version policy asks for,
+and on every poll (``--file_system_poll_wait_seconds``) loads new versions and unloads removed or superseded ones.
+
+A swap never fails a request: the new version is loaded first, then the reference is switched, and the old one is
+unloaded only after the requests holding it have finished (each request holds its version through ``acquire``)::
+
+    manager = ModelManager(models, loader=load_version, poll_seconds=1.0)
+    manager.load_initial()                                   # raises if a model has no loadable version
+    manager.start()                                          # background polling
+    with manager.acquire("flowers", version=None, label=None) as served:
+        served.runner.run({"image": batch})
+    manager.close()
+
+Like TF Serving's availability-preserving policy, a version that is no longer wanted stays loaded while none of
+the wanted versions could be loaded (a broken new version does not take the model down).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deepclf.errors import ModelFormatError
+from deepclf.protocol import errors as E
+from deepclf.protocol.messages import ModelVersionState
+
+log = logging.getLogger("deepclf.serving")
+
+START = ModelVersionState.Value("START")
+LOADING = ModelVersionState.Value("LOADING")
+AVAILABLE = ModelVersionState.Value("AVAILABLE")
+UNLOADING = ModelVersionState.Value("UNLOADING")
+END = ModelVersionState.Value("END")
+
+#: How long an unload waits for in-flight requests before closing the runner anyway.
+DRAIN_TIMEOUT_S = 60.0
+
+
+@dataclass
+class ServedVersion:
+    """One loaded version: its runner and how many requests are using it right now."""
+
+    model: str
+    version: int
+    path: Path
+    runner: Any
+    format: str
+    inflight: int = 0
+
+    @property
+    def signatures(self) -> dict[str, Any]:
+        return self.runner.signatures
+
+
+@dataclass
+class VersionStatus:
+    """A version's lifecycle state (``ModelVersionStatus.State``) and the error that ended it, if any."""
+
+    version: int
+    state: int
+    error_code: E.Code = E.Code.OK
+    error_message: str = ""
+    mtime: float = 0.0  # of the version folder when a load failed: retried only when the folder changes
+
+
+@dataclass
+class _Model:
+    config: Any  # ModelConfig
+    live: dict[int, ServedVersion] = field(default_factory=dict)
+    status: dict[int, VersionStatus] = field(default_factory=dict)
+
+
+def scan_versions(base_path: str | os.PathLike[str]) -> list[int]:
+    """Numeric version folders under ``base_path`` (hidden/partial folders, files and other names ignored)."""
+    base = Path(base_path)
+    out = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(base):
+            if entry.name.isdigit() and not entry.name.startswith(".") and entry.is_dir():
+                out.append(int(entry.name))
+    return sorted(out)
+
+
+class ModelManager:
+    """Loads, serves, swaps and unloads the versions of every configured model (thread-safe)."""
+
+    def __init__(
+        self,
+        models: Sequence[Any],
+        *,
+        loader: Callable[[Path], Any],
+        poll_seconds: float = 1.0,
+        describe_format: Callable[[Any], str] = lambda r: str(getattr(r, "format", "?")),
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self._models = {m.name: _Model(m) for m in models}
+        self._loader = loader
+        self._describe = describe_format
+        self._on_change = on_change
+        self.poll_seconds = poll_seconds
+        self._lock = threading.Condition()
+        self._poll_lock = threading.Lock()  # one scan at a time (initial load vs. the poll thread)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def load_initial(self) -> None:
+        """Scan and load every model once; raise ``ModelFormatError`` naming what failed if one has no version."""
+        for m in self._models.values():
+            base = Path(m.config.base_path)
+            if not base.is_dir():
+                raise ModelFormatError(
+                    f"model {m.config.name!r}: base path {base} is not a folder (expected <base>/<version>/ folders)"
+                )
+        self.poll_once()
+        problems = []
+        for name, m in self._models.items():
+            if not m.live:
+                found = scan_versions(m.config.base_path)
+                errors = [f"version {s.version}: {s.error_message}" for s in m.status.values() if s.error_message]
+                problems.append(
+                    f"model {name!r}: no version could be loaded from {m.config.base_path} "
+                    f"(numeric version folders found: {found or 'none'}; policy {m.config.policy}"
+                    + (f"; {'; '.join(errors)}" if errors else "") + ")"
+                )
+        if problems:
+            raise ModelFormatError("; ".join(problems))
+
+    def start(self) -> None:
+        """Poll the base paths every ``poll_seconds`` in a background thread (no-op when polling is off)."""
+        if self.poll_seconds <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._poll_loop, name="deepclf-model-poll", daemon=True)
+        self._thread.start()
+
+    def _poll_loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.poll_once()
+            except Exception:  # noqa: BLE001 - a failed scan must not stop future scans
+                log.exception("model poll failed; retrying in %.1f s", self.poll_seconds)
+
+    def close(self, timeout: float = DRAIN_TIMEOUT_S) -> None:
+        """Stop polling, then unload every version once its in-flight requests are done."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with self._poll_lock:
+            for m in self._models.values():
+                for version in sorted(m.live):
+                    self._unload(m, version, timeout)
+
+    # -- scanning, loading, unloading -----------------------------------------------------------------------
+
+    def poll_once(self) -> None:
+        """One scan of every base path: load wanted versions that are not loaded, unload the unwanted ones."""
+        with self._poll_lock:
+            for m in self._models.values():
+                base = Path(m.config.base_path)
+                if not base.is_dir():
+                    log.warning("model %r: base path %s is missing; keeping what is loaded", m.config.name, base)
+                    continue
+                found = scan_versions(base)
+                wanted = m.config.wanted(found)
+                for v in wanted:
+                    if v not in m.live and self._should_load(m, v):
+                        self._load(m, v)
+                keep_old = bool(wanted) and not any(v in m.live for v in wanted)
+                if not keep_old:
+                    for v in sorted(set(m.live) - set(wanted)):
+                        self._unload(m, v, DRAIN_TIMEOUT_S)
+
+    def _should_load(self, m: _Model, version: int) -> bool:
+        st = m.status.get(version)
+        if st is None or st.state != END or not st.error_message:
+            return True
+        return self._mtime(m, version) != st.mtime  # a failed version is retried only after it changes
+
+    def _mtime(self, m: _Model, version: int) -> float:
+        try:
+            return (Path(m.config.base_path) / str(version)).stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def _set(self, m: _Model, status: VersionStatus) -> None:
+        with self._lock:
+            m.status[status.version] = status
+        if self._on_change is not None:
+            self._on_change()
+
+    def _load(self, m: _Model, version: int) -> None:
+        path = Path(m.config.base_path) / str(version)
+        self._set(m, VersionStatus(version, LOADING))
+        t0 = time.perf_counter()
+        try:
+            runner = self._loader(path)
+        except Exception as exc:  # noqa: BLE001 - a broken version is reported in its status, not fatal
+            err = E.from_exception(exc)
+            log.error("model %r version %d failed to load: %s", m.config.name, version, err.message)
+            self._set(m, VersionStatus(version, END, err.code, err.message, self._mtime(m, version)))
+            return
+        served = ServedVersion(m.config.name, version, path, runner, self._describe(runner))
+        with self._lock:
+            m.live[version] = served  # from here on, "latest" requests get the new version
+            m.status[version] = VersionStatus(version, AVAILABLE)
+        if self._on_change is not None:
+            self._on_change()
+        log.info("model %r version %d AVAILABLE (%s, loaded in %.2f s)", m.config.name, version, served.format,
+                 time.perf_counter() - t0)
+
+    def _unload(self, m: _Model, version: int, timeout: float) -> None:
+        with self._lock:
+            served = m.live.pop(version, None)
+            if served is None:
+                return
+            m.status[version] = VersionStatus(version, UNLOADING)
+            # New requests can no longer find it; wait for the ones that hold it.
+            deadline = time.monotonic() + timeout
+            while served.inflight > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    log.warning("model %r version %d: %d requests still running after %.0f s; unloading anyway",
+                                m.config.name, version, served.inflight, timeout)
+                    break
+                self._lock.wait(left)
+            m.status[version] = VersionStatus(version, END)
+        with contextlib.suppress(Exception):
+            served.runner.close()
+        if self._on_change is not None:
+            self._on_change()
+        log.info("model %r version %d unloaded", m.config.name, version)
+
+    # -- requests --------------------------------------------------------------------------------------------
+
+    def _find(self, name: str, version: int | None, label: str | None) -> ServedVersion:
+        m = self._models.get(name)
+        if m is None:
+            what = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
+            raise E.ModelNotFound(f"Servable not found for request: {what}; served models: {sorted(self._models)}")
+        if label is not None:
+            labels = dict(m.config.version_labels)
+            if label not in labels:
+                raise E.ModelNotFound(
+                    f"Unrecognized servable version label: {label}; model {name!r} has labels {sorted(labels)}"
+                )
+            version = labels[label]
+        if version is None:
+            if not m.live:
+                raise E.ModelNotFound(f"Servable not found for request: Latest({name}); no version is loaded yet")
+            return m.live[max(m.live)]
+        served = m.live.get(version)
+        if served is None:
+            raise E.ModelNotFound(
+                f"Servable not found for request: Specific({name}, {version}); "
+                f"available versions: {sorted(m.live)}"
+            )
+        return served
+
+    @contextlib.contextmanager
+    def acquire(self, name: str, version: int | None = None, label: str | None = None) -> Iterator[ServedVersion]:
+        """Hold a version for the length of a request (it is not unloaded before the block ends)."""
+        with self._lock:
+            served = self._find(name, version, label)
+            served.inflight += 1
+        try:
+            yield served
+        finally:
+            with self._lock:
+                served.inflight -= 1
+                if served.inflight == 0:
+                    self._lock.notify_all()
+
+    def statuses(self, name: str, version: int | None = None, label: str | None = None) -> list[VersionStatus]:
+        """What ``GetModelStatus`` reports: every version seen, or the one asked for (``ModelNotFound`` else)."""
+        with self._lock:
+            m = self._models.get(name)
+            if m is None or not m.status:
+                raise E.ModelNotFound(f"Could not find any versions of model {name}")
+            if label is not None:
+                labels = dict(m.config.version_labels)
+                if label not in labels:
+                    raise E.ModelNotFound(f"Unrecognized servable version label: {label}")
+                version = labels[label]
+            if version is not None:
+                st = m.status.get(version)
+                if st is None:
+                    raise E.ModelNotFound(
+                        f"Could not find version {version} of model {name}; versions: {sorted(m.status)}"
+                    )
+                return [st]
+            return [m.status[v] for v in sorted(m.status)]
+
+    def names(self) -> list[str]:
+        return sorted(self._models)
+
+    def ready(self) -> bool:
+        """True when every model has at least one AVAILABLE version."""
+        with self._lock:
+            return all(m.live for m in self._models.values())
+
+    def summary(self) -> dict[str, list[int]]:
+        """Loaded versions per model: ``{"flowers": [1, 2]}``."""
+        with self._lock:
+            return {name: sorted(m.live) for name, m in self._models.items()}
+
+    def formats(self) -> dict[str, dict[int, str]]:
+        with self._lock:
+            return {name: {v: s.format for v, s in m.live.items()} for name, m in self._models.items()}

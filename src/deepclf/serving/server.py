@@ -1,0 +1,260 @@
+"""``EdgeServer``: TF Serving's REST and gRPC APIs over LiteRT in one process, started and stopped from Python.
+
+::
+
+    from deepclf.serving import EdgeServer, ServerConfig
+
+    cfg = ServerConfig(model_name="flowers", model_base_path="models/flowers", port=0, rest_api_port=0,
+                       format="fp32", threads=2)
+    with EdgeServer(cfg) as srv:             # returns once every model is AVAILABLE
+        srv.rest_url                         # "http://127.0.0.1:54321"
+        srv.grpc_target                      # "127.0.0.1:54322"
+    # leaving the block = srv.stop(grace=5.0): stop accepting, drain in-flight requests, unload
+
+Inside: a ``ModelManager`` (versions, polling, hot swaps), a worker pool (one LiteRT interpreter per thread),
+an optional ``Batcher``, the Starlette app on uvicorn (its own thread and event loop) and a ``grpc.server``.
+``deepclf serve`` runs the same thing in the foreground until SIGTERM/SIGINT.
+
+Nothing here imports TensorFlow; only ``format="savedmodel"`` does, through ``deepclf.runtime``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from deepclf.errors import DeepclfError, ModelFormatError, UsageError
+from deepclf.manifest import MANIFEST_NAME, TFLITE_FILES
+from deepclf.serving.batching import Batcher
+from deepclf.serving.config import ServerConfig
+from deepclf.serving.core import ServingCore
+from deepclf.serving.metrics import ServerMetrics
+from deepclf.serving.models import ModelManager
+
+log = logging.getLogger("deepclf.serving")
+
+
+def load_version(path: Path, config: ServerConfig) -> Any:
+    """Load one version folder as the server's ``format`` asks (and wrap it with ``runner_wrapper``).
+
+    A folder with a ``manifest.json`` is a deepclf model (``deepclf.runtime.load_runner``: the variant's
+    ``.tflite``, or the SavedModel for ``savedmodel``). A folder without one is a generic TFLite model served
+    through its own signatures: the variant's file name when present, else ``model.tflite``.
+    """
+    from deepclf.runtime import load_runner  # noqa: PLC0415 - keeps `import deepclf.serving` light
+
+    if (path / MANIFEST_NAME).is_file():
+        if config.format == "savedmodel":
+            runner = load_runner(path, format="savedmodel")
+        else:
+            runner = load_runner(path, variant=config.format, num_threads=config.interpreter_threads)
+    else:
+        from deepclf.runtime.generic import GenericLiteRTRunner  # noqa: PLC0415
+
+        candidates = [path / TFLITE_FILES.get(config.format, "model.tflite"), path / "model.tflite"]
+        file = next((c for c in candidates if c.is_file()), None)
+        if file is None:
+            raise ModelFormatError(
+                f"{path} has no {MANIFEST_NAME} and no {candidates[0].name} or model.tflite; a generic model "
+                "needs a .tflite file (deepclf models carry a manifest)"
+            )
+        runner = GenericLiteRTRunner(file, num_threads=config.interpreter_threads)
+    if config.runner_wrapper is not None:
+        runner = config.runner_wrapper(runner)
+    return runner
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot bind the REST port {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class EdgeServer:
+    """One edge server: REST (uvicorn) and gRPC in background threads of this process."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.metrics = ServerMetrics()
+        self.manager: ModelManager | None = None
+        self.core: ServingCore | None = None
+        self.grpc_port: int | None = None
+        self.rest_port: int | None = None
+        self.started_in: float | None = None  # seconds from start() to every model AVAILABLE
+        self._executor: ThreadPoolExecutor | None = None
+        self._batcher: Batcher | None = None
+        self._grpc: Any = None
+        self._health: Any = None
+        self._uvicorn: Any = None
+        self._rest_thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self._state_lock = threading.Lock()
+        self._running = False
+
+    # -- addresses -------------------------------------------------------------------------------------------
+
+    @property
+    def rest_url(self) -> str:
+        """``http://host:port`` of the REST API."""
+        if self.rest_port is None:
+            raise UsageError("the REST API is not running (rest_api_port=None, or the server is not started)")
+        host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
+        return f"http://{host}:{self.rest_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        """``host:port`` of the gRPC API (what ``grpc.insecure_channel`` takes)."""
+        if self.grpc_port is None:
+            raise UsageError("the gRPC API is not running (port=None, or the server is not started)")
+        host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
+        return f"{host}:{self.grpc_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"{self.rest_url}/monitoring/prometheus/metrics"
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> EdgeServer:
+        """Load every model, start both APIs, and return once everything is AVAILABLE (raises otherwise)."""
+        with self._state_lock:
+            if self._running:
+                raise UsageError("this EdgeServer is already running")
+            t0 = time.perf_counter()
+            try:
+                self._start()
+            except BaseException:
+                self._shutdown(grace=0.0)
+                raise
+            self._running = True
+            self.started_in = time.perf_counter() - t0
+        return self
+
+    def _start(self) -> None:
+        cfg = self.config
+        models = cfg.models()
+        self._executor = ThreadPoolExecutor(max_workers=cfg.threads, thread_name_prefix="deepclf-infer")
+        if cfg.enable_batching:
+            self._batcher = Batcher(
+                max_batch_size=cfg.max_batch_size,
+                timeout_s=cfg.batch_timeout_micros / 1e6,
+                num_threads=cfg.num_batch_threads,
+                max_enqueued_batches=cfg.max_enqueued_batches,
+                on_batch=self.metrics.batch_size.observe,
+            )
+        self.manager = ModelManager(models, loader=lambda p: load_version(p, cfg), poll_seconds=cfg.poll_seconds,
+                                    on_change=self._on_models_changed)
+        self.manager.load_initial()
+        self.core = ServingCore(self.manager, self._executor, batcher=self._batcher)
+
+        if cfg.port is not None:
+            from deepclf.serving.grpc_server import create_grpc_server  # noqa: PLC0415
+
+            self._grpc, self.grpc_port, self._health = create_grpc_server(
+                self.core, self.metrics, host=cfg.host, port=cfg.port, workers=cfg.grpc_workers,
+                max_message_bytes=cfg.grpc_max_message_bytes, access_log=cfg.access_log,
+            )
+        if cfg.rest_api_port is not None:
+            self._start_rest()
+        if self._grpc is not None:
+            from deepclf.serving.grpc_server import set_serving  # noqa: PLC0415
+
+            self._grpc.start()
+            set_serving(self._health, True)
+        self.manager.start()
+        self._on_models_changed()
+        log.info("edge server AVAILABLE: %s", self.describe())
+
+    def _start_rest(self) -> None:
+        import uvicorn  # noqa: PLC0415
+
+        from deepclf.serving.rest import create_app  # noqa: PLC0415
+
+        cfg = self.config
+        app = create_app(self.core, self.metrics, ready=self.ready, max_body_bytes=cfg.max_body_bytes,
+                         access_log=cfg.access_log, describe=self.describe)
+        sock = _bind(cfg.host, cfg.rest_api_port or 0)
+        self.rest_port = sock.getsockname()[1]
+        ucfg = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False,
+                              timeout_keep_alive=30, timeout_graceful_shutdown=30)
+        self._uvicorn = uvicorn.Server(ucfg)
+        self._rest_thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [sock]},
+                                             name="deepclf-rest", daemon=True)
+        self._rest_thread.start()
+        deadline = time.monotonic() + 30.0
+        while not self._uvicorn.started:
+            if not self._rest_thread.is_alive() or time.monotonic() > deadline:
+                raise DeepclfError(f"the REST server did not start on {cfg.host}:{self.rest_port}")
+            time.sleep(0.01)
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting requests, let in-flight ones finish (up to ``grace`` s), unload the models. Idempotent."""
+        with self._state_lock:
+            if not self._running:
+                return
+            self._running = False
+            self._shutdown(grace)
+
+    def _shutdown(self, grace: float) -> None:
+        if self._health is not None:
+            from deepclf.serving.grpc_server import set_serving  # noqa: PLC0415
+
+            set_serving(self._health, False)
+        stoppers = []
+        if self._uvicorn is not None:
+            self._uvicorn.config.timeout_graceful_shutdown = max(grace, 0.1)
+            self._uvicorn.should_exit = True
+        if self._grpc is not None:
+            stoppers.append(self._grpc.stop(grace))
+        if self._rest_thread is not None:
+            self._rest_thread.join(grace + 5.0)
+        for event in stoppers:
+            event.wait(grace + 5.0)
+        if self._batcher is not None:
+            self._batcher.close()
+        if self.manager is not None:
+            self.manager.close(timeout=max(grace, 0.1))
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=False)
+        self._stopped.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the server has stopped (``stop`` from another thread); True if it has."""
+        return self._stopped.wait(timeout)
+
+    def __enter__(self) -> EdgeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- state -----------------------------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        """True while running and every model has an AVAILABLE version (``/readyz``)."""
+        return self._running and self.manager is not None and self.manager.ready()
+
+    def describe(self) -> dict[str, Any]:
+        """Loaded versions and formats per model: ``{"flowers": {"1": "tflite-fp32"}}``."""
+        if self.manager is None:
+            return {}
+        return {name: {str(v): fmt for v, fmt in sorted(vs.items())} for name, vs in self.manager.formats().items()}
+
+    def _on_models_changed(self) -> None:
+        if self.manager is None:
+            return
+        for name, versions in self.manager.summary().items():
+            self.metrics.available.labels(name).set(len(versions))
