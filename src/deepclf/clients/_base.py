@@ -1,0 +1,295 @@
+"""What every remote client does the same way, once for sync and once for async: retry loop, metadata cache,
+``classify`` on top of ``predict``, ``wait_until_available`` on top of ``status``.
+
+A transport implements four methods (``predict``, ``status``, ``_fetch_metadata``, ``close``); everything else
+comes from here, so the REST and gRPC clients cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+from deepclf.clients._core import (
+    SEND_TENSOR,
+    ClientCore,
+    ModelKey,
+    check_send,
+    check_timeout,
+    check_top_k,
+    classifications,
+    classify_batches,
+    image_list,
+    model_key,
+    probabilities_of,
+)
+from deepclf.clients._errors import ConnectError, TimeoutError
+from deepclf.clients._models import ModelMetadata, ModelStatus
+from deepclf.manifest import SIGNATURE_FLOAT
+from deepclf.protocol.errors import ModelNotFound, ServingError, Unavailable
+from deepclf.runtime.base import Classification
+
+T = TypeVar("T")
+
+#: While waiting for a model, these mean "not yet" (server starting, model loading), not "never".
+_NOT_YET = (ConnectError, Unavailable, ModelNotFound, TimeoutError)
+
+
+def _ready(status: ModelStatus, key: ModelKey) -> bool:
+    if key[1] is not None:
+        return key[1] in status.available_versions
+    return status.available
+
+
+class SyncClient:
+    """Base of ``RestClient`` and ``GrpcClient``."""
+
+    _core: ClientCore
+
+    # -- implemented by the transport -------------------------------------------------------------------------
+
+    def predict(
+        self,
+        inputs: Mapping[str, Any] | np.ndarray,
+        *,
+        model: str,
+        version: int | None = None,
+        label: str | None = None,
+        signature: str = SIGNATURE_FLOAT,
+        timeout: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def status(
+        self, model: str, *, version: int | None = None, label: str | None = None, timeout: float | None = None
+    ) -> ModelStatus:
+        raise NotImplementedError
+
+    def _fetch_metadata(self, key: ModelKey, timeout: float | None) -> ModelMetadata:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- shared -----------------------------------------------------------------------------------------------
+
+    def _retrying(self, attempt: Callable[[float], T], timeout: float | None) -> T:
+        """Run ``attempt(seconds_left)`` until it succeeds or the policy/deadline ends the call."""
+        call = self._core.start(timeout)
+        while True:
+            try:
+                return attempt(call.next_attempt())
+            except ServingError as err:
+                delay = call.backoff(err)  # raises when the call must end
+            time.sleep(delay)
+
+    def metadata(
+        self,
+        model: str,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        timeout: float | None = None,
+        refresh: bool = False,
+    ) -> ModelMetadata:
+        """The model's signatures (cached per model/version/label; ``refresh=True`` asks again)."""
+        key = model_key(model, version, label)
+        if refresh or key not in self._core.metadata_cache:
+            self._core.metadata_cache[key] = self._fetch_metadata(key, timeout)
+        return self._core.metadata_cache[key]
+
+    def classify(
+        self,
+        images: Any,
+        *,
+        model: str,
+        version: int | None = None,
+        label: str | None = None,
+        top_k: int = 5,
+        send: str = SEND_TENSOR,
+        labels: Sequence[str] | None = None,
+        timeout: float | None = None,
+    ) -> list[Classification]:
+        """Classify paths, bytes, PIL images or arrays; one ``Classification`` per image.
+
+        ``send="tensor"`` preprocesses here with ``deepclf.preprocessing`` at the size the model's metadata
+        gives (fetched once, cached) and calls ``serving_default``; ``send="bytes"`` sends the encoded images to
+        ``predict_image_bytes`` (the server decodes). ``labels`` names the classes (default: as the server names
+        them, see ``LabelBook``). ``timeout`` applies to each request (one per 32 images).
+        """
+        key = model_key(model, version, label)
+        send, k = check_send(send), check_top_k(top_k)
+        items = image_list(images)
+        size = self.metadata(model, version=version, label=label, timeout=timeout).input_size() \
+            if send == SEND_TENSOR and items else None
+        results: list[Classification] = []
+        for signature, inputs in classify_batches(items, send, size):
+            out = self.predict(inputs, model=model, version=version, label=label, signature=signature,
+                               timeout=timeout)
+            probs = probabilities_of(out, len(next(iter(inputs.values()))))
+            results += classifications(probs, self._core.labels.names(key, probs.shape[1], labels), k)
+        return results
+
+    def wait_until_available(
+        self,
+        model: str,
+        timeout: float = 30.0,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        poll_interval: float = 0.1,
+    ) -> ModelStatus:
+        """Poll ``status`` until the model (or ``version``) is AVAILABLE; ``TimeoutError`` after ``timeout`` s.
+
+        Connection failures, UNAVAILABLE and NOT_FOUND (TF Serving's answer while a model loads) mean "not yet".
+        """
+        key = model_key(model, version, label)
+        deadline_s = check_timeout(timeout)
+        end = time.monotonic() + deadline_s
+        last: str = "no answer yet"
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"model {model!r} was not available within {deadline_s:g}s; last: {last}")
+            try:
+                st = self.status(model, version=version, label=label, timeout=min(left, self._core.timeout))
+                if _ready(st, key):
+                    return st
+                last = f"versions {[(v.version, v.state) for v in st.versions]}"
+            except _NOT_YET as err:
+                last = f"{type(err).__name__}: {err}"
+            time.sleep(max(0.0, min(poll_interval, end - time.monotonic())))
+
+    def __enter__(self: T) -> T:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient:
+    """Base of ``AsyncRestClient`` and ``AsyncGrpcClient`` (same methods as ``SyncClient``, awaitable)."""
+
+    _core: ClientCore
+
+    async def predict(
+        self,
+        inputs: Mapping[str, Any] | np.ndarray,
+        *,
+        model: str,
+        version: int | None = None,
+        label: str | None = None,
+        signature: str = SIGNATURE_FLOAT,
+        timeout: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    async def status(
+        self, model: str, *, version: int | None = None, label: str | None = None, timeout: float | None = None
+    ) -> ModelStatus:
+        raise NotImplementedError
+
+    async def _fetch_metadata(self, key: ModelKey, timeout: float | None) -> ModelMetadata:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def _retrying(self, attempt: Callable[[float], Awaitable[T]], timeout: float | None) -> T:
+        """Await ``attempt(seconds_left)`` until it succeeds or the policy/deadline ends the call.
+
+        Each attempt is also bounded by ``asyncio.wait_for``, so the deadline is a true total (no per-read
+        timeouts adding up).
+        """
+        call = self._core.start(timeout)
+        while True:
+            left = call.next_attempt()
+            try:
+                try:
+                    return await asyncio.wait_for(attempt(left), left)
+                except asyncio.TimeoutError as exc:
+                    if isinstance(exc, ServingError):
+                        raise
+                    raise TimeoutError(f"no answer within the {left:.3g}s left of the deadline") from exc
+            except ServingError as err:
+                delay = call.backoff(err)
+            await asyncio.sleep(delay)
+
+    async def metadata(
+        self,
+        model: str,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        timeout: float | None = None,
+        refresh: bool = False,
+    ) -> ModelMetadata:
+        """The model's signatures (cached per model/version/label; ``refresh=True`` asks again)."""
+        key = model_key(model, version, label)
+        if refresh or key not in self._core.metadata_cache:
+            self._core.metadata_cache[key] = await self._fetch_metadata(key, timeout)
+        return self._core.metadata_cache[key]
+
+    async def classify(
+        self,
+        images: Any,
+        *,
+        model: str,
+        version: int | None = None,
+        label: str | None = None,
+        top_k: int = 5,
+        send: str = SEND_TENSOR,
+        labels: Sequence[str] | None = None,
+        timeout: float | None = None,
+    ) -> list[Classification]:
+        """As ``SyncClient.classify``."""
+        key = model_key(model, version, label)
+        send, k = check_send(send), check_top_k(top_k)
+        items = image_list(images)
+        size = None
+        if send == SEND_TENSOR and items:
+            size = (await self.metadata(model, version=version, label=label, timeout=timeout)).input_size()
+        results: list[Classification] = []
+        for signature, inputs in classify_batches(items, send, size):
+            out = await self.predict(inputs, model=model, version=version, label=label, signature=signature,
+                                     timeout=timeout)
+            probs = probabilities_of(out, len(next(iter(inputs.values()))))
+            results += classifications(probs, self._core.labels.names(key, probs.shape[1], labels), k)
+        return results
+
+    async def wait_until_available(
+        self,
+        model: str,
+        timeout: float = 30.0,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        poll_interval: float = 0.1,
+    ) -> ModelStatus:
+        """As ``SyncClient.wait_until_available``."""
+        key = model_key(model, version, label)
+        deadline_s = check_timeout(timeout)
+        end = time.monotonic() + deadline_s
+        last: str = "no answer yet"
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"model {model!r} was not available within {deadline_s:g}s; last: {last}")
+            try:
+                st = await self.status(model, version=version, label=label, timeout=min(left, self._core.timeout))
+                if _ready(st, key):
+                    return st
+                last = f"versions {[(v.version, v.state) for v in st.versions]}"
+            except _NOT_YET as err:
+                last = f"{type(err).__name__}: {err}"
+            await asyncio.sleep(max(0.0, min(poll_interval, end - time.monotonic())))
+
+    async def __aenter__(self: T) -> T:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,193 @@
+"""The clients' errors: protocol's ``ServingError`` tree plus transport errors, and the two functions that map into it.
+
+Server answers keep their ``deepclf.protocol`` class (``ModelNotFound``, ``InvalidInput``, ``Unavailable``, ...);
+failures to get an answer at all become ``TransportError`` subclasses, which are *also* the matching server class
+(``ConnectError`` is an ``Unavailable``, ``TimeoutError`` a ``DeadlineExceeded``) so one ``except`` covers both
+ways a call can end with that status. Each transport maps in exactly one function::
+
+    except grpc.RpcError as exc:
+        raise map_grpc_error(exc) from exc
+    if response.status_code >= 400:
+        raise map_http_error(response)
+    except requests.RequestException as exc:
+        raise map_http_error(exc) from exc
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import sys
+from typing import Any
+
+from deepclf.protocol.errors import (
+    Code,
+    DeadlineExceeded,
+    ServingError,
+    Unavailable,
+    Unknown,
+    error_for_grpc,
+)
+from deepclf.protocol.rest import decode_error
+
+
+class TransportError(ServingError):
+    """No usable answer came back: the connection failed, the deadline passed, or the answer was unreadable."""
+
+    code = Code.UNAVAILABLE
+
+
+class ConnectError(TransportError, Unavailable, builtins.ConnectionError):
+    """The server could not be reached, or dropped the connection (refused, reset, DNS). Safe to retry."""
+
+    code = Code.UNAVAILABLE
+
+
+class TLSError(ConnectError):
+    """The TLS handshake failed (unknown CA, wrong host name, missing or rejected client certificate).
+
+    Retrying cannot fix a certificate, so this ``ConnectError`` is never retried.
+    """
+
+    code = Code.UNAVAILABLE
+
+
+class TimeoutError(TransportError, DeadlineExceeded, builtins.TimeoutError):  # noqa: A001 - httpx-style name
+    """The call's deadline passed before an answer came back (connect, send or wait)."""
+
+    code = Code.DEADLINE_EXCEEDED
+
+
+class ProtocolError(TransportError, Unknown):
+    """The server answered, but not in TF Serving's format (a proxy's HTML page, truncated JSON, ...)."""
+
+    code = Code.UNKNOWN
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether a failed call may be sent again: UNAVAILABLE / 502 / 503 and connection failures, except TLS.
+
+    INVALID_ARGUMENT / 400, NOT_FOUND / 404 and every other answer are final; so is a passed deadline (there is
+    no time left to retry in).
+    """
+    return isinstance(error, Unavailable) and not isinstance(error, TLSError)
+
+
+# gRPC reports "could not connect" and "server said unavailable" with the same code; the details tell them apart.
+_GRPC_CONNECT_MARKERS = (
+    "failed to connect",
+    "connection refused",
+    "connection reset",
+    "socket closed",
+    "broken pipe",
+    "dns resolution failed",
+    "connection attempt timed out",
+    "endpoint closing",
+    "goaway",
+    "name resolution",
+)
+_GRPC_TLS_MARKERS = ("handshake", "ssl", "tls", "certificate")
+
+
+def map_grpc_error(exc: BaseException) -> ServingError:
+    """The client error for anything a gRPC call raised (``grpc.RpcError``, ``grpc.aio.AioRpcError``, timeouts).
+
+    Every ``grpc.StatusCode`` maps to its ``ServingError`` class; two are split by who produced them:
+    UNAVAILABLE from the channel (connection refused/reset, TLS handshake) is ``ConnectError``/``TLSError``,
+    from a server that answered it is ``Unavailable``; DEADLINE_EXCEEDED is always ``TimeoutError`` (gRPC sends
+    our deadline along, so a server that gives up on it is our deadline passing too).
+    """
+    if isinstance(exc, ServingError):
+        return exc
+    code_fn = getattr(exc, "code", None)
+    if callable(code_fn) and type(exc).__module__.startswith("grpc"):
+        code = code_fn()
+        details_fn = getattr(exc, "details", None)
+        details = (details_fn() if callable(details_fn) else None) or str(exc)
+        name = getattr(code, "name", str(code))
+        if name == "DEADLINE_EXCEEDED":
+            return TimeoutError(f"gRPC deadline exceeded: {details}")
+        if name == "UNAVAILABLE":
+            low = details.lower()
+            if any(m in low for m in _GRPC_CONNECT_MARKERS):
+                if any(m in low for m in _GRPC_TLS_MARKERS):
+                    return TLSError(f"TLS handshake with the server failed: {details}")
+                return ConnectError(f"cannot reach the gRPC server: {details}")
+        try:
+            return error_for_grpc(code, details)
+        except ValueError:  # OK is not an error, or an unknown code from a peer
+            return Unknown(f"gRPC call failed with status {name}: {details}")
+    if _is_timeout(exc):
+        return TimeoutError(str(exc) or "the deadline passed before the gRPC call finished")
+    if isinstance(exc, builtins.ConnectionError):
+        return ConnectError(str(exc) or type(exc).__name__)
+    return Unknown(f"gRPC call failed: {type(exc).__name__}: {exc}")
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    if isinstance(exc, (builtins.TimeoutError, asyncio.TimeoutError)):
+        return True
+    grpc = sys.modules.get("grpc")
+    return grpc is not None and isinstance(exc, grpc.FutureTimeoutError)
+
+
+def map_http_error(failure: Any) -> ServingError:
+    """The client error for a failed REST call: an error response, or what ``requests``/``httpx`` raised.
+
+    * a response (``requests.Response``, ``httpx.Response``; anything with ``status_code`` and ``content``) with
+      a 4xx/5xx status -> the ``ServingError`` for that status (``deepclf.protocol``'s one table), carrying the
+      server's ``{"error": ...}`` message (or the body text) and the status (``err.http_status``);
+    * timeouts (connect, read, write, pool) -> ``TimeoutError``;
+    * TLS failures -> ``TLSError``; refused/reset/DNS/broken connections and protocol breakage mid-answer ->
+      ``ConnectError``; an unreadable compressed answer -> ``ProtocolError``; anything else -> ``Unknown``.
+    """
+    if isinstance(failure, ServingError):
+        return failure
+    status = getattr(failure, "status_code", None)
+    if isinstance(status, int) and not isinstance(failure, BaseException):
+        if status < 400:
+            raise ValueError(f"HTTP status {status} is not an error")
+        return decode_error(status, getattr(failure, "content", b"") or b"")
+    if not isinstance(failure, BaseException):
+        raise TypeError(f"expected a response or an exception, got {type(failure).__name__}")
+    exc = failure
+    text = f"{type(exc).__name__}: {exc}"
+    requests = sys.modules.get("requests")
+    httpx = sys.modules.get("httpx")
+    if requests is not None and isinstance(exc, requests.RequestException):
+        rex = requests.exceptions
+        if isinstance(exc, rex.Timeout):  # ConnectTimeout and ReadTimeout
+            return TimeoutError(f"HTTP request timed out: {text}")
+        if isinstance(exc, rex.SSLError):
+            return TLSError(f"TLS handshake with the server failed: {text}")
+        if isinstance(exc, rex.ContentDecodingError):
+            return ProtocolError(f"could not decode the server's answer: {text}")
+        if isinstance(exc, (rex.ConnectionError, rex.ChunkedEncodingError)):
+            return ConnectError(f"cannot reach the HTTP server: {text}")
+        return Unknown(f"HTTP request failed: {text}")
+    if httpx is not None and isinstance(exc, httpx.HTTPError):
+        if isinstance(exc, httpx.TimeoutException):
+            return TimeoutError(f"HTTP request timed out: {text}")
+        if isinstance(exc, httpx.ConnectError) and _looks_like_tls(exc):
+            return TLSError(f"TLS handshake with the server failed: {text}")
+        if isinstance(exc, httpx.DecodingError):
+            return ProtocolError(f"could not decode the server's answer: {text}")
+        if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError)):
+            return ConnectError(f"cannot reach the HTTP server: {text}")
+        return Unknown(f"HTTP request failed: {text}")
+    if _is_timeout(exc):
+        return TimeoutError(f"HTTP request timed out: {text}")
+    if isinstance(exc, builtins.ConnectionError):
+        return ConnectError(f"cannot reach the HTTP server: {text}")
+    return Unknown(f"HTTP request failed: {text}")
+
+
+def _looks_like_tls(exc: BaseException) -> bool:
+    import ssl  # noqa: PLC0415 - only needed on this error path
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "ssl" in str(exc).lower() or "certificate" in str(exc).lower()

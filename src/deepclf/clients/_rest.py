@@ -1,0 +1,262 @@
+"""REST clients for TF Serving's HTTP API (and the edge server's): ``RestClient`` (requests) and
+``AsyncRestClient`` (httpx), both over ``_core.RestCodec``::
+
+    with RestClient("http://localhost:8501") as c:
+        out = c.predict({"image": batch}, model="flowers")               # {"probabilities": ..., ...}
+        out = c.predict({"image_bytes": [jpeg]}, model="flowers", label="stable",
+                        signature="predict_image_bytes")                  # sent as {"b64": ...}
+        c.classify(["rose.jpg"], model="flowers", top_k=3)[0].label
+
+    async with AsyncRestClient(["http://edge-1:8501", "http://edge-2:8501"], format="columnar") as c:
+        await c.metadata("flowers")
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from deepclf.clients._base import AsyncClient, SyncClient
+from deepclf.clients._core import (
+    DEFAULT_GZIP_THRESHOLD,
+    DEFAULT_TIMEOUT,
+    ClientCore,
+    HttpRequest,
+    ModelKey,
+    RestCodec,
+    RetryPolicy,
+    RoundRobin,
+    as_inputs,
+    as_targets,
+    has_unnamed,
+    model_key,
+    name_single_output,
+    parse_rest_url,
+)
+from deepclf.clients._errors import map_http_error
+from deepclf.clients._models import ModelMetadata, ModelStatus
+from deepclf.errors import UsageError
+from deepclf.manifest import SIGNATURE_FLOAT
+from deepclf.protocol.rest import ROW
+
+PathLike = str | os.PathLike
+
+
+class _RestSetup:
+    """Configuration shared by the sync and async REST clients."""
+
+    def _setup(
+        self,
+        base_url: str | Sequence[str],
+        *,
+        timeout: float,
+        retry: RetryPolicy | None,
+        format: str,  # noqa: A002
+        gzip_threshold: int | None,
+        headers: Mapping[str, str] | None,
+        verify: bool | PathLike,
+        cert: PathLike | tuple[PathLike, PathLike] | None,
+    ) -> None:
+        self._bases = RoundRobin(parse_rest_url(u) for u in as_targets(base_url))
+        self._codec = RestCodec(format=format, gzip_threshold=gzip_threshold, headers=headers)
+        self._core = ClientCore(timeout=timeout, retry=retry)
+        if not isinstance(verify, (bool, str, os.PathLike)):
+            raise UsageError(f"verify must be True, False or a CA bundle path, got {verify!r}")
+        self._verify = verify
+        self._cert = cert
+
+    @property
+    def base_urls(self) -> tuple[str, ...]:
+        """The servers this client sends to, in round-robin order."""
+        return self._bases.items
+
+    def _read_predict(self, content: bytes, key: ModelKey, signature: str) -> dict[str, np.ndarray]:
+        out = self._codec.read_predict(content, self._core.metadata_cache.get(key), signature)
+        self._core.labels.learn(key, out)
+        return out
+
+    def _ssl_context(self) -> ssl.SSLContext | bool:
+        """An ``SSLContext`` for httpx from ``verify``/``cert`` (httpx 0.28 deprecates paths for both)."""
+        if self._verify is False:
+            return False
+        ctx = ssl.create_default_context(cafile=os.fspath(self._verify) if self._verify is not True else None)
+        if self._cert is not None:
+            certfile, keyfile = self._cert if isinstance(self._cert, tuple) else (self._cert, None)
+            ctx.load_cert_chain(os.fspath(certfile), os.fspath(keyfile) if keyfile else None)
+        return ctx
+
+
+class RestClient(_RestSetup, SyncClient):
+    """Sync TF Serving REST client on a pooled ``requests.Session``.
+
+    ``base_url``: one URL or several (a list or a comma-separated string), used round-robin, a failed attempt
+    moving on to the next. ``timeout``: each call's default deadline in seconds, retries included (``requests``
+    applies it per connect/read, so a server dripping bytes can stretch it). ``retry``: a ``RetryPolicy``
+    (default: 5 attempts, 50 ms..1 s backoff, on 503/UNAVAILABLE and connection failures only). ``format``:
+    ``"row"`` or ``"columnar"``. ``gzip_threshold``: compress request bodies above this many bytes (None: never).
+    ``headers``: sent with every request (auth tokens, tracing). ``verify``: TLS verification (True, False or a CA
+    bundle path); ``cert``: client certificate path, or (cert, key) paths, for mutual TLS.
+    """
+
+    def __init__(
+        self,
+        base_url: str | Sequence[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        format: str = ROW,  # noqa: A002
+        gzip_threshold: int | None = DEFAULT_GZIP_THRESHOLD,
+        headers: Mapping[str, str] | None = None,
+        verify: bool | PathLike = True,
+        cert: PathLike | tuple[PathLike, PathLike] | None = None,
+        pool_size: int = 10,
+    ) -> None:
+        import requests  # noqa: PLC0415 - `import deepclf.clients` stays light
+        from requests.adapters import HTTPAdapter  # noqa: PLC0415
+
+        self._setup(base_url, timeout=timeout, retry=retry, format=format, gzip_threshold=gzip_threshold,
+                    headers=headers, verify=verify, cert=cert)
+        self._requests = requests
+        self._session = requests.Session()
+        # Retries are ours (policy + deadline), so urllib3's own are off.
+        adapter = HTTPAdapter(pool_connections=len(self._bases), pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.verify = os.fspath(verify) if isinstance(verify, os.PathLike) else verify
+        if cert is not None:
+            self._session.cert = tuple(map(os.fspath, cert)) if isinstance(cert, tuple) else os.fspath(cert)
+
+    def _send(self, request: HttpRequest, timeout: float | None) -> bytes:
+        def attempt(left: float) -> bytes:
+            url = self._bases.next() + request.path
+            try:
+                resp = self._session.request(request.method, url, data=request.content, headers=request.headers,
+                                             timeout=left)
+            except self._requests.RequestException as exc:
+                raise map_http_error(exc) from exc
+            if resp.status_code >= 400:
+                raise map_http_error(resp)
+            return resp.content
+
+        return self._retrying(attempt, timeout)
+
+    def predict(
+        self,
+        inputs: Mapping[str, Any] | np.ndarray,
+        *,
+        model: str,
+        version: int | None = None,
+        label: str | None = None,
+        signature: str = SIGNATURE_FLOAT,
+        format: str | None = None,  # noqa: A002
+        timeout: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Run ``signature`` on ``inputs`` (name -> array, or one array for a single-input signature).
+
+        Addresses the latest version, or ``version``, or the version ``label`` points to (``/labels/<label>``).
+        Inputs whose names end in ``_bytes`` go as ``{"b64": ...}``. Returns output name -> array.
+        """
+        key = model_key(model, version, label)
+        content = self._send(self._codec.predict(key, as_inputs(inputs), signature=signature, format=format),
+                             timeout)
+        out = self._read_predict(content, key, signature)
+        if has_unnamed(out):
+            out = name_single_output(out, self.metadata(model, version=version, label=label, timeout=timeout),
+                                     signature)
+        return out
+
+    def status(
+        self, model: str, *, version: int | None = None, label: str | None = None, timeout: float | None = None
+    ) -> ModelStatus:
+        """``GET /v1/models/<model>[/versions/<v>|/labels/<l>]``: the versions and their states."""
+        key = model_key(model, version, label)
+        return self._codec.read_status(self._send(self._codec.status(key), timeout), key)
+
+    def _fetch_metadata(self, key: ModelKey, timeout: float | None) -> ModelMetadata:
+        return self._codec.read_metadata(self._send(self._codec.metadata(key), timeout), key)
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._session.close()
+
+
+class AsyncRestClient(_RestSetup, AsyncClient):
+    """Async TF Serving REST client on ``httpx.AsyncClient``; same options and methods as ``RestClient``
+    (awaitable), and the deadline is a true total (``asyncio.wait_for`` around each attempt)."""
+
+    def __init__(
+        self,
+        base_url: str | Sequence[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        format: str = ROW,  # noqa: A002
+        gzip_threshold: int | None = DEFAULT_GZIP_THRESHOLD,
+        headers: Mapping[str, str] | None = None,
+        verify: bool | PathLike = True,
+        cert: PathLike | tuple[PathLike, PathLike] | None = None,
+        pool_size: int = 10,
+    ) -> None:
+        import httpx  # noqa: PLC0415
+
+        self._setup(base_url, timeout=timeout, retry=retry, format=format, gzip_threshold=gzip_threshold,
+                    headers=headers, verify=verify, cert=cert)
+        self._httpx = httpx
+        self._client = httpx.AsyncClient(
+            verify=self._ssl_context(),
+            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+        )
+
+    async def _send(self, request: HttpRequest, timeout: float | None) -> bytes:
+        async def attempt(left: float) -> bytes:
+            url = self._bases.next() + request.path
+            try:
+                resp = await self._client.request(request.method, url, content=request.content,
+                                                  headers=request.headers, timeout=left)
+            except self._httpx.HTTPError as exc:
+                raise map_http_error(exc) from exc
+            if resp.status_code >= 400:
+                raise map_http_error(resp)
+            return resp.content
+
+        return await self._retrying(attempt, timeout)
+
+    async def predict(
+        self,
+        inputs: Mapping[str, Any] | np.ndarray,
+        *,
+        model: str,
+        version: int | None = None,
+        label: str | None = None,
+        signature: str = SIGNATURE_FLOAT,
+        format: str | None = None,  # noqa: A002
+        timeout: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        """As ``RestClient.predict``."""
+        key = model_key(model, version, label)
+        content = await self._send(
+            self._codec.predict(key, as_inputs(inputs), signature=signature, format=format), timeout
+        )
+        out = self._read_predict(content, key, signature)
+        if has_unnamed(out):
+            md = await self.metadata(model, version=version, label=label, timeout=timeout)
+            out = name_single_output(out, md, signature)
+        return out
+
+    async def status(
+        self, model: str, *, version: int | None = None, label: str | None = None, timeout: float | None = None
+    ) -> ModelStatus:
+        """As ``RestClient.status``."""
+        key = model_key(model, version, label)
+        return self._codec.read_status(await self._send(self._codec.status(key), timeout), key)
+
+    async def _fetch_metadata(self, key: ModelKey, timeout: float | None) -> ModelMetadata:
+        return self._codec.read_metadata(await self._send(self._codec.metadata(key), timeout), key)
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self._client.aclose()
