@@ -47,8 +47,10 @@ from deepclf.runtime.base import CLASSIFY_BATCH, Classification, SignatureSpec, 
 
 #: Client-wide default deadline for one call, retries included (seconds).
 DEFAULT_TIMEOUT = 10.0
-#: REST bodies larger than this are sent gzip-compressed (``Content-Encoding: gzip``), as TF Serving accepts.
-DEFAULT_GZIP_THRESHOLD = 64 * 1024
+#: A good ``gzip_threshold`` for TF Serving, which accepts ``Content-Encoding: gzip`` request bodies. Off by default
+#: because the edge server does not decode them (yet): a compressed body would be answered with 400.
+GZIP_THRESHOLD = 64 * 1024
+DEFAULT_GZIP_THRESHOLD: int | None = None
 #: gRPC message limit for both directions: a batch of 32 float32 180x180 images is ~12 MB, over gRPC's 4 MB default.
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
@@ -314,7 +316,7 @@ class RestCodec:
     """Builds TF Serving REST requests and reads their answers; no I/O.
 
     ``format``: ``"row"`` (``instances``) or ``"columnar"`` (``inputs``). Bodies over ``gzip_threshold`` bytes
-    are gzip-compressed (``None``: never). ``headers`` go on every request.
+    are gzip-compressed (``None``, the default: never; ``GZIP_THRESHOLD`` suits TF Serving). ``headers`` go on every request.
     """
 
     def __init__(

@@ -97,7 +97,8 @@ class RestClient(_RestSetup, SyncClient):
     moving on to the next. ``timeout``: each call's default deadline in seconds, retries included (``requests``
     applies it per connect/read, so a server dripping bytes can stretch it). ``retry``: a ``RetryPolicy``
     (default: 5 attempts, 50 ms..1 s backoff, on 503/UNAVAILABLE and connection failures only). ``format``:
-    ``"row"`` or ``"columnar"``. ``gzip_threshold``: compress request bodies above this many bytes (None: never).
+    ``"row"`` or ``"columnar"``. ``gzip_threshold``: compress request bodies above this many bytes (default None: never, as the edge server
+    cannot read them; ``GZIP_THRESHOLD`` = 64 KiB suits TF Serving).
     ``headers``: sent with every request (auth tokens, tracing). ``verify``: TLS verification (True, False or a CA
     bundle path); ``cert``: client certificate path, or (cert, key) paths, for mutual TLS.
     """
