@@ -88,19 +88,26 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     )
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    """Handler of ``deepclf serve``: start, print the addresses, serve until SIGTERM/SIGINT, drain, exit 0."""
-    from deepclf.serving.server import EdgeServer  # noqa: PLC0415
-
+def setup_logging(level: str = "INFO", access_log: bool = True) -> None:
+    """Server logs and the JSON access log (one line per request) on stderr."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    for name, level in (("deepclf.serving", args.log_level), ("deepclf.serving.access", "INFO")):
+    for name, lvl in (("deepclf.serving", level), ("deepclf.serving.access", "INFO" if access_log else "WARNING")):
         logger = logging.getLogger(name)
-        logger.setLevel(level)
+        logger.setLevel(lvl)
         if not logger.handlers:
             logger.addHandler(handler)
         logger.propagate = False
-    config = config_from_args(args)
+
+
+def serve_foreground(config: ServerConfig, *, grace: float = 10.0) -> int:
+    """Run an ``EdgeServer`` until SIGTERM/SIGINT, then drain for up to ``grace`` seconds; returns 0.
+
+    The first stdout line names the addresses (``deepclf serve: gRPC on 127.0.0.1:8500, REST on http://...``),
+    so a parent process that asked for port 0 can read the ports it got.
+    """
+    from deepclf.serving.server import EdgeServer  # noqa: PLC0415
+
     stop = threading.Event()
     received: list[str] = []
 
@@ -124,9 +131,16 @@ def run_serve(args: argparse.Namespace) -> int:
             print(f"deepclf serve: {received[0] if received else 'stop'} received; draining in-flight requests",
                   file=sys.stderr, flush=True)
         finally:
-            server.stop(grace=args.grace_seconds)
+            server.stop(grace=grace)
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
     print("deepclf serve: stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Handler of ``deepclf serve``."""
+    config = config_from_args(args)
+    setup_logging(args.log_level, access_log=not args.no_access_log)
+    return serve_foreground(config, grace=args.grace_seconds)
