@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of ``deepclf predict`` (a remote backend adds its own here)."""
     p.add_argument("model", metavar="RUN_OR_MODEL",
                    help="run folder, .keras or .tflite file, SavedModel folder, models/<name>[/<version>] folder")
-    p.add_argument("images", metavar="IMAGE", nargs="+", help="image files (JPEG, PNG, BMP, GIF)")
+    p.add_argument("images", metavar="IMAGE", nargs="*", help="image files (JPEG, PNG, BMP, GIF)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of sentences")
     p.add_argument("--top-k", type=int, default=None, metavar="K", help="also show the K best labels per image")
     p.add_argument("--format", choices=FORMAT_CHOICES, default=None,
@@ -57,10 +57,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", choices=("fp32", "fp16", "dynamic", "int8"), default=None,
                    help="TFLite variant of a version folder (default fp32)")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="LiteRT/XNNPACK threads")
+    # Remote backend (deepclf.clients): with --server, every positional argument is an image.
+    p.add_argument("--server", default=None, metavar="URL",
+                   help="classify on a server instead: grpc://host:8500 or http://host:8501 (TF Serving or edge)")
+    p.add_argument("--model", dest="model_name", default=None, metavar="NAME", help="model name on the --server")
 
 
 def build_predictor(args: argparse.Namespace) -> Predictor:
-    """The backend that classifies the images: a local runner loaded from ``args.model``."""
+    """The backend that classifies the images: a local runner loaded from ``args.model``, or ``--server``."""
+    if getattr(args, "server", None):
+        from deepclf.clients import RemotePredictor, connect  # noqa: PLC0415
+
+        if args.format or args.variant or args.threads is not None:
+            raise UsageError("--format, --variant and --threads are for local models; the server chose its own")
+        if not args.model_name:
+            raise UsageError(f"--server {args.server} needs --model NAME (the model's name on that server)")
+        return RemotePredictor(connect(args.server), model=args.model_name)
+    if getattr(args, "model_name", None):
+        raise UsageError("--model names a model on a --server; give --server URL too")
     from deepclf.runtime.loader import load_runner  # noqa: PLC0415 - keep `deepclf --help` light
 
     if args.threads is not None and args.threads < 1:
@@ -99,6 +113,10 @@ def format_results(files: Sequence[str], results: Sequence[Classification], *, a
 
 def run_predict(args: argparse.Namespace) -> int:
     """Handler of ``deepclf predict``."""
+    if getattr(args, "server", None):
+        args.images, args.model = [args.model, *args.images], None  # no local model: the first one is an image
+    elif not args.images:
+        raise UsageError("give at least one IMAGE after the model")
     if args.top_k is not None and args.top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {args.top_k}")
     for img in args.images:
