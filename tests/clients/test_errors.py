@@ -25,6 +25,7 @@ from deepclf.clients import (
     GrpcClient,
     ProtocolError,
     RestClient,
+    RetryPolicy,
     ServingError,
     TimeoutError,
     TLSError,
@@ -49,6 +50,7 @@ def abort_server() -> Iterator[str]:
 
     def predict(request, context):
         name = request.model_spec.name
+        GRPC_CALLS[name] = GRPC_CALLS.get(name, 0) + 1
         if name == "SLOW":
             time.sleep(1.0)
             return P.PredictResponse()
@@ -62,6 +64,8 @@ def abort_server() -> Iterator[str]:
     server.stop(0)
 
 
+GRPC_CALLS: dict[str, int] = {}
+HTTP_CALLS: dict[str, int] = {}
 NON_OK = [c for c in grpc.StatusCode if c is not grpc.StatusCode.OK]
 
 
@@ -129,6 +133,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         what = self.path.rsplit("/", 1)[-1]
+        HTTP_CALLS[what] = HTTP_CALLS.get(what, 0) + 1
         if what == "slow":
             time.sleep(1.0)
             what = "200"
@@ -151,9 +156,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:  # clients that time out close early: expected
+        pass
+
+
 @pytest.fixture(scope="module")
 def http_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server = _QuietServer(("127.0.0.1", 0), _Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
@@ -218,3 +228,41 @@ def test_map_http_error_rejects_what_is_not_a_failure() -> None:
         map_http_error(Ok())
     assert isinstance(map_http_error(ConnectionRefusedError()), ConnectError)
     assert isinstance(map_http_error(builtins_timeout()()), TimeoutError)
+
+
+# --------------------------------------------------------------------------------------------------- retries
+
+QUICK = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.02)
+
+
+@pytest.mark.parametrize(("status", "attempts"), [(503, 4), (502, 4), (400, 1), (404, 1), (429, 1), (500, 1)])
+def test_rest_retries_only_what_is_safe(http_server: str, status: int, attempts: int) -> None:
+    HTTP_CALLS.pop(str(status), None)
+    with RestClient(http_server, retry=QUICK) as c, pytest.raises(ServingError):
+        c.status(str(status))
+    assert HTTP_CALLS[str(status)] == attempts
+
+
+@pytest.mark.parametrize(("code", "attempts"), [("UNAVAILABLE", 4), ("INVALID_ARGUMENT", 1), ("NOT_FOUND", 1),
+                                                ("INTERNAL", 1), ("RESOURCE_EXHAUSTED", 1)])
+def test_grpc_retries_only_what_is_safe(abort_server: str, code: str, attempts: int) -> None:
+    GRPC_CALLS.pop(code, None)
+    with GrpcClient(abort_server, retry=QUICK) as c, pytest.raises(ServingError) as info:
+        c.predict(BATCH, model=code)
+    assert GRPC_CALLS[code] == attempts
+    if attempts > 1:
+        assert "gave up after 4 attempts" in "".join(info.value.__notes__)
+
+
+async def test_async_clients_retry_the_same_way(http_server: str, abort_server: str) -> None:
+    HTTP_CALLS.pop("503", None)
+    GRPC_CALLS.pop("UNAVAILABLE", None)
+    GRPC_CALLS.pop("NOT_FOUND", None)
+    async with AsyncRestClient(http_server, retry=QUICK) as r, AsyncGrpcClient(abort_server, retry=QUICK) as g:
+        with pytest.raises(Unavailable):
+            await r.status("503")
+        with pytest.raises(Unavailable):
+            await g.predict(BATCH, model="UNAVAILABLE")
+        with pytest.raises(P.ModelNotFound):
+            await g.predict(BATCH, model="NOT_FOUND")
+    assert (HTTP_CALLS["503"], GRPC_CALLS["UNAVAILABLE"], GRPC_CALLS["NOT_FOUND"]) == (4, 4, 1)
