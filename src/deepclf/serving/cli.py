@@ -33,7 +33,6 @@ def _port(text: str) -> int | None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``serve`` to the ``deepclf`` parser."""
-    d = ServerConfig.__dataclass_fields__
     p = subparsers.add_parser(
         "serve",
         help="serve models with TF Serving's REST and gRPC APIs over LiteRT (no TensorFlow)",
@@ -43,6 +42,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Flags follow tensorflow_model_server's."
         ),
     )
+    add_arguments(p)
+    p.set_defaults(func=run_serve)
+
+
+def build_serve_args(argv: list[str]) -> argparse.Namespace:
+    """Parse ``deepclf serve`` flags on their own (for drivers that run ``serve_foreground`` themselves)."""
+    parser = argparse.ArgumentParser(prog="deepclf serve")
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``serve`` flags (tensorflow_model_server's names)."""
+    d = ServerConfig.__dataclass_fields__
     p.add_argument("--model_name", default=None, help="model name in URLs and ModelSpecs (default: base folder name)")
     p.add_argument("--model_base_path", default=None, help="folder holding <version>/ folders")
     p.add_argument("--model_config_file", default=None,
@@ -71,7 +84,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="on SIGTERM, how long in-flight requests may take to finish (default 10)")
     p.add_argument("--no_access_log", action="store_true", help="do not write one JSON line per request")
     p.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.set_defaults(func=run_serve)
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
