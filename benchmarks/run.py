@@ -127,10 +127,11 @@ def edge_server(model: str, base: Path, *, batching: bool, threads: int | None,
     grpc_port, rest_port = free_port(), free_port()
     cmd = [sys.executable, "-m", "deepclf.cli", "serve", "--model_name", model, "--model_base_path", str(base),
            "--port", str(grpc_port), "--rest_api_port", str(rest_port)]
+    cmd.append("--no_access_log")  # one JSON line per request would be benchmarked too
     if batching:
         cmd.append("--enable_batching")
     if threads:
-        cmd += ["--num_threads", str(threads)]
+        cmd += ["--interpreter_threads", str(threads)]  # XNNPACK threads per interpreter, like the tflite targets
     info: dict[str, Any] = {"grpc": f"127.0.0.1:{grpc_port}", "rest": f"127.0.0.1:{rest_port}", "error": None,
                             "batching": batching, "command": " ".join(cmd[2:])}
     log(f"starting edge server{' with batching' if batching else ''}: deepclf {' '.join(cmd[4:])}")

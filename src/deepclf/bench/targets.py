@@ -451,15 +451,35 @@ class RemoteTarget(Target):
         cls_name = "RestClient" if self.transport == "rest" else "GrpcClient"
         cls = getattr(clients, cls_name, None)
         if cls is None:
-            raise ModelFormatError(f"{self.spec}: deepclf.clients has no {cls_name} yet")
-        return cls(self.base_url, timeout=self.timeout)
+            raise ModelFormatError(f"{self.spec}: deepclf.clients has no {cls_name}")
+        # No retries: a benchmark counts a failed request as an error instead of hiding it in a slower one.
+        no_retries = getattr(clients, "NO_RETRIES", None)
+        kw: dict[str, Any] = {"timeout": self.timeout}
+        if no_retries is not None:
+            kw["retry"] = no_retries
+        return cls(self.base_url, **kw)
 
     def _open(self) -> None:
-        self._local.obj = self._make_client()
+        client = self._make_client()
+        self._local.obj = client
+        self._clients = [client]
+        # The model's metadata says which size to preprocess for (and proves the server is up and has the model).
+        if hasattr(client, "metadata"):
+            kw: dict[str, Any] = {"version": self.version, "label": self.label}
+            md = client.metadata(self.model, **{k: v for k, v in kw.items() if v is not None})
+            self.input_size = md.input_size()
 
     def _close(self) -> None:
-        self._local = threading.local()  # clients are dropped with their threads; close the opener's
-        # (per-thread clients of finished worker threads were closed by the garbage collector)
+        # Worker threads' own clients go with their thread-local storage; close the ones we can reach.
+        for c in getattr(self, "_clients", []):
+            close = getattr(c, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # noqa: BLE001 - closing must not mask results
+                    pass
+        self._clients = []
+        self._local = threading.local()
 
     def _predict(self, batch: Batch) -> np.ndarray:
         client = self._per_thread(self._make_client)
