@@ -28,6 +28,9 @@ def test_remote_predict_prints_the_local_output(edge: Any, model_base: Path, pho
         _run(capsys, ["predict", local_v, *images])
     assert _run(capsys, ["predict", "--server", server, "--model", MODEL, images[0]]).startswith(
         "This image most likely belongs to ")
+    # options may sit between the images, as in local prediction
+    assert _run(capsys, ["predict", images[0], "--server", server, images[1], "--model", MODEL]) == \
+        _run(capsys, ["predict", local_v, images[0], images[1]])
 
     remote = json.loads(_run(capsys, ["predict", "--server", server, "--model", MODEL, *images, "--json",
                                       "--top-k", "5"]))

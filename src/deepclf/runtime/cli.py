@@ -61,6 +61,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", default=None, metavar="URL",
                    help="classify on a server instead: grpc://host:8500 or http://host:8501 (TF Serving or edge)")
     p.add_argument("--model", dest="model_name", default=None, metavar="NAME", help="model name on the --server")
+    _parse_intermixed(p)
+
+
+def _parse_intermixed(p: argparse.ArgumentParser) -> None:
+    """Let options sit between positionals although IMAGE takes zero or more (with ``--server`` the first
+    positional is an image too): plain argparse would end IMAGE at the first option; its intermixed parsing
+    does not. The subcommand dispatcher calls ``parse_known_args``, so that is what is redirected."""
+    plain = p.parse_known_args
+
+    def parse_known_args(args=None, namespace=None):  # type: ignore[no-untyped-def]
+        p.parse_known_args = plain  # type: ignore[method-assign]  # intermixed parsing calls it twice inside
+        try:
+            return p.parse_known_intermixed_args(args, namespace)
+        finally:
+            p.parse_known_args = parse_known_args  # type: ignore[method-assign]
+
+    p.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
 def build_predictor(args: argparse.Namespace) -> Predictor:
