@@ -283,3 +283,17 @@ def test_port_in_use_is_a_usage_error(server, models_root):
         EdgeServer(ServerConfig(model_name="flowers", model_base_path=str(models_root / "flowers"), port=0,
                                 rest_api_port=rest_port, poll_seconds=0)).start()
     assert requests.get(server.rest_url + "/healthz", timeout=5).status_code == 200  # the first one is unharmed
+
+
+def test_savedmodel_format_serves_the_same_model(models_root, photos):
+    # --format savedmodel runs the SavedModel with TensorFlow (the tf extra); the answers match LiteRT fp32.
+    images = preprocess_batch(photos, (64, 64))
+    body = P.encode_predict_request({"image": images})
+    answers = {}
+    for fmt in ("savedmodel", "fp32"):
+        with EdgeServer(_cfg(models_root / "flowers", format=fmt)) as srv:
+            assert srv.describe() == {"flowers": {"1": "savedmodel" if fmt == "savedmodel" else "tflite-fp32"}}
+            r = requests.post(srv.rest_url + "/v1/models/flowers:predict", data=body, timeout=60)
+            answers[fmt] = P.decode_predict_response(r.content)
+    np.testing.assert_array_equal(answers["savedmodel"]["classes"], answers["fp32"]["classes"])
+    np.testing.assert_allclose(answers["savedmodel"]["probabilities"], answers["fp32"]["probabilities"], atol=1e-4)

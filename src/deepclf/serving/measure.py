@@ -1,0 +1,82 @@
+"""Measure the edge server as a process: time from launch to AVAILABLE and resident memory (RSS, via psutil).
+
+::
+
+    python -m deepclf.serving.measure models/flowers --formats fp32 int8 --requests 200
+
+For each format it launches ``deepclf serve`` (ports 0), waits for ``/readyz``, records the time from ``Popen`` to
+ready and the server's RSS, sends ``--requests`` single-image REST predicts (random pixels at the manifest's input
+size), records RSS again, stops it with SIGTERM and checks it exited 0. Prints one Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ADDRESS = re.compile(r"REST on (http://\S+);")
+
+
+def measure(base: Path, fmt: str, requests_n: int, threads: int) -> dict:
+    """Launch, wait for readiness, load it a little, stop; returns the numbers for one format."""
+    import numpy as np  # noqa: PLC0415
+    import psutil  # noqa: PLC0415
+    import requests  # noqa: PLC0415
+
+    from deepclf import protocol as P  # noqa: PLC0415
+    from deepclf.manifest import Manifest  # noqa: PLC0415
+    from deepclf.runtime.loader import resolve_model_path  # noqa: PLC0415
+
+    size = Manifest.load(resolve_model_path(base)).input.shape
+    cmd = [sys.executable, "-m", "deepclf.cli", "serve", "--model_base_path", str(base), "--port", "0",
+           "--rest_api_port", "0", "--format", fmt, "--threads", str(threads), "--no_access_log"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    try:
+        line = proc.stdout.readline()
+        m = ADDRESS.search(line)
+        if not m:
+            raise RuntimeError(f"server did not start: {line!r} {proc.stderr.read()[-2000:]}")
+        url = m.group(1)
+        while requests.get(url + "/readyz", timeout=5).status_code != 200:
+            time.sleep(0.01)
+        ready_s = time.perf_counter() - t0
+        ps = psutil.Process(proc.pid)
+        rss_ready = ps.memory_info().rss
+        body = P.encode_predict_request({"image": np.random.default_rng(0).uniform(0, 255, (1, *size)).astype(np.float32)})
+        with requests.Session() as s:
+            for _ in range(requests_n):
+                s.post(url + "/v1/models/" + base.name + ":predict", data=body, timeout=30).raise_for_status()
+        rss_loaded = ps.memory_info().rss
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    return {"format": fmt, "ready_s": ready_s, "rss_ready_mib": rss_ready / 2**20,
+            "rss_after_mib": rss_loaded / 2**20, "exit": proc.returncode}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("base", type=Path, help="model base path (<base>/<version>/)")
+    parser.add_argument("--formats", nargs="+", default=["fp32", "fp16", "dynamic", "int8"])
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    print("| format | launch to AVAILABLE (s) | RSS when ready (MiB) | RSS after requests (MiB) | exit on SIGTERM |")
+    print("|---|---|---|---|---|")
+    for fmt in args.formats:
+        r = measure(args.base, fmt, args.requests, args.threads)
+        print(f"| {fmt} | {r['ready_s']:.2f} | {r['rss_ready_mib']:.0f} | {r['rss_after_mib']:.0f} | {r['exit']} |",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
