@@ -48,7 +48,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from deepclf.clients._core import DEFAULT_TIMEOUT, NO_RETRIES, RetryPolicy
+from deepclf.clients._core import DEFAULT_TIMEOUT, GZIP_THRESHOLD, NO_RETRIES, RetryPolicy
 from deepclf.clients._errors import (
     ConnectError,
     ProtocolError,
@@ -114,6 +114,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "GZIP_THRESHOLD",
     "NO_RETRIES",
     "Aborted",
     "AlreadyExists",
