@@ -170,3 +170,12 @@ def test_round_robin_and_failover_across_targets(edge: Any, photos: list[str]) -
             except Exception as exc:  # noqa: BLE001 - recording which target failed
                 outcomes.append(type(exc).__name__)
         assert outcomes == ["ConnectError", True, "ConnectError", True]  # strictly alternating targets
+
+
+@pytest.mark.xfail(raises=InvalidInput, strict=False,
+                   reason="the edge server does not decode Content-Encoding: gzip request bodies yet (TF Serving does)")
+def test_gzip_request_bodies_give_the_same_answer(edge: Any, photos: list[str]) -> None:
+    batch = preprocess_batch(photos[:8], (64, 64))  # ~600 KB of JSON: compressed above the 1 KiB threshold
+    with RestClient(edge.rest_url, gzip_threshold=1024) as gz, RestClient(edge.rest_url) as plain:
+        np.testing.assert_array_equal(gz.predict({"image": batch}, model=MODEL)["probabilities"],
+                                      plain.predict({"image": batch}, model=MODEL)["probabilities"])
