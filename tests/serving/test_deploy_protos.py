@@ -66,8 +66,8 @@ message MonitoringConfig {
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory) -> dict[str, type]:
     """BatchingParameters and MonitoringConfig classes compiled by protoc now, in a pool of their own."""
-    protoc = pytest.importorskip("grpc_tools.protoc", reason="grpcio-tools compiles the TF Serving config protos")
-    import grpc_tools  # noqa: PLC0415
+    pytest.importorskip("grpc_tools.protoc", reason="grpcio-tools compiles the TF Serving config protos")
+    from deepclf.protocol.build_protos import compile_descriptor_set  # noqa: PLC0415
 
     root = tmp_path_factory.mktemp("protos")
     sources = {
@@ -77,12 +77,10 @@ def compiled(tmp_path_factory) -> dict[str, type]:
     for rel, text in sources.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
-    out = root / "set.binpb"
-    include = Path(grpc_tools.__file__).parent / "_proto"
-    rc = protoc.main(["protoc", f"-I{root}", f"-I{include}", f"--descriptor_set_out={out}", "--include_imports",
-                      *sources])
-    assert rc == 0, "protoc failed on the TF Serving config protos"
-    fds = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+    # protoc runs in a child process: grpc_tools' protobuf segfaults a process that has loaded TensorFlow,
+    # which the rest of the suite does.
+    data = compile_descriptor_set(root)
+    fds = descriptor_pb2.FileDescriptorSet.FromString(data)
     pool = descriptor_pool.DescriptorPool()
     for fd in fds.file:
         pool.Add(fd)
