@@ -78,7 +78,7 @@ def test_unreadable_images_are_refused_before_training(mini_photos: Path, tmp_pa
     for c in ("roses", "tulips"):
         shutil.copytree(mini_photos / c, data / c)
     (data / "roses" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
-    with pytest.raises(DatasetError, match=r"1 unreadable image.*broken\.jpg"):
+    with pytest.raises(DatasetError, match=r"(?s)1 unreadable image.*broken\.jpg"):
         train(_cfg(data, tmp_path / "run"), log=lambda s: None, verbose=0)
     assert not (tmp_path / "run" / "model.keras").exists()
 
