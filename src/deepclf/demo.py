@@ -86,11 +86,11 @@ def run_demo(args: argparse.Namespace) -> int:
         _bench(out, runs, versions)
 
     _step(f"done in {time.perf_counter() - t0:.0f} s; outputs:")
-    for m in MODELS:
-        print(f"  run ({m}):        {runs[m]}   (model.keras, manifest, history, plots/*.png)")
-    for m in MODELS:
-        print(f"  models ({m}):     {versions[m]}")
-    print(f"  reports:              {out / 'reports'}")
+    rows = [(f"run ({m})", f"{runs[m]}   (model.keras, manifest, history, plots/*.png)") for m in MODELS]
+    rows += [(f"models ({m})", str(versions[m])) for m in MODELS]
+    rows += [("reports", str(out / "reports"))]
+    for key, where in rows:
+        print(f"  {key + ':':<19} {where}")
     return 0
 
 
@@ -115,8 +115,10 @@ def _train(model: str, data: Path, out: Path, args: argparse.Namespace) -> Path:
 def _convert(model: str, run: Path, out: Path) -> Path:
     from deepclf.convert.pipeline import ConvertOptions, convert_run, format_report
 
-    res = convert_run(run, out / "models", ConvertOptions(name=f"flowers_{model}", parity_images=100,
-                                                          min_agreement=0.0), log=lambda s: None)
+    # The default agreement gate (0.9) stays on: a conversion bug fails the demo. Brief training leaves a
+    # model with many near-ties, so the generated stand-in dataset could flip more than real photos do.
+    res = convert_run(run, out / "models", ConvertOptions(name=f"flowers_{model}", parity_images=100),
+                      log=lambda s: None)
     print(format_report(res.report))
     return res.version_dir
 
@@ -152,7 +154,9 @@ def _bench(out: Path, runs: dict[str, Path], versions: dict[str, Path]) -> None:
     except ImportError as exc:  # pragma: no cover
         print(f"(skipping bench: {exc})")
         return
-    text = quick_report(runs=runs, versions=versions, out_dir=out / "reports")
+    # Parity on the whole validation split: MLPerf's "99% of FP32 accuracy" is meaningless on a handful of images
+    # (one flipped photo in 60 is already 1.7%).
+    text = quick_report(runs=runs, versions=versions, out_dir=out / "reports", parity_images=100_000)
     print(text)
 
 

@@ -20,6 +20,8 @@ own scale and zero point).
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -71,7 +73,11 @@ def convert_variant(
         conv.inference_input_type = tf.uint8
         conv.inference_output_type = tf.uint8
     try:
-        return bytes(conv.convert())
+        with warnings.catch_warnings():
+            # The converter's int8 calibration uses tf.lite.Interpreter internally, which warns about its own
+            # deprecation on every call; our runtime already uses ai_edge_litert, so the warning is noise here.
+            warnings.filterwarnings("ignore", message=r".*tf\.lite\.Interpreter is deprecated.*")
+            return bytes(conv.convert())
     except Exception as exc:  # the converter raises ConverterError/ValueError/RuntimeError with MLIR text
         raise ModelFormatError(f"TFLite conversion of the {variant} variant failed: {str(exc)[:2000]}") from exc
 
