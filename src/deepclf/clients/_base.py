@@ -1,8 +1,8 @@
 """What every remote client does the same way, once for sync and once for async: retry loop, metadata cache,
 ``classify`` on top of ``predict``, ``wait_until_available`` on top of ``status``.
 
-A transport implements four methods (``predict``, ``status``, ``_fetch_metadata``, ``close``); everything else
-comes from here, so the REST and gRPC clients cannot drift apart.
+A transport implements five methods (``predict``, ``status``, ``_fetch_metadata``, ``_fetch_manifest``,
+``close``); everything else comes from here, so the REST and gRPC clients cannot drift apart.
 """
 
 from __future__ import annotations
@@ -27,16 +27,26 @@ from deepclf.clients._core import (
     model_key,
     probabilities_of,
 )
-from deepclf.clients._errors import ConnectError, TimeoutError
+from deepclf.clients._errors import ConnectError, ProtocolError, TimeoutError
 from deepclf.clients._models import ModelMetadata, ModelStatus
-from deepclf.manifest import SIGNATURE_FLOAT
-from deepclf.protocol.errors import ModelNotFound, ServingError, Unavailable
+from deepclf.manifest import SIGNATURE_FLOAT, Manifest
+from deepclf.protocol.errors import (
+    FailedPrecondition,
+    InvalidInput,
+    ModelNotFound,
+    ServingError,
+    Unavailable,
+    Unimplemented,
+)
 from deepclf.runtime.base import Classification
 
 T = TypeVar("T")
 
 #: While waiting for a model, these mean "not yet" (server starting, model loading), not "never".
 _NOT_YET = (ConnectError, Unavailable, ModelNotFound, TimeoutError)
+#: A server without the deepclf_manifest extension (TF Serving: INVALID_ARGUMENT / 400 "Metadata field ... is
+#: not supported", or a proxy's 404) answers with one of these: classify falls back to names learned from answers.
+_NO_MANIFEST = (InvalidInput, ModelNotFound, Unimplemented, FailedPrecondition, ProtocolError)
 
 
 def _ready(status: ModelStatus, key: ModelKey) -> bool:
@@ -72,6 +82,9 @@ class SyncClient:
     def _fetch_metadata(self, key: ModelKey, timeout: float | None) -> ModelMetadata:
         raise NotImplementedError
 
+    def _fetch_manifest(self, key: ModelKey, timeout: float | None) -> Manifest | None:
+        raise NotImplementedError
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -102,6 +115,26 @@ class SyncClient:
             self._core.metadata_cache[key] = self._fetch_metadata(key, timeout)
         return self._core.metadata_cache[key]
 
+    def manifest(
+        self,
+        model: str,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        timeout: float | None = None,
+        refresh: bool = False,
+    ) -> Manifest | None:
+        """The model's deepclf manifest (labels, input size) from the edge server's ``deepclf_manifest`` metadata
+        extension; ``None`` when the server does not offer it (TF Serving). Cached per model/version/label, the
+        refusal too (``refresh=True`` asks again)."""
+        key = model_key(model, version, label)
+        if refresh or key not in self._core.manifest_cache:
+            try:
+                self._core.manifest_cache[key] = self._fetch_manifest(key, timeout)
+            except _NO_MANIFEST:
+                self._core.manifest_cache[key] = None
+        return self._core.manifest_cache[key]
+
     def classify(
         self,
         images: Any,
@@ -118,7 +151,8 @@ class SyncClient:
 
         ``send="tensor"`` preprocesses here with ``deepclf.preprocessing`` at the size the model's metadata
         gives (fetched once, cached) and calls ``serving_default``; ``send="bytes"`` sends the encoded images to
-        ``predict_image_bytes`` (the server decodes). ``labels`` names the classes (default: as the server names
+        ``predict_image_bytes`` (the server decodes). ``labels`` names the classes (default: the model's manifest
+        labels when the server offers them, fetched once when ``top_k > 1``; else as the server's answers name
         them, see ``LabelBook``). ``timeout`` applies to each request (one per 32 images).
         """
         key = model_key(model, version, label)
@@ -126,12 +160,16 @@ class SyncClient:
         items = image_list(images)
         size = self.metadata(model, version=version, label=label, timeout=timeout).input_size() \
             if send == SEND_TENSOR and items else None
+        vocabulary = None
+        if labels is None and k > 1 and items:
+            found = self.manifest(model, version=version, label=label, timeout=timeout)
+            vocabulary = found.labels if found is not None else None
         results: list[Classification] = []
         for signature, inputs in classify_batches(items, send, size):
             out = self.predict(inputs, model=model, version=version, label=label, signature=signature,
                                timeout=timeout)
             probs = probabilities_of(out, len(next(iter(inputs.values()))))
-            results += classifications(probs, self._core.labels.names(key, probs.shape[1], labels), k)
+            results += classifications(probs, self._core.labels.names(key, probs.shape[1], labels, vocabulary), k)
         return results
 
     def wait_until_available(
@@ -196,6 +234,9 @@ class AsyncClient:
     async def _fetch_metadata(self, key: ModelKey, timeout: float | None) -> ModelMetadata:
         raise NotImplementedError
 
+    async def _fetch_manifest(self, key: ModelKey, timeout: float | None) -> Manifest | None:
+        raise NotImplementedError
+
     async def aclose(self) -> None:
         raise NotImplementedError
 
@@ -234,6 +275,24 @@ class AsyncClient:
             self._core.metadata_cache[key] = await self._fetch_metadata(key, timeout)
         return self._core.metadata_cache[key]
 
+    async def manifest(
+        self,
+        model: str,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        timeout: float | None = None,
+        refresh: bool = False,
+    ) -> Manifest | None:
+        """As ``SyncClient.manifest``."""
+        key = model_key(model, version, label)
+        if refresh or key not in self._core.manifest_cache:
+            try:
+                self._core.manifest_cache[key] = await self._fetch_manifest(key, timeout)
+            except _NO_MANIFEST:
+                self._core.manifest_cache[key] = None
+        return self._core.manifest_cache[key]
+
     async def classify(
         self,
         images: Any,
@@ -253,12 +312,16 @@ class AsyncClient:
         size = None
         if send == SEND_TENSOR and items:
             size = (await self.metadata(model, version=version, label=label, timeout=timeout)).input_size()
+        vocabulary = None
+        if labels is None and k > 1 and items:
+            found = await self.manifest(model, version=version, label=label, timeout=timeout)
+            vocabulary = found.labels if found is not None else None
         results: list[Classification] = []
         for signature, inputs in classify_batches(items, send, size):
             out = await self.predict(inputs, model=model, version=version, label=label, signature=signature,
                                      timeout=timeout)
             probs = probabilities_of(out, len(next(iter(inputs.values()))))
-            results += classifications(probs, self._core.labels.names(key, probs.shape[1], labels), k)
+            results += classifications(probs, self._core.labels.names(key, probs.shape[1], labels, vocabulary), k)
         return results
 
     async def wait_until_available(

@@ -26,10 +26,12 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import numpy as np
+import orjson
+from google.protobuf.message import DecodeError
 
 from deepclf.clients._errors import ProtocolError, TimeoutError, is_retryable
 from deepclf.clients._models import ModelMetadata, ModelStatus, VersionStatus
-from deepclf.errors import UsageError
+from deepclf.errors import DeepclfError, UsageError
 from deepclf.manifest import (
     INPUT_BYTES,
     INPUT_FLOAT,
@@ -38,6 +40,7 @@ from deepclf.manifest import (
     OUTPUT_PROBABILITIES,
     SIGNATURE_BYTES,
     SIGNATURE_FLOAT,
+    Manifest,
 )
 from deepclf.preprocessing import ImageSource, encode_image, preprocess_batch, top_k as _top_k
 from deepclf.protocol import messages, rest
@@ -47,10 +50,12 @@ from deepclf.runtime.base import CLASSIFY_BATCH, Classification, SignatureSpec, 
 
 #: Client-wide default deadline for one call, retries included (seconds).
 DEFAULT_TIMEOUT = 10.0
-#: A good ``gzip_threshold`` for TF Serving, which accepts ``Content-Encoding: gzip`` request bodies. Off by default
-#: because the edge server does not decode them (yet): a compressed body would be answered with 400.
+#: REST request bodies over this many bytes are gzip-compressed by default (``Content-Encoding: gzip``): TF Serving
+#: and the edge server both decode them. ``gzip_threshold=None`` turns compression off.
 GZIP_THRESHOLD = 64 * 1024
-DEFAULT_GZIP_THRESHOLD: int | None = None
+DEFAULT_GZIP_THRESHOLD: int | None = GZIP_THRESHOLD
+#: The deepclf extension of GetModelMetadata that returns a model version's manifest (labels, input size).
+DEEPCLF_MANIFEST = "deepclf_manifest"
 #: gRPC message limit for both directions: a batch of 32 float32 180x180 images is ~12 MB, over gRPC's 4 MB default.
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
@@ -316,7 +321,7 @@ class RestCodec:
     """Builds TF Serving REST requests and reads their answers; no I/O.
 
     ``format``: ``"row"`` (``instances``) or ``"columnar"`` (``inputs``). Bodies over ``gzip_threshold`` bytes
-    are gzip-compressed (``None``, the default: never; ``GZIP_THRESHOLD`` suits TF Serving). ``headers`` go on every request.
+    are gzip-compressed (default ``GZIP_THRESHOLD``, 64 KiB; ``None``: never). ``headers`` go on every request.
     """
 
     def __init__(
@@ -351,6 +356,22 @@ class RestCodec:
 
     def metadata(self, key: ModelKey) -> HttpRequest:
         return HttpRequest("GET", f"{rest_model_path(key)}/metadata", dict(self.headers))
+
+    def manifest(self, key: ModelKey) -> HttpRequest:
+        """The deepclf extension: metadata with the model's manifest (TF Serving refuses or ignores the query)."""
+        return HttpRequest("GET", f"{rest_model_path(key)}/metadata?fields={DEEPCLF_MANIFEST}", dict(self.headers))
+
+    @staticmethod
+    def read_manifest(content: bytes) -> Manifest | None:
+        """The manifest in a ``?fields=deepclf_manifest`` answer; ``None`` when the server left it out."""
+        try:
+            doc = orjson.loads(content)
+        except orjson.JSONDecodeError as exc:
+            raise ProtocolError(f"the server's metadata answer is not JSON: {exc}") from None
+        found = (doc.get("metadata") or {}).get(DEEPCLF_MANIFEST) if isinstance(doc, dict) else None
+        if found is None:
+            return None
+        return _manifest_from(found)
 
     @staticmethod
     def read_predict(content: bytes, md: ModelMetadata | None, signature: str) -> dict[str, np.ndarray]:
@@ -424,6 +445,35 @@ def grpc_metadata_request(key: ModelKey) -> Any:
     return messages.GetModelMetadataRequest(
         model_spec=model_spec(key), metadata_field=[messages.SIGNATURE_DEF_FIELD]
     )
+
+
+def grpc_manifest_request(key: ModelKey) -> Any:
+    """GetModelMetadata asking for the deepclf extension field alone (TF Serving answers INVALID_ARGUMENT)."""
+    return messages.GetModelMetadataRequest(model_spec=model_spec(key), metadata_field=[DEEPCLF_MANIFEST])
+
+
+_STRING_VALUE = "google.protobuf.StringValue"
+
+
+def grpc_read_manifest(response: Any) -> Manifest | None:
+    """The manifest packed in a ``GetModelMetadataResponse`` (an ``Any`` holding a ``StringValue`` of JSON)."""
+    if DEEPCLF_MANIFEST not in response.metadata:
+        return None
+    entry = response.metadata[DEEPCLF_MANIFEST]
+    if entry.type_url.split("/")[-1] != _STRING_VALUE:
+        raise ProtocolError(f"metadata[{DEEPCLF_MANIFEST!r}] packs {entry.type_url!r}, expected {_STRING_VALUE}")
+    try:
+        text = messages.message_class(_STRING_VALUE).FromString(entry.value).value
+        return _manifest_from(orjson.loads(text))
+    except (DecodeError, orjson.JSONDecodeError) as exc:
+        raise ProtocolError(f"metadata[{DEEPCLF_MANIFEST!r}] is not a JSON manifest: {exc}") from None
+
+
+def _manifest_from(doc: Any) -> Manifest:
+    try:
+        return Manifest.from_dict(doc)
+    except (DeepclfError, TypeError, ValueError, AttributeError) as exc:
+        raise ProtocolError(f"metadata[{DEEPCLF_MANIFEST!r}] is not a deepclf manifest: {exc}") from None
 
 
 def grpc_status_request(key: ModelKey) -> Any:
@@ -523,8 +573,9 @@ class LabelBook:
     """Class names per model, learned from answers (``classes`` + ``labels`` outputs) or given by the caller.
 
     TF Serving's metadata carries no label vocabulary; each answer names the top class only. ``classify`` thus
-    names classes the server has named so far, and ``class_<i>`` for the others, unless ``labels=`` is given
-    (e.g. ``Manifest.load(path).labels``).
+    uses, in order: ``labels=`` when given, the model's manifest labels when the server offers them (the edge
+    server's ``deepclf_manifest`` metadata extension), else the classes the server has named so far, and
+    ``class_<i>`` for the others.
     """
 
     def __init__(self) -> None:
@@ -540,11 +591,16 @@ class LabelBook:
         with self._lock:
             self._known.setdefault(key, {}).update(pairs)
 
-    def names(self, key: ModelKey, n: int, given: Sequence[str] | None = None) -> list[str]:
+    def names(self, key: ModelKey, n: int, given: Sequence[str] | None = None,
+              vocabulary: Sequence[str] | None = None) -> list[str]:
+        """``n`` class names: ``given`` (must have ``n``), else ``vocabulary`` (the server's manifest labels, used
+        when it has ``n``), else the names learned from answers."""
         if given is not None:
             if len(given) != n:
                 raise UsageError(f"labels has {len(given)} names but the model scores {n} classes")
             return [str(x) for x in given]
+        if vocabulary is not None and len(vocabulary) == n:
+            return [str(x) for x in vocabulary]
         known = self._known.get(key, {})
         return [known.get(i, f"class_{i}") for i in range(n)]
 
@@ -584,6 +640,8 @@ class ClientCore:
         if not isinstance(self.retry, RetryPolicy):
             raise UsageError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         self.metadata_cache: dict[ModelKey, ModelMetadata] = {}
+        #: the server's manifest per model/version/label; None: the server does not offer it (TF Serving)
+        self.manifest_cache: dict[ModelKey, Manifest | None] = {}
         self.labels = LabelBook()
 
     def start(self, timeout: float | None) -> CallState:

@@ -32,8 +32,10 @@ from deepclf.clients._core import (
     RoundRobin,
     as_inputs,
     as_targets,
+    grpc_manifest_request,
     grpc_metadata_request,
     grpc_predict_request,
+    grpc_read_manifest,
     grpc_read_predict,
     grpc_status_request,
     metadata_from_proto,
@@ -45,7 +47,7 @@ from deepclf.clients._core import (
 from deepclf.clients._errors import map_grpc_error
 from deepclf.clients._models import ModelMetadata, ModelStatus
 from deepclf.errors import UsageError
-from deepclf.manifest import SIGNATURE_FLOAT
+from deepclf.manifest import SIGNATURE_FLOAT, Manifest
 from deepclf.protocol import rpc
 
 PemSource = bytes | str | os.PathLike
@@ -219,6 +221,9 @@ class GrpcClient(_GrpcSetup, SyncClient):
     def _fetch_metadata(self, key: ModelKey, timeout: float | None) -> ModelMetadata:
         return metadata_from_proto(self._invoke("metadata", grpc_metadata_request(key), timeout), key[0])
 
+    def _fetch_manifest(self, key: ModelKey, timeout: float | None) -> Manifest | None:
+        return grpc_read_manifest(self._invoke("metadata", grpc_manifest_request(key), timeout))
+
     def close(self) -> None:
         """Close every channel."""
         for stubs in self._stubs.items:
@@ -293,6 +298,9 @@ class AsyncGrpcClient(_GrpcSetup, AsyncClient):
 
     async def _fetch_metadata(self, key: ModelKey, timeout: float | None) -> ModelMetadata:
         return metadata_from_proto(await self._invoke("metadata", grpc_metadata_request(key), timeout), key[0])
+
+    async def _fetch_manifest(self, key: ModelKey, timeout: float | None) -> Manifest | None:
+        return grpc_read_manifest(await self._invoke("metadata", grpc_manifest_request(key), timeout))
 
     async def aclose(self) -> None:
         """Close every channel."""

@@ -29,7 +29,7 @@ from deepclf.clients._core import (
 )
 from deepclf.clients._models import ModelMetadata, ModelStatus, VersionStatus
 from deepclf.errors import UsageError
-from deepclf.manifest import SIGNATURE_FLOAT
+from deepclf.manifest import SIGNATURE_FLOAT, Manifest
 from deepclf.protocol.errors import Internal, ModelNotFound, ServingError, from_exception
 from deepclf.runtime.base import Classification, Runner
 
@@ -140,6 +140,14 @@ class LocalClient:
         """The loaded model's signatures (the same ``SignatureSpec``s a server's metadata gives)."""
         self._check(model, version)
         return ModelMetadata(self.model_name, self.version, dict(self.runner.signatures))
+
+    def manifest(
+        self, model: str | None = None, *, version: int | None = None, label: str | None = None,
+        timeout: float | None = None, refresh: bool = False,
+    ) -> Manifest:
+        """The loaded model's manifest (what the edge server's ``deepclf_manifest`` metadata returns)."""
+        self._check(model, version)
+        return self.runner.manifest
 
     def status(
         self, model: str | None = None, *, version: int | None = None, label: str | None = None,

@@ -40,7 +40,7 @@ from deepclf.clients._core import (
 from deepclf.clients._errors import map_http_error
 from deepclf.clients._models import ModelMetadata, ModelStatus
 from deepclf.errors import UsageError
-from deepclf.manifest import SIGNATURE_FLOAT
+from deepclf.manifest import SIGNATURE_FLOAT, Manifest
 from deepclf.protocol.rest import ROW
 
 PathLike = str | os.PathLike
@@ -97,8 +97,8 @@ class RestClient(_RestSetup, SyncClient):
     moving on to the next. ``timeout``: each call's default deadline in seconds, retries included (``requests``
     applies it per connect/read, so a server dripping bytes can stretch it). ``retry``: a ``RetryPolicy``
     (default: 5 attempts, 50 ms..1 s backoff, on 503/UNAVAILABLE and connection failures only). ``format``:
-    ``"row"`` or ``"columnar"``. ``gzip_threshold``: compress request bodies above this many bytes (default None: never, as the edge server
-    cannot read them; ``GZIP_THRESHOLD`` = 64 KiB suits TF Serving).
+    ``"row"`` or ``"columnar"``. ``gzip_threshold``: gzip-compress request bodies above this many bytes (default
+    ``GZIP_THRESHOLD`` = 64 KiB; TF Serving and the edge server decode them; ``None``: never).
     ``headers``: sent with every request (auth tokens, tracing). ``verify``: TLS verification (True, False or a CA
     bundle path); ``cert``: client certificate path, or (cert, key) paths, for mutual TLS.
     """
@@ -130,13 +130,16 @@ class RestClient(_RestSetup, SyncClient):
         self._session.verify = os.fspath(verify) if isinstance(verify, os.PathLike) else verify
         if cert is not None:
             self._session.cert = tuple(map(os.fspath, cert)) if isinstance(cert, tuple) else os.fspath(cert)
+        # Passed with every request too: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's
+        # verify (psf/requests#3829), which would silently ignore the CA given here.
+        self._verify_arg = self._session.verify
 
     def _send(self, request: HttpRequest, timeout: float | None) -> bytes:
         def attempt(left: float) -> bytes:
             url = self._bases.next() + request.path
             try:
                 resp = self._session.request(request.method, url, data=request.content, headers=request.headers,
-                                             timeout=left)
+                                             timeout=left, verify=self._verify_arg)
             except self._requests.RequestException as exc:
                 raise map_http_error(exc) from exc
             if resp.status_code >= 400:
@@ -179,6 +182,9 @@ class RestClient(_RestSetup, SyncClient):
 
     def _fetch_metadata(self, key: ModelKey, timeout: float | None) -> ModelMetadata:
         return self._codec.read_metadata(self._send(self._codec.metadata(key), timeout), key)
+
+    def _fetch_manifest(self, key: ModelKey, timeout: float | None) -> Manifest | None:
+        return self._codec.read_manifest(self._send(self._codec.manifest(key), timeout))
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -257,6 +263,9 @@ class AsyncRestClient(_RestSetup, AsyncClient):
 
     async def _fetch_metadata(self, key: ModelKey, timeout: float | None) -> ModelMetadata:
         return self._codec.read_metadata(await self._send(self._codec.metadata(key), timeout), key)
+
+    async def _fetch_manifest(self, key: ModelKey, timeout: float | None) -> Manifest | None:
+        return self._codec.read_manifest(await self._send(self._codec.manifest(key), timeout))
 
     async def aclose(self) -> None:
         """Close the pooled connections."""

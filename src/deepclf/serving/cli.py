@@ -5,6 +5,8 @@
     deepclf serve --model_name flowers --model_base_path models/flowers              # gRPC 8500, REST 8501
     deepclf serve --model_config_file models.config --format int8 --enable_batching
     deepclf serve --model_base_path models/flowers --port 0 --rest_api_port 0         # free ports, printed
+    deepclf serve --model_base_path models/flowers --ssl_cert s.pem --ssl_key s.key --ssl_client_ca ca.pem
+    deepclf serve --model_base_path models/flowers --ssl_config_file ssl.config     # TF Serving's SSLConfig
 
 Runs until SIGTERM or SIGINT, then stops accepting, drains in-flight requests and exits 0. Access logs (one JSON
 line per request) and server logs go to stderr. Registration imports nothing heavy.
@@ -80,6 +82,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="largest REST request body accepted (413 above; default %(default)s)")
     p.add_argument("--grpc_max_message_bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES,
                    help="largest gRPC message sent or received (default %(default)s)")
+    p.add_argument("--ssl_config_file", default=None,
+                   help="TF Serving SSLConfig text proto (server_key, server_cert, custom_ca: PEM text; "
+                        "client_verify) for gRPC over TLS")
+    p.add_argument("--ssl_cert", default=None, help="server certificate chain (PEM file): gRPC over TLS")
+    p.add_argument("--ssl_key", default=None, help="the server certificate's private key (PEM file)")
+    p.add_argument("--ssl_client_ca", default=None,
+                   help="CA (PEM file) that signs client certificates: mutual TLS, clients without one are refused")
+    p.add_argument("--rest_api_ssl", action="store_true",
+                   help="serve REST over HTTPS with the same certificates (default: plain HTTP, as TF Serving)")
     p.add_argument("--grace_seconds", type=float, default=10.0,
                    help="on SIGTERM, how long in-flight requests may take to finish (default 10)")
     p.add_argument("--no_access_log", action="store_true", help="do not write one JSON line per request")
@@ -96,7 +107,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_batch_size=args.max_batch_size, batch_timeout_micros=args.batch_timeout_micros,
         num_batch_threads=args.num_batch_threads, max_enqueued_batches=args.max_enqueued_batches,
         max_body_bytes=args.max_body_bytes, grpc_max_message_bytes=args.grpc_max_message_bytes,
-        access_log=not args.no_access_log,
+        access_log=not args.no_access_log, ssl_config_file=args.ssl_config_file, ssl_cert=args.ssl_cert,
+        ssl_key=args.ssl_key, ssl_client_ca=args.ssl_client_ca, rest_ssl=args.rest_api_ssl,
     )
 
 
@@ -133,7 +145,8 @@ def serve_foreground(config: ServerConfig, *, grace: float = 10.0) -> int:
         try:
             parts = []
             if server.grpc_port is not None:
-                parts.append(f"gRPC on {server.grpc_target}")
+                tls = (" (mutual TLS)" if server.tls.mutual else " (TLS)") if server.tls is not None else ""
+                parts.append(f"gRPC{tls} on {server.grpc_target}")
             if server.rest_port is not None:
                 parts.append(f"REST on {server.rest_url}")
             print(f"deepclf serve: {', '.join(parts)}; models {server.describe()}; "

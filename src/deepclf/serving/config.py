@@ -74,6 +74,10 @@ class ServerConfig:
     ``threads``: inference worker threads (one LiteRT interpreter each); ``interpreter_threads``: XNNPACK threads
     inside each interpreter. ``poll_seconds``: how often base paths are rescanned (0 disables polling).
     ``runner_wrapper``: called on each loaded runner, its result is served (tests make slow or failing servers).
+    TLS (``deepclf.serving.tls``): ``ssl_config_file`` (TF Serving's ``SSLConfig`` text proto) or ``ssl_cert`` +
+    ``ssl_key`` files (``str``, path or PEM ``bytes``), ``ssl_client_ca`` to require client certificates signed by
+    it (mutual TLS). TLS applies to gRPC, as in TF Serving; ``rest_ssl=True`` serves REST over HTTPS with the same
+    keys too (REST stays plain HTTP otherwise).
     """
 
     model_name: str | None = None
@@ -98,6 +102,11 @@ class ServerConfig:
     access_log: bool = True
     runner_wrapper: Callable[[Any], Any] | None = None
     model_configs: Sequence[ModelConfig] = ()
+    ssl_config_file: str | os.PathLike[str] | None = None
+    ssl_cert: str | os.PathLike[str] | bytes | None = None
+    ssl_key: str | os.PathLike[str] | bytes | None = None
+    ssl_client_ca: str | os.PathLike[str] | bytes | None = None
+    rest_ssl: bool = False
 
     def __post_init__(self) -> None:
         if self.format not in SERVE_FORMATS:
@@ -116,6 +125,19 @@ class ServerConfig:
             raise UsageError("max_body_bytes and grpc_max_message_bytes must be positive")
         if self.batch_timeout_micros < 0 or self.poll_seconds < 0:
             raise UsageError("batch_timeout_micros and poll_seconds must not be negative")
+        if (self.ssl_cert is None) != (self.ssl_key is None):
+            raise UsageError("TLS needs both --ssl_cert and --ssl_key (the server certificate and its private key)")
+        if self.ssl_client_ca is not None and self.ssl_cert is None:
+            raise UsageError("--ssl_client_ca (mutual TLS) needs --ssl_cert and --ssl_key too")
+        if self.ssl_config_file is not None and self.ssl_cert is not None:
+            raise UsageError("give --ssl_config_file or --ssl_cert/--ssl_key, not both")
+        if self.rest_ssl and not self.tls:
+            raise UsageError("rest_ssl (--rest_api_ssl) needs certificates: --ssl_cert/--ssl_key or --ssl_config_file")
+
+    @property
+    def tls(self) -> bool:
+        """Whether TLS settings are given (gRPC is served over TLS)."""
+        return self.ssl_config_file is not None or self.ssl_cert is not None
 
     def models(self) -> list[ModelConfig]:
         """The models to serve: ``model_configs``, else the config file, else ``model_name``/``model_base_path``."""

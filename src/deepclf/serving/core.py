@@ -34,16 +34,24 @@ import orjson
 from google.protobuf.message import Message
 
 from deepclf import protocol as P
-from deepclf.manifest import SIGNATURE_FLOAT
+from deepclf.manifest import MANIFEST_NAME, SIGNATURE_FLOAT
 from deepclf.protocol import rest as R
+from deepclf.protocol.messages import message_class
 from deepclf.protocol.tensors import datatype_for, shape_proto
 from deepclf.serving.batching import Batcher, batch_key
 from deepclf.serving.models import ModelManager, ServedVersion
 
 log = logging.getLogger("deepclf.serving")
+_STRING_VALUE = message_class("google.protobuf.StringValue")
 
 PREDICT_METHOD_NAME = "tensorflow/serving/predict"
 SIGNATURE_DEF = "signature_def"
+#: deepclf extension of GetModelMetadata: the version's manifest.json (labels, input size), packed in an ``Any``
+#: holding a ``google.protobuf.StringValue`` whose value is the JSON text. TF Serving refuses the field
+#: (INVALID_ARGUMENT), so clients ask for it alone and fall back when refused.
+DEEPCLF_MANIFEST = "deepclf_manifest"
+METADATA_FIELDS = (SIGNATURE_DEF, DEEPCLF_MANIFEST)
+STRING_VALUE_TYPE_URL = "type.googleapis.com/google.protobuf.StringValue"
 
 
 @dataclass
@@ -79,6 +87,21 @@ def signature_def_map(signatures: Mapping[str, Any]) -> Message:
                 info.dtype = datatype_for(spec_dtype(t.dtype))
                 info.tensor_shape.CopyFrom(shape_proto(t.shape))
     return out
+
+
+def manifest_json(served: ServedVersion) -> str:
+    """The manifest of a served deepclf model version as JSON text; INVALID_ARGUMENT for generic TFLite models."""
+    manifest = getattr(served.runner, "manifest", None)
+    if manifest is not None and hasattr(manifest, "to_dict"):
+        return orjson.dumps(manifest.to_dict()).decode("utf-8")
+    file = served.path / MANIFEST_NAME  # a runner_wrapper may hide the runner's manifest
+    if file.is_file():
+        try:
+            return orjson.dumps(orjson.loads(file.read_bytes())).decode("utf-8")
+        except (OSError, orjson.JSONDecodeError):
+            pass
+    raise P.InvalidInput(f"Metadata field {DEEPCLF_MANIFEST} is not available for model {served.model!r} version "
+                         f"{served.version}: it is not a deepclf model (no {MANIFEST_NAME})")
 
 
 def public_error(exc: BaseException, *, context: str = "") -> P.ServingError:
@@ -218,18 +241,25 @@ class ServingCore:
 
     def metadata(self, name: str, version: int | None, label: str | None, fields: list[str],
                  info: CallInfo) -> Message:
-        """``GetModelMetadata``: the version's ``SignatureDefMap``, packed as TF Serving packs it."""
+        """``GetModelMetadata``: the version's ``SignatureDefMap``, packed as TF Serving packs it, and (deepclf
+        extension, field ``deepclf_manifest``) its manifest JSON in a packed ``StringValue``."""
         if not fields:
             raise P.InvalidInput("GetModelMetadataRequest must specify at least one metadata_field "
-                                 f"(supported: {SIGNATURE_DEF!r})")
+                                 f"(supported: {', '.join(METADATA_FIELDS)})")
         for f in fields:
-            if f != SIGNATURE_DEF:
-                raise P.InvalidInput(f"Metadata field {f} is not supported; supported: {SIGNATURE_DEF!r}")
+            if f not in METADATA_FIELDS:
+                raise P.InvalidInput(f"Metadata field {f} is not supported; supported: {', '.join(METADATA_FIELDS)}")
         with self.manager.acquire(name, version, label) as served:
             info.fill(served)
             response = P.GetModelMetadataResponse()
             self._fill_spec(response.model_spec, served)
-            return P.pack_signature_defs(response, signature_def_map(served.signatures))
+            if DEEPCLF_MANIFEST in fields:
+                entry = response.metadata[DEEPCLF_MANIFEST]
+                entry.type_url = STRING_VALUE_TYPE_URL
+                entry.value = _STRING_VALUE(value=manifest_json(served)).SerializeToString()
+            if SIGNATURE_DEF in fields:
+                P.pack_signature_defs(response, signature_def_map(served.signatures))
+            return response
 
     def grpc_metadata(self, request: Message, info: CallInfo) -> Message:
         name, version, label = self.model_spec_of(request)

@@ -63,8 +63,11 @@ def create_grpc_server(
     workers: int = 16,
     max_message_bytes: int = 256 * 1024 * 1024,
     access_log: bool = True,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A started-ready (not yet started) gRPC server, the port it bound (``port=0``: a free one), its health servicer.
+
+    ``credentials`` (``grpc.ssl_server_credentials``, see ``deepclf.serving.tls``): a TLS port instead of a plain one.
 
     The health servicer starts NOT_SERVING for every service; the caller flips it to SERVING once the models are
     AVAILABLE and back when shutting down.
@@ -89,7 +92,12 @@ def create_grpc_server(
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     set_serving(health_servicer, False)
-    bound = server.add_insecure_port(f"{_bracket(host)}:{port}")
+    address = f"{_bracket(host)}:{port}"
+    try:
+        bound = server.add_secure_port(address, credentials) if credentials is not None \
+            else server.add_insecure_port(address)
+    except RuntimeError:  # grpcio raises instead of returning 0 on some failures
+        bound = 0
     if bound == 0:
         from deepclf.errors import UsageError  # noqa: PLC0415
 

@@ -13,6 +13,8 @@ names). The text is parsed with ``google.protobuf.text_format``, so anything TF 
 
     load_model_config_file("models.config")   # -> [ModelConfig(name='flowers', policy='specific', ...)]
 
+The same pool holds ``tensorflow.serving.SSLConfig`` (``--ssl_config_file``, read by ``deepclf.serving.tls``).
+
 Recompile after editing a .proto: ``python -m deepclf.serving.modelconfig --build``.
 """
 
@@ -46,6 +48,16 @@ def _pool() -> descriptor_pool.DescriptorPool:
 def model_server_config_class() -> type[Message]:
     """The private-pool class of ``tensorflow.serving.ModelServerConfig``."""
     return message_factory.GetMessageClass(_pool().FindMessageTypeByName("tensorflow.serving.ModelServerConfig"))
+
+
+def ssl_config_class() -> type[Message]:
+    """The private-pool class of ``tensorflow.serving.SSLConfig`` (``--ssl_config_file``)."""
+    return message_factory.GetMessageClass(_pool().FindMessageTypeByName("tensorflow.serving.SSLConfig"))
+
+
+def pool() -> descriptor_pool.DescriptorPool:
+    """The private descriptor pool (for ``text_format.Parse(..., descriptor_pool=pool())``)."""
+    return _pool()
 
 
 def parse_model_server_config(text: str, *, source: str = "<text>") -> Message:

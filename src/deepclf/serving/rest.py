@@ -4,6 +4,7 @@
 
     GET  /v1/models/{m}[/versions/{v}|/labels/{l}]              model status (GetModelStatus as JSON)
     GET  /v1/models/{m}[/versions/{v}|/labels/{l}]/metadata     model metadata (signature_def)
+         ...metadata?fields=deepclf_manifest                     deepclf extension: + the model's manifest.json
     POST /v1/models/{m}[/versions/{v}|/labels/{l}]:predict      predict, row ("instances") or columnar ("inputs")
     GET  /healthz   the process is alive        GET /readyz   every model has an AVAILABLE version (else 503)
     GET  /monitoring/prometheus/metrics         this server's metrics
@@ -12,6 +13,14 @@
 
 Errors are TF Serving's ``{"error": "<message>"}`` with the HTTP status of ``deepclf.protocol.errors``' table.
 The JSON work and inference run in the worker pool, never on the event loop.
+
+Request bodies may be gzip-compressed (``Content-Encoding: gzip``, as TF Serving accepts). They are inflated as
+they arrive, ``max_body_bytes`` applying to both the compressed and the decompressed size (a zip bomb is cut off
+at the limit with 413, never inflated in full); a corrupt or truncated gzip stream is a 400 that says so.
+
+deepclf extension: ``GET .../metadata?fields=deepclf_manifest`` (or ``fields=signature_def,deepclf_manifest``)
+adds the model's ``manifest.json`` (labels, input size) as ``metadata.deepclf_manifest``. Without ``fields`` the
+answer is TF Serving's (``signature_def`` only).
 """
 
 from __future__ import annotations
@@ -19,8 +28,11 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -30,11 +42,12 @@ from starlette.routing import Route
 
 from deepclf import protocol as P
 from deepclf.protocol import rest as R
-from deepclf.protocol.messages import SIGNATURE_DEF_FIELD
-from deepclf.serving.core import CallInfo, ServingCore, public_error
+from deepclf.protocol.messages import SIGNATURE_DEF_FIELD, message_class
+from deepclf.serving.core import DEEPCLF_MANIFEST, SIGNATURE_DEF, CallInfo, ServingCore, public_error
 from deepclf.serving.metrics import CONTENT_TYPE, ServerMetrics, log_access
 
 JSON = "application/json"
+_STRING_VALUE = message_class("google.protobuf.StringValue")
 _SPEC = r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
 POST_RE = re.compile(_SPEC + r":(?P<verb>[A-Za-z]+)")
 GET_RE = re.compile(_SPEC + r"(?P<metadata>/metadata)?")
@@ -52,8 +65,77 @@ def _error_response(err: P.ServingError) -> Response:
     return Response(P.encode_error(err), status_code=err.http_status, media_type=JSON)
 
 
+class UnsupportedEncoding(P.InvalidInput):
+    """A ``Content-Encoding`` other than gzip/identity; answered with HTTP 415 (Unsupported Media Type)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, http_status=415)
+
+
+class GzipInflater:
+    """Inflates a gzip body chunk by chunk, never producing more than ``limit`` bytes in all (zip-bomb safe).
+
+    ``feed(chunk)`` returns the bytes the chunk inflates to; ``finish()`` checks the stream ended. Concatenated
+    gzip members (valid gzip, what ``cat a.gz b.gz`` makes) are inflated one after the other.
+    """
+
+    _WBITS = 16 + zlib.MAX_WBITS  # gzip header and trailer
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._d = zlib.decompressobj(self._WBITS)
+        self._started = False
+
+    def feed(self, data: bytes) -> bytes:
+        out: list[bytes] = []
+        while data:
+            if self._d.eof:  # the next gzip member (padding zeros after the last one are ignored, as gzip does)
+                if not data.strip(b"\x00"):
+                    return b"".join(out)
+                self._d = zlib.decompressobj(self._WBITS)
+            self._started = True
+            try:
+                # max_length caps what this call may produce; one byte over the limit is enough to refuse.
+                piece = self._d.decompress(data, self.limit - self.size + 1)
+            except zlib.error as exc:
+                raise P.InvalidInput(f"the request body is not valid gzip (Content-Encoding: gzip): {exc}") from None
+            self.size += len(piece)
+            if self.size > self.limit:
+                raise BodyTooLarge(f"the gzip request body inflates to over {self.limit} bytes (--max_body_bytes "
+                                   "applies to the decompressed size); send fewer or smaller images per request")
+            out.append(piece)
+            data = self._d.unconsumed_tail or (self._d.unused_data if self._d.eof else b"")
+        return b"".join(out)
+
+    def finish(self) -> None:
+        if not self._started:
+            raise P.InvalidInput("the request body is empty but says Content-Encoding: gzip")
+        if not self._d.eof:
+            raise P.InvalidInput("the gzip request body is truncated (the gzip stream does not end); "
+                                 "send the whole compressed body")
+
+
+def _content_encodings(request: Request) -> list[str]:
+    header = request.headers.get("content-encoding", "")
+    codings = [c.strip().lower() for c in header.split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    for c in codings:
+        if c not in ("gzip", "x-gzip"):
+            raise UnsupportedEncoding(f"Content-Encoding {header!r} is not supported; send the body as it is "
+                                      "or gzip-compressed (Content-Encoding: gzip)")
+    if len(codings) > 1:
+        raise UnsupportedEncoding(f"Content-Encoding {header!r}: a body compressed more than once is not supported")
+    return codings
+
+
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (413) anything over ``limit`` bytes before or while reading it."""
+    """The request body, refusing (413) anything over ``limit`` bytes before or while reading it.
+
+    A gzip body (``Content-Encoding: gzip``) is inflated as it arrives; ``limit`` bounds the compressed and the
+    decompressed size alike.
+    """
+    inflater = GzipInflater(limit) if _content_encodings(request) else None
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -69,7 +151,9 @@ async def read_body(request: Request, limit: int) -> bytes:
         if size > limit:
             raise BodyTooLarge(f"request body is over {limit} bytes (--max_body_bytes); "
                                "send fewer or smaller images per request")
-        chunks.append(chunk)
+        chunks.append(inflater.feed(chunk) if inflater is not None else chunk)
+    if inflater is not None:
+        inflater.finish()
     return b"".join(chunks)
 
 
@@ -105,8 +189,21 @@ def create_app(
     async def get_model(request: Request, m: re.Match, info: CallInfo) -> Response:
         version = int(m["version"]) if m["version"] else None
         if m["metadata"]:
-            resp = core.metadata(m["name"], version, m["label"], [SIGNATURE_DEF_FIELD], info)
-            return Response(P.model_metadata_to_json(resp), media_type=JSON)
+            fields = request.query_params.get("fields")
+            if fields is None:  # TF Serving's answer, byte for byte
+                resp = core.metadata(m["name"], version, m["label"], [SIGNATURE_DEF_FIELD], info)
+                return Response(P.model_metadata_to_json(resp), media_type=JSON)
+            wanted = [f.strip() for f in fields.split(",") if f.strip()]
+            if not wanted:
+                raise P.InvalidInput("?fields= names no metadata field (supported: signature_def, deepclf_manifest)")
+            resp = core.metadata(m["name"], version, m["label"], sorted({*wanted, SIGNATURE_DEF}), info)
+            doc = orjson.loads(P.model_metadata_to_json(resp))
+            if SIGNATURE_DEF not in wanted:
+                del doc["metadata"][SIGNATURE_DEF]
+            if DEEPCLF_MANIFEST in wanted:
+                doc["metadata"][DEEPCLF_MANIFEST] = orjson.loads(_STRING_VALUE.FromString(
+                    resp.metadata[DEEPCLF_MANIFEST].value).value)
+            return Response(orjson.dumps(doc, option=orjson.OPT_INDENT_2), media_type=JSON)
         return Response(P.model_status_to_json(core.status(m["name"], version, m["label"], info)), media_type=JSON)
 
     async def v1(request: Request) -> Response:

@@ -105,20 +105,26 @@ class EdgeServer:
         self._stopped = threading.Event()
         self._state_lock = threading.Lock()
         self._running = False
+        self.tls: Any = None  # deepclf.serving.tls.TlsMaterial when TLS is configured
 
     # -- addresses -------------------------------------------------------------------------------------------
 
     @property
     def rest_url(self) -> str:
-        """``http://host:port`` of the REST API."""
+        """``http://host:port`` of the REST API (``https://`` with ``rest_ssl``)."""
         if self.rest_port is None:
             raise UsageError("the REST API is not running (rest_api_port=None, or the server is not started)")
         host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
-        return f"http://{host}:{self.rest_port}"
+        return f"{'https' if self.config.rest_ssl else 'http'}://{host}:{self.rest_port}"
+
+    @property
+    def grpc_tls(self) -> bool:
+        """Whether gRPC is served over TLS (clients use ``grpcs://`` + ``grpc_target``)."""
+        return self.config.tls
 
     @property
     def grpc_target(self) -> str:
-        """``host:port`` of the gRPC API (what ``grpc.insecure_channel`` takes)."""
+        """``host:port`` of the gRPC API (what ``grpc.insecure_channel``, or ``secure_channel`` with TLS, takes)."""
         if self.grpc_port is None:
             raise UsageError("the gRPC API is not running (port=None, or the server is not started)")
         host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
@@ -148,6 +154,11 @@ class EdgeServer:
     def _start(self) -> None:
         cfg = self.config
         models = cfg.models()
+        if cfg.tls:
+            from deepclf.serving.tls import tls_material  # noqa: PLC0415
+
+            self.tls = tls_material(cfg)
+            self.tls.ssl_context()  # validates the key/certificate pair now, not at the first handshake
         self._executor = ThreadPoolExecutor(max_workers=cfg.threads, thread_name_prefix="deepclf-infer")
         if cfg.enable_batching:
             self._batcher = Batcher(
@@ -168,6 +179,7 @@ class EdgeServer:
             self._grpc, self.grpc_port, self._health = create_grpc_server(
                 self.core, self.metrics, host=cfg.host, port=cfg.port, workers=cfg.grpc_workers,
                 max_message_bytes=cfg.grpc_max_message_bytes, access_log=cfg.access_log,
+                credentials=self.tls.grpc_credentials() if self.tls is not None else None,
             )
         if cfg.rest_api_port is not None:
             self._start_rest()
@@ -190,8 +202,17 @@ class EdgeServer:
                          access_log=cfg.access_log, describe=self.describe)
         sock = _bind(cfg.host, cfg.rest_api_port or 0)
         self.rest_port = sock.getsockname()[1]
-        ucfg = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False,
-                              timeout_keep_alive=30, timeout_graceful_shutdown=30)
+        config_class = uvicorn.Config
+        if cfg.rest_ssl:
+            context = self.tls.ssl_context()
+
+            class config_class(uvicorn.Config):  # noqa: N801 - our SSLContext (uvicorn's options need files)
+                def load(self) -> None:
+                    super().load()
+                    self.ssl = context
+
+        ucfg = config_class(app, log_level="warning", access_log=False, lifespan="off", server_header=False,
+                            timeout_keep_alive=30, timeout_graceful_shutdown=30)
         self._uvicorn = uvicorn.Server(ucfg)
         self._rest_thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [sock]},
                                              name="deepclf-rest", daemon=True)
