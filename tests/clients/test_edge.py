@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from deepclf.clients import (
+    GZIP_THRESHOLD,
     NO_RETRIES,
     AsyncGrpcClient,
     AsyncRestClient,
@@ -175,10 +176,11 @@ def test_round_robin_and_failover_across_targets(edge: Any, photos: list[str]) -
 def test_gzip_request_bodies_give_the_same_answer(edge: Any, photos: list[str]) -> None:
     batch = preprocess_batch(photos[:8], (64, 64))  # ~600 KB of JSON: compressed above the 1 KiB threshold
     with RestClient(edge.rest_url, gzip_threshold=1024) as gz, \
-            RestClient(edge.rest_url, gzip_threshold=None) as plain, RestClient(edge.rest_url) as default:
+            RestClient(edge.rest_url, gzip_threshold=None) as plain, \
+            RestClient(edge.rest_url, gzip_threshold=GZIP_THRESHOLD) as default:
         want = plain.predict({"image": batch}, model=MODEL)["probabilities"]
         np.testing.assert_array_equal(gz.predict({"image": batch}, model=MODEL)["probabilities"], want)
-        # gzip is on by default above GZIP_THRESHOLD (64 KiB), bytes images included
+        # GZIP_THRESHOLD (64 KiB; opt-in), bytes images included
         np.testing.assert_array_equal(default.predict({"image": batch}, model=MODEL)["probabilities"], want)
         assert [c.index for c in default.classify(photos[:8], model=MODEL, send="bytes")] == \
             [c.index for c in plain.classify(photos[:8], model=MODEL, send="bytes")]
