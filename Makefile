@@ -1,4 +1,4 @@
-# Two commands on a fresh machine (nothing but Python 3.10+ and make):
+# Two commands on a fresh machine (nothing but Python 3.11+ and make):
 #   make demo   create .venv, install, run the main job end to end
 #   make test   create .venv, install, run the tests (under 15 minutes on 2 cores)
 PYTHON ?= python3
