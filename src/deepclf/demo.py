@@ -103,7 +103,7 @@ def _train(model: str, data: Path, out: Path, args: argparse.Namespace) -> Path:
         return run
     res = train(
         TrainConfig(model=model, data_dir=str(data), run_dir=str(run), epochs=args.epochs,
-                    img_size=(args.img_size, args.img_size)),
+                    img_size=(args.img_size, args.img_size), name=f"flowers_{model}"),
         log=lambda s: None if s.startswith(("│", "├", "┏", "┃", "┡", "└")) else print(s),
         force=args.retrain, verbose=2,
     )
