@@ -88,3 +88,26 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert r.stderr.startswith("error: --data points at") and "Traceback" not in r.stderr
+
+
+def test_a_run_folder_is_trained_by_one_process_at_a_time(tmp_path: Path) -> None:
+    from deepclf.train.trainer import run_lock
+
+    run = tmp_path / "run"
+    # A real second process holds the lock, as a concurrent `deepclf train --out run` would.
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from deepclf.train.trainer import run_lock\n"
+         f"with run_lock(Path({str(run)!r})):\n    print('locked', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(UsageError, match=r"being trained by another process \(pid \d+\)"):
+            with run_lock(run):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with run_lock(run):  # released by the OS when the holder died
+        pass

@@ -17,14 +17,16 @@ Running the same command again on an interrupted run resumes from its last compl
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
 import json
+import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,7 +140,52 @@ def train(
     extra_callbacks: Sequence[Any] = (),
     verbose: int | None = None,
 ) -> TrainResult:
-    """Train ``config.model`` and write the run folder; resumes an interrupted run in the same folder."""
+    """Train ``config.model`` and write the run folder; resumes an interrupted run in the same folder.
+
+    Only one process may train into a run folder at a time (an exclusive lock on ``RUN/.train.lock``, released
+    by the OS even if the process dies): a second ``deepclf train`` on the same ``--out`` is refused instead of
+    "resuming" from the first one's checkpoints while it is still writing them.
+    """
+    if not config.run_dir:
+        raise UsageError("a run folder is needed (--out RUN_DIR)")
+    with run_lock(Path(config.run_dir)):
+        return _train(config, log=log, force=force, extra_callbacks=extra_callbacks, verbose=verbose)
+
+
+@contextlib.contextmanager
+def run_lock(run: Path) -> Iterator[None]:
+    """Hold an exclusive, non-blocking lock on ``run/.train.lock``; ``UsageError`` if another process holds it."""
+    import fcntl
+
+    run.mkdir(parents=True, exist_ok=True)
+    fh = open(run / ".train.lock", "a+")  # noqa: SIM115 - closed in finally
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            raise UsageError(
+                f"{run} is being trained by another process ({holder}); wait for it to finish, "
+                "or train into another --out folder"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # closing the file releases the lock
+
+
+def _train(
+    config: TrainConfig,
+    *,
+    log: Log,
+    force: bool,
+    extra_callbacks: Sequence[Any],
+    verbose: int | None,
+) -> TrainResult:
     tf = require_tensorflow("training")
     from deepclf.data.loader import load_datasets
     from deepclf.train.strategy import choose_strategy
