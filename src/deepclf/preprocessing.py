@@ -161,7 +161,8 @@ def load_rgb(src: ImageSource, *, name: str | None = None) -> np.ndarray:
             raise ImageError(f"{name or 'array'}: expected a numeric image array, got dtype {arr.dtype}")
         return arr
     if isinstance(src, Image.Image):
-        src.seek(0) if hasattr(src, "seek") and getattr(src, "n_frames", 1) > 1 else None
+        if getattr(src, "n_frames", 1) > 1:
+            src.seek(0)  # the first frame, like decode_image(expand_animations=False)
         return to_rgb_array(src)
     if isinstance(src, (bytes, bytearray, memoryview)):
         return decode_image(src, name=name or "image bytes")
