@@ -92,11 +92,8 @@ def test_download_verifies_checksum(tmp_path) -> None:
 
 
 def test_download_failure_is_a_clear_error(no_env, monkeypatch) -> None:
+    # A real connection attempt to a closed loopback port (the discard port, nothing listens there).
     monkeypatch.setattr(discover, "FLOWERS_URL", "http://127.0.0.1:9/flower_photos.tgz")
-    monkeypatch.setattr(discover.download_flowers, "__defaults__", (None,))
-    monkeypatch.setattr(discover.download_flowers, "__kwdefaults__",
-                        {"url": "http://127.0.0.1:9/flower_photos.tgz", "sha256": discover.FLOWERS_SHA256,
-                         "timeout": 5.0})
     with pytest.raises(DatasetError, match="download failed.*--data PATH"):
         resolve_dataset(None)
 

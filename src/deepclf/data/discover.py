@@ -56,9 +56,14 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 
 
 def download_flowers(
-    dest_root: Path | None = None, *, url: str = FLOWERS_URL, sha256: str = FLOWERS_SHA256, timeout: float = 30.0
+    dest_root: Path | None = None, *, url: str | None = None, sha256: str | None = None, timeout: float = 30.0
 ) -> Path:
-    """Download the official archive, verify its SHA-256, extract it atomically; return the flower_photos folder."""
+    """Download the official archive, verify its SHA-256, extract it atomically; return the flower_photos folder.
+
+    ``url`` and ``sha256`` default to ``FLOWERS_URL`` / ``FLOWERS_SHA256`` as they are at call time.
+    """
+    url = url or FLOWERS_URL
+    sha256 = sha256 or FLOWERS_SHA256
     dest_root = dest_root or keras_cache_dir()
     final = dest_root / "flower_photos"
     dest_root.mkdir(parents=True, exist_ok=True)
