@@ -104,7 +104,7 @@ def _train(model: str, data: Path, out: Path, args: argparse.Namespace) -> Path:
     res = train(
         TrainConfig(model=model, data_dir=str(data), run_dir=str(run), epochs=args.epochs,
                     img_size=(args.img_size, args.img_size), name=f"flowers_{model}"),
-        log=lambda s: None if s.startswith(("│", "├", "┏", "┃", "┡", "└")) else print(s),
+        log=print,
         force=args.retrain, verbose=2,
     )
     print(f"{model}: validation accuracy {res.val_accuracy:.3f} after {len(res.history.get('accuracy', []))} "
