@@ -59,3 +59,16 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
         atomic_write_json(p, {"a": object()})
     assert p.read_text().strip() == '{\n  "a": 1\n}'
     assert [x.name for x in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_tensorflow_startup_noise_is_filtered_but_real_errors_pass(capfd) -> None:
+    import os
+
+    from deepclf.errors import _quiet_native_stderr
+
+    with _quiet_native_stderr():  # native code writes straight to fd 2, as TensorFlow's C++ logging does
+        os.write(2, b"I0000 00:00:1 port.cc:153] oneDNN custom operations are on.\n")
+        os.write(2, b"E0000 00:00:1 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)\n")
+        os.write(2, b"E0000 00:00:1 something really broke\n")
+    err = capfd.readouterr().err
+    assert err == "E0000 00:00:1 something really broke\n"

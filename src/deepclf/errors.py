@@ -9,6 +9,12 @@ expected, echoing the bad value::
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+
 
 class DeepclfError(Exception):
     """Base class for every error the package raises on purpose (shown to users without a traceback)."""
@@ -49,12 +55,10 @@ def require_tensorflow(purpose: str):  # -> module
     without a GPU) bypass ``TF_CPP_MIN_LOG_LEVEL`` because they are printed before logging is set up, so they
     are captured at the file-descriptor level and only lines that are not informational are passed on.
     """
-    import sys
-
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     try:
-        with quiet_native_stderr():
+        with _quiet_native_stderr():
             import tensorflow as tf  # noqa: PLC0415 - deliberately lazy: the edge paths must never import TF
 
             tf.config.list_physical_devices()  # device discovery (the CUDA probe) happens here, quietly
@@ -66,52 +70,31 @@ def require_tensorflow(purpose: str):  # -> module
 _NOISE = ("I0000", "W0000", "WARNING: All log messages before absl::InitializeLog()")
 
 
-class quiet_native_stderr:  # noqa: N801 - used as a context manager, reads like a function
-    """Capture fd 2 around a TensorFlow call; replay everything but its informational start-up lines.
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Capture fd 2 around TensorFlow's first import; replay everything but its informational start-up lines.
 
     Also drops the "failed call to cuInit" error CUDA builds print on machines without a GPU. Set
     ``DEEPCLF_TF_LOGS=1`` to see everything.
     """
-
-    def __enter__(self) -> None:
-        import os
-        import sys
-        import tempfile
-
-        self._active = os.environ.get("DEEPCLF_TF_LOGS", "") == "" and _stderr_fd_ok()
-        if not self._active:
-            return
-        sys.stderr.flush()
-        self._saved = os.dup(2)
-        self._tmp = tempfile.TemporaryFile()
-        os.dup2(self._tmp.fileno(), 2)
-
-    def __exit__(self, *exc: object) -> None:
-        if not self._active:
-            return
-        import os
-        import sys
-
-        sys.stderr.flush()
-        os.dup2(self._saved, 2)
-        os.close(self._saved)
-        self._tmp.seek(0)
-        text = self._tmp.read().decode("utf-8", "replace")
-        self._tmp.close()
-        kept = [line for line in text.splitlines()
-                if line and not line.startswith(_NOISE) and "failed call to cuInit" not in line]
-        if kept:
-            sys.stderr.write("\n".join(kept) + "\n")
-
-
-def _stderr_fd_ok() -> bool:
-    try:
-        import os
-
-        os.fstat(2)
-        return True
-    except OSError:
-        return False
+    if os.environ.get("DEEPCLF_TF_LOGS"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines = tmp.read().decode("utf-8", "replace").splitlines()
+            kept = [ln for ln in lines if ln and not ln.startswith(_NOISE) and "failed call to cuInit" not in ln]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")
 
 
 class InvalidInputError(DeepclfError):
