@@ -11,6 +11,7 @@ exact duplicate files (the flowers set has three pairs, one of them across roses
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -51,23 +52,24 @@ class CheckReport:
         """Duplicate groups whose files sit in different class folders (the same photo under two labels)."""
         return [g for g in self.duplicates if len({p.relative_to(self.root).parts[0] for p in g}) > 1]
 
+    def _rel(self, p: Path) -> str:
+        return str(p.relative_to(self.root))
+
     def to_dict(self) -> dict[str, Any]:
-        rel = lambda p: str(p.relative_to(self.root))  # noqa: E731
         return {
             "root": str(self.root),
             "total": self.total,
             "counts": self.counts,
-            "unreadable": [{"file": rel(p), "reason": r} for p, r in self.unreadable],
-            "non_images": [rel(p) for p in self.non_images],
-            "duplicates": [[rel(p) for p in g] for g in self.duplicates],
-            "cross_class_duplicates": [[rel(p) for p in g] for g in self.cross_class_duplicates()],
-            "tiny": [{"file": rel(p), "size": list(s)} for p, s in self.tiny],
-            "stray_files": [rel(p) for p in self.stray_files],
+            "unreadable": [{"file": self._rel(p), "reason": r} for p, r in self.unreadable],
+            "non_images": [self._rel(p) for p in self.non_images],
+            "duplicates": [[self._rel(p) for p in g] for g in self.duplicates],
+            "cross_class_duplicates": [[self._rel(p) for p in g] for g in self.cross_class_duplicates()],
+            "tiny": [{"file": self._rel(p), "size": list(s)} for p, s in self.tiny],
+            "stray_files": [self._rel(p) for p in self.stray_files],
             "ok": self.ok,
         }
 
     def format_text(self) -> str:
-        rel = lambda p: str(p.relative_to(self.root))  # noqa: E731
         lines = [f"{self.root}: {self.total} images in {len(self.counts)} classes"]
         width = max((len(c) for c in self.counts), default=5)
         for c, n in self.counts.items():
@@ -75,16 +77,16 @@ class CheckReport:
         def section(title: str, items: list[str]) -> None:
             lines.append(f"{title}: {len(items) if items else 'none'}")
             lines.extend(f"  {s}" for s in items)
-        section("unreadable images", [f"{rel(p)}: {r}" for p, r in self.unreadable])
-        section("non-image files", [rel(p) for p in self.non_images])
+        section("unreadable images", [f"{self._rel(p)}: {r}" for p, r in self.unreadable])
+        section("non-image files", [self._rel(p) for p in self.non_images])
         cross = {tuple(g) for g in self.cross_class_duplicates()}
         section("exact duplicate groups", [
-            " == ".join(rel(p) for p in g) + ("   (across classes!)" if tuple(g) in cross else "")
+            " == ".join(self._rel(p) for p in g) + ("   (across classes!)" if tuple(g) in cross else "")
             for g in self.duplicates
         ])
-        section(f"tiny images (shorter side < {TINY_SIDE} px)", [f"{rel(p)}: {w}x{h}" for p, (w, h) in self.tiny])
+        section(f"tiny images (shorter side < {TINY_SIDE} px)", [f"{self._rel(p)}: {w}x{h}" for p, (w, h) in self.tiny])
         if self.stray_files:
-            section("files outside class folders (ignored)", [rel(p) for p in self.stray_files])
+            section("files outside class folders (ignored)", [self._rel(p) for p in self.stray_files])
         lines.append("OK" if self.ok else "NOT OK: fix or remove the unreadable images before training")
         return "\n".join(lines)
 
@@ -95,8 +97,6 @@ def _inspect(path: Path) -> tuple[str, str | None, tuple[int, int] | None]:
     digest = hashlib.sha256(data).hexdigest()
     if not data:
         return digest, "empty file (0 bytes)", None
-    import io
-
     try:
         with Image.open(io.BytesIO(data)) as img:
             size = img.size
