@@ -289,8 +289,7 @@ def _train(
         "class_names": class_names,
     }
     atomic_write_json(run / "metrics.json", metrics)
-    atomic_write_json(run / "manifest.json", manifest.replace(
-        source={**manifest.source, "val_accuracy": val_acc, "epochs": metrics["epochs"]}).to_dict())
+    manifest.replace(source={**manifest.source, "val_accuracy": val_acc, "epochs": metrics["epochs"]}).save(run)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     log(f"validation accuracy {val_acc:.4f}, loss {val_loss:.4f}; {sec_per_epoch:.1f} s per epoch")
     return TrainResult(run, history, val_acc, val_loss, sec_per_epoch, start_epoch, artifacts)
