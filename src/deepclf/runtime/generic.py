@@ -26,7 +26,7 @@ import numpy as np
 from deepclf.errors import InvalidInputError, ModelFormatError, NotFoundError
 from deepclf.manifest import SIGNATURE_FLOAT
 from deepclf.runtime.base import SignatureSpec, TensorSpec
-from deepclf.runtime.litert import _interpreter_class
+from deepclf.runtime.litert import open_interpreter
 
 #: The signature name a model without signature defs gets (TF Serving's default).
 DEFAULT_SIGNATURE = SIGNATURE_FLOAT
@@ -111,13 +111,7 @@ class GenericLiteRTRunner:
             raise ModelFormatError(f"{path}: the model has no signatures and no input tensors")
 
     def _new_interpreter(self) -> Any:
-        Interpreter = _interpreter_class()
-        try:
-            interpreter = Interpreter(model_content=self._content, num_threads=self.num_threads)
-            interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelFormatError(f"{self.path}: not a loadable TFLite model ({exc})") from exc
-        return interpreter
+        return open_interpreter(self._content, self.path, num_threads=self.num_threads, allocate=True)
 
     def _callable(self, signature: str) -> Any:
         if self._closed:

@@ -40,12 +40,25 @@ MAX_CACHED_BATCH_SIZES = 4
 _VARIANT_OF_FILE = {fname: variant for variant, fname in TFLITE_FILES.items()}
 
 
-def _interpreter_class():  # -> type[ai_edge_litert.interpreter.Interpreter]
+def open_interpreter(
+    content: bytes, path: str | os.PathLike[str], *, num_threads: int | None = None, allocate: bool = False
+) -> Any:  # -> ai_edge_litert.interpreter.Interpreter
+    """A LiteRT interpreter over a model file's bytes (``allocate``: allocate its tensors now, at the default shapes).
+
+    Shared by every LiteRT runner: a missing ``ai-edge-litert`` is a ``MissingDependencyError`` and a file LiteRT
+    cannot load (or allocate) a ``ModelFormatError`` naming ``path``.
+    """
     try:
         from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415 - optional 'edge' extra
     except ImportError as exc:  # pragma: no cover - the test environment has it
         raise MissingDependencyError("ai-edge-litert", "edge", "running a TFLite model") from exc
-    return Interpreter
+    try:
+        interpreter = Interpreter(model_content=content, num_threads=num_threads)
+        if allocate:
+            interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise ModelFormatError(f"{path}: not a loadable TFLite model ({exc})") from exc
+    return interpreter
 
 
 def variant_of(path: str | os.PathLike[str], manifest: Manifest | None = None) -> str:
@@ -112,11 +125,7 @@ class LiteRTRunner(Runner):
             )
 
     def _new_slot(self, batch: int) -> _Slot:
-        Interpreter = _interpreter_class()
-        try:
-            interpreter = Interpreter(model_content=self._content, num_threads=self.num_threads)
-        except (ValueError, RuntimeError) as exc:
-            raise ModelFormatError(f"{self.path}: not a loadable TFLite model ({exc})") from exc
+        interpreter = open_interpreter(self._content, self.path, num_threads=self.num_threads)
         signatures = interpreter.get_signature_list()
         if SIGNATURE_FLOAT not in signatures:
             raise ModelFormatError(
