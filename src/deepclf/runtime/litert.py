@@ -116,13 +116,16 @@ class LiteRTRunner(Runner):
         self._closed = False
         # Load once now so that a broken file or a missing signature fails at load time, not at the first request.
         slot = self._slot(1)
-        self.input_dtype = np.dtype(slot.input["dtype"]).name
+        self._input_dtype = np.dtype(slot.input["dtype"])
+        self.input_dtype = self._input_dtype.name
         self.input_quantization = _quant(slot.input)
         if OUTPUT_PROBABILITIES not in slot.outputs:
             raise ModelFormatError(
                 f"{path}: signature {SIGNATURE_FLOAT!r} has outputs {sorted(slot.outputs)}; "
                 f"expected {OUTPUT_PROBABILITIES!r} (and {OUTPUT_CLASSES!r}); was it written by `deepclf convert`?"
             )
+        # Every slot holds the same model: its tensors' dtypes and quantization are read here once, not per call.
+        self._output_quantization = _quant(slot.outputs[OUTPUT_PROBABILITIES])
 
     def _new_slot(self, batch: int) -> _Slot:
         interpreter = open_interpreter(self._content, self.path, num_threads=self.num_threads)
@@ -156,30 +159,28 @@ class LiteRTRunner(Runner):
 
     def _forward(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         slot = self._slot(images.shape[0])
-        out = slot.runner(**{INPUT_FLOAT: self._to_input(images, slot.input)})
-        probs = self._from_output(out[OUTPUT_PROBABILITIES], slot.outputs[OUTPUT_PROBABILITIES])
+        out = slot.runner(**{INPUT_FLOAT: self._to_input(images)})
+        probs = self._from_output(out[OUTPUT_PROBABILITIES])
         if OUTPUT_CLASSES in out:
             classes = np.asarray(out[OUTPUT_CLASSES]).astype(np.int64).reshape(-1)
         else:
             classes = np.argmax(probs, axis=-1)
         return probs, classes
 
-    @staticmethod
-    def _to_input(x: np.ndarray, details: dict[str, Any]) -> np.ndarray:
-        dtype = np.dtype(details["dtype"])
+    def _to_input(self, x: np.ndarray) -> np.ndarray:
+        dtype = self._input_dtype
         if dtype == np.float32:
             return x
-        scale, zero = _quant(details)
+        scale, zero = self.input_quantization
         if scale == 0.0:
             raise ModelFormatError(f"quantized input of dtype {dtype} has no scale; cannot feed float pixels")
         info = np.iinfo(dtype)
         return np.clip(np.round(x / np.float32(scale) + zero), info.min, info.max).astype(dtype)
 
-    @staticmethod
-    def _from_output(y: np.ndarray, details: dict[str, Any]) -> np.ndarray:
+    def _from_output(self, y: np.ndarray) -> np.ndarray:
         if np.issubdtype(y.dtype, np.floating):
             return y.astype(np.float32, copy=False)
-        scale, zero = _quant(details)
+        scale, zero = self._output_quantization
         if scale == 0.0:
             return y.astype(np.float32)
         return ((y.astype(np.float32) - np.float32(zero)) * np.float32(scale)).astype(np.float32)
