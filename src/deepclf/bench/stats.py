@@ -27,9 +27,14 @@ def percentile(values: Iterable[float], q: float) -> float:
 
     Returns ``nan`` for no values; raises ``ValueError`` for ``q`` outside 0..100.
     """
+    x = np.sort(np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64))
+    return _sorted_percentile(x, q)
+
+
+def _sorted_percentile(x: np.ndarray, q: float) -> float:
+    """``percentile`` of samples ``x`` that are already sorted (float64)."""
     if not 0.0 <= float(q) <= 100.0 or math.isnan(float(q)):
         raise ValueError(f"percentile must be within 0..100, got {q!r}")
-    x = np.sort(np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64))
     n = x.size
     if n == 0:
         return float("nan")
@@ -42,7 +47,7 @@ def percentile(values: Iterable[float], q: float) -> float:
 def percentiles(values: Sequence[float] | np.ndarray, qs: Iterable[float] = PERCENTILES) -> dict[float, float]:
     """Several percentiles of the same samples in one sort."""
     x = np.sort(np.asarray(values, dtype=np.float64))
-    return {float(q): percentile(x, q) for q in qs}
+    return {float(q): _sorted_percentile(x, q) for q in qs}
 
 
 @dataclass(frozen=True)
