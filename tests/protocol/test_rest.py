@@ -120,6 +120,30 @@ def test_without_signature_names_come_from_json_and_dtypes_are_inferred():
     assert list(req.inputs) == [rest.UNNAMED] and req.inputs[rest.UNNAMED].dtype == np.int64
 
 
+def test_signature_dtypes_from_a_callable_of_the_requested_signature_name():
+    sigs = {"serving_default": IMAGE_SIG, "predict_image_bytes": BYTES_SIG}
+    asked: list[str] = []
+
+    def dtypes_for(name):
+        asked.append(name)
+        if (name or "serving_default") not in sigs:
+            raise P.ModelNotFound(f"no signature {name!r}")
+        return sigs[name or "serving_default"]
+
+    # the ints would be inferred as int64; the callable's float32 for "image" wins, as with a mapping
+    req = P.decode_predict_request(b'{"instances": [[1, 2]]}', dtypes_for)
+    assert req.inputs["image"].dtype == np.float32 and req.inputs["image"].tolist() == [[1.0, 2.0]]
+    req = P.decode_predict_request(b'{"signature_name": "predict_image_bytes", "instances": [{"b64": "aGk="}]}',
+                                   dtypes_for)
+    assert req.signature_name == "predict_image_bytes" and req.inputs["image_bytes"].tolist() == [b"hi"]
+    assert asked == ["", "predict_image_bytes"]
+    with pytest.raises(P.ModelNotFound, match="no signature 'nope'"):
+        P.decode_predict_request(b'{"signature_name": "nope", "instances": [1]}', dtypes_for)
+    with pytest.raises(deepclf_errors.InvalidInputError, match="JSON parse error"):
+        P.decode_predict_request(b"{", dtypes_for)  # a body that is not JSON fails before any signature lookup
+    assert asked == ["", "predict_image_bytes", "nope"]
+
+
 @pytest.mark.parametrize(
     ("body", "sig", "match"),
     [

@@ -27,7 +27,7 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,7 +215,7 @@ def _dtype_of(spec: Any) -> np.dtype:
 
 def decode_predict_request(
     body: bytes | str,
-    signature_inputs: Mapping[str, Any] | None = None,
+    signature_inputs: Mapping[str, Any] | Callable[[str], Mapping[str, Any]] | None = None,
 ) -> RestRequest:
     """Parse a TF Serving REST predict body into named numpy arrays (server side).
 
@@ -223,11 +223,19 @@ def decode_predict_request(
     or names, or ``TensorInfo`` messages): JSON carries no types, so TF Serving takes them from the signature,
     and so do we. Without it, names come from the JSON (a bare value gets ``UNNAMED``) and dtypes are inferred
     (floats -> float32, integers -> int64, strings -> bytes).
+
+    A server only learns which signature is asked for from the body itself, so ``signature_inputs`` may also be
+    a callable: it gets the request's ``signature_name`` (``""`` when the body names none) once the JSON is
+    parsed, returns that mapping (or raises, e.g. for an unknown signature), and the body is parsed only once::
+
+        req = decode_predict_request(body, lambda name: dtypes_of_signature(name or "serving_default"))
     """
     doc = _load_object(body)
     signature_name = doc.get("signature_name", "")
     if not isinstance(signature_name, str):
         raise InvalidInput(f"'signature_name' must be a string, got {_short(signature_name)}")
+    if callable(signature_inputs) and not isinstance(signature_inputs, Mapping):
+        signature_inputs = signature_inputs(signature_name)
     sig = {k: _dtype_of(v) for k, v in signature_inputs.items()} if signature_inputs is not None else None
     if sig is not None and not sig:
         raise InvalidInput(f"signature {signature_name or 'serving_default'!r} has no inputs")
