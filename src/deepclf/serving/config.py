@@ -29,6 +29,11 @@ DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
+def bracket_host(host: str) -> str:
+    """``host`` as it goes before ``:port`` in an address or URL (an IPv6 literal in brackets, once)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """One served model: its name, base path (``<base>/<version>/``), version policy and labels."""

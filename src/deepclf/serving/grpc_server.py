@@ -23,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from google.protobuf.message import Message
 
 from deepclf import protocol as P
+from deepclf.serving.config import bracket_host
 from deepclf.serving.core import CallInfo, ServingCore, public_error
 from deepclf.serving.metrics import ServerMetrics, log_access
 
@@ -92,7 +93,7 @@ def create_grpc_server(
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     set_serving(health_servicer, False)
-    address = f"{_bracket(host)}:{port}"
+    address = f"{bracket_host(host)}:{port}"
     try:
         bound = server.add_secure_port(address, credentials) if credentials is not None \
             else server.add_insecure_port(address)
@@ -110,10 +111,6 @@ def set_serving(servicer: health.HealthServicer, serving: bool) -> None:
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ("", *SERVICES):
         servicer.set(name, status)
-
-
-def _bracket(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def stop(server: Any, grace: float) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 from deepclf.errors import DeepclfError, ModelFormatError, UsageError
 from deepclf.manifest import MANIFEST_NAME, TFLITE_FILES
 from deepclf.serving.batching import Batcher
-from deepclf.serving.config import ServerConfig
+from deepclf.serving.config import ServerConfig, bracket_host
 from deepclf.serving.core import ServingCore
 from deepclf.serving.metrics import ServerMetrics
 from deepclf.serving.models import ModelManager
@@ -114,8 +114,7 @@ class EdgeServer:
         """``http://host:port`` of the REST API (``https://`` with ``rest_ssl``)."""
         if self.rest_port is None:
             raise UsageError("the REST API is not running (rest_api_port=None, or the server is not started)")
-        host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
-        return f"{'https' if self.config.rest_ssl else 'http'}://{host}:{self.rest_port}"
+        return f"{'https' if self.config.rest_ssl else 'http'}://{bracket_host(self.config.host)}:{self.rest_port}"
 
     @property
     def grpc_tls(self) -> bool:
@@ -127,8 +126,7 @@ class EdgeServer:
         """``host:port`` of the gRPC API (what ``grpc.insecure_channel``, or ``secure_channel`` with TLS, takes)."""
         if self.grpc_port is None:
             raise UsageError("the gRPC API is not running (port=None, or the server is not started)")
-        host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
-        return f"{host}:{self.grpc_port}"
+        return f"{bracket_host(self.config.host)}:{self.grpc_port}"
 
     @property
     def metrics_url(self) -> str:
