@@ -57,49 +57,40 @@ def _heads(tf: Any, model: Any, manifest: Manifest, *, with_labels: bool):
     return heads
 
 
-def export_savedmodel(model: Any, manifest: Manifest, out: str | Path) -> Path:
-    """Write ``model`` (logits out) as a SavedModel with both serving signatures into the folder ``out``."""
+def _export(model: Any, manifest: Manifest, out: str | Path, *, serving: bool) -> Path:
     tf = require_tensorflow("exporting a SavedModel")
     import keras  # noqa: PLC0415
 
-    from deepclf import preprocessing_tf  # noqa: PLC0415 - imports TF
-
     h, w, c = manifest.input.shape
-    heads = _heads(tf, model, manifest, with_labels=True)
+    heads = _heads(tf, model, manifest, with_labels=serving)
 
     def serve_image(image):
         return heads(image)
-
-    def serve_image_bytes(image_bytes):
-        return heads(preprocessing_tf.decode_and_resize_batch(image_bytes, h, w))
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(SIGNATURE_FLOAT, serve_image,
                          input_signature=[tf.TensorSpec([None, h, w, c], tf.float32, name=INPUT_FLOAT)])
-    archive.add_endpoint(SIGNATURE_BYTES, serve_image_bytes,
-                         input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_BYTES)])
+    if serving:
+        from deepclf import preprocessing_tf  # noqa: PLC0415 - imports TF
+
+        def serve_image_bytes(image_bytes):
+            return heads(preprocessing_tf.decode_and_resize_batch(image_bytes, h, w))
+
+        archive.add_endpoint(SIGNATURE_BYTES, serve_image_bytes,
+                             input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_BYTES)])
     archive.write_out(str(out), verbose=False)
     return Path(out)
+
+
+def export_savedmodel(model: Any, manifest: Manifest, out: str | Path) -> Path:
+    """Write ``model`` (logits out) as a SavedModel with both serving signatures into the folder ``out``."""
+    return _export(model, manifest, out, serving=True)
 
 
 def export_tflite_source(model: Any, manifest: Manifest, out: str | Path) -> Path:
     """Write the float-only SavedModel the TFLite converter starts from (``serving_default`` without labels)."""
-    tf = require_tensorflow("exporting a SavedModel")
-    import keras  # noqa: PLC0415
-
-    h, w, c = manifest.input.shape
-    heads = _heads(tf, model, manifest, with_labels=False)
-
-    def serve_image(image):
-        return heads(image)
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(SIGNATURE_FLOAT, serve_image,
-                         input_signature=[tf.TensorSpec([None, h, w, c], tf.float32, name=INPUT_FLOAT)])
-    archive.write_out(str(out), verbose=False)
-    return Path(out)
+    return _export(model, manifest, out, serving=False)
 
 
 def signature_specs(loaded: Any) -> dict[str, SignatureSpec]:
