@@ -5,7 +5,7 @@ the latency scenarios and the parity check treat an in-process Keras model and a
 
     t = parse_target("tflite:models/flowers/1?variant=int8&threads=2")
     t.open()                                  # load the model / connect; raises -> reported as a failed target
-    probs = t.predict(Batch.from_files(["rose.jpg"], t.input_size))
+    probs = t.predict(Batch.from_sources(["rose.jpg"], t.input_size))
     t.close()
 
 Spec strings (``?name=...`` renames any target in reports):
@@ -444,20 +444,11 @@ class RemoteTarget(Target):
     def _make_client(self) -> Any:
         if self.transport == "rest" and self.codec == "stdlib":
             return _StdlibRestClient(self.base_url, timeout=self.timeout)
-        try:
-            from deepclf import clients  # noqa: PLC0415 - guarded: the clients package may not be installed/ready
-        except ImportError as exc:  # pragma: no cover - depends on the build
-            raise ModelFormatError(f"{self.spec}: deepclf.clients is not available ({exc})") from exc
-        cls_name = "RestClient" if self.transport == "rest" else "GrpcClient"
-        cls = getattr(clients, cls_name, None)
-        if cls is None:
-            raise ModelFormatError(f"{self.spec}: deepclf.clients has no {cls_name}")
+        from deepclf import clients  # noqa: PLC0415 - lazy: a REST-only run never imports grpc
+
+        cls = clients.RestClient if self.transport == "rest" else clients.GrpcClient
         # No retries: a benchmark counts a failed request as an error instead of hiding it in a slower one.
-        no_retries = getattr(clients, "NO_RETRIES", None)
-        kw: dict[str, Any] = {"timeout": self.timeout}
-        if no_retries is not None:
-            kw["retry"] = no_retries
-        return cls(self.base_url, **kw)
+        return cls(self.base_url, timeout=self.timeout, retry=clients.NO_RETRIES)
 
     def _open(self) -> None:
         client = self._make_client()
