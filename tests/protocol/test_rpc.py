@@ -26,7 +26,7 @@ def test_method_table_has_tf_servings_paths():
     assert P.GET_MODEL_STATUS.request_class is P.GetModelStatusRequest
     assert P.GET_MODEL_METADATA.response_class is P.GetModelMetadataResponse
     req = P.PredictRequest(model_spec=P.model_spec("m"))
-    assert P.PREDICT.deserialize_request(P.PREDICT.serialize_request(req)) == req
+    assert P.PREDICT.request_class.FromString(req.SerializeToString()) == req
     with pytest.raises(KeyError, match="known"):
         rpc.method(P.PREDICTION_SERVICE, "Nope")
 

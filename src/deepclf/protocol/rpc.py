@@ -30,7 +30,7 @@ MODEL_SERVICE = "tensorflow.serving.ModelService"
 
 @dataclass(frozen=True)
 class Method:
-    """One unary RPC: its service, name, full path and message classes (with their (de)serializers)."""
+    """One unary RPC: its service, name, full path and message classes (``FromString`` / ``SerializeToString``)."""
 
     service: str
     name: str
@@ -41,18 +41,6 @@ class Method:
     def path(self) -> str:
         """The full method path gRPC puts on the wire: ``/<package.Service>/<Method>``."""
         return f"/{self.service}/{self.name}"
-
-    def serialize_request(self, request: Message) -> bytes:
-        return request.SerializeToString()
-
-    def deserialize_request(self, data: bytes) -> Message:
-        return self.request_class.FromString(data)
-
-    def serialize_response(self, response: Message) -> bytes:
-        return response.SerializeToString()
-
-    def deserialize_response(self, data: bytes) -> Message:
-        return self.response_class.FromString(data)
 
 
 def _methods() -> dict[str, Method]:
