@@ -55,19 +55,21 @@ def ssl_config_class() -> type[Message]:
     return message_factory.GetMessageClass(_pool().FindMessageTypeByName("tensorflow.serving.SSLConfig"))
 
 
-def pool() -> descriptor_pool.DescriptorPool:
-    """The private descriptor pool (for ``text_format.Parse(..., descriptor_pool=pool())``)."""
-    return _pool()
+def parse_text_proto(cls: type[Message], text: str, *, source: str, what: str) -> Message:
+    """Parse text-format ``text`` into a new ``cls`` (a private-pool class); a syntax error is a ``UsageError``
+    that names ``source``, ``what`` was expected, and the line."""
+    msg = cls()
+    try:
+        text_format.Parse(text, msg, descriptor_pool=_pool())
+    except text_format.ParseError as exc:
+        raise UsageError(f"{source}: not a valid {what}: {exc}") from None
+    return msg
 
 
 def parse_model_server_config(text: str, *, source: str = "<text>") -> Message:
     """Parse a ``models.config`` text into a ``ModelServerConfig`` message; syntax errors name the line."""
-    msg = model_server_config_class()()
-    try:
-        text_format.Parse(text, msg, descriptor_pool=_pool())
-    except text_format.ParseError as exc:
-        raise UsageError(f"{source}: not a valid TF Serving model config (ModelServerConfig text format): {exc}") from None
-    return msg
+    return parse_text_proto(model_server_config_class(), text, source=source,
+                            what="TF Serving model config (ModelServerConfig text format)")
 
 
 def model_configs_from_message(msg: Message, *, base_dir: Path | None = None) -> list[ModelConfig]:

@@ -115,15 +115,9 @@ def _pem_or_file(value: str, what: str, source: str) -> bytes:
 
 def parse_ssl_config(text: str, *, source: str = "<ssl config>") -> TlsMaterial:
     """An ``SSLConfig`` text proto (TF Serving's ``--ssl_config_file`` content) -> ``TlsMaterial``."""
-    from google.protobuf import text_format  # noqa: PLC0415
+    from deepclf.serving.modelconfig import parse_text_proto, ssl_config_class  # noqa: PLC0415
 
-    from deepclf.serving.modelconfig import pool, ssl_config_class  # noqa: PLC0415
-
-    msg = ssl_config_class()()
-    try:
-        text_format.Parse(text, msg, descriptor_pool=pool())
-    except text_format.ParseError as exc:
-        raise UsageError(f"{source}: not a valid TF Serving SSLConfig (text format): {exc}") from None
+    msg = parse_text_proto(ssl_config_class(), text, source=source, what="TF Serving SSLConfig (text format)")
     if not msg.server_key or not msg.server_cert:
         raise UsageError(f"{source}: an SSLConfig needs both server_key and server_cert (PEM text)")
     ca = _pem_or_file(msg.custom_ca, "custom_ca", source) if msg.custom_ca else None
