@@ -219,7 +219,6 @@ def sample_images(source: str | os.PathLike[str] | None = None, n: int = 8) -> l
 
 def run_target(
     target: Target, images: Sequence[bytes], opts: LatencyOptions, *, default_size: tuple[int, int] = DEFAULT_SIZE,
-    on_result: Callable[[ScenarioResult], None] | None = None,
 ) -> TargetRun:
     """Open one target, run every scenario on it, close it; failures end up in the returned ``TargetRun``."""
     run = TargetRun(target.name, target.spec, target.info())
@@ -236,12 +235,9 @@ def run_target(
         batch = Batch.from_sources(list(images), size)
         for cfg in opts.configs():
             if cfg.scenario == "concurrency":
-                results = sweep(target, batch, cfg, list(opts.concurrency), on_result)
+                run.results += sweep(target, batch, cfg, list(opts.concurrency))
             else:
-                results = [run_scenario(target, batch, cfg)]
-                if on_result:
-                    on_result(results[0])
-            run.results += results
+                run.results.append(run_scenario(target, batch, cfg))
         if run.results and all(r.count == 0 for r in run.results):
             run.status = "failed"
             first = next((m for r in run.results for m in r.error_messages), "no request succeeded")

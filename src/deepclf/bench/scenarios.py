@@ -24,7 +24,6 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -348,15 +347,12 @@ def _scrape(url: str | None) -> tuple[prom.Samples | None, str | None]:
 
 def sweep(
     target: Target, images: Batch, base: ScenarioConfig, levels: list[int],
-    on_result: Callable[[ScenarioResult], None] | None = None,
 ) -> list[ScenarioResult]:
     """The concurrency sweep: one closed-loop run per level in ``levels``."""
     out = []
     for c in levels:
         res = run_scenario(target, images, replace(base, scenario="concurrency", concurrency=int(c)))
         out.append(res)
-        if on_result:
-            on_result(res)
         if res.count == 0 and res.errors:
             break  # the target is failing; higher levels would only repeat the errors
     return out
