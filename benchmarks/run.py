@@ -228,6 +228,7 @@ def run_suites(args: argparse.Namespace, models: dict[str, tuple[Path, Path]], d
 
         if data is not None:
             log("parity: every format and transport against Keras, per model")
+            pimgs = ParityImages.from_folder(data, limit=args.parity_limit)  # the same split for every model
             for m, (mrun, mversion) in models.items():
                 specs = [f"keras:{mrun}", f"savedmodel:{mversion}"] + [
                     f"tflite:{mversion}?variant={v}" for v in TFLITE_FILES]
@@ -236,7 +237,6 @@ def run_suites(args: argparse.Namespace, models: dict[str, tuple[Path, Path]], d
                               f"grpc://{g}/{served_name}?send=bytes&name=grpc-bytes",
                               f"rest://{r}/{served_name}?name=rest-tensor",
                               f"rest://{r}/{served_name}?send=bytes&name=rest-bytes"]
-                pimgs = ParityImages.from_folder(data, limit=args.parity_limit)
                 rep = run_parity(specs, pimgs)
                 rep.write(out, prefix=f"parity_{m}", plots=True)
                 reports[f"parity_{m}"] = rep
