@@ -32,7 +32,6 @@ import contextlib
 import datetime as _dt
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -51,7 +50,7 @@ from deepclf.bench.latency import LatencyOptions, LatencyReport, run_latency, sa
 from deepclf.bench.parity import ParityImages, ParityReport, run_parity  # noqa: E402
 from deepclf.bench.plots import latency_plots  # noqa: E402
 from deepclf.bench.report import fmt, human_bytes  # noqa: E402
-from deepclf.fsutil import atomic_write_json, atomic_write_text  # noqa: E402
+from deepclf.fsutil import atomic_write_json, atomic_write_text, publish_dir  # noqa: E402
 from deepclf.manifest import TFLITE_FILES, Manifest  # noqa: E402
 
 MODELS = ("augmented", "basic")
@@ -380,24 +379,19 @@ def main(argv: list[str] | None = None) -> int:
     stamp = _dt.datetime.now().strftime("%Y%m%d")
     host = re.sub(r"[^A-Za-z0-9_.-]+", "-", env["host"]) or "host"
     out = Path(args.out) / f"{host}-{stamp}"
-    tmp_out = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(tmp_out, ignore_errors=True)
-    tmp_out.mkdir(parents=True)
     data = find_data(args.data)
     log(f"environment: {describe(env)}")
     log(f"data: {data or '(none: parity skipped unless models must be trained)'}")
     t0 = time.perf_counter()
     models = ensure_models(args, data)
-    reports = run_suites(args, models, data, tmp_out)
-    env["bench_seconds"] = time.perf_counter() - t0
-    atomic_write_json(tmp_out / "environment.json", env)
-    atomic_write_json(tmp_out / "settings.json", {**vars(args), "models": {m: [str(r), str(v)] for m, (r, v)
-                                                                           in models.items()},
-                                                  "servers": reports.get("servers")})
     # Publish the whole results folder in one rename: a re-run the same day replaces it only once complete.
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp_out, out)
+    with publish_dir(out, overwrite=True) as tmp_out:
+        reports = run_suites(args, models, data, tmp_out)
+        env["bench_seconds"] = time.perf_counter() - t0
+        atomic_write_json(tmp_out / "environment.json", env)
+        atomic_write_json(tmp_out / "settings.json", {**vars(args), "models": {m: [str(r), str(v)] for m, (r, v)
+                                                                               in models.items()},
+                                                      "servers": reports.get("servers")})
     readme = HERE / "README.md"
     rel = os.path.relpath(out, readme.parent)
     section = summary_markdown(reports, env, rel, args)
