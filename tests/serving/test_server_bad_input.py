@@ -13,7 +13,8 @@ import requests
 
 from deepclf import protocol as P
 
-ZEROS = np.zeros((1, 64, 64, 3), np.float32).tolist()
+IMG = np.zeros((1, 64, 64, 3), np.float32)  # one black image of the flowers model's input shape
+ZEROS = IMG.tolist()
 
 
 def _image_with(value: str) -> str:
@@ -108,7 +109,7 @@ def _predict_request(model="flowers", **inputs) -> object:
 
 
 def _bad_content() -> object:
-    t = P.to_tensor_proto(np.zeros((1, 64, 64, 3), np.float32))
+    t = P.to_tensor_proto(IMG)
     t.tensor_content = t.tensor_content[:-4]
     return t
 
@@ -134,7 +135,6 @@ def _with_spec(req, **changes):
     return req
 
 
-IMG = np.zeros((1, 64, 64, 3), np.float32)
 NAN_IMG = IMG.copy()
 NAN_IMG[0, 0, 0, 0] = np.nan
 
