@@ -36,7 +36,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,8 @@ from deepclf.bench.latency import LatencyOptions, LatencyReport, run_latency, sa
 from deepclf.bench.parity import ParityImages, ParityReport, run_parity  # noqa: E402
 from deepclf.bench.plots import latency_plots  # noqa: E402
 from deepclf.bench.report import fmt, human_bytes  # noqa: E402
+from deepclf.clients import NO_RETRIES, RestClient  # noqa: E402
+from deepclf.clients import TimeoutError as ClientTimeoutError  # noqa: E402
 from deepclf.fsutil import atomic_write_json, atomic_write_text, publish_dir  # noqa: E402
 from deepclf.manifest import TFLITE_FILES, Manifest  # noqa: E402
 
@@ -138,22 +139,20 @@ def edge_server(model: str, base: Path, *, batching: bool, threads: int | None,
     logf = open(HERE / f".server-{rest_port}.log", "wb")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)
     try:
-        url = f"http://127.0.0.1:{rest_port}/v1/models/{model}"
         deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                info["error"] = f"server exited with status {proc.returncode}: {_tail(logf.name)}"
-                break
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - our own loopback server
-                    if "AVAILABLE" in r.read().decode():
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                info["error"] = f"server not AVAILABLE after {timeout:.0f} s: {_tail(logf.name)}"
-                break
-            time.sleep(0.5)
+        with RestClient(f"http://{info['rest']}", timeout=2.0, retry=NO_RETRIES) as probe:
+            while True:
+                if proc.poll() is not None:
+                    info["error"] = f"server exited with status {proc.returncode}: {_tail(logf.name)}"
+                    break
+                try:
+                    probe.wait_until_available(model, timeout=1.0, poll_interval=0.25)
+                    break
+                except ClientTimeoutError:  # not up yet: check that the process still lives, then ask again
+                    pass
+                if time.monotonic() > deadline:
+                    info["error"] = f"server not AVAILABLE after {timeout:.0f} s: {_tail(logf.name)}"
+                    break
         if info["error"]:
             log(f"edge server unavailable ({info['error'][:300]}); served targets will be reported as failed")
         else:
