@@ -24,12 +24,11 @@ import numpy as np
 from PIL import Image
 
 from deepclf.bench.env import describe, environment
-from deepclf.bench.report import format_table, human_bytes, write_csv
+from deepclf.bench.report import format_table, human_bytes, write_report
 from deepclf.bench.scenarios import SCENARIOS, ScenarioConfig, ScenarioResult, run_scenario, sweep
 from deepclf.bench.targets import Batch, Target, parse_targets
 from deepclf.data.split import IMAGE_EXTENSIONS
 from deepclf.errors import UsageError
-from deepclf.fsutil import atomic_write_json
 
 DEFAULT_SIZE = (180, 180)
 
@@ -179,13 +178,11 @@ class LatencyReport:
 
     def write(self, out_dir: str | os.PathLike[str], *, plots: bool = False, prefix: str = "latency") -> list[Path]:
         """Write ``<prefix>.json`` (with raw samples) and ``<prefix>.csv`` (and PNG plots) into ``out_dir``."""
-        out = Path(out_dir)
-        paths = [atomic_write_json(out / f"{prefix}.json", self.to_dict()), write_csv(out / f"{prefix}.csv",
-                                                                                       self.rows())]
+        paths = write_report(out_dir, prefix, self.to_dict(), self.rows())
         if plots:
             from deepclf.bench import plots as _plots  # noqa: PLC0415 - matplotlib is imported only for plots
 
-            paths += _plots.latency_plots(self, out, prefix=prefix)
+            paths += _plots.latency_plots(self, out_dir, prefix=prefix)
         return paths
 
 

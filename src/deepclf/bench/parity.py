@@ -37,10 +37,9 @@ from typing import Any
 import numpy as np
 
 from deepclf.bench.env import describe, environment
-from deepclf.bench.report import format_table, write_csv
+from deepclf.bench.report import format_table, write_report
 from deepclf.bench.targets import Batch, Target, parse_targets
 from deepclf.errors import UsageError
-from deepclf.fsutil import atomic_write_json
 from deepclf.manifest import Manifest
 from deepclf.preprocessing import preprocess, read_bytes
 
@@ -171,13 +170,11 @@ class ParityReport:
 
     def write(self, out_dir: str | os.PathLike[str], *, plots: bool = False, prefix: str = "parity") -> list[Path]:
         """``<prefix>.json`` (with confusion matrices and predictions) and ``<prefix>.csv`` (+ PNG plots)."""
-        out = Path(out_dir)
-        paths = [atomic_write_json(out / f"{prefix}.json", self.to_dict()), write_csv(out / f"{prefix}.csv",
-                                                                                       self.rows())]
+        paths = write_report(out_dir, prefix, self.to_dict(), self.rows())
         if plots:
             from deepclf.bench import plots as _plots  # noqa: PLC0415 - matplotlib only when asked
 
-            paths += _plots.parity_plots(self, out, prefix=prefix)
+            paths += _plots.parity_plots(self, out_dir, prefix=prefix)
         return paths
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deepclf.fsutil import atomic_write_text
+from deepclf.fsutil import atomic_write_json, atomic_write_text
 
 
 def fmt(value: Any, digits: int = 2) -> str:
@@ -74,6 +74,13 @@ def to_csv(rows: Iterable[Mapping[str, Any]], fields: Sequence[str] | None = Non
 def write_csv(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]], fields: Sequence[str] | None = None) -> Path:
     """Write ``rows`` as CSV atomically."""
     return atomic_write_text(path, to_csv(rows, fields))
+
+
+def write_report(out_dir: str | os.PathLike[str], prefix: str, doc: Mapping[str, Any],
+                 rows: Iterable[Mapping[str, Any]]) -> list[Path]:
+    """Write a report as ``<prefix>.json`` (``doc``) and ``<prefix>.csv`` (``rows``) into ``out_dir``, atomically."""
+    out = Path(out_dir)
+    return [atomic_write_json(out / f"{prefix}.json", doc), write_csv(out / f"{prefix}.csv", rows)]
 
 
 def human_bytes(n: int | None) -> str:
