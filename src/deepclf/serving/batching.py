@@ -68,6 +68,7 @@ class Batcher:
         self.max_enqueued = max_enqueued_batches * max_batch_size
         self._on_batch = on_batch
         self._queues: collections.OrderedDict[Hashable, collections.deque[_Item]] = collections.OrderedDict()
+        self._queued_rows: dict[Hashable, int] = {}  # rows waiting per queue, kept as items come and go
         self._pending = 0
         self._cond = threading.Condition()
         self._closed = False
@@ -89,6 +90,7 @@ class Batcher:
                     f"the batching queue is full ({self._pending} items waiting, limit {self.max_enqueued}); retry later"
                 )
             self._queues.setdefault(key, collections.deque()).append(item)
+            self._queued_rows[key] = self._queued_rows.get(key, 0) + rows
             self._pending += rows
             self._cond.notify()
         return item.future
@@ -104,9 +106,8 @@ class Batcher:
             now = time.monotonic()
             ready_key, wait = None, None
             for key, q in self._queues.items():
-                rows = sum(i.rows for i in q)
                 left = q[0].enqueued + self.timeout_s - now
-                if rows >= self.max_batch_size or left <= 0 or self._closed:
+                if self._queued_rows[key] >= self.max_batch_size or left <= 0 or self._closed:
                     ready_key = key
                     break
                 wait = left if wait is None else min(wait, left)
@@ -114,14 +115,15 @@ class Batcher:
                 self._cond.wait(wait)
                 continue
             q = self._queues[ready_key]
-            batch, rows = [q.popleft()], 0
+            batch = [q.popleft()]
             rows = batch[0].rows
             while q and rows + q[0].rows <= self.max_batch_size:
                 item = q.popleft()
                 batch.append(item)
                 rows += item.rows
+            self._queued_rows[ready_key] -= rows
             if not q:
-                del self._queues[ready_key]
+                del self._queues[ready_key], self._queued_rows[ready_key]
             self._pending -= rows
             return batch
 
