@@ -87,10 +87,6 @@ class Deadline:
         """Seconds left (0.0 once passed)."""
         return max(0.0, self._end - self._clock())
 
-    @property
-    def expired(self) -> bool:
-        return self.remaining() <= 0.0
-
 
 def check_timeout(timeout: Any, what: str = "timeout") -> float:
     """A deadline in seconds must be a positive finite number; say so, echoing the value, when it is not."""
