@@ -20,7 +20,7 @@ from deepclf.errors import DatasetError, UsageError
 
 #: The extensions ``image_dataset_from_directory`` indexes (case-insensitive).
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-SUBSETS = ("training", "validation", "both", "all")
+SUBSETS = ("training", "validation", "all")
 
 
 def class_names_of(directory: str | os.PathLike[str]) -> list[str]:
@@ -67,8 +67,8 @@ def split_files(
     Identical to what ``image_dataset_from_directory(directory, validation_split=..., subset=..., seed=...)``
     uses.
     """
-    if subset not in ("training", "validation", "all"):
-        raise UsageError(f"subset must be 'training', 'validation' or 'all', got {subset!r}")
+    if subset not in SUBSETS:
+        raise UsageError(f"subset must be one of {', '.join(map(repr, SUBSETS))}, got {subset!r}")
     if not 0.0 < validation_split < 1.0:
         raise UsageError(f"validation_split must be between 0 and 1 (exclusive), got {validation_split!r}")
     paths, labels, classes = index_folder(directory)
