@@ -93,6 +93,31 @@ def standard_signatures(manifest: Manifest) -> dict[str, SignatureSpec]:
     }
 
 
+def check_request(
+    signatures: Mapping[str, SignatureSpec], signature: str, inputs: Any, model: str
+) -> SignatureSpec:
+    """The spec of the signature a ``run`` call names, once ``inputs`` is known to be a mapping with exactly that
+    signature's input names: ``NotFoundError`` for an unknown signature, ``InvalidInputError`` for the rest.
+    Every runner's ``run`` starts here, so all of them word these errors alike."""
+    spec = signatures.get(signature)
+    if spec is None:
+        raise NotFoundError(
+            f"signature {signature!r} not found in model {model!r}; "
+            f"available signatures: {', '.join(sorted(signatures))}"
+        )
+    if not isinstance(inputs, Mapping):
+        raise InvalidInputError(
+            f"inputs must be a mapping of tensor name to array, got {type(inputs).__name__}; "
+            f"signature {signature!r} expects {sorted(spec.inputs)}"
+        )
+    missing = sorted(set(spec.inputs) - set(inputs))
+    unexpected = sorted(set(inputs) - set(spec.inputs))
+    if missing or unexpected:
+        problems = ([f"missing {missing}"] if missing else []) + ([f"unexpected {unexpected}"] if unexpected else [])
+        raise InvalidInputError(f"signature {signature!r} takes input(s) {sorted(spec.inputs)}; " + "; ".join(problems))
+    return spec
+
+
 class Runner(abc.ABC):
     """A loaded model behind the serving signatures. Use ``load_runner`` to get one.
 
@@ -131,26 +156,7 @@ class Runner(abc.ABC):
         ``deepclf.preprocessing``. Raises ``NotFoundError`` for an unknown signature and ``InvalidInputError``
         for anything else that does not match the signature.
         """
-        spec = self.signatures.get(signature)
-        if spec is None:
-            raise NotFoundError(
-                f"signature {signature!r} not found in model {self.manifest.name!r}; "
-                f"available signatures: {', '.join(sorted(self.signatures))}"
-            )
-        if not isinstance(inputs, Mapping):
-            raise InvalidInputError(
-                f"inputs must be a mapping of tensor name to array, got {type(inputs).__name__}; "
-                f"signature {signature!r} expects {sorted(spec.inputs)}"
-            )
-        missing = sorted(set(spec.inputs) - set(inputs))
-        unexpected = sorted(set(inputs) - set(spec.inputs))
-        if missing or unexpected:
-            raise InvalidInputError(
-                f"signature {signature!r} takes input(s) {sorted(spec.inputs)}; "
-                + (f"missing {missing}" if missing else "")
-                + ("; " if missing and unexpected else "")
-                + (f"unexpected {unexpected}" if unexpected else "")
-            )
+        check_request(self.signatures, signature, inputs, self.manifest.name)
         if signature == SIGNATURE_BYTES:
             images = self._decode_bytes(inputs[INPUT_BYTES])
         else:

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from deepclf.errors import InvalidInputError, ModelFormatError, NotFoundError
+from deepclf.errors import InvalidInputError, ModelFormatError
 from deepclf.manifest import SIGNATURE_FLOAT
-from deepclf.runtime.base import SignatureSpec, TensorSpec
+from deepclf.runtime.base import SignatureSpec, TensorSpec, check_request
 from deepclf.runtime.litert import open_interpreter
 
 #: The signature name a model without signature defs gets (TF Serving's default).
@@ -130,22 +130,7 @@ class GenericLiteRTRunner:
 
     def run(self, inputs: Mapping[str, Any], signature: str = DEFAULT_SIGNATURE) -> dict[str, np.ndarray]:
         """Run ``signature`` on named inputs (exact dtypes, shapes that fit the signature); outputs by name."""
-        spec = self.signatures.get(signature)
-        if spec is None:
-            raise NotFoundError(
-                f"signature {signature!r} not found in model {self.path.parent.parent.name or self.path.name!r}; "
-                f"available signatures: {', '.join(sorted(self.signatures))}"
-            )
-        if not isinstance(inputs, Mapping):
-            raise InvalidInputError(f"inputs must be a mapping of tensor name to array, got {type(inputs).__name__}")
-        missing = sorted(set(spec.inputs) - set(inputs))
-        unexpected = sorted(set(inputs) - set(spec.inputs))
-        if missing or unexpected:
-            raise InvalidInputError(
-                f"signature {signature!r} takes input(s) {sorted(spec.inputs)}; "
-                + "; ".join(p for p in (f"missing {missing}" if missing else "",
-                                         f"unexpected {unexpected}" if unexpected else "") if p)
-            )
+        spec = check_request(self.signatures, signature, inputs, self.path.parent.parent.name or self.path.name)
         feed = {name: self._check(spec.inputs[name], inputs[name]) for name in spec.inputs}
         out = self._callable(signature)(**feed)
         # The interpreter reuses its output buffers on the next call: hand out copies.
