@@ -65,22 +65,25 @@ def _pem(value: PemSource | None, what: str) -> bytes | None:
 
 
 class _GrpcSetup:
-    """Configuration shared by the sync and async gRPC clients: targets, credentials, channel options."""
+    """Configuration shared by the sync and async gRPC clients: targets, credentials, channel options; each
+    client opens its channels in ``_open`` (the async one defers that to its event loop)."""
 
-    def _setup(
+    _stubs: RoundRobin[_Stubs] | None
+
+    def __init__(
         self,
         target: str | Sequence[str],
         *,
-        timeout: float,
-        retry: RetryPolicy | None,
-        tls: bool | None,
-        root_certificates: PemSource | None,
-        private_key: PemSource | None,
-        certificate_chain: PemSource | None,
-        server_name: str | None,
-        metadata: Mapping[str, str] | Sequence[tuple[str, str]] | None,
-        max_message_bytes: int,
-        options: Sequence[tuple[str, Any]],
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        tls: bool | None = None,
+        root_certificates: PemSource | None = None,
+        private_key: PemSource | None = None,
+        certificate_chain: PemSource | None = None,
+        server_name: str | None = None,
+        metadata: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         self._core = ClientCore(timeout=timeout, retry=retry)
         parsed = [parse_grpc_target(t) for t in as_targets(target)]
@@ -128,6 +131,10 @@ class _GrpcSetup:
             if not isinstance(k, str) or k != k.lower():
                 raise UsageError(f"gRPC metadata keys must be lower-case strings, got {k!r}")
         self._metadata: tuple[tuple[str, str], ...] | None = tuple(pairs) or None
+        self._stubs = self._open()
+
+    def _open(self) -> RoundRobin[_Stubs] | None:
+        raise NotImplementedError
 
     def _channel(self, module: Any, target: str) -> Any:
         if self._credentials is not None:
@@ -157,25 +164,10 @@ class GrpcClient(_GrpcSetup, SyncClient):
     options.
     """
 
-    def __init__(
-        self,
-        target: str | Sequence[str],
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        tls: bool | None = None,
-        root_certificates: PemSource | None = None,
-        private_key: PemSource | None = None,
-        certificate_chain: PemSource | None = None,
-        server_name: str | None = None,
-        metadata: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        options: Sequence[tuple[str, Any]] = (),
-    ) -> None:
-        self._setup(target, timeout=timeout, retry=retry, tls=tls, root_certificates=root_certificates,
-                    private_key=private_key, certificate_chain=certificate_chain, server_name=server_name,
-                    metadata=metadata, max_message_bytes=max_message_bytes, options=options)
-        self._stubs = RoundRobin(_Stubs(self._channel(grpc, t)) for t in self.targets)
+    _stubs: RoundRobin[_Stubs]
+
+    def _open(self) -> RoundRobin[_Stubs]:
+        return RoundRobin(_Stubs(self._channel(grpc, t)) for t in self.targets)
 
     def _invoke(self, method: str, request: Any, timeout: float | None) -> Any:
         def attempt(left: float) -> Any:
@@ -234,28 +226,11 @@ class AsyncGrpcClient(_GrpcSetup, AsyncClient):
     """Async gRPC client on ``grpc.aio``; same options and methods as ``GrpcClient`` (awaitable). Channels open
     on first use, inside the running event loop."""
 
-    def __init__(
-        self,
-        target: str | Sequence[str],
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        tls: bool | None = None,
-        root_certificates: PemSource | None = None,
-        private_key: PemSource | None = None,
-        certificate_chain: PemSource | None = None,
-        server_name: str | None = None,
-        metadata: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        options: Sequence[tuple[str, Any]] = (),
-    ) -> None:
-        self._setup(target, timeout=timeout, retry=retry, tls=tls, root_certificates=root_certificates,
-                    private_key=private_key, certificate_chain=certificate_chain, server_name=server_name,
-                    metadata=metadata, max_message_bytes=max_message_bytes, options=options)
-        self._stubs: RoundRobin[_Stubs] | None = None
+    def _open(self) -> None:
+        return None  # grpc.aio channels bind to the loop they are created in: _ring opens them on first use
 
     def _ring(self) -> RoundRobin[_Stubs]:
-        if self._stubs is None:  # grpc.aio channels bind to the loop they are created in
+        if self._stubs is None:
             self._stubs = RoundRobin(_Stubs(self._channel(grpc.aio, t)) for t in self.targets)
         return self._stubs
 
