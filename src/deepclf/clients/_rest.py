@@ -47,19 +47,20 @@ PathLike = str | os.PathLike
 
 
 class _RestSetup:
-    """Configuration shared by the sync and async REST clients."""
+    """Configuration shared by the sync and async REST clients; each opens its connection pool in ``_open``."""
 
-    def _setup(
+    def __init__(
         self,
         base_url: str | Sequence[str],
         *,
-        timeout: float,
-        retry: RetryPolicy | None,
-        format: str,  # noqa: A002
-        gzip_threshold: int | None,
-        headers: Mapping[str, str] | None,
-        verify: bool | PathLike,
-        cert: PathLike | tuple[PathLike, PathLike] | None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        format: str = ROW,  # noqa: A002
+        gzip_threshold: int | None = DEFAULT_GZIP_THRESHOLD,
+        headers: Mapping[str, str] | None = None,
+        verify: bool | PathLike = True,
+        cert: PathLike | tuple[PathLike, PathLike] | None = None,
+        pool_size: int = 10,
     ) -> None:
         self._bases = RoundRobin(parse_rest_url(u) for u in as_targets(base_url))
         self._codec = RestCodec(format=format, gzip_threshold=gzip_threshold, headers=headers)
@@ -68,6 +69,10 @@ class _RestSetup:
             raise UsageError(f"verify must be True, False or a CA bundle path, got {verify!r}")
         self._verify = verify
         self._cert = cert
+        self._open(pool_size)
+
+    def _open(self, pool_size: int) -> None:
+        raise NotImplementedError
 
     @property
     def base_urls(self) -> tuple[str, ...]:
@@ -103,30 +108,17 @@ class RestClient(_RestSetup, SyncClient):
     bundle path); ``cert``: client certificate path, or (cert, key) paths, for mutual TLS.
     """
 
-    def __init__(
-        self,
-        base_url: str | Sequence[str],
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        format: str = ROW,  # noqa: A002
-        gzip_threshold: int | None = DEFAULT_GZIP_THRESHOLD,
-        headers: Mapping[str, str] | None = None,
-        verify: bool | PathLike = True,
-        cert: PathLike | tuple[PathLike, PathLike] | None = None,
-        pool_size: int = 10,
-    ) -> None:
+    def _open(self, pool_size: int) -> None:
         import requests  # noqa: PLC0415 - `import deepclf.clients` stays light
         from requests.adapters import HTTPAdapter  # noqa: PLC0415
 
-        self._setup(base_url, timeout=timeout, retry=retry, format=format, gzip_threshold=gzip_threshold,
-                    headers=headers, verify=verify, cert=cert)
         self._requests = requests
         self._session = requests.Session()
         # Retries are ours (policy + deadline), so urllib3's own are off.
         adapter = HTTPAdapter(pool_connections=len(self._bases), pool_maxsize=pool_size, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
+        verify, cert = self._verify, self._cert
         self._session.verify = os.fspath(verify) if isinstance(verify, os.PathLike) else verify
         if cert is not None:
             self._session.cert = tuple(map(os.fspath, cert)) if isinstance(cert, tuple) else os.fspath(cert)
@@ -195,23 +187,9 @@ class AsyncRestClient(_RestSetup, AsyncClient):
     """Async TF Serving REST client on ``httpx.AsyncClient``; same options and methods as ``RestClient``
     (awaitable), and the deadline is a true total (``asyncio.wait_for`` around each attempt)."""
 
-    def __init__(
-        self,
-        base_url: str | Sequence[str],
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        format: str = ROW,  # noqa: A002
-        gzip_threshold: int | None = DEFAULT_GZIP_THRESHOLD,
-        headers: Mapping[str, str] | None = None,
-        verify: bool | PathLike = True,
-        cert: PathLike | tuple[PathLike, PathLike] | None = None,
-        pool_size: int = 10,
-    ) -> None:
+    def _open(self, pool_size: int) -> None:
         import httpx  # noqa: PLC0415
 
-        self._setup(base_url, timeout=timeout, retry=retry, format=format, gzip_threshold=gzip_threshold,
-                    headers=headers, verify=verify, cert=cert)
         self._httpx = httpx
         self._client = httpx.AsyncClient(
             verify=self._ssl_context(),
