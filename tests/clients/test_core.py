@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import time
 
 import numpy as np
 import orjson
@@ -10,6 +11,8 @@ import pytest
 
 from deepclf.clients import (
     ConnectError,
+    ModelStatus,
+    VersionStatus,
     InvalidInput,
     ModelNotFound,
     RetryPolicy,
@@ -23,6 +26,7 @@ from deepclf.clients._core import (
     LabelBook,
     RestCodec,
     RoundRobin,
+    WaitState,
     as_targets,
     classifications,
     classify_batches,
@@ -212,3 +216,16 @@ def test_classify_batches_bound_batches_and_pick_the_signature(tmp_path) -> None
                                                           ("serving_default", (1, 6, 6, 3))]
     (sig, inputs), = classify_batches(image_list(str(p)), "bytes", None)
     assert sig == "predict_image_bytes" and inputs["image_bytes"][0] == p.read_bytes()
+
+
+def test_wait_state_waits_for_the_version_asked_and_names_the_last_answer() -> None:
+    wait = WaitState(model_key("flowers", 2, None), 0.05, poll_interval=1.0, attempt_timeout=0.01)
+    assert wait.next_attempt() == pytest.approx(0.01)
+    assert not wait.ready(ModelStatus("flowers", (VersionStatus(1, "AVAILABLE"), VersionStatus(2, "LOADING"))))
+    assert 0 < wait.pause() <= 0.05  # never sleeps past the end of the wait
+    assert wait.ready(ModelStatus("flowers", (VersionStatus(2, "AVAILABLE"),)))
+    wait.failed(ConnectError("refused"))
+    time.sleep(0.06)
+    assert wait.pause() == 0.0
+    with pytest.raises(TimeoutError, match=r"'flowers' was not available within 0.05s; last: ConnectError: refused"):
+        wait.next_attempt()

@@ -19,13 +19,10 @@ from deepclf.clients._core import (
     ClientCore,
     ModelKey,
     check_send,
-    check_timeout,
     check_top_k,
-    classifications,
     classify_batches,
     image_list,
     model_key,
-    probabilities_of,
 )
 from deepclf.clients._errors import ConnectError, ProtocolError, TimeoutError
 from deepclf.clients._models import ModelMetadata, ModelStatus
@@ -47,12 +44,6 @@ _NOT_YET = (ConnectError, Unavailable, ModelNotFound, TimeoutError)
 #: A server without the deepclf_manifest extension (TF Serving: INVALID_ARGUMENT / 400 "Metadata field ... is
 #: not supported", or a proxy's 404) answers with one of these: classify falls back to names learned from answers.
 _NO_MANIFEST = (InvalidInput, ModelNotFound, Unimplemented, FailedPrecondition, ProtocolError)
-
-
-def _ready(status: ModelStatus, key: ModelKey) -> bool:
-    if key[1] is not None:
-        return key[1] in status.available_versions
-    return status.available
 
 
 class SyncClient:
@@ -168,8 +159,7 @@ class SyncClient:
         for signature, inputs in classify_batches(items, send, size):
             out = self.predict(inputs, model=model, version=version, label=label, signature=signature,
                                timeout=timeout)
-            probs = probabilities_of(out, len(next(iter(inputs.values()))))
-            results += classifications(probs, self._core.labels.names(key, probs.shape[1], labels, vocabulary), k)
+            results += self._core.classified(key, inputs, out, k, labels, vocabulary)
         return results
 
     def wait_until_available(
@@ -185,22 +175,16 @@ class SyncClient:
 
         Connection failures, UNAVAILABLE and NOT_FOUND (TF Serving's answer while a model loads) mean "not yet".
         """
-        key = model_key(model, version, label)
-        deadline_s = check_timeout(timeout)
-        end = time.monotonic() + deadline_s
-        last: str = "no answer yet"
+        wait = self._core.wait(model_key(model, version, label), timeout, poll_interval)
         while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"model {model!r} was not available within {deadline_s:g}s; last: {last}")
+            left = wait.next_attempt()  # raises TimeoutError once the wait is over
             try:
-                st = self.status(model, version=version, label=label, timeout=min(left, self._core.timeout))
-                if _ready(st, key):
+                st = self.status(model, version=version, label=label, timeout=left)
+                if wait.ready(st):
                     return st
-                last = f"versions {[(v.version, v.state) for v in st.versions]}"
             except _NOT_YET as err:
-                last = f"{type(err).__name__}: {err}"
-            time.sleep(max(0.0, min(poll_interval, end - time.monotonic())))
+                wait.failed(err)
+            time.sleep(wait.pause())
 
     def __enter__(self: T) -> T:
         return self
@@ -320,8 +304,7 @@ class AsyncClient:
         for signature, inputs in classify_batches(items, send, size):
             out = await self.predict(inputs, model=model, version=version, label=label, signature=signature,
                                      timeout=timeout)
-            probs = probabilities_of(out, len(next(iter(inputs.values()))))
-            results += classifications(probs, self._core.labels.names(key, probs.shape[1], labels, vocabulary), k)
+            results += self._core.classified(key, inputs, out, k, labels, vocabulary)
         return results
 
     async def wait_until_available(
@@ -334,22 +317,16 @@ class AsyncClient:
         poll_interval: float = 0.1,
     ) -> ModelStatus:
         """As ``SyncClient.wait_until_available``."""
-        key = model_key(model, version, label)
-        deadline_s = check_timeout(timeout)
-        end = time.monotonic() + deadline_s
-        last: str = "no answer yet"
+        wait = self._core.wait(model_key(model, version, label), timeout, poll_interval)
         while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"model {model!r} was not available within {deadline_s:g}s; last: {last}")
+            left = wait.next_attempt()  # raises TimeoutError once the wait is over
             try:
-                st = await self.status(model, version=version, label=label, timeout=min(left, self._core.timeout))
-                if _ready(st, key):
+                st = await self.status(model, version=version, label=label, timeout=left)
+                if wait.ready(st):
                     return st
-                last = f"versions {[(v.version, v.state) for v in st.versions]}"
             except _NOT_YET as err:
-                last = f"{type(err).__name__}: {err}"
-            await asyncio.sleep(max(0.0, min(poll_interval, end - time.monotonic())))
+                wait.failed(err)
+            await asyncio.sleep(wait.pause())
 
     async def __aenter__(self: T) -> T:
         return self

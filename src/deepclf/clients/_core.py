@@ -190,6 +190,46 @@ class CallState:
         return delay
 
 
+class WaitState:
+    """One ``wait_until_available`` poll loop (no I/O: the caller asks ``status`` and sleeps).
+
+    Connection failures, UNAVAILABLE and NOT_FOUND (TF Serving's answer while a model loads) mean "not yet";
+    the caller passes them to ``failed`` and keeps polling.
+    """
+
+    def __init__(self, key: ModelKey, timeout: float, poll_interval: float, attempt_timeout: float) -> None:
+        self.key = key
+        self.timeout = check_timeout(timeout)
+        self._end = time.monotonic() + self.timeout
+        self._poll_interval = poll_interval
+        self._attempt_timeout = attempt_timeout
+        self._last = "no answer yet"
+
+    def next_attempt(self) -> float:
+        """The timeout for the next ``status`` call; ``TimeoutError`` once the wait is over."""
+        left = self._end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(
+                f"model {self.key[0]!r} was not available within {self.timeout:g}s; last: {self._last}"
+            )
+        return min(left, self._attempt_timeout)
+
+    def ready(self, status: ModelStatus) -> bool:
+        """Whether ``status`` shows the model (or the awaited version) AVAILABLE."""
+        version = self.key[1]
+        if (version in status.available_versions) if version is not None else status.available:
+            return True
+        self._last = f"versions {[(v.version, v.state) for v in status.versions]}"
+        return False
+
+    def failed(self, error: BaseException) -> None:
+        self._last = f"{type(error).__name__}: {error}"
+
+    def pause(self) -> float:
+        """Seconds to sleep before the next poll."""
+        return max(0.0, min(self._poll_interval, self._end - time.monotonic()))
+
+
 class RoundRobin(Generic[T]):
     """Hands out ``items`` in turn, across threads (``itertools.count`` steps atomically under the GIL)."""
 
@@ -642,6 +682,23 @@ class ClientCore:
         #: the server's manifest per model/version/label; None: the server does not offer it (TF Serving)
         self.manifest_cache: dict[ModelKey, Manifest | None] = {}
         self.labels = LabelBook()
+
+    def wait(self, key: ModelKey, timeout: float, poll_interval: float) -> WaitState:
+        """A new ``wait_until_available``: each ``status`` poll gets at most the client's default deadline."""
+        return WaitState(key, timeout, poll_interval, self.timeout)
+
+    def classified(
+        self,
+        key: ModelKey,
+        inputs: Mapping[str, np.ndarray],
+        outputs: Mapping[str, np.ndarray],
+        k: int,
+        labels: Sequence[str] | None,
+        vocabulary: Sequence[str] | None,
+    ) -> list[Classification]:
+        """The ``Classification``s of one ``classify`` batch from the server's answer to it."""
+        probs = probabilities_of(outputs, len(next(iter(inputs.values()))))
+        return classifications(probs, self.labels.names(key, probs.shape[1], labels, vocabulary), k)
 
     def start(self, timeout: float | None) -> CallState:
         """A new call: ``timeout`` seconds (``None``: the client's default), retried per the policy."""
