@@ -21,7 +21,6 @@ Errors are raised as ``deepclf.protocol`` ``ServingError``s (or package errors t
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -158,40 +157,18 @@ class ServingCore:
     # -- Predict -----------------------------------------------------------------------------------------------
 
     def decode_rest(self, served: ServedVersion, body: bytes, info: CallInfo) -> tuple[str, R.RestRequest]:
-        """Parse a REST predict body with the dtypes of the signature it names."""
-        try:
-            first: R.RestRequest | None = R.decode_predict_request(body)
-            first_error: P.InvalidInput | None = None
-        except P.InvalidInput as exc:
-            first, first_error = None, exc
-        if first is not None:
-            sig_name = first.signature_name
-        else:
-            # The inferred parse failed; find the signature to parse again with its dtypes for the canonical
-            # message, unless the body is not JSON at all.
-            try:
-                doc = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                try:
-                    doc = json.loads(body)
-                except (ValueError, UnicodeDecodeError):
-                    raise first_error from None  # type: ignore[misc]
-            sig_name = doc.get("signature_name", "") if isinstance(doc, dict) else ""
-            if not isinstance(sig_name, str):
-                raise first_error  # type: ignore[misc]
-        key, spec = self.signature_of(served, sig_name)
-        info.signature = key
-        dtypes = {name: spec_dtype(t.dtype) for name, t in spec.inputs.items()}
-        if first is not None:
-            inputs = dict(first.inputs)
-            if set(inputs) == {R.UNNAMED} and len(dtypes) == 1:
-                inputs = {next(iter(dtypes)): inputs[R.UNNAMED]}
-            # JSON has no types: the first parse inferred them. When they are the signature's (the usual case)
-            # it stands; otherwise parse again with the signature's dtypes, as TF Serving does.
-            if set(inputs) == set(dtypes) and all(inputs[n].dtype == dtypes[n] for n in dtypes):
-                return key, R.RestRequest(inputs, first.signature_name, first.format, first.instances)
-        req = R.decode_predict_request(body, dtypes)
-        return key, req
+        """Parse a REST predict body once, with the dtypes of the signature it names (JSON carries no types;
+        TF Serving takes them from the signature too)."""
+        found: list[str] = []
+
+        def dtypes_of(sig_name: str) -> dict[str, Any]:
+            key, spec = self.signature_of(served, sig_name)
+            info.signature = key
+            found.append(key)
+            return {name: spec_dtype(t.dtype) for name, t in spec.inputs.items()}
+
+        req = R.decode_predict_request(body, dtypes_of)
+        return found[0], req
 
     def grpc_predict(self, request: Message, info: CallInfo) -> Message:
         """``PredictionService.Predict``, blocking."""
