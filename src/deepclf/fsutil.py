@@ -107,3 +107,17 @@ def publish_dir(final: str | os.PathLike[str], *, overwrite: bool = False) -> It
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_bytes_or_path(value: bytes | str | os.PathLike[str], what: str) -> bytes:
+    """``value`` itself when it is bytes, else the contents of the file it names (certificates, keys, configs).
+
+    A file that cannot be read is a ``UsageError`` naming ``what``: ``cannot read the --ssl_cert from /x: ...``.
+    """
+    if isinstance(value, bytes):
+        return value
+    p = Path(value)
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} from {p}: {exc.strerror or exc}") from None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -47,6 +46,7 @@ from deepclf.clients._core import (
 from deepclf.clients._errors import map_grpc_error
 from deepclf.clients._models import ModelMetadata, ModelStatus
 from deepclf.errors import UsageError
+from deepclf.fsutil import read_bytes_or_path
 from deepclf.manifest import SIGNATURE_FLOAT, Manifest
 from deepclf.protocol import rpc
 
@@ -54,14 +54,8 @@ PemSource = bytes | str | os.PathLike
 
 
 def _pem(value: PemSource | None, what: str) -> bytes | None:
-    """PEM bytes as given, or read from a path."""
-    if value is None or isinstance(value, bytes):
-        return value
-    p = Path(value)
-    try:
-        return p.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} from {p}: {exc.strerror or exc}") from None
+    """PEM bytes as given, or read from a path (None stays None: that credential is not used)."""
+    return None if value is None else read_bytes_or_path(value, what)
 
 
 class _GrpcSetup:

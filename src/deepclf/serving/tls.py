@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from deepclf.errors import UsageError
+from deepclf.fsutil import read_bytes_or_path
 
 _PEM_MARK = b"-----BEGIN "
 
@@ -96,21 +97,11 @@ class TlsMaterial:
         return ctx
 
 
-def _read(path: str | os.PathLike[str] | bytes, what: str) -> bytes:
-    if isinstance(path, bytes):
-        return path
-    p = Path(path)
-    try:
-        return p.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read the {what} {p}: {exc.strerror or exc}") from None
-
-
 def _pem_or_file(value: str, what: str, source: str) -> bytes:
     data = value.encode("utf-8")
     if _PEM_MARK in data or not value.strip():
         return data
-    return _read(value.strip(), f"{what} named in {source}")
+    return read_bytes_or_path(value.strip(), f"the {what} named in {source}")
 
 
 def parse_ssl_config(text: str, *, source: str = "<ssl config>") -> TlsMaterial:
@@ -128,7 +119,7 @@ def parse_ssl_config(text: str, *, source: str = "<ssl config>") -> TlsMaterial:
 
 def load_ssl_config_file(path: str | os.PathLike[str]) -> TlsMaterial:
     """Read and parse ``--ssl_config_file``."""
-    data = _read(path, "--ssl_config_file")
+    data = read_bytes_or_path(path, "the --ssl_config_file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -143,6 +134,6 @@ def tls_material(config: Any) -> TlsMaterial | None:
         return load_ssl_config_file(config.ssl_config_file)
     if config.ssl_cert is None:
         return None
-    ca = _read(config.ssl_client_ca, "--ssl_client_ca") if config.ssl_client_ca is not None else None
-    return TlsMaterial(key=_read(config.ssl_key, "--ssl_key"), cert=_read(config.ssl_cert, "--ssl_cert"),
+    ca = read_bytes_or_path(config.ssl_client_ca, "the --ssl_client_ca") if config.ssl_client_ca is not None else None
+    return TlsMaterial(key=read_bytes_or_path(config.ssl_key, "the --ssl_key"), cert=read_bytes_or_path(config.ssl_cert, "the --ssl_cert"),
                        client_ca=ca, client_verify=ca is not None, source="--ssl_cert/--ssl_key")
