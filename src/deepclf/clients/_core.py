@@ -50,12 +50,11 @@ from deepclf.runtime.base import CLASSIFY_BATCH, Classification, SignatureSpec, 
 
 #: Client-wide default deadline for one call, retries included (seconds).
 DEFAULT_TIMEOUT = 10.0
-#: REST request bodies over this many bytes are gzip-compressed by default (``Content-Encoding: gzip``): TF Serving
-#: and the edge server both decode them. ``gzip_threshold=None`` turns compression off.
+#: A sensible opt-in threshold: ``gzip_threshold=GZIP_THRESHOLD`` compresses REST request bodies over 64 KiB
+#: (``Content-Encoding: gzip``); TF Serving and the edge server both decode them.
 GZIP_THRESHOLD = 64 * 1024
-# Off by default: compression pays on real networks but costs ~60 ms per 5 MB on loopback, where clients and the
-# edge server often share a host (and the benchmarks must measure the codec, not zlib). Opt in with
-# gzip_threshold=GZIP_THRESHOLD; TF Serving and the edge server both decode gzip bodies.
+# Off by default: compression pays on real networks but costs ~200 ms per 8 images on loopback (docs/clients.md),
+# where clients and the edge server often share a host, and the benchmarks must measure the codec, not zlib.
 DEFAULT_GZIP_THRESHOLD: int | None = None
 #: The deepclf extension of GetModelMetadata that returns a model version's manifest (labels, input size).
 DEEPCLF_MANIFEST = "deepclf_manifest"
@@ -360,7 +359,7 @@ class RestCodec:
     """Builds TF Serving REST requests and reads their answers; no I/O.
 
     ``format``: ``"row"`` (``instances``) or ``"columnar"`` (``inputs``). Bodies over ``gzip_threshold`` bytes
-    are gzip-compressed (default ``GZIP_THRESHOLD``, 64 KiB; ``None``: never). ``headers`` go on every request.
+    are gzip-compressed (default ``None``: never; ``GZIP_THRESHOLD`` is 64 KiB). ``headers`` go on every request.
     """
 
     def __init__(
