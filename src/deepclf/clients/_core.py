@@ -53,7 +53,7 @@ DEFAULT_TIMEOUT = 10.0
 #: A sensible opt-in threshold: ``gzip_threshold=GZIP_THRESHOLD`` compresses REST request bodies over 64 KiB
 #: (``Content-Encoding: gzip``); TF Serving and the edge server both decode them.
 GZIP_THRESHOLD = 64 * 1024
-# Off by default: compression pays on real networks but costs ~200 ms per 8 images on loopback (docs/clients.md),
+# Off by default: compression pays on real networks but costs 120-210 ms per 8 images on loopback (docs/clients.md),
 # where clients and the edge server often share a host, and the benchmarks must measure the codec, not zlib.
 DEFAULT_GZIP_THRESHOLD: int | None = None
 #: The deepclf extension of GetModelMetadata that returns a model version's manifest (labels, input size).
