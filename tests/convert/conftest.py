@@ -7,20 +7,19 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # modelkit.py is shared with tests/runtime
-import modelkit  # noqa: E402
+sys.path.insert(0, str(Path(__file__).parent))  # test_convert_full_size imports modelkit.make_run
 
 
 @pytest.fixture(scope="session")
-def run_dir(tmp_path_factory: pytest.TempPathFactory, mini_photos: Path) -> Path:
+def run_dir(shared_run_dir: Path) -> Path:
     """A real training run folder: basic CNN at 64x64, trained 10 epochs on the mini photos' training split."""
-    return modelkit.shared_run(tmp_path_factory.getbasetemp(), mini_photos)
+    return shared_run_dir
 
 
 @pytest.fixture(scope="session")
-def version_dir(tmp_path_factory: pytest.TempPathFactory, mini_photos: Path) -> Path:
+def version_dir(shared_version_dir: Path) -> Path:
     """``models/flowers/1`` converted from ``run_dir``: SavedModel, 4 TFLite variants, warmup, report."""
-    return modelkit.shared_version(tmp_path_factory.getbasetemp(), mini_photos)
+    return shared_version_dir
 
 
 @pytest.fixture(scope="session")

@@ -1,24 +1,22 @@
-"""Session fixtures for the runtime tests: the same trained run and conversion the convert tests use."""
+"""Session fixtures for the runtime tests: the same trained run and conversion every test package uses."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "convert"))
-import modelkit  # noqa: E402  - tests/convert/modelkit.py, shared so the session converts once
+
+@pytest.fixture(scope="session")
+def run_dir(shared_run_dir: Path) -> Path:
+    """The session's trained run (tests/conftest.py), as the convert tests see it."""
+    return shared_run_dir
 
 
 @pytest.fixture(scope="session")
-def run_dir(tmp_path_factory: pytest.TempPathFactory, mini_photos: Path) -> Path:
-    return modelkit.shared_run(tmp_path_factory.getbasetemp(), mini_photos)
-
-
-@pytest.fixture(scope="session")
-def version_dir(tmp_path_factory: pytest.TempPathFactory, mini_photos: Path) -> Path:
-    return modelkit.shared_version(tmp_path_factory.getbasetemp(), mini_photos)
+def version_dir(shared_version_dir: Path) -> Path:
+    """The session's converted version folder (tests/conftest.py)."""
+    return shared_version_dir
 
 
 @pytest.fixture(scope="session")
