@@ -1,11 +1,12 @@
-"""Regenerate the committed example under deployment/tfserving/ (a test checks it is up to date).
+"""Regenerate the committed examples under deployment/ (a test checks they are up to date).
 
-    .venv/bin/python deployment/regenerate_example.py            # rewrites deployment/tfserving/
+    .venv/bin/python deployment/regenerate_example.py    # rewrites deployment/tfserving/, edge-k8s/, training-k8s/
 
-The generator needs only the folder structure and the manifests, so the example is rendered from a fake models
-tree (empty saved_model.pb files) shaped like what `deepclf convert` publishes: flowers_basic with two versions
-(labels stable=1, canary=2) and flowers_augmented with one (stable=1). docker-compose.yml points at ../../models,
-the repository's models/ folder, where `deepclf convert ... --out models` publishes.
+The generators need only the folder structure and the manifests, so the serving examples are rendered from a fake
+models tree (empty saved_model.pb files) shaped like what `deepclf convert` publishes: flowers_basic with two
+versions (labels stable=1, canary=2) and flowers_augmented with one (stable=1). docker-compose.yml points at
+../../models, the repository's models/ folder, where `deepclf convert ... --out models` publishes. The training
+example runs `deepclf train --model basic --epochs 10` on two workers.
 """
 
 from __future__ import annotations
@@ -15,15 +16,21 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from deepclf.deploy.edge import EdgeOptions, render_edge
+from deepclf.deploy.training import TrainingOptions, render_training
 from deepclf.manifest import Manifest
 from deepclf.serving.deploy import TFServingOptions, render_bundle, scan_models, write_bundle
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE_DIR = HERE / "tfserving"
+EDGE_DIR = HERE / "edge-k8s"
+TRAINING_DIR = HERE / "training-k8s"
 EXAMPLE_MODELS = {"flowers_basic": (1, 2), "flowers_augmented": (1,)}
 FLOWER_CLASSES = ["daisy", "dandelion", "roses", "sunflowers", "tulips"]
 #: As seen from deployment/tfserving/docker-compose.yml.
 EXAMPLE_OPTIONS = TFServingOptions(models_host_path="../../models")
+EDGE_OPTIONS = EdgeOptions()
+TRAINING_OPTIONS = TrainingOptions(name="flowers-basic", model="basic", workers=2, epochs=10)
 
 
 def make_fake_models_tree(root: Path, models: Mapping[str, Iterable[int]] = EXAMPLE_MODELS) -> Path:
@@ -40,20 +47,36 @@ def make_fake_models_tree(root: Path, models: Mapping[str, Iterable[int]] = EXAM
 
 
 def render_example() -> dict[str, str]:
-    """The example's files, exactly as the generator renders them now."""
+    """The TF Serving example's files, exactly as the generator renders them now."""
     with tempfile.TemporaryDirectory() as tmp:
         models = scan_models(make_fake_models_tree(Path(tmp) / "models"))
         return render_bundle(models, EXAMPLE_OPTIONS)
 
 
+def render_edge_example() -> dict[str, str]:
+    """The edge server's Kubernetes example, from the same models tree."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return render_edge(scan_models(make_fake_models_tree(Path(tmp) / "models")), EDGE_OPTIONS)
+
+
+def render_training_example() -> dict[str, str]:
+    """The multi-worker training example."""
+    return render_training(TRAINING_OPTIONS)
+
+
+def render_all() -> dict[Path, dict[str, str]]:
+    """``{example folder: {relative path: text}}`` for every committed example."""
+    return {EXAMPLE_DIR: render_example(), EDGE_DIR: render_edge_example(), TRAINING_DIR: render_training_example()}
+
+
 def main() -> int:
-    files = render_example()
-    write_bundle(EXAMPLE_DIR, files, force=True)
-    stale = sorted(p.relative_to(EXAMPLE_DIR).as_posix() for p in EXAMPLE_DIR.rglob("*")
-                   if p.is_file() and p.relative_to(EXAMPLE_DIR).as_posix() not in files)
-    for rel in stale:
-        (EXAMPLE_DIR / rel).unlink()
-    print(f"wrote {len(files)} files to {EXAMPLE_DIR}" + (f"; removed stale {', '.join(stale)}" if stale else ""))
+    for folder, files in render_all().items():
+        write_bundle(folder, files, force=True)
+        stale = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                       if p.is_file() and p.relative_to(folder).as_posix() not in files)
+        for rel in stale:
+            (folder / rel).unlink()
+        print(f"wrote {len(files)} files to {folder}" + (f"; removed stale {', '.join(stale)}" if stale else ""))
     return 0
 
 

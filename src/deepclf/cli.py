@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "deepclf.convert.cli",
     "deepclf.serving.cli",
     "deepclf.serving.deploy.cli",
+    "deepclf.deploy.cli",
     "deepclf.bench.cli",
 )
 

@@ -24,7 +24,8 @@ import yaml
 from deepclf.cli import main
 from deepclf.errors import ModelFormatError, UsageError
 from deepclf.serving.deploy import TFServingOptions, render_bundle, scan_models, version_labels, write_bundle
-from deepclf.serving.deploy.k8s import common_labels, config_checksum, selector_labels
+from deepclf.deploy.common import StorageOptions
+from deepclf.serving.deploy.k8s import TFSERVING_UID, common_labels, config_checksum, selector_labels
 from deepclf.serving.deploy.tfserving import allowed_batch_sizes, served_versions
 
 REPO = Path(__file__).resolve().parents[2]
@@ -244,10 +245,49 @@ def test_compose_healthcheck_runs_against_a_status_endpoint(models_dir, states, 
 # -------------------------------------------------------------------------------------------------- kubernetes
 
 
+@pytest.mark.skipif(shutil.which("bash") is None, reason="the probe is a bash script; bash is not installed")
+@pytest.mark.parametrize(
+    "states, ready",
+    [
+        ({"flowers_basic": "AVAILABLE", "flowers_augmented": "AVAILABLE"}, True),
+        ({"flowers_basic": "LOADING", "flowers_augmented": "AVAILABLE"}, False),  # the first model alone is not enough
+        ({"flowers_augmented": "AVAILABLE"}, False),
+    ],
+)
+def test_k8s_readiness_probe_runs_against_a_status_endpoint(models_dir, states, ready):
+    with _FakeStatusServer(states) as server:
+        files = render_bundle(scan_models(models_dir), TFServingOptions(rest_port=server.port))
+        (container,) = yaml.safe_load(files["k8s/deployment.yaml"])["spec"]["template"]["spec"]["containers"]
+        rc = subprocess.run(container["readinessProbe"]["exec"]["command"], timeout=30, capture_output=True).returncode
+    assert (rc == 0) is ready
+
+
+@pytest.mark.parametrize("mode", ["ReadWriteMany", "ReadOnlyMany", "ReadWriteOnce"])
+def test_k8s_models_claim_access_modes(models_dir, tmp_path, mode):
+    out = tmp_path / "o"
+    assert main(["serving", "tfserving-config", str(models_dir), "--out", str(out), "--access-mode", mode,
+                 "--storage-class", "nfs-client"]) == 0
+    pvc = yaml.safe_load((out / "k8s" / "pvc.yaml").read_text())
+    assert pvc["spec"]["accessModes"] == [mode] and pvc["spec"]["storageClassName"] == "nfs-client"
+    dep = yaml.safe_load((out / "k8s" / "deployment.yaml").read_text())
+    pod = dep["spec"]["template"]
+    if mode == "ReadWriteOnce":  # one node at a time: the replicas are kept together
+        (term,) = pod["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert term["labelSelector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
+        assert term["topologyKey"] == "kubernetes.io/hostname"
+    else:
+        assert "affinity" not in pod["spec"]
+    assert f"The models claim is {mode}" in (out / "README.md").read_text()
+    assert TFServingOptions(storage=StorageOptions(access_mode=mode)).storage.access_mode == mode
+
+
 def test_k8s_manifests_reference_each_other(models_dir):
     opts = TFServingOptions(name="flowers-prod", cpus=4, memory_mib=3072, min_replicas=2, max_replicas=6)
     files = render_bundle(scan_models(models_dir), opts)
     docs = {}
+    helper = yaml.safe_load(files["files-pod.yaml"])
+    assert helper["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == f"{opts.name}-models"
+    assert not selector_labels(opts).items() <= helper["metadata"]["labels"].items(), "no Service selects it"
     for rel, text in files.items():
         if rel.startswith("k8s/"):
             loaded = list(yaml.safe_load_all(text))
@@ -275,12 +315,24 @@ def test_k8s_manifests_reference_each_other(models_dir):
     assert container["command"] == ["tensorflow_model_server"]
     assert container["args"] == _compose(files)["services"]["tfserving"]["command"], "same flags as compose"
     assert (int(flags["port"]), int(flags["rest_api_port"])) == (ports["grpc"], ports["http"])
-    # probes: REST status endpoint of a model that models.config serves, on the http port
+    # probes: startup and readiness ask the REST status of every model in models.config (the same bash check as
+    # compose's health check, on the http port); liveness only needs the REST port to accept connections
     names = _models_config_names(files["config/models.config"])
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        get = container[probe]["httpGet"]
-        assert get["port"] == "http"
-        assert re.fullmatch(r"/v1/models/(.+)", get["path"])[1] in names
+    compose_check = _compose(files)["services"]["tfserving"]["healthcheck"]["test"]
+    for probe in ("startupProbe", "readinessProbe"):
+        command = container[probe]["exec"]["command"]
+        assert command == compose_check[1:]
+        assert sorted(re.findall(r"GET /v1/models/(\S+) ", command[-1])) == sorted(names)
+        assert f"/dev/tcp/127.0.0.1/{ports['http']}" in command[-1]
+        assert container[probe]["timeoutSeconds"] >= 5
+    assert container["livenessProbe"] == {"tcpSocket": {"port": "http"}, "periodSeconds": 20, "timeoutSeconds": 5,
+                                          "failureThreshold": 3}
+    # never root: the image would run as root, so the pod sets a uid; read-only root filesystem, /tmp writable
+    sc = pod["spec"]["securityContext"]
+    assert sc["runAsNonRoot"] is True and sc["runAsUser"] == sc["fsGroup"] == TFSERVING_UID != 0
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                            "capabilities": {"drop": ["ALL"]}}
     # resources
     res = container["resources"]
     assert res["requests"] == res["limits"] == {"cpu": "4", "memory": "3072Mi"}
@@ -290,6 +342,7 @@ def test_k8s_manifests_reference_each_other(models_dir):
     cm, pvc = by_kind["ConfigMap"], by_kind["PersistentVolumeClaim"]
     assert volumes["config"]["configMap"]["name"] == cm["metadata"]["name"]
     assert volumes["models"]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
+    assert mounts.pop("tmp")["mountPath"] == "/tmp" and "emptyDir" in volumes["tmp"]
     assert all(m["readOnly"] for m in mounts.values())
     for flag in ("model_config_file", "batching_parameters_file", "monitoring_config_file"):
         folder, name = flags[flag].rsplit("/", 1)
@@ -414,11 +467,12 @@ def test_generator_never_imports_tensorflow(models_dir, tmp_path):
 # ------------------------------------------------------------------------------------------- committed files
 
 
-def test_committed_example_matches_the_generator():
-    committed_dir = example.EXAMPLE_DIR
+@pytest.mark.parametrize("folder", ["tfserving", "edge-k8s", "training-k8s"])
+def test_committed_example_matches_the_generator(folder):
+    committed_dir = example.HERE / folder
     committed = {p.relative_to(committed_dir).as_posix(): p.read_text(encoding="utf-8")
                  for p in committed_dir.rglob("*") if p.is_file()}
-    rendered = example.render_example()
+    rendered = example.render_all()[committed_dir]
     assert sorted(committed) == sorted(rendered), "run: .venv/bin/python deployment/regenerate_example.py"
     for rel, text in rendered.items():
         assert committed[rel] == text, f"{rel} is stale; run: .venv/bin/python deployment/regenerate_example.py"

@@ -7,6 +7,7 @@ Layout of the output folder::
     config/batching_parameters.txt
     config/monitoring.config    Prometheus at /monitoring/prometheus/metrics
     k8s/*.yaml                  ConfigMap, PVC, Deployment, Service, HPA, kustomization
+    files-pod.yaml              a pod mounting the models claim, for `kubectl cp models/. ...`
     README.md                   how to run it and call it
 
 Usage::
@@ -25,7 +26,7 @@ from pathlib import Path
 from deepclf.errors import UsageError
 from deepclf.fsutil import atomic_write_text
 from deepclf.manifest import INPUT_BYTES, OUTPUT_CLASSES, OUTPUT_LABELS, OUTPUT_PROBABILITIES, SIGNATURE_BYTES
-from deepclf.serving.deploy.k8s import k8s_manifests
+from deepclf.serving.deploy.k8s import TFSERVING_UID, k8s_manifests
 from deepclf.serving.deploy.scan import ModelEntry
 from deepclf.serving.deploy.tfserving import (
     BATCHING_CONFIG,
@@ -45,6 +46,16 @@ from deepclf.serving.deploy.tfserving import (
 )
 
 CONFIG_DIR = "config"
+
+#: What each access mode of the models claim means for the replicas (`--models-access-mode`).
+_STORAGE_NOTE = {
+    "ReadWriteMany": "every replica, on any node, mounts it read-only (NFS, EFS, Filestore,\nAzure Files, CephFS...).",
+    "ReadOnlyMany": "replicas on any node mount it read-only, but no pod can write it: create it filled\n"
+                    "(from a VolumeSnapshot or a pre-provisioned volume) instead of using the files pod.",
+    "ReadWriteOnce": "one node at a time, so a required pod affinity keeps every replica on one node\n"
+                     "(the autoscaler can only add replicas there). Delete the files pod before applying k8s/, as "
+                     "above.",
+}
 
 
 def _q(value: object) -> str:
@@ -138,7 +149,8 @@ The official `{opts.image}` image serving these models (version policy `{opts.ve
 
 `stable` is the version before the newest, `canary` the newest. Files: `docker-compose.yml`,
 `{CONFIG_DIR}/{MODELS_CONFIG}` (ModelServerConfig), `{CONFIG_DIR}/{BATCHING_CONFIG}` (BatchingParameters, CPU
-values explained inline), `{CONFIG_DIR}/{MONITORING_CONFIG}` (Prometheus), `k8s/` (Kubernetes).
+values explained inline), `{CONFIG_DIR}/{MONITORING_CONFIG}` (Prometheus), `k8s/` (Kubernetes), `files-pod.yaml`
+(a helper pod to fill the models claim).
 
 ## Run it with Docker Compose
 
@@ -181,14 +193,22 @@ changed configs roll the pods one by one, never below the current capacity). The
 ## Kubernetes
 
 ```bash
+kubectl apply -f k8s/pvc.yaml -f files-pod.yaml         # the models claim, and a pod to fill it
+kubectl wait --for=condition=Ready pod/{opts.name}-files
+kubectl cp models/. {opts.name}-files:{MODELS_MOUNT}
+kubectl delete -f files-pod.yaml
 kubectl apply -k k8s/       # ConfigMap, PVC, Deployment, Service, HPA ({opts.min_replicas}-{opts.max_replicas} replicas)
-kubectl cp models/. <helper-pod>:{MODELS_MOUNT}   # fill the PVC once, from a pod that mounts it read-write
 kubectl port-forward svc/{opts.name} {opts.rest_port}:{opts.rest_port} {opts.grpc_port}:{opts.grpc_port}
 ```
 
-Probes hit `/v1/models/{models[0].name}` on the REST port: TF Serving opens its ports only after the initial models
-have loaded and warmed up, so an answer means the server is ready. Each replica gets {opts.cpus} CPUs and
-{opts.memory_mib} MiB (requests = limits); the batch threads and TensorFlow's thread pools match the CPUs.
+Startup and readiness probes ask `/v1/models/<name>` of every model in `models.config` for an AVAILABLE version
+(one exec probe in bash over `/dev/tcp`: the image has no curl, and one `httpGet` probe can name only one model);
+liveness only checks that the REST port accepts connections, so a replica busy with long batches is never
+restarted for answering slowly. The pod runs as uid {TFSERVING_UID} (the image would run as root) with a read-only root
+filesystem, no privilege escalation and no capabilities. Each replica gets {opts.cpus} CPUs and {opts.memory_mib} MiB
+(requests = limits); the batch threads and TensorFlow's thread pools match the CPUs.
+
+The models claim is {opts.storage.access_mode}: {_STORAGE_NOTE[opts.storage.access_mode]}
 """
 
 

@@ -15,6 +15,7 @@ import argparse
 import os
 from pathlib import Path
 
+from deepclf.deploy.common import ACCESS_MODES, StorageOptions
 from deepclf.serving.deploy.bundle import render_bundle, write_bundle
 from deepclf.serving.deploy.scan import scan_models
 from deepclf.serving.deploy.tfserving import (
@@ -42,19 +43,36 @@ def _serving_subparsers(subparsers: argparse._SubParsersAction) -> argparse._Sub
     return serving.add_subparsers(dest="serving_command", metavar="SUBCOMMAND")
 
 
+#: ``add_parser`` keywords of the command (also registered as ``deepclf deploy tfserving``).
+PARSER_TEXT = {
+    "help": "docker-compose, TF Serving configs and Kubernetes manifests for a models folder",
+    "description": (
+        "Scan MODELS_DIR/<name>/<version>/ (as `deepclf convert` publishes it) and write docker-compose.yml, "
+        "config/models.config, config/batching_parameters.txt, config/monitoring.config, k8s/*.yaml, "
+        "files-pod.yaml and README.md into --out. Models with two or more versions get labels stable (the one "
+        "before the newest) and canary (the newest). Needs no TensorFlow."
+    ),
+}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``serving tfserving-config`` to the ``deepclf`` parser."""
     sub = _serving_subparsers(subparsers)
-    p = sub.add_parser(
-        "tfserving-config",
-        help="docker-compose, TF Serving configs and Kubernetes manifests for a models folder",
-        description=(
-            "Scan MODELS_DIR/<name>/<version>/ (as `deepclf convert` publishes it) and write docker-compose.yml, "
-            "config/models.config, config/batching_parameters.txt, config/monitoring.config, k8s/*.yaml and "
-            "README.md into --out. Models with two or more versions get labels stable (the one before the newest) "
-            "and canary (the newest). Needs no TensorFlow."
-        ),
-    )
+    add_arguments(sub.add_parser("tfserving-config", **PARSER_TEXT))
+
+
+def add_storage_arguments(p: argparse.ArgumentParser, what: str) -> None:
+    """``--access-mode`` and ``--storage-class`` for the claims a bundle creates (``what``: which ones)."""
+    p.add_argument("--access-mode", choices=ACCESS_MODES, default="ReadWriteMany",
+                   help=f"access mode of {what}: ReadWriteMany (pods on any node), ReadOnlyMany (pods on any node, "
+                        "created filled from a snapshot), ReadWriteOnce (block storage: every pod kept on one node) "
+                        "(default: %(default)s)")
+    p.add_argument("--storage-class", default=None,
+                   help=f"storage class of {what} (default: the cluster's default class)")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``tfserving-config`` arguments and handler."""
     p.add_argument("models_dir", metavar="MODELS_DIR", help="the TF Serving models folder (<name>/<version>/)")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
     p.add_argument("--force", action="store_true", help="replace files a previous run wrote there")
@@ -81,6 +99,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-replicas", type=int, default=_DEFAULTS.max_replicas, help="default: %(default)s")
     p.add_argument("--target-cpu-percent", type=int, default=_DEFAULTS.target_cpu_percent,
                    help="HPA target CPU utilisation (default: %(default)s)")
+    add_storage_arguments(p, "the models claim")
     p.set_defaults(func=run_tfserving_config)
 
 
@@ -114,6 +133,7 @@ def run_tfserving_config(args: argparse.Namespace) -> int:
         min_replicas=args.min_replicas,
         max_replicas=args.max_replicas,
         target_cpu_percent=args.target_cpu_percent,
+        storage=StorageOptions(access_mode=args.access_mode, storage_class=args.storage_class),
     )
     written = write_bundle(args.out, render_bundle(models, opts), force=args.force)
     for m in models:

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from deepclf.deploy.common import StorageOptions
 from deepclf.errors import UsageError
 from deepclf.serving.deploy.scan import ModelEntry
 
@@ -59,6 +60,7 @@ class TFServingOptions:
     canary = the newest); ``all`` serves every version found and labels the same two.
     ``models_host_path``: the models folder as docker-compose sees it (relative paths are relative to the
     compose file); the ``MODELS_DIR`` environment variable overrides it at ``docker compose up`` time.
+    ``storage``: the models claim's access mode and storage class on Kubernetes (``deepclf.deploy.common``).
     """
 
     image: str = DEFAULT_IMAGE
@@ -76,6 +78,7 @@ class TFServingOptions:
     min_replicas: int = 1
     max_replicas: int = 4
     target_cpu_percent: int = 70
+    storage: StorageOptions = field(default_factory=StorageOptions)
 
     def __post_init__(self) -> None:
         def positive(field: str, value: int) -> None:

@@ -1,0 +1,54 @@
+"""Fixtures for the Kubernetes bundle tests: the committed examples' script, a fake models tree, parsed bundles."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOYMENT = REPO / "deployment"
+
+
+def load_example_module() -> ModuleType:
+    """deployment/regenerate_example.py as a module (it is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location("deepclf_regenerate_example", DEPLOYMENT / "regenerate_example.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+example = load_example_module()
+
+
+def parse(files: dict[str, str]) -> dict[str, dict]:
+    """``{relative path: object}`` of a rendered bundle's YAML files (one document each)."""
+    out = {}
+    for rel, text in files.items():
+        if rel.endswith(".yaml"):
+            docs = list(yaml.safe_load_all(text))
+            assert len(docs) == 1, f"{rel} holds {len(docs)} documents"
+            out[rel] = docs[0]
+    return out
+
+
+def write(tmp: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / rel).write_text(text)
+    return tmp
+
+
+@pytest.fixture()
+def models_dir(tmp_path: Path) -> Path:
+    return example.make_fake_models_tree(tmp_path / "models", example.EXAMPLE_MODELS)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory):
+    from deepclf.serving.deploy import scan_models  # noqa: PLC0415
+
+    return scan_models(example.make_fake_models_tree(tmp_path_factory.mktemp("m") / "models", example.EXAMPLE_MODELS))
