@@ -5,28 +5,33 @@
     deepclf deploy training --out deploy/training --workers 3 --model basic --epochs 10 --image REGISTRY/deepclf-train:0.1.0
     deepclf deploy edge models --out deploy/edge --image REGISTRY/deepclf-edge:0.1.0
     deepclf deploy tfserving models --out deploy/tfserving     # the same as `deepclf serving tfserving-config`
+    deepclf deploy validate deploy/ --kubernetes-version 1.30 --kubernetes-version 1.37
 
-Registration imports nothing heavy (no TensorFlow, no YAML library): generation writes text.
+Registration imports nothing heavy (no TensorFlow, no YAML library): generation writes text; only ``validate``
+loads PyYAML and kubernetes-validate (the ``dev`` extra), inside its handler.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from deepclf.deploy.common import StorageOptions
+from deepclf.errors import UsageError
 from deepclf.serving.deploy import cli as tfserving_cli
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``deploy training|edge|tfserving`` to the ``deepclf`` parser."""
+    """Add ``deploy training|edge|tfserving|validate`` to the ``deepclf`` parser."""
     deploy = subparsers.add_parser(
-        "deploy", help="Kubernetes manifests: multi-worker training, the edge server, TF Serving",
-        description="Generate Kubernetes bundles (kubectl apply -k) for training and serving.")
+        "deploy", help="Kubernetes manifests: multi-worker training, the edge server, TF Serving; validation",
+        description="Generate Kubernetes bundles (kubectl apply -k) for training and serving, or validate them.")
     deploy.set_defaults(func=lambda args: (deploy.print_help(), 2)[1])
     sub = deploy.add_subparsers(dest="deploy_command", metavar="SUBCOMMAND")
     _register_training(sub)
     _register_edge(sub)
     tfserving_cli.add_arguments(sub.add_parser("tfserving", **tfserving_cli.PARSER_TEXT))
+    _register_validate(sub)
 
 
 def _register_training(sub: argparse._SubParsersAction) -> None:
@@ -108,6 +113,27 @@ def _register_edge(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_edge)
 
 
+def _register_validate(sub: argparse._SubParsersAction) -> None:
+    from deepclf.deploy.validate import K8S_VERSIONS  # noqa: PLC0415 - data only, no YAML import
+
+    p = sub.add_parser(
+        "validate", help="check manifests offline: Kubernetes schemas (strict), TFJob schema, references, kustomize",
+        description=(
+            "Validate every *.yaml under PATH against Kubernetes' OpenAPI schemas (kubernetes-validate, strict: "
+            "unknown fields fail) for each --kubernetes-version, TFJobs against deepclf's TFJob schema, the "
+            "references between objects (selectors, ports, probes, volumes, claims, HPA targets) and every "
+            "kustomization.yaml. Needs the dev extra (kubernetes-validate); no cluster."
+        ),
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="manifest files or folders")
+    p.add_argument("--kubernetes-version", action="append", default=None, metavar="X.Y",
+                   help=f"Kubernetes minor version to validate against; repeat for several (default: "
+                        f"{', '.join(K8S_VERSIONS)})")
+    p.add_argument("--external-claim", action="append", default=[], metavar="NAME",
+                   help="a PersistentVolumeClaim another bundle creates (not an error when no manifest here does)")
+    p.set_defaults(func=run_validate)
+
+
 def run_training(args: argparse.Namespace) -> int:
     """Handler of ``deepclf deploy training``."""
     from deepclf.deploy.training import TrainingOptions, render_training, worker_hosts  # noqa: PLC0415
@@ -149,3 +175,22 @@ def run_edge(args: argparse.Namespace) -> int:
           f"{limit}Mi limit")
     print(f"wrote {len(written)} files to {args.out} (start with: kubectl apply -k {args.out}/k8s; see README.md)")
     return 0
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """Handler of ``deepclf deploy validate``: prints every problem; exit 1 when there is one."""
+    from deepclf.deploy.validate import K8S_VERSIONS, shipped_versions, validate_paths, validator_version  # noqa: PLC0415
+
+    versions = args.kubernetes_version or list(K8S_VERSIONS)
+    shipped = shipped_versions()
+    unknown = [v for v in versions if v not in shipped]
+    if unknown:
+        raise UsageError(f"kubernetes-validate {validator_version()} has no schemas for {', '.join(unknown)}; "
+                         f"expected minor versions among {shipped[0]}..{shipped[-1]}")
+    count, problems = validate_paths(args.paths, versions, external_claims=args.external_claim)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    verdict = f"{len(problems)} problems" if problems else "valid"
+    print(f"{count} objects in {', '.join(args.paths)}: {verdict} (Kubernetes {', '.join(versions)}, strict; "
+          f"kubernetes-validate {validator_version()}; references; kustomizations)")
+    return 1 if problems else 0
