@@ -211,15 +211,17 @@ def _volumes(opts: TrainingOptions) -> list[object]:
     return [
         {"name": "data", "persistentVolumeClaim": {"claimName": opts.data_claim, "readOnly": True}},
         {"name": "runs", "persistentVolumeClaim": {"claimName": opts.runs_claim}},
-        tmp_volume("1Gi"),
+        # Non-chief workers keep their checkpoints here (about 50 MB each for the basic model).
+        tmp_volume("2Gi"),
     ]
 
 
 def _mounts() -> list[object]:
     return [
         {"name": "data", "mountPath": DATA_MOUNT, "readOnly": True},
-        # Every worker mounts the runs claim: the chief (index 0) writes the run folder, the others write their
-        # checkpoints to their own temporary folders (deepclf train decides from TF_CONFIG) and read the chief's.
+        # One pod template for every worker, so all mount the runs claim; only the chief (index 0) writes the run
+        # folder. The others train into temporary folders of their own under /tmp (deepclf train decides from
+        # TF_CONFIG) and never touch it.
         {"name": "runs", "mountPath": RUNS_MOUNT},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
