@@ -76,9 +76,10 @@ READINESS_PATH = "/readyz"
 #: Formats the edge image can serve: LiteRT variants only (``savedmodel`` needs TensorFlow, which it lacks).
 EDGE_FORMATS = ("fp32", "fp16", "dynamic", "int8")
 
-#: Measured RSS of `deepclf serve --format fp32 --threads 2` after 200 single-image predictions per version:
-#: one version 150 MiB (89 MiB when ready; README "Serving and clients"), three versions (this example's shape:
-#: two models, one with two versions) 266 MiB (119 MiB when ready). Each version adds one interpreter per thread.
+#: Measured RSS of `deepclf serve --format fp32 --threads 2` after 200 single-image predictions per version
+#: (deployment/measure_edge_rss.py): one version 150 MiB (89 MiB when ready; README "Serving and clients"), three
+#: versions (this example's shape: two models, one with two versions) 266 MiB (119 MiB when ready). Each version
+#: adds one interpreter per thread.
 MEASURED_RSS_MIB = {1: 150, 3: 266}
 
 
