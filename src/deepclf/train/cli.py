@@ -18,6 +18,7 @@ def parse_img_size(values: list[int]) -> tuple[int, int]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from deepclf.train.models import MODELS  # TF-free: the registry module imports TF only when building
+    from deepclf.train.strategy import DEFAULT_PEER_TIMEOUT, STRATEGIES  # TF-free too
 
     p = sub.add_parser("train", help="train the flowers CNNs (basic, augmented) and write a run folder")
     p.add_argument("--model", choices=sorted(MODELS), default="basic", help="architecture (default: basic)")
@@ -29,8 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=123)
     p.add_argument("--validation-split", type=float, default=0.2)
-    p.add_argument("--strategy", default="auto", choices=["auto", "default", "mirrored", "multiworker"],
+    p.add_argument("--strategy", default="auto", choices=list(STRATEGIES),
                    help="tf.distribute strategy (auto: multi-worker with TF_CONFIG, mirrored with several GPUs)")
+    p.add_argument("--peer-timeout", type=float, default=DEFAULT_PEER_TIMEOUT, metavar="SECONDS",
+                   help="multi-worker only: give up (a message, then exit status 137) when the other workers have not joined "
+                        f"within this many seconds (default {DEFAULT_PEER_TIMEOUT:g})")
     p.add_argument("--name", default="flowers", help="model name recorded in the manifest")
     p.add_argument("--force", action="store_true", help="train again into a folder that holds a finished run")
     p.set_defaults(func=_train)
@@ -46,7 +50,9 @@ def _train(args: argparse.Namespace) -> int:
         img_size=parse_img_size(args.img_size), batch_size=args.batch_size, seed=args.seed,
         validation_split=args.validation_split, strategy=args.strategy, name=args.name,
     )
-    result = train(cfg, force=args.force)
+    if args.peer_timeout <= 0:
+        raise UsageError(f"--peer-timeout must be a positive number of seconds, got {args.peer_timeout:g}")
+    result = train(cfg, force=args.force, peer_timeout=args.peer_timeout)
     print(f"run folder: {result.run_dir}")
     for name, path in sorted(result.artifacts.items()):
         print(f"  {name:<17} {path}")

@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from deepclf.fsutil import atomic_output_file, atomic_write_json, atomic_write_t
 from deepclf.manifest import InputSpec, Manifest
 from deepclf.train import plots
 from deepclf.train.models import build_model, compile_model, data_augmentation, get_spec
+from deepclf.train.strategy import DEFAULT_PEER_TIMEOUT, ClusterRole, Distribution, choose_strategy, cluster_role
 
 Log = Callable[[str], None]
 
@@ -139,17 +141,85 @@ def train(
     force: bool = False,
     extra_callbacks: Sequence[Any] = (),
     verbose: int | None = None,
+    peer_timeout: float = DEFAULT_PEER_TIMEOUT,
 ) -> TrainResult:
     """Train ``config.model`` and write the run folder; resumes an interrupted run in the same folder.
 
     Only one process may train into a run folder at a time (an exclusive lock on ``RUN/.train.lock``, released
     by the OS even if the process dies): a second ``deepclf train`` on the same ``--out`` is refused instead of
     "resuming" from the first one's checkpoints while it is still writing them.
+
+    With ``TF_CONFIG`` set, every worker runs this same call; only the chief writes ``config.run_dir`` (and keeps
+    the checkpoints a resume starts from: it sends its resume point to the others). Every other worker writes to a
+    temporary folder of its own, removed when it ends, and never touches its ``run_dir``.
     """
     if not config.run_dir:
         raise UsageError("a run folder is needed (--out RUN_DIR)")
-    with run_lock(Path(config.run_dir)):
-        return _train(config, log=log, force=force, extra_callbacks=extra_callbacks, verbose=verbose)
+    cfg = config.resolved()
+    role = cluster_role(cfg.strategy)  # TF-free: which folder this process may write, before any TF op
+    run = Path(cfg.run_dir)
+    if not role.is_chief:
+        # TensorFlow's multi-worker rule: only the chief writes the real output; the others write to a temporary
+        # folder of their own (their copy of what every worker must write, e.g. the saved model) and remove it.
+        work = Path(tempfile.mkdtemp(prefix=f"deepclf-train-{role.task_type}{role.task_index}-"))
+        try:
+            result = _train_in(cfg, role, work, log=_quiet(log, role), force=False,
+                               extra_callbacks=extra_callbacks, verbose=verbose, peer_timeout=peer_timeout,
+                               discard_on_timeout=[work])
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        log(f"{role.name}: done; the chief writes the run ({cfg.run_dir} on its machine); this worker's temporary "
+            f"folder {work} was removed")
+        return dataclasses.replace(result, run_dir=run, artifacts={})
+    # A chief that gives up waiting for its peers has written only the lock file: remove a folder it made.
+    discard = [] if run.exists() else [run]
+    return _train_in(cfg, role, run, log=log, force=force, extra_callbacks=extra_callbacks, verbose=verbose,
+                     peer_timeout=peer_timeout, discard_on_timeout=discard)
+
+
+def _train_in(cfg: TrainConfig, role: ClusterRole, work: Path, *, log: Log, force: bool,
+              extra_callbacks: Sequence[Any], verbose: int | None, peer_timeout: float,
+              discard_on_timeout: Sequence[Path]) -> TrainResult:
+    """Lock ``work``, check it and the data, create the strategy, then train into ``work``."""
+    with run_lock(work):
+        _check_run_folder(work, cfg, force)
+        report = check_folder(cfg.data_dir)
+        if not report.ok:
+            listing = "\n".join(f"  {p}: {why}" for p, why in report.unreadable)
+            raise DatasetError(
+                f"{cfg.data_dir} has {len(report.unreadable)} unreadable image(s); fix or remove them before "
+                f"training (see `deepclf data check {cfg.data_dir}`):\n{listing}"
+            )
+        # The strategy is the first TensorFlow op of the process (tf.distribute requires it for collectives).
+        dist = choose_strategy(cfg.strategy, peer_timeout=peer_timeout, discard_on_timeout=discard_on_timeout)
+        return _train(cfg, dist, work, report.total, log=log, force=force, extra_callbacks=extra_callbacks,
+                      verbose=verbose)
+
+
+def _quiet(log: Log, role: ClusterRole) -> Log:
+    """Non-chief workers log only the lines that say where they stand (the chief logs the rest)."""
+    return lambda line: log(f"[{role.name}] {line}") if line.startswith(("strategy:", "data:", "resuming")) else None
+
+
+def _check_run_folder(run: Path, cfg: TrainConfig, force: bool) -> None:
+    """Refuse a finished run (without --force) and a resume with another configuration; clear stale results."""
+    ckpt_dir = run / "checkpoints"
+    resuming = ckpt_dir.is_dir() and any(ckpt_dir.iterdir())
+    if (run / "model.keras").exists() and not resuming and not force:
+        raise UsageError(f"{run} already holds a finished run (model.keras); pass --force to train it again")
+    if resuming and (run / "config.json").exists():
+        saved = json.loads((run / "config.json").read_text())
+        mine = cfg.to_dict()
+        # The number of workers may change between attempts: the weights and the global batch do not depend on it.
+        diffs = {k: (saved.get(k), v) for k, v in mine.items() if k != "epochs" and saved.get(k) != v}
+        if diffs:
+            raise UsageError(
+                f"{run} holds an interrupted run with a different configuration {diffs} (saved, given); "
+                "resume with the same flags, or use another --out folder"
+            )
+    if force and not resuming:
+        for stale in ("history.csv", "history.json", "metrics.json"):
+            (run / stale).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -178,8 +248,24 @@ def run_lock(run: Path) -> Iterator[None]:
         fh.close()  # closing the file releases the lock
 
 
+def _shard_by_data(tf, ds):  # -> tf.data.Dataset
+    """Set the multi-worker auto-shard policy explicitly: DATA.
+
+    The input is a list of file paths made into a dataset with ``from_tensor_slices``: there are no input files for
+    the FILE policy to split, and AUTO would fall back to DATA after a warning. With DATA every worker builds the same
+    pipeline (same split, same seeded shuffle), so the elements each keeps are disjoint and together cover the
+    split. Harmless for a single process.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
 def _train(
-    config: TrainConfig,
+    cfg: TrainConfig,
+    dist: Distribution,
+    run: Path,
+    images: int,
     *,
     log: Log,
     force: bool,
@@ -188,52 +274,30 @@ def _train(
 ) -> TrainResult:
     tf = require_tensorflow("training")
     from deepclf.data.loader import load_datasets
-    from deepclf.train.strategy import choose_strategy
 
-    cfg = config.resolved()
-    run = Path(cfg.run_dir)
+    chief = dist.role.is_chief
     ckpt_dir = run / "checkpoints"
-    resuming = ckpt_dir.is_dir() and any(ckpt_dir.iterdir())
-    if (run / "model.keras").exists() and not resuming and not force:
-        raise UsageError(f"{run} already holds a finished run (model.keras); pass --force to train it again")
-    if resuming and (run / "config.json").exists():
-        saved = json.loads((run / "config.json").read_text())
-        mine = cfg.to_dict()
-        diffs = {k: (saved.get(k), v) for k, v in mine.items() if k not in ("epochs",) and saved.get(k) != v}
-        if diffs:
-            raise UsageError(
-                f"{run} holds an interrupted run with a different configuration {diffs} (saved, given); "
-                "resume with the same flags, or use another --out folder"
-            )
-    if force and not resuming:
-        for stale in ("history.csv", "history.json", "metrics.json"):
-            (run / stale).unlink(missing_ok=True)
-
-    report = check_folder(cfg.data_dir)
-    if not report.ok:
-        listing = "\n".join(f"  {p}: {why}" for p, why in report.unreadable)
-        raise DatasetError(
-            f"{cfg.data_dir} has {len(report.unreadable)} unreadable image(s); fix or remove them before training "
-            f"(see `deepclf data check {cfg.data_dir}`):\n{listing}"
-        )
     run.mkdir(parents=True, exist_ok=True)
-    (run / "plots").mkdir(exist_ok=True)
-    atomic_write_json(run / "config.json", cfg.to_dict())
+    if chief:
+        (run / "plots").mkdir(exist_ok=True)
+    distribution = {"strategy": dist.description, "workers": dist.role.workers, "replicas": dist.replicas}
+    atomic_write_json(run / "config.json", {**cfg.to_dict(), "distribution": distribution})
+    log = _tee(log, run / "train.log") if chief else log
+    log(f"strategy: {dist.description}; {dist.replicas} replica(s) in sync, global batch {cfg.batch_size}")
 
     tf.keras.utils.set_random_seed(cfg.seed)
-    train_ds, val_ds, class_names = load_datasets(
-        cfg.data_dir, img_size=cfg.img_size, batch_size=cfg.batch_size, seed=cfg.seed,
-        validation_split=cfg.validation_split,
-    )
-    log(f"data: {cfg.data_dir}: {report.total} images in {len(class_names)} classes ({', '.join(class_names)}); "
-        f"{1 - cfg.validation_split:.0%}/{cfg.validation_split:.0%} split, seed {cfg.seed}")
-
-    strategy, strategy_desc = choose_strategy(cfg.strategy)
-    log(f"strategy: {strategy_desc}")
-    with strategy.scope():
+    with dist.strategy.scope():
+        train_ds, val_ds, class_names = load_datasets(
+            cfg.data_dir, img_size=cfg.img_size, batch_size=cfg.batch_size, seed=cfg.seed,
+            validation_split=cfg.validation_split,
+        )
+        train_ds, val_ds = _shard_by_data(tf, train_ds), _shard_by_data(tf, val_ds)
         model = build_model(cfg.model, len(class_names), cfg.img_size, seed=cfg.seed)
         compile_model(model)
-    model.summary(print_fn=lambda line, *a, **k: log(line))
+    log(f"data: {cfg.data_dir}: {images} images in {len(class_names)} classes ({', '.join(class_names)}); "
+        f"{1 - cfg.validation_split:.0%}/{cfg.validation_split:.0%} split, seed {cfg.seed}")
+    if chief:
+        model.summary(print_fn=lambda line, *a, **k: log(line))
 
     manifest = Manifest(
         labels=class_names,
@@ -243,8 +307,9 @@ def _train(
         architecture=cfg.model,
         source={"data_dir": str(cfg.data_dir), "run_dir": str(run), "epochs": cfg.epochs, "seed": cfg.seed},
     )
-    artifacts = {"manifest": manifest.save(run)}
-    artifacts.update(_plot_inputs(tf, train_ds, class_names, run, cfg, model))
+    artifacts = {"manifest": manifest.save(run)} if chief else {}
+    if chief:
+        artifacts.update(_plot_inputs(tf, train_ds, class_names, run, cfg, model))
 
     timer = _EpochTimer(tf)
     callbacks = [
@@ -253,19 +318,32 @@ def _train(
         tf.keras.callbacks.BackupAndRestore(str(ckpt_dir)),
         *extra_callbacks,
     ]
-    start_epoch = _backup_epoch(ckpt_dir)
-    if resuming:
-        log(f"resuming the interrupted run in {run} after epoch {start_epoch}")
+    if dist.role.multi_worker:
+        start_epoch = _resume_from_chief(tf, dist, model, ckpt_dir)
+        _keras_multi_worker_fixes(tf, model, dist.strategy)
+    else:
+        start_epoch = _backup_epoch(ckpt_dir)
+    if start_epoch:
+        log(f"resuming the interrupted run in {run if chief else 'the chief'} after epoch {start_epoch}")
     model.fit(
         train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks, shuffle=False,  # ds shuffles
+        initial_epoch=start_epoch,  # the chief's BackupAndRestore sets it too; the other workers learn it here
         verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
     )
 
     history = _read_history_csv(run / "history.csv")
     _write_history(run, history)
+    # Every worker saves (saving may read synchronised variables collectively); only the chief's copy is kept.
     with atomic_output_file(run / "model.keras") as tmp:
         model.save(tmp)
     artifacts["model"] = run / "model.keras"
+    times = history.get("epoch_seconds", [])
+    sec_per_epoch = float(np.mean(times[1:] if len(times) > 1 else times)) if times else float("nan")
+    val_loss = float(history.get("val_loss", [float("nan")])[-1])
+    if not chief:
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+        val_acc = float(history.get("val_accuracy", [float("nan")])[-1])
+        return TrainResult(run, history, val_acc, val_loss, sec_per_epoch, start_epoch, artifacts)
 
     y_true, y_pred = [], []
     for x, y in val_ds:
@@ -277,22 +355,96 @@ def _train(
                                                          title=f"{cfg.model}: validation confusion matrix")
     artifacts["curves"] = plots.plot_history(history, run / "plots" / "curves.png",
                                              title=f"{cfg.model} ({len(history.get('accuracy', []))} epochs)")
-    times = history.get("epoch_seconds", [])
-    sec_per_epoch = float(np.mean(times[1:] if len(times) > 1 else times)) if times else float("nan")
     val_acc = float(np.trace(cm) / max(1, cm.sum()))
-    val_loss = float(history.get("val_loss", [float("nan")])[-1])
     metrics = {
         "model": cfg.model, "epochs": len(history.get("accuracy", [])), "val_accuracy": val_acc,
         "val_loss": val_loss, "train_accuracy": float(history.get("accuracy", [float("nan")])[-1]),
         "seconds_per_epoch": sec_per_epoch, "first_epoch_seconds": float(times[0]) if times else float("nan"),
-        "strategy": strategy_desc, "images": report.total, "confusion_matrix": cm.tolist(),
-        "class_names": class_names,
+        "strategy": dist.description, "workers": dist.role.workers, "replicas": dist.replicas,
+        "images": images, "confusion_matrix": cm.tolist(), "class_names": class_names,
     }
     atomic_write_json(run / "metrics.json", metrics)
     manifest.replace(source={**manifest.source, "val_accuracy": val_acc, "epochs": metrics["epochs"]}).save(run)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
+    artifacts["log"] = run / "train.log"
     log(f"validation accuracy {val_acc:.4f}, loss {val_loss:.4f}; {sec_per_epoch:.1f} s per epoch")
     return TrainResult(run, history, val_acc, val_loss, sec_per_epoch, start_epoch, artifacts)
+
+
+def _tee(log: Log, path: Path) -> Log:
+    """Log to ``log`` and append each line to ``path`` (the run's train.log, kept across resumes)."""
+
+    def both(line: str) -> None:
+        log(line)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}\n")
+
+    return both
+
+
+def _keras_multi_worker_fixes(tf, model, strategy) -> None:
+    """Work around two bugs of Keras 3's ``fit`` under ``MultiWorkerMirroredStrategy`` (seen with Keras 3.15.1).
+
+    1. Before training, Keras builds the model's state from the first batch, and first reduces that whole
+       ``(x, y)`` batch across replicas with one ``strategy.reduce``, which this strategy cannot do for a tuple
+       (``ValueError: Attempt to convert a value (PerReplica:...)``). The batch only supplies shapes and dtypes, so
+       this worker's own per-replica values serve as well, with no collective.
+    2. Each step's logs are reduced with ``strategy.reduce("MEAN", value, axis=0)``, which fails on the scalar
+       losses and metrics (``Invalid reduction dimension 0 for input with 0 dimensions``). Returning each as a
+       one-element vector makes that reduction the plain mean over the replicas, a scalar again.
+
+    Both are per-instance overrides of this one model, so nothing else in the process changes.
+    """
+    build, train_step, test_step = model._maybe_symbolic_build, model.train_step, model.test_step
+
+    def local(v):
+        return strategy.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v
+
+    def build_from_local(iterator=None, data_batch=None):
+        if iterator is not None and data_batch is None:
+            for _, _, it in iterator:
+                data_batch = tf.nest.map_structure(local, next(it))
+                break
+        return build(data_batch=data_batch)
+
+    def vectors(logs):
+        return {k: tf.reshape(v, [1]) if tf.is_tensor(v) and v.shape.rank == 0 else v for k, v in logs.items()}
+
+    model._maybe_symbolic_build = build_from_local
+    model.train_step = lambda data: vectors(train_step(data))
+    model.test_step = lambda data: vectors(test_step(data))
+
+
+def _resume_from_chief(tf, dist: Distribution, model, ckpt_dir: Path) -> int:
+    """Give every worker the chief's resume point: its epoch, model weights and optimizer state.
+
+    Only the chief keeps checkpoints across attempts (the other workers' folders are temporary, and on Kubernetes
+    their pods may come back on other machines), so the chief restores its ``BackupAndRestore`` backup and
+    broadcasts it: an all-reduce SUM to which only the chief's first replica contributes, which is exact (x + 0).
+    Returns the number of completed epochs (0 when starting fresh); then no weights are sent.
+    """
+    s, chief = dist.strategy, dist.role.is_chief
+    with s.scope():
+        model.optimizer.build(model.trainable_variables)  # optimizer state must exist on every worker
+    epoch = _backup_epoch(ckpt_dir) if chief else 0
+    weights = ckpt_dir / "latest.weights.h5"
+    if chief and epoch and weights.exists():
+        model.load_weights(weights)
+
+    def from_chief(value):
+        mine = value if chief else tf.zeros_like(value)
+
+        def first_replica_only():
+            ctx = tf.distribute.get_replica_context()
+            return tf.where(tf.equal(ctx.replica_id_in_sync_group, 0), mine, tf.zeros_like(mine))
+
+        return s.reduce(tf.distribute.ReduceOp.SUM, s.run(first_replica_only), axis=None)
+
+    epoch = int(from_chief(tf.constant(epoch, tf.int64)).numpy())
+    if epoch:
+        for v in [*model.weights, *model.optimizer.variables]:
+            v.assign(from_chief(tf.convert_to_tensor(v)))
+    return epoch
 
 
 def _backup_epoch(ckpt_dir: Path) -> int:
