@@ -91,6 +91,7 @@ def test_two_workers_on_loopback_train_one_model(gen_photos: Path, tmp_path: Pat
     assert rc1 == 0, log1[-3000:]
     assert "strategy: MultiWorkerMirroredStrategy (2 workers, this is worker 0)" in log0
     assert "[worker 1] strategy: MultiWorkerMirroredStrategy (2 workers, this is worker 1)" in log1
+    assert "run folder:" in log0 and "run folder:" not in log1  # only the chief claims a run folder
     chief = tmp_path / "runs" / "mw-0"
     for name in ("model.keras", "manifest.json", "config.json", "history.json", "metrics.json", "train.log",
                  "plots/curves.png", "plots/confusion_matrix.png"):

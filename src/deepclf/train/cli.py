@@ -53,6 +53,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.peer_timeout <= 0:
         raise UsageError(f"--peer-timeout must be a positive number of seconds, got {args.peer_timeout:g}")
     result = train(cfg, force=args.force, peer_timeout=args.peer_timeout)
+    if not result.artifacts:  # a non-chief worker: the chief wrote the run, and said so
+        return 0
     print(f"run folder: {result.run_dir}")
     for name, path in sorted(result.artifacts.items()):
         print(f"  {name:<17} {path}")
