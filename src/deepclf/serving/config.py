@@ -15,16 +15,18 @@ Version policies follow TF Serving: ``latest`` (the N highest numeric folders, N
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from deepclf.errors import UsageError
+from deepclf.serving.modelspec import POLICIES, ModelConfig
+
+__all__ = ["POLICIES", "SERVE_FORMATS", "ModelConfig", "ServerConfig", "bracket_host"]
 
 #: What ``--format`` takes: a TFLite variant (LiteRT, TF-free) or the SavedModel (needs the ``tf`` extra).
 SERVE_FORMATS = ("fp32", "fp16", "dynamic", "int8", "savedmodel")
-POLICIES = ("latest", "all", "specific")
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
@@ -32,42 +34,6 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 def bracket_host(host: str) -> str:
     """``host`` as it goes before ``:port`` in an address or URL (an IPv6 literal in brackets, once)."""
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """One served model: its name, base path (``<base>/<version>/``), version policy and labels."""
-
-    name: str
-    base_path: str
-    policy: str = "latest"
-    num_versions: int = 1
-    versions: tuple[int, ...] = ()
-    version_labels: Mapping[str, int] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.name or "/" in self.name or ":" in self.name:
-            raise UsageError(f"model name must be a non-empty string without '/' or ':', got {self.name!r}")
-        if not self.base_path:
-            raise UsageError(f"model {self.name!r} needs a base_path (the folder holding numeric versions)")
-        if self.policy not in POLICIES:
-            raise UsageError(f"model {self.name!r}: version policy must be one of {POLICIES}, got {self.policy!r}")
-        if self.policy == "latest" and self.num_versions < 1:
-            raise UsageError(f"model {self.name!r}: latest policy needs num_versions >= 1, got {self.num_versions}")
-        if self.policy == "specific" and not self.versions:
-            raise UsageError(f"model {self.name!r}: the specific version policy needs at least one version")
-        for label, version in self.version_labels.items():
-            if not label or not isinstance(version, int) or version < 0:
-                raise UsageError(f"model {self.name!r}: bad version label {label!r} -> {version!r}")
-
-    def wanted(self, available: Sequence[int]) -> list[int]:
-        """Which of the versions found on disk this policy serves (sorted)."""
-        found = sorted(set(available))
-        if self.policy == "all":
-            return found
-        if self.policy == "specific":
-            return [v for v in found if v in set(self.versions)]
-        return found[-self.num_versions :]
 
 
 @dataclass
@@ -149,6 +115,8 @@ class ServerConfig:
         if self.model_configs:
             models = list(self.model_configs)
         elif self.model_config_file:
+            # Lazy: protobuf's text parser is loaded only when a config file is given (no import cycle: modelconfig
+            # depends on modelspec, not on this module).
             from deepclf.serving.modelconfig import load_model_config_file  # noqa: PLC0415
 
             models = load_model_config_file(self.model_config_file)

@@ -30,7 +30,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, te
 from google.protobuf.message import Message
 
 from deepclf.errors import UsageError
-from deepclf.serving.config import ModelConfig
+from deepclf.serving.modelspec import ModelConfig
 
 DESCRIPTOR_SET_NAME = "model_server_config.binpb"
 PROTO_ROOT = Path(__file__).resolve().parent / "protos"
