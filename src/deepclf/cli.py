@@ -25,7 +25,7 @@ COMMAND_MODULES = (
     "deepclf.demo",
     "deepclf.data.cli",
     "deepclf.train.cli",
-    "deepclf.runtime.cli",
+    "deepclf.predict",
     "deepclf.convert.cli",
     "deepclf.serving.cli",
     "deepclf.serving.deploy.cli",

@@ -79,7 +79,7 @@ from deepclf.protocol.errors import (
     Unimplemented,
     Unknown,
 )
-from deepclf.runtime.base import Classification
+from deepclf.signatures import Classification
 
 if TYPE_CHECKING:
     from deepclf.clients._connect import RemotePredictor, connect

@@ -35,7 +35,7 @@ from deepclf.protocol.errors import (
     Unavailable,
     Unimplemented,
 )
-from deepclf.runtime.base import Classification
+from deepclf.signatures import Classification
 
 T = TypeVar("T")
 

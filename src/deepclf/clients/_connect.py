@@ -13,7 +13,7 @@ from typing import Any
 
 from deepclf.clients._core import SEND_TENSOR, check_send
 from deepclf.errors import UsageError
-from deepclf.runtime.base import Classification
+from deepclf.signatures import Classification
 
 
 def connect(url: str, **options: Any) -> Any:

@@ -42,11 +42,12 @@ from deepclf.manifest import (
     SIGNATURE_FLOAT,
     Manifest,
 )
-from deepclf.preprocessing import ImageSource, encode_image, preprocess_batch, top_k as _top_k
+from deepclf.preprocessing import ImageSource, encode_image, preprocess_batch
 from deepclf.protocol import messages, rest
 from deepclf.protocol.errors import Code, InvalidInput, ServingError
 from deepclf.protocol.tensors import as_array, numpy_dtype_for, to_ndarray, to_tensor_proto
-from deepclf.runtime.base import CLASSIFY_BATCH, Classification, SignatureSpec, TensorSpec
+from deepclf.signatures import CLASSIFY_BATCH, Classification, SignatureSpec, TensorSpec
+from deepclf.signatures import classifications as _classifications
 
 #: Client-wide default deadline for one call, retries included (seconds).
 DEFAULT_TIMEOUT = 10.0
@@ -644,15 +645,11 @@ class LabelBook:
 
 
 def classifications(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[Classification]:
-    """``Classification`` per row, exactly as ``Runner.classify`` builds them (stable top k on probabilities)."""
+    """``Classification`` per row of an answer's probabilities, exactly as ``Runner.classify`` builds them."""
     probs = np.asarray(probabilities)
     if probs.ndim != 2:
         raise ProtocolError(f"expected {OUTPUT_PROBABILITIES!r} of shape [batch, classes], got {list(probs.shape)}")
-    out = []
-    for row, best in zip(probs, _top_k(probs, labels, k)):
-        label, index, score = best[0]
-        out.append(Classification(label, index, score, row, best))
-    return out
+    return _classifications(probs, labels, k)
 
 
 def probabilities_of(outputs: Mapping[str, np.ndarray], n: int) -> np.ndarray:

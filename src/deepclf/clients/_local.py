@@ -31,7 +31,8 @@ from deepclf.clients._models import ModelMetadata, ModelStatus, VersionStatus
 from deepclf.errors import UsageError
 from deepclf.manifest import SIGNATURE_FLOAT, Manifest
 from deepclf.protocol.errors import Internal, ModelNotFound, ServingError, from_exception
-from deepclf.runtime.base import Classification, Runner
+from deepclf.runtime.base import Runner
+from deepclf.signatures import Classification
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from deepclf.manifest import INPUT_FLOAT, SIGNATURE_FLOAT
 from deepclf.protocol.errors import InvalidInput
-from deepclf.runtime.base import SignatureSpec
+from deepclf.signatures import SignatureSpec
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from deepclf.manifest import (
     SIGNATURE_FLOAT,
     Manifest,
 )
-from deepclf.runtime.base import SignatureSpec, TensorSpec, standard_signatures
+from deepclf.signatures import SignatureSpec, TensorSpec, standard_signatures
 
 #: SavedModel vs Keras, float signature: the same float32 graph, so only op-order noise is allowed.
 SAVEDMODEL_TOLERANCE = 1e-5

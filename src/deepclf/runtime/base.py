@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,63 +34,23 @@ from deepclf.manifest import (
     SIGNATURE_FLOAT,
     Manifest,
 )
-from deepclf.preprocessing import ImageSource, preprocess, preprocess_batch, top_k as _top_k
+from deepclf.preprocessing import ImageSource, preprocess, preprocess_batch
+from deepclf.signatures import (
+    CLASSIFY_BATCH,
+    Classification,
+    SignatureSpec,
+    TensorSpec,
+    classifications,
+    standard_signatures,
+)
+
+__all__ = [
+    "CLASSIFY_BATCH", "FORMATS", "Classification", "Runner", "SignatureSpec", "TensorSpec", "check_request",
+    "softmax", "standard_signatures",
+]
 
 #: Every format a runner can have; ``Runner.format`` is one of these.
 FORMATS = ("keras", "savedmodel", "tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8")
-
-#: How many images ``classify`` preprocesses and runs at once (bounds memory for long lists of files).
-CLASSIFY_BATCH = 32
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One named tensor of a signature. ``dtype`` is a numpy dtype name, or ``"string"`` for encoded bytes;
-    ``None`` in ``shape`` means any size (the batch dimension)."""
-
-    name: str
-    dtype: str
-    shape: tuple[int | None, ...]
-
-
-@dataclass(frozen=True)
-class SignatureSpec:
-    """A named signature: its input and output tensors, keyed by tensor name."""
-
-    name: str
-    inputs: dict[str, TensorSpec]
-    outputs: dict[str, TensorSpec]
-
-
-@dataclass(frozen=True)
-class Classification:
-    """The result for one image: the best label, its index and score, all probabilities and the top k."""
-
-    label: str
-    index: int
-    score: float
-    probabilities: np.ndarray
-    top_k: list[tuple[str, int, float]]
-
-
-def standard_signatures(manifest: Manifest) -> dict[str, SignatureSpec]:
-    """The two signatures every deepclf model serves (the SavedModel's, which every other format mirrors)."""
-    h, w, c = manifest.input.shape
-    n = manifest.num_classes
-    outputs = {
-        OUTPUT_PROBABILITIES: TensorSpec(OUTPUT_PROBABILITIES, "float32", (None, n)),
-        OUTPUT_CLASSES: TensorSpec(OUTPUT_CLASSES, "int64", (None,)),
-        OUTPUT_LABELS: TensorSpec(OUTPUT_LABELS, "string", (None,)),
-    }
-    return {
-        SIGNATURE_FLOAT: SignatureSpec(
-            SIGNATURE_FLOAT, {INPUT_FLOAT: TensorSpec(INPUT_FLOAT, "float32", (None, h, w, c))}, dict(outputs)
-        ),
-        SIGNATURE_BYTES: SignatureSpec(
-            SIGNATURE_BYTES, {INPUT_BYTES: TensorSpec(INPUT_BYTES, "string", (None,))}, dict(outputs)
-        ),
-    }
-
 
 def check_request(
     signatures: Mapping[str, SignatureSpec], signature: str, inputs: Any, model: str
@@ -180,10 +139,7 @@ class Runner(abc.ABC):
         results: list[Classification] = []
         for start in range(0, len(items), CLASSIFY_BATCH):
             batch = preprocess_batch(items[start : start + CLASSIFY_BATCH], self.manifest.input)
-            probs = self.predict(batch)
-            for row, best in zip(probs, _top_k(probs, self.manifest.labels, top_k)):
-                label, index, score = best[0]
-                results.append(Classification(label, index, score, row, best))
+            results.extend(classifications(self.predict(batch), self.manifest.labels, top_k))
         return results
 
     def __enter__(self) -> Runner:

@@ -10,6 +10,9 @@ confidence."), the top k with ``--top-k``, or one JSON document with ``--json``.
 ``build_predictor`` is the one place that decides *what* classifies the images: today a local runner; a remote
 backend (``--server grpc://host:8500 --model NAME``) plugs in there by adding its flags in ``add_arguments`` and
 returning any object with ``classify(images, top_k)`` and ``close()``.
+
+This module sits above both ``deepclf.runtime`` (local runners) and ``deepclf.clients`` (remote servers), which
+is why it is not in either: neither package imports the other for it.
 """
 
 from __future__ import annotations
