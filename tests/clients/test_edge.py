@@ -67,6 +67,17 @@ def local(edge: Any) -> LocalClient:
         yield c
 
 
+def test_local_client_version_comes_from_the_folder_name(shared_version_dir: Path, tmp_path: Path) -> None:
+    # '²' passes str.isdigit() but int() raised: a model copied to such a folder could not be opened at all.
+    import shutil
+
+    for name, version in (("²", None), ("007", 7), ("3", 3)):
+        shutil.copytree(shared_version_dir, tmp_path / name)
+        with LocalClient(tmp_path / name) as c:
+            assert c.version == version and c.metadata().version == version
+            assert c.status().available_versions == [version or 0]
+
+
 @pytest.mark.parametrize("kind", SYNC)
 @pytest.mark.parametrize("send", ["tensor", "bytes"])
 def test_classify_is_identical_to_in_process(edge: Any, local: LocalClient, photos: list[str], labels: list[str],

@@ -11,6 +11,7 @@ from deepclf.cli import main
 from deepclf.convert import pipeline, warmup
 from deepclf.convert.pipeline import ConvertOptions, convert_run
 from deepclf.errors import UsageError
+from deepclf.versions import version_numbers
 
 # fp32 only and few images: these tests are about the folder, not the numbers
 FAST = ["--variants", "fp32", "--parity-images", "8", "--calibration-steps", "4"]
@@ -18,11 +19,13 @@ FAST = ["--variants", "fp32", "--parity-images", "8", "--calibration-steps", "4"
 
 def test_cli_versions_refuses_overwrite_and_forces(run_dir: Path, tmp_path: Path, capsys) -> None:
     models = tmp_path / "models"
+    (models / "flowers" / "²").mkdir(parents=True)  # not a version (str.isdigit() is True, int() fails): skipped
+    (models / "flowers" / ".tmp-7").mkdir()         # a hidden temporary folder: not a version either
     assert main(["convert", str(run_dir), "--out", str(models), *FAST]) == 0
     out = capsys.readouterr().out
     assert "tflite-fp32" in out and "savedmodel" in out and "published" in out
     assert main(["convert", str(run_dir), "--out", str(models), "--name", "flowers", *FAST]) == 0
-    assert sorted(p.name for p in (models / "flowers").iterdir()) == ["1", "2"]  # next integer version
+    assert version_numbers(models / "flowers") == [1, 2]  # next integer version
 
     capsys.readouterr()
     report_before = (models / "flowers" / "1" / "conversion_report.json").read_bytes()
@@ -34,7 +37,7 @@ def test_cli_versions_refuses_overwrite_and_forces(run_dir: Path, tmp_path: Path
     assert main(["convert", str(run_dir), "--out", str(models), "--version", "1", "--force", *FAST]) == 0
     report = json.loads((models / "flowers" / "1" / "conversion_report.json").read_text())
     assert report["version"] == 1 and list(report["variants"]) == ["fp32"]
-    assert sorted(p.name for p in (models / "flowers").iterdir()) == ["1", "2"]  # no leftovers of the swap
+    assert sorted(p.name for p in (models / "flowers").iterdir()) == [".tmp-7", "1", "2", "²"]  # no leftovers
 
 
 def test_failure_midway_publishes_nothing(run_dir: Path, tmp_path: Path, monkeypatch) -> None:
@@ -71,6 +74,8 @@ def test_bad_options_and_missing_data_are_usage_errors(run_dir: Path, tmp_path: 
         convert_run(run_dir, tmp_path, ConvertOptions(min_agreement=1.5))
     with pytest.raises(UsageError, match="--variants"):
         convert_run(run_dir, tmp_path, ConvertOptions(variants=["int4"]))
+    with pytest.raises(UsageError, match="--version must be a positive integer up to 9223372036854775807"):
+        convert_run(run_dir, tmp_path, ConvertOptions(version=2**63))  # TF Serving's versions are int64
     with pytest.raises(UsageError, match="--data"):
         convert_run(run_dir, tmp_path, ConvertOptions(data_dir=tmp_path / "nope"))
     with pytest.raises(UsageError, match="not a training run"):

@@ -162,3 +162,22 @@ def test_load_runner_missing_paths(tmp_path: Path, version_dir: Path) -> None:
     Manifest.load(version_dir).save(tmp_path)
     with pytest.raises(ModelFormatError, match="not a loadable TFLite model"):
         load_runner(tmp_path / "junk.tflite")
+
+
+def test_load_runner_base_folder_skips_odd_version_names(tmp_path: Path, version_dir: Path) -> None:
+    # A base folder resolves to its highest version folder; '²' (str.isdigit() but not int()), '٣', '-1', hidden
+    # and temporary folders are not versions, so they are skipped instead of crashing the lookup.
+    import shutil
+
+    from deepclf.runtime import resolve_model_path
+
+    base = tmp_path / "flowers"
+    shutil.copytree(version_dir, base / "2")
+    for odd in ("²", "٣", "-1", ".tmp-9", str(2**63)):
+        (base / odd).mkdir()
+    assert resolve_model_path(base) == base / "2"
+    with load_runner(base) as r:
+        assert r.format == "tflite-fp32" and Path(r.path).parent == base / "2"
+    shutil.rmtree(base / "2")
+    with pytest.raises(ModelFormatError, match=r"no version folders; .*ASCII digits.*ignored: "):
+        load_runner(base)

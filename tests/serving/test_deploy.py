@@ -76,6 +76,20 @@ def test_scan_takes_names_and_versions_from_the_folders(tmp_path):
     assert models[1].manifest().labels == example.FLOWER_CLASSES
 
 
+def test_scan_skips_odd_version_names_and_refuses_duplicates(tmp_path):
+    root = make_tree(tmp_path / "m", {"flowers": (1,)})
+    for odd in ("²", "٣", "-1", str(2**63)):  # not versions to TF Serving either: skipped, not fatal
+        (root / "flowers" / odd).mkdir()
+    assert [(m.name, m.versions) for m in scan_models(root)] == [("flowers", (1,))]
+    shutil.copytree(root / "flowers" / "1", root / "flowers" / "001")  # TF Serving would load one, silently
+    with pytest.raises(ModelFormatError, match=r"2 folders for version 1 \('001' and '1'\)"):
+        scan_models(root)
+    shutil.rmtree(root / "flowers" / "1")
+    shutil.rmtree(root / "flowers" / "001")
+    with pytest.raises(ModelFormatError, match=r"has no version folders; expected .*ASCII digits.*ignored: "):
+        scan_models(root)
+
+
 @pytest.mark.parametrize(
     "setup, error, fragment",
     [

@@ -277,6 +277,26 @@ def test_start_up_errors_are_clear(tmp_path, half_plus_two_tflite):
         EdgeServer(ServerConfig(port=0, rest_api_port=0)).start()
 
 
+def test_odd_version_folders_are_skipped_not_fatal(tmp_path, half_plus_two_tflite):
+    # A folder named '²' once aborted the poll of every model (str.isdigit() accepts it, int() does not).
+    base = tmp_path / "hpt"
+    for name in ("1", "007"):  # "007" is version 7, loaded from its own folder (TF Serving reads leading zeros)
+        (base / name).mkdir(parents=True)
+        (base / name / "model.tflite").write_bytes(half_plus_two_tflite)
+    for odd in ("²", "٣", "-1", ".tmp-9", str(2**63)):
+        (base / odd).mkdir()
+        (base / odd / "model.tflite").write_bytes(half_plus_two_tflite)
+    (base / "9").write_text("a file, not a version folder")
+    with EdgeServer(_cfg(base)) as srv:
+        assert srv.describe() == {"flowers": {"7": "tflite-generic"}}
+        srv.manager.poll_once()  # the periodic poll goes through the same scan: still fine, nothing reloaded
+        assert srv.describe() == {"flowers": {"7": "tflite-generic"}}
+    shutil.rmtree(base / "1")
+    shutil.rmtree(base / "007")
+    with pytest.raises(ModelFormatError, match=r"found: none; .*ignored folders .*'²'"):
+        EdgeServer(_cfg(base)).start()
+
+
 def test_port_in_use_is_a_usage_error(server, models_root):
     rest_port = int(server.rest_url.rsplit(":", 1)[1])
     with pytest.raises(UsageError, match="cannot bind the REST port"):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -33,16 +32,9 @@ from deepclf.manifest import SIGNATURE_FLOAT, Manifest
 from deepclf.protocol.errors import Internal, ModelNotFound, ServingError, from_exception
 from deepclf.runtime.base import Runner
 from deepclf.signatures import Classification
+from deepclf.versions import version_of_path
 
 T = TypeVar("T")
-
-
-def _version_of(path: Path) -> int | None:
-    """The version number of a model in a TF Serving layout (``.../flowers/3`` or a file inside it)."""
-    for p in (path, path.parent):
-        if p.name.isdigit():
-            return int(p.name)
-    return None
 
 
 class LocalClient:
@@ -71,7 +63,7 @@ class LocalClient:
             runner = load_runner(model_path, format=format, variant=variant, num_threads=num_threads)  # type: ignore[arg-type]
         self.runner = runner
         self.model_name = runner.manifest.name
-        self.version = _version_of(Path(runner.path))
+        self.version = version_of_path(runner.path)  # None outside the <base>/<version>/ layout
 
     def _check(self, model: str | None, version: int | None) -> None:
         if model is not None and model != self.model_name:

@@ -34,6 +34,7 @@ from deepclf.fsutil import atomic_write_json, publish_dir
 from deepclf.manifest import MANIFEST_NAME, TFLITE_FILES, Manifest
 from deepclf.preprocessing import preprocess, preprocess_batch, read_bytes
 from deepclf.runtime.base import softmax
+from deepclf.versions import MAX_VERSION, next_version
 
 Log = Callable[[str], None]
 
@@ -63,8 +64,9 @@ class ConvertOptions:
     variants: Sequence[str] = tuple(TFLITE_FILES)
 
     def check(self) -> None:
-        if self.version is not None and self.version < 1:
-            raise UsageError(f"--version must be a positive integer, got {self.version}")
+        if self.version is not None and not 1 <= self.version <= MAX_VERSION:
+            raise UsageError(f"--version must be a positive integer up to {MAX_VERSION} (TF Serving's int64), "
+                             f"got {self.version}")
         if self.calibration_steps < 1:
             raise UsageError(f"--calibration-steps must be at least 1, got {self.calibration_steps}")
         if self.parity_images < 1:
@@ -83,12 +85,6 @@ class ConvertResult:
     version_dir: Path
     version: int
     report: dict[str, Any] = field(default_factory=dict)
-
-
-def next_version(base: Path) -> int:
-    """Highest numeric version folder under ``base`` plus one (1 for a new model)."""
-    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()] if base.is_dir() else []
-    return max(versions, default=0) + 1
 
 
 def _stderr(msg: str) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from deepclf.errors import ModelFormatError, UsageError
 from deepclf.manifest import MANIFEST_NAME, TFLITE_FILES, Manifest
 from deepclf.runtime.base import FORMATS, Runner
+from deepclf.versions import expected_layout, latest_version
 
 #: Accepted ``format`` values: the runner formats plus plain "tflite" (variant from ``variant``, default fp32).
 FORMAT_CHOICES = (*FORMATS, "tflite")
@@ -43,17 +44,16 @@ def _split_format(format: str | None, variant: str | None) -> tuple[str | None, 
     return format, variant or None
 
 
-def _versions(folder: Path) -> list[int]:
-    return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
-
-
 def resolve_model_path(path: str | os.PathLike[str]) -> Path:
-    """A model base folder (``models/flowers``) -> its highest numeric version; any other path unchanged."""
+    """A model base folder (``models/flowers``) -> its highest version folder; any other path unchanged.
+
+    Version folders follow ``deepclf.versions`` (ASCII digits, int64; other names are ignored, never fatal).
+    """
     p = Path(path)
     if p.is_dir() and not _looks_like_model(p):
-        versions = _versions(p)
-        if versions:
-            return p / str(versions[-1])
+        latest = latest_version(p)
+        if latest is not None:
+            return latest[1]
     return p
 
 
@@ -115,7 +115,8 @@ def load_runner(
     files = _tflite_files(p)
     if not files and not has_saved:
         raise ModelFormatError(
-            f"{p} holds no model (no model.keras, saved_model.pb or .tflite file, and no numeric version folders)"
+            f"{p} holds no model (no model.keras, saved_model.pb or .tflite file, and no version folders; for a "
+            f"models/<name> folder, {expected_layout(p)})"
         )
     manifest = Manifest.load(p)
     want = var or "fp32"

@@ -1,7 +1,8 @@
 """Which model versions are loaded, and swapping them without failing a request: the ``ModelManager``.
 
-It scans every model's base path for numeric version folders (names starting with "." are ignored: ``deepclf
-convert`` publishes through a hidden temporary folder and renames it), loads what the version policy asks for,
+It scans every model's base path for version folders (``deepclf.versions``' rules: ASCII-digit names in int64
+range; hidden folders such as the temporary one ``deepclf convert`` publishes through, files and odd names like
+``²`` are ignored, never fatal), loads what the version policy asks for,
 and on every poll (``--file_system_poll_wait_seconds``) loads new versions and unloads removed or superseded ones.
 
 A swap never fails a request: the new version is loaded first, then the reference is switched, and the old one is
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +33,7 @@ from typing import Any
 from deepclf.errors import ModelFormatError
 from deepclf.protocol import errors as E
 from deepclf.protocol.messages import ModelVersionState
+from deepclf.versions import list_versions, skipped_folders, version_numbers
 
 log = logging.getLogger("deepclf.serving")
 
@@ -80,17 +81,6 @@ class _Model:
     status: dict[int, VersionStatus] = field(default_factory=dict)
 
 
-def scan_versions(base_path: str | os.PathLike[str]) -> list[int]:
-    """Numeric version folders under ``base_path`` (hidden/partial folders, files and other names ignored)."""
-    base = Path(base_path)
-    out = []
-    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        for entry in os.scandir(base):
-            if entry.name.isdigit() and not entry.name.startswith(".") and entry.is_dir():
-                out.append(int(entry.name))
-    return sorted(out)
-
-
 class ModelManager:
     """Loads, serves, swaps and unloads the versions of every configured model (thread-safe)."""
 
@@ -127,11 +117,13 @@ class ModelManager:
         problems = []
         for name, m in self._models.items():
             if not m.live:
-                found = scan_versions(m.config.base_path)
+                found = version_numbers(m.config.base_path)
                 errors = [f"version {s.version}: {s.error_message}" for s in m.status.values() if s.error_message]
+                skipped = skipped_folders(m.config.base_path)
                 problems.append(
                     f"model {name!r}: no version could be loaded from {m.config.base_path} "
-                    f"(numeric version folders found: {found or 'none'}; policy {m.config.policy}"
+                    f"(version folders found: {found or 'none'}; policy {m.config.policy}"
+                    + (f"; ignored folders (not ASCII-digit names): {skipped}" if skipped else "")
                     + (f"; {'; '.join(errors)}" if errors else "") + ")"
                 )
         if problems:
@@ -171,25 +163,26 @@ class ModelManager:
                 if not base.is_dir():
                     log.warning("model %r: base path %s is missing; keeping what is loaded", m.config.name, base)
                     continue
-                found = scan_versions(base)
-                wanted = m.config.wanted(found)
+                folders = dict(list_versions(base))  # the folder of each version: "007" is version 7
+                wanted = m.config.wanted(sorted(folders))
                 for v in wanted:
-                    if v not in m.live and self._should_load(m, v):
-                        self._load(m, v)
+                    if v not in m.live and self._should_load(m, v, folders[v]):
+                        self._load(m, v, folders[v])
                 keep_old = bool(wanted) and not any(v in m.live for v in wanted)
                 if not keep_old:
                     for v in sorted(set(m.live) - set(wanted)):
                         self._unload(m, v, DRAIN_TIMEOUT_S)
 
-    def _should_load(self, m: _Model, version: int) -> bool:
+    def _should_load(self, m: _Model, version: int, path: Path) -> bool:
         st = m.status.get(version)
         if st is None or st.state != END or not st.error_message:
             return True
-        return self._mtime(m, version) != st.mtime  # a failed version is retried only after it changes
+        return self._mtime(path) != st.mtime  # a failed version is retried only after it changes
 
-    def _mtime(self, m: _Model, version: int) -> float:
+    @staticmethod
+    def _mtime(path: Path) -> float:
         try:
-            return (Path(m.config.base_path) / str(version)).stat().st_mtime
+            return path.stat().st_mtime
         except OSError:
             return 0.0
 
@@ -199,8 +192,7 @@ class ModelManager:
         if self._on_change is not None:
             self._on_change()
 
-    def _load(self, m: _Model, version: int) -> None:
-        path = Path(m.config.base_path) / str(version)
+    def _load(self, m: _Model, version: int, path: Path) -> None:
         self._set(m, VersionStatus(version, LOADING))
         t0 = time.perf_counter()
         try:
@@ -208,7 +200,7 @@ class ModelManager:
         except Exception as exc:  # noqa: BLE001 - a broken version is reported in its status, not fatal
             err = E.from_exception(exc)
             log.error("model %r version %d failed to load: %s", m.config.name, version, err.message)
-            self._set(m, VersionStatus(version, END, err.code, err.message, self._mtime(m, version)))
+            self._set(m, VersionStatus(version, END, err.code, err.message, self._mtime(path)))
             return
         served = ServedVersion(m.config.name, version, path, runner, self._describe(runner))
         with self._lock:

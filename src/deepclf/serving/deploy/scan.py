@@ -19,6 +19,7 @@ from pathlib import Path
 
 from deepclf.errors import ModelFormatError, UsageError
 from deepclf.manifest import MANIFEST_NAME, Manifest
+from deepclf.versions import duplicate_versions, expected_layout, list_versions
 
 #: What TF Serving needs in a version folder to load it as a SavedModel.
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -46,15 +47,6 @@ class ModelEntry:
         return self.manifests[self.newest if version is None else version]
 
 
-def _version_number(name: str) -> int | None:
-    # TF Serving's file-system source takes a child folder as a version when its name parses as an int64
-    # (leading zeros and all); anything else (".3.partial-x" from publish_dir, "tmp") is ignored, and so here.
-    if not name.isascii() or not name.isdigit():
-        return None
-    value = int(name)
-    return value if value < 2**63 else None
-
-
 def scan_models(models_dir: str | os.PathLike[str]) -> list[ModelEntry]:
     """Every model under ``models_dir`` with its numeric version folders, sorted by name.
 
@@ -77,21 +69,19 @@ def scan_models(models_dir: str | os.PathLike[str]) -> list[ModelEntry]:
                 f"model folder name {child.name!r} in {root} is not usable as a TF Serving model name; expected "
                 "letters, digits, '_', '.' or '-' (it becomes part of URLs like /v1/models/<name>)"
             )
-        versions: dict[int, Path] = {}
-        for vdir in child.iterdir():
-            number = _version_number(vdir.name)
-            if number is None or not vdir.is_dir():
-                continue
-            if number in versions:
-                raise ModelFormatError(
-                    f"model {child.name!r} has two folders for version {number} ({versions[number].name!r} and "
-                    f"{vdir.name!r}); TF Serving would load only one of them, so keep one"
-                )
-            versions[number] = vdir
+        # deepclf.versions' rules: what TF Serving takes as a version folder; ".3.partial-x" and other names skipped.
+        duplicates = duplicate_versions(child)
+        if duplicates:
+            number, paths = min(duplicates.items())
+            raise ModelFormatError(
+                f"model {child.name!r} has {len(paths)} folders for version {number} "
+                f"({' and '.join(repr(p.name) for p in paths)}); TF Serving would load only one of them, so keep one"
+            )
+        versions = dict(list_versions(child))
         if not versions:
             raise ModelFormatError(
-                f"model folder {child} has no version folders; expected numeric sub-folders such as "
-                f"{child.name}/1/ (publish one with `deepclf convert`), or remove the folder"
+                f"model folder {child} has no version folders; {expected_layout(child)}; publish one with "
+                "`deepclf convert`, or remove the folder"
             )
         manifests: dict[int, Manifest] = {}
         for number, vdir in sorted(versions.items()):
