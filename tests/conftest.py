@@ -1,4 +1,11 @@
-"""Shared fixtures: where the real photos are, small generated image folders, quiet TensorFlow."""
+"""Shared fixtures: generated flower-like photos and the session's model trained on them, the real photos (for the
+few tests whose point is real photos), small generated image folders, quiet TensorFlow, and a skip count printed
+at the end of every run.
+
+Every test that needs only *a* trained model or *some* JPEGs uses generated data (``gen_photos``), so the suite
+runs in full on any machine. ``mini_photos`` / ``full_photos`` (the real flowers) skip, saying why, without the
+shared data.
+"""
 
 from __future__ import annotations
 
@@ -14,22 +21,45 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = ("daisy", "dandelion", "roses", "sunflowers", "tulips")
 
+#: ``DEEPCLF_TEST_DATA`` values that mean "no shared data here": run as a fresh clone without ../shared would.
+NO_DATA = frozenset({"none", "no", "off", "0"})
+
 
 def shared_data_dir() -> Path | None:
-    """The folder holding flower_photos/ and flower_photos_mini/ (DEEPCLF_TEST_DATA, else ../shared/data)."""
-    env = os.environ.get("DEEPCLF_TEST_DATA")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
-        if (cand / "flower_photos_mini").is_dir():
-            return cand
-    return None
+    """The folder holding flower_photos/ and flower_photos_mini/, or None.
+
+    ``DEEPCLF_TEST_DATA`` set: that folder and nothing else (``none``, or a folder without ``flower_photos_mini``,
+    means no real photos; ``../shared`` is not consulted then). Unset: ``../shared/data`` beside the checkout.
+    """
+    env = os.environ.get("DEEPCLF_TEST_DATA", "").strip()
+    if env.lower() in NO_DATA:
+        return None
+    cand = Path(env) if env else REPO.parent / "shared" / "data"
+    return cand if (cand / "flower_photos_mini").is_dir() else None
+
+
+def _no_photos(what: str) -> str:
+    """The skip reason: which folder was looked for, where, and how to provide it."""
+    env = os.environ.get("DEEPCLF_TEST_DATA", "").strip()
+    if env.lower() in NO_DATA:
+        where = f"DEEPCLF_TEST_DATA={env} says there is no shared data"
+    elif env:
+        where = f"DEEPCLF_TEST_DATA={env!r} has no {what}/"
+    else:
+        where = f"{REPO.parent / 'shared' / 'data' / what} is absent"
+    return (f"needs the real {what} ({where}): set DEEPCLF_TEST_DATA to the folder holding it, "
+            "or put shared/data beside the checkout")
 
 
 @pytest.fixture(scope="session")
 def mini_photos() -> Path:
-    """The 200-photo real subset (40 per class); skips, saying why, when the shared data is absent."""
+    """The 200-photo real subset (40 per class); skips, saying why, when the shared data is absent.
+
+    Only for tests whose point is real photos; every other test uses ``gen_photos``.
+    """
     d = shared_data_dir()
     if d is None:
-        pytest.skip("real photos not found: set DEEPCLF_TEST_DATA or put shared/data beside the checkout")
+        pytest.skip(_no_photos("flower_photos_mini"))
     return d / "flower_photos_mini"
 
 
@@ -38,8 +68,27 @@ def full_photos() -> Path:
     """The full real flowers folder (3,304 photos when complete)."""
     d = shared_data_dir()
     if d is None or not (d / "flower_photos").is_dir():
-        pytest.skip("real flower_photos not found: set DEEPCLF_TEST_DATA or put shared/data beside the checkout")
+        pytest.skip(_no_photos("flower_photos"))
     return d / "flower_photos"
+
+
+#: The generated stand-in for the mini photos: as many images (so the same 160/40 split), the same 5 class names.
+GEN_PER_CLASS = 40
+GEN_SIZE = (120, 160)  # (height, width): larger than the 64x64 model input, so every path really resizes
+
+
+@pytest.fixture(scope="session")
+def gen_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """200 generated JPEGs, 40 per class, in class folders named like the flowers (``deepclf.data.synthetic``).
+
+    Built once per session (well under a second); a CNN learns them in a few epochs. Shared: copy, never modify.
+    """
+    from deepclf.data.synthetic import make_synthetic_dataset  # noqa: PLC0415
+
+    root = make_synthetic_dataset(tmp_path_factory.getbasetemp() / "deepclf-shared" / "gen_photos",
+                                  per_class=GEN_PER_CLASS, size=GEN_SIZE, seed=0)
+    assert tuple(sorted(p.name for p in root.iterdir())) == CLASSES
+    return root
 
 
 def make_image_folder(root: Path, classes=("a", "b", "c"), per_class: int = 6, size=(40, 48), seed: int = 0) -> Path:
@@ -71,15 +120,25 @@ def _modelkit():
 
 
 @pytest.fixture(scope="session")
-def shared_run_dir(tmp_path_factory: pytest.TempPathFactory, mini_photos: Path) -> Path:
-    """A real training run folder (basic CNN, 64x64, trained briefly on the mini photos), built once per session."""
-    return _modelkit().shared_run(tmp_path_factory.getbasetemp(), mini_photos)
+def shared_run_dir(tmp_path_factory: pytest.TempPathFactory, gen_photos: Path) -> Path:
+    """A real training run folder (basic CNN, 64x64, trained briefly on ``gen_photos``), built once per session."""
+    return _modelkit().shared_run(tmp_path_factory.getbasetemp(), gen_photos)
 
 
 @pytest.fixture(scope="session")
-def shared_version_dir(tmp_path_factory: pytest.TempPathFactory, mini_photos: Path) -> Path:
+def shared_version_dir(tmp_path_factory: pytest.TempPathFactory, gen_photos: Path) -> Path:
     """``<models>/flowers/1`` converted from ``shared_run_dir``: SavedModel + 4 TFLite variants + manifest.
 
     The model base path is ``shared_version_dir.parent``; copy it before modifying (other tests share it).
     """
-    return _modelkit().shared_version(tmp_path_factory.getbasetemp(), mini_photos)
+    return _modelkit().shared_version(tmp_path_factory.getbasetemp(), gen_photos)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """``skipped: N of M tests (x.x%)`` after every run, so the share of tests that did not run is plain to see."""
+    outcomes = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
+    ids = {o: {r.nodeid for r in terminalreporter.stats.get(o, []) if getattr(r, "nodeid", None)} for o in outcomes}
+    total = len(set().union(*ids.values()))
+    if total:
+        n = len(ids["skipped"])
+        terminalreporter.write_line(f"skipped: {n} of {total} tests ({100 * n / total:.1f}%)")

@@ -1,6 +1,6 @@
 """Fixtures for the bench tests: the session's real trained run and its conversion (tests/conftest.py).
 
-``shared_run_dir`` is the registry's ``basic`` CNN at 64x64 trained briefly on the real mini photos;
+``shared_run_dir`` is the registry's ``basic`` CNN at 64x64 trained briefly on the generated photos;
 ``shared_version_dir`` is its ``deepclf.convert`` output (SavedModel + fp32/fp16/dynamic/int8 TFLite). Both are
 built once per session and shared with the convert, runtime, serving and client tests.
 """

@@ -1,4 +1,4 @@
-"""Accuracy parity on real photos: formats agree, an injected disagreement is flagged, failures are reported."""
+"""Accuracy parity on validation images: formats agree, an injected disagreement is flagged, failures are reported."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from deepclf.errors import UsageError
 
 
 @pytest.fixture(scope="module")
-def parity_report(bench_run, bench_version, mini_photos, closed_port):
+def parity_report(bench_run, bench_version, gen_photos, closed_port):
     fp32 = parse_target(f"tflite:{bench_version}?variant=fp32")
     fp32.open()
     labels = fp32.labels
@@ -41,7 +41,7 @@ def parity_report(bench_run, bench_version, mini_photos, closed_port):
         f"tflite:{bench_version}/nope",  # cannot load
         f"grpc://127.0.0.1:{closed_port}/flowers",  # down (or no client yet): reported either way
     ]
-    data = ParityImages.from_folder(mini_photos)  # the validation split: 40 real JPEGs
+    data = ParityImages.from_folder(gen_photos)  # the validation split: 40 generated JPEGs
     report = run_parity(targets, data, thresholds=Thresholds(quantized_agreement=0.9))
     fp32.close()
     return report
@@ -96,16 +96,16 @@ def test_report_files(parity_report, tmp_path):
     assert data["thresholds"]["served_tolerance"] == 0.0
 
 
-def test_cli_exit_status_follows_the_verdict(bench_version, mini_photos, tmp_path, capsys):
+def test_cli_exit_status_follows_the_verdict(bench_version, gen_photos, tmp_path, capsys):
     ok = main(["bench", "parity", f"tflite:{bench_version}?variant=fp32", f"tflite:{bench_version}?variant=int8",
-               "--images", str(mini_photos), "--limit", "12", "--agreement", "0.5", "--accuracy-ratio", "0.5",
+               "--images", str(gen_photos), "--limit", "12", "--agreement", "0.5", "--accuracy-ratio", "0.5",
                "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert ok == 0, out
     assert "reference: tflite-fp32" in out and "overall: PASS" in out
     assert (tmp_path / "parity.csv").is_file()
     bad = main(["bench", "parity", f"tflite:{bench_version}", f"tflite:{tmp_path}/missing",
-                "--images", str(mini_photos), "--limit", "4"])
+                "--images", str(gen_photos), "--limit", "4"])
     assert bad == 1
     assert main(["bench", "parity", f"tflite:{bench_version}", "--pair", "nonsense"]) == 2
 

@@ -50,8 +50,8 @@ def test_latency_over_rest_and_grpc_with_the_servers_own_view(edge):
     assert report.targets[3].info["metrics_url"] is None and report.targets[4].info["metrics_url"]
 
 
-def test_served_endpoints_match_the_in_process_runner_exactly(edge, bench_version, mini_photos):
-    data = ParityImages.from_folder(mini_photos, limit=12)
+def test_served_endpoints_match_the_in_process_runner_exactly(edge, bench_version, gen_photos):
+    data = ParityImages.from_folder(gen_photos, limit=12)
     report = run_parity([f"tflite:{bench_version}?variant=fp32", *_specs(edge)], data)
     served = [t for t in report.targets if t.kind == "served"]
     assert len(served) == 5

@@ -51,10 +51,10 @@ def edge(model_base: Path):
 
 
 @pytest.fixture(scope="session")
-def photos(mini_photos: Path) -> list[str]:
-    """40 real photos, 8 of each class (the order is fixed)."""
+def photos(gen_photos: Path) -> list[str]:
+    """40 JPEGs of the generated photos, 8 of each class (the order is fixed)."""
     out: list[str] = []
-    for d in sorted(p for p in mini_photos.iterdir() if p.is_dir()):
+    for d in sorted(p for p in gen_photos.iterdir() if p.is_dir()):
         out += [str(p) for p in sorted(d.glob("*.jpg"))[:8]]
     return out
 

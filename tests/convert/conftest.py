@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # test_convert_full_size imports
 
 @pytest.fixture(scope="session")
 def run_dir(shared_run_dir: Path) -> Path:
-    """A real training run folder: basic CNN at 64x64, trained 10 epochs on the mini photos' training split."""
+    """A real training run folder: basic CNN at 64x64, trained 5 epochs on the generated photos' training split."""
     return shared_run_dir
 
 
@@ -23,11 +23,11 @@ def version_dir(shared_version_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def validation_files(mini_photos: Path) -> list[Path]:
-    """The 40 real validation JPEGs of the mini photos (Keras' split, seed 123)."""
+def validation_files(gen_photos: Path) -> list[Path]:
+    """The 40 validation JPEGs of the generated photos the model was trained on (Keras' split, seed 123)."""
     from deepclf.data.split import split_files
 
-    return split_files(mini_photos, "validation", validation_split=0.2, seed=123)[0]
+    return split_files(gen_photos, "validation", validation_split=0.2, seed=123)[0]
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,12 @@
 """Builds the models the convert and runtime tests share: a small real run folder and its converted version.
 
-Both are built once per test session and cached under pytest's session temp folder, so ``tests/convert`` and
-``tests/runtime`` (which imports this module too) reuse the same conversion. The model is the registry's real
-``basic`` CNN at 64x64, trained for a few epochs on the real mini photos: an untrained model's near-uniform
-probabilities would make top-1 agreement meaningless.
+Both are built once per test session and cached under pytest's session temp folder, so every test package
+(convert, runtime, serving, clients, bench) reuses the same conversion. The model is the registry's real ``basic``
+CNN at 64x64, trained for a few epochs on the session's generated photos (tests/conftest.py ``gen_photos``: 5
+classes named like the flowers, 40 each), so it exists on any machine, real photos or not. An untrained model's
+near-uniform probabilities would make top-1 agreement meaningless; 5 epochs give a confident but not saturated
+model (measured: ~92% validation accuracy, top probability 0.6-1.0, mean ~0.84; int8 differs from Keras by up to
+~1.6e-2 in probability, as on the real photos), in ~5 s on 2 cores.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import json
 from pathlib import Path
 
 IMG_SIZE = (64, 64)
-EPOCHS = 10
+EPOCHS = 5
 MODEL_NAME = "flowers"
 
 
@@ -61,7 +64,7 @@ def shared_version(base_temp: Path, data_dir: Path) -> Path:
     version = models / MODEL_NAME / "1"
     if not (version / "conversion_report.json").is_file():
         run = shared_run(base_temp, data_dir)
-        # 40 parity images (the whole validation split of the mini photos) keep the session fast.
+        # 40 parity images (the whole validation split of the generated photos) keep the session fast.
         convert_run(run, models, ConvertOptions(version=1, parity_images=40, calibration_steps=50,
                                                 min_agreement=0.8), log=lambda _msg: None)
     return version

@@ -54,15 +54,24 @@ def test_float_signature_matches_keras(loaded, keras_reference, version_dir: Pat
     assert [b.decode() for b in out["labels"].numpy()] == [labels[i] for i in ref.argmax(-1)]
 
 
-def test_bytes_signature_matches_float_signature_on_real_jpegs(loaded, validation_files) -> None:
+@pytest.fixture(params=["generated", "real"])
+def jpeg_files(request, validation_files) -> list[Path]:
+    """12 JPEG files: the generated validation images (anywhere), and real photos (when the shared data is here)."""
+    if request.param == "generated":
+        return validation_files[:12]
+    mini = request.getfixturevalue("mini_photos")
+    return sorted(mini.glob("*/*.jpg"))[::17][:12]  # every class, camera JPEGs of many sizes
+
+
+def test_bytes_signature_matches_float_signature_on_jpegs(loaded, jpeg_files) -> None:
     """In-graph decode+resize (preprocessing_tf) vs deepclf.preprocessing: within 1e-4 in probability."""
     import tensorflow as tf
 
     from deepclf.preprocessing import preprocess_batch
 
-    files = validation_files[:12]
+    files = jpeg_files
     raw = [f.read_bytes() for f in files]
-    assert all(r[:2] == b"\xff\xd8" for r in raw)  # real JPEGs
+    assert len(raw) == 12 and all(r[:2] == b"\xff\xd8" for r in raw)  # JPEG files
     by_bytes = loaded.signatures["predict_image_bytes"](image_bytes=tf.constant(raw))
     by_float = loaded.signatures["serving_default"](image=tf.constant(preprocess_batch(files, (64, 64))))
     diff = np.abs(by_bytes["probabilities"].numpy() - by_float["probabilities"].numpy()).max()

@@ -13,8 +13,8 @@ from deepclf.runtime import load_runner
 
 
 @pytest.mark.slow
-def test_convert_at_180x180(tmp_path: Path, mini_photos: Path, validation_files) -> None:
-    run = modelkit.make_run(tmp_path / "run", mini_photos, img_size=(180, 180), epochs=3)
+def test_convert_at_180x180(tmp_path: Path, gen_photos: Path, validation_files) -> None:
+    run = modelkit.make_run(tmp_path / "run", gen_photos, img_size=(180, 180), epochs=3)
     result = convert_run(run, tmp_path / "models", ConvertOptions(parity_images=40, calibration_steps=50,
                                                                   min_agreement=0.8), log=lambda _m: None)
     report = result.report

@@ -20,7 +20,7 @@ def version_dir(shared_version_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def photos(mini_photos: Path) -> list[Path]:
-    """Eight real JPEGs, from every class."""
-    files = sorted(mini_photos.glob("*/*.jpg"))
+def photos(gen_photos: Path) -> list[Path]:
+    """Eight JPEGs of the generated photos, from every class."""
+    files = sorted(gen_photos.glob("*/*.jpg"))
     return files[::25][:8]

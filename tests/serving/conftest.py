@@ -1,8 +1,8 @@
 """Fixtures for the edge-server tests: a models folder with the real converted flowers model and TF Serving's
 ``half_plus_two`` (built here with TensorFlow as a manifest-less TFLite model), and a running ``EdgeServer``.
 
-Everything is real: the session's trained + converted model (tests/conftest.py ``shared_version_dir``), LiteRT,
-uvicorn and grpc on loopback.
+Everything is real: the session's trained + converted model (tests/conftest.py ``shared_version_dir``, trained on
+the generated photos, so these tests run on any machine), LiteRT, uvicorn and grpc on loopback.
 """
 
 from __future__ import annotations
@@ -66,9 +66,9 @@ def server(models_root: Path) -> Iterator:
 
 
 @pytest.fixture(scope="session")
-def photos(mini_photos: Path) -> list[Path]:
-    """Four real JPEGs from different classes."""
+def photos(gen_photos: Path) -> list[Path]:
+    """Four JPEGs of the generated photos, from different classes."""
     picks = []
     for cls in ("daisy", "roses", "tulips", "sunflowers"):
-        picks.append(sorted((mini_photos / cls).glob("*.jpg"))[0])
+        picks.append(sorted((gen_photos / cls).glob("*.jpg"))[0])
     return picks
