@@ -1,7 +1,9 @@
 """The image contract: numpy/Pillow preprocessing and its TensorFlow twin agree on real photos.
 
-Stated bound: on real JPEGs (and on PNG/BMP/GIF) the two paths give IDENTICAL float32 tensors (max abs diff 0.0):
-both decode JPEGs with libjpeg's accurate integer DCT and both resize with TF's half-pixel bilinear kernel.
+Stated bound: on real JPEGs (and on generated JPEGs, PNG/BMP/GIF) the two paths give IDENTICAL float32 tensors
+(max abs diff 0.0): both decode JPEGs with libjpeg's accurate integer DCT and both resize with TF's half-pixel
+bilinear kernel. The real-photo tests need the shared data (camera JPEGs of many sizes); the generated ones run
+anywhere.
 """
 
 from __future__ import annotations
@@ -40,6 +42,16 @@ def test_parity_on_real_jpegs(mini_photos: Path) -> None:
         assert ours.dtype == np.float32 and ours.shape == (180, 180, 3)
         worst = max(worst, float(np.abs(ours - theirs).max()))
     assert worst <= PARITY_BOUND
+
+
+@pytest.mark.parametrize("size", [(180, 180), (64, 64), (200, 300)])  # down, further down, up
+def test_parity_on_generated_jpegs(gen_photos: Path, size: tuple[int, int]) -> None:
+    files = sorted(gen_photos.glob("*/*.jpg"))[::5]  # 40 files, every class
+    assert len(files) == 40
+    for f in files:
+        raw = f.read_bytes()
+        np.testing.assert_array_equal(preprocess(raw, size), decode_and_resize(tf.constant(raw), *size).numpy(),
+                                      err_msg=str(f))
 
 
 def test_parity_on_full_size_jpegs(full_photos: Path) -> None:
@@ -101,8 +113,8 @@ def test_bad_bytes_raise_clear_errors(data: bytes, needle: str) -> None:
         decode_image(data, name="upload")
 
 
-def test_truncated_jpeg_is_an_error(mini_photos: Path) -> None:
-    raw = next(iter(sorted(mini_photos.glob("*/*.jpg")))).read_bytes()
+def test_truncated_jpeg_is_an_error(gen_photos: Path) -> None:
+    raw = next(iter(sorted(gen_photos.glob("*/*.jpg")))).read_bytes()
     with pytest.raises(ImageError, match="corrupt or truncated"):
         decode_image(raw[: len(raw) // 2])
 

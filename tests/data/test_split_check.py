@@ -1,4 +1,8 @@
-"""The TF-free split is Keras' split; `data check` finds corrupt files, non-images, duplicates, tiny images."""
+"""The TF-free split is Keras' split; `data check` finds corrupt files, non-images, duplicates, tiny images.
+
+The split and the clean check are checked on the generated photos everywhere and on the real archive (mini and
+full) when the shared data is here; the problem-finding tests build their messy folder from generated JPEGs.
+"""
 
 from __future__ import annotations
 
@@ -16,21 +20,27 @@ from deepclf.data.split import split_files
 from deepclf.errors import DatasetError
 
 
-def test_split_sizes_on_real_mini(mini_photos: Path) -> None:
-    tr, trl, classes = split_files(mini_photos, "training")
-    va, val, _ = split_files(mini_photos, "validation")
+@pytest.fixture(params=["gen_photos", "mini_photos"])
+def photos200(request) -> Path:
+    """200 JPEGs, 40 in each of the 5 flower classes: generated (anywhere), then the real mini set (shared data)."""
+    return request.getfixturevalue(request.param)
+
+
+def test_split_sizes_on_200_photos(photos200: Path) -> None:
+    tr, trl, classes = split_files(photos200, "training")
+    va, val, _ = split_files(photos200, "validation")
     assert classes == ["daisy", "dandelion", "roses", "sunflowers", "tulips"]
     assert (len(tr), len(va)) == (160, 40)
     assert not set(tr) & set(va) and len(set(tr) | set(va)) == 200
     assert all(Path(p).parent.name == classes[y] for p, y in zip(tr + va, trl + val))
 
 
-def test_split_is_exactly_keras_split(mini_photos: Path) -> None:
+def test_split_is_exactly_keras_split(photos200: Path) -> None:
     tf = pytest.importorskip("tensorflow")
     for subset in ("training", "validation"):
         ds = tf.keras.utils.image_dataset_from_directory(
-            str(mini_photos), validation_split=0.2, subset=subset, seed=123, image_size=(8, 8), verbose=False)
-        ours, _, _ = split_files(mini_photos, subset)
+            str(photos200), validation_split=0.2, subset=subset, seed=123, image_size=(8, 8), verbose=False)
+        ours, _, _ = split_files(photos200, subset)
         assert [str(p) for p in ours] == list(ds.file_paths)
 
 
@@ -53,11 +63,11 @@ def test_split_errors(tmp_path: Path, tiny_folder: Path) -> None:
 
 
 @pytest.fixture()
-def messy(tmp_path: Path, mini_photos: Path) -> Path:
+def messy(tmp_path: Path, gen_photos: Path) -> Path:
     root = tmp_path / "messy"
     for c in ("roses", "tulips"):
         (root / c).mkdir(parents=True)
-        for f in sorted((mini_photos / c).glob("*.jpg"))[:3]:
+        for f in sorted((gen_photos / c).glob("*.jpg"))[:3]:
             shutil.copy(f, root / c / f.name)
     dup = sorted((root / "roses").glob("*.jpg"))[0]
     shutil.copy(dup, root / "tulips" / dup.name)  # the same photo under two labels, as in the real set
@@ -88,6 +98,6 @@ def test_check_cli_text_and_json(messy: Path, capsys) -> None:
     assert d["ok"] is False and len(d["cross_class_duplicates"]) == 1
 
 
-def test_check_clean_real_data(mini_photos: Path) -> None:
-    r = check_folder(mini_photos)
+def test_check_clean_data(photos200: Path) -> None:
+    r = check_folder(photos200)
     assert r.ok and r.total == 200 and not r.duplicates

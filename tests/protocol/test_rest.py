@@ -59,8 +59,8 @@ def test_outputs_round_trip(fmt):
     assert back["labels"].tolist() == [b"dandelion", b"daisy"]
 
 
-def test_real_jpeg_bytes_travel_as_b64_and_come_back_identical(mini_photos):
-    jpegs = [p.read_bytes() for p in sorted(mini_photos.rglob("*.jpg"))[:3]]
+def test_jpeg_file_bytes_travel_as_b64_and_come_back_identical(gen_photos):
+    jpegs = [p.read_bytes() for p in sorted(gen_photos.rglob("*.jpg"))[:3]]
     body = P.encode_predict_request({"image_bytes": jpegs}, signature_name="predict_image_bytes")
     doc = orjson.loads(body)
     assert doc["signature_name"] == "predict_image_bytes"

@@ -1,4 +1,8 @@
-"""A short real training run on real photos writes every artifact; an interrupted run resumes; bad data is refused."""
+"""A short real training run writes every artifact; an interrupted run resumes; bad data is refused.
+
+The images are the session's generated photos (5 flower-named classes, 40 each: the same 160/40 split as the real
+mini set): what is tested is the trainer, which any machine can run.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +29,9 @@ def _cfg(data: Path, run: Path, **kw) -> TrainConfig:
                        epochs=kw.pop("epochs", 2), img_size=(48, 48), batch_size=32, **kw)
 
 
-def test_short_run_writes_every_artifact(mini_photos: Path, tmp_path: Path) -> None:
+def test_short_run_writes_every_artifact(gen_photos: Path, tmp_path: Path) -> None:
     lines: list[str] = []
-    res = train(_cfg(mini_photos, tmp_path / "run"), log=lines.append, verbose=0)
+    res = train(_cfg(gen_photos, tmp_path / "run"), log=lines.append, verbose=0)
     for a in ARTIFACTS:
         p = res.run_dir / a
         assert p.is_file() and p.stat().st_size > 0, a
@@ -46,7 +50,7 @@ def test_short_run_writes_every_artifact(mini_photos: Path, tmp_path: Path) -> N
     model = tf.keras.models.load_model(res.run_dir / "model.keras")
     assert model.output_shape == (None, 5)
     with pytest.raises(UsageError, match="already holds a finished run"):
-        train(_cfg(mini_photos, tmp_path / "run"), log=lambda s: None, verbose=0)
+        train(_cfg(gen_photos, tmp_path / "run"), log=lambda s: None, verbose=0)
 
 
 class _Interrupt(tf.keras.callbacks.Callback):
@@ -55,9 +59,9 @@ class _Interrupt(tf.keras.callbacks.Callback):
             raise KeyboardInterrupt("simulated interruption after epoch 2")
 
 
-def test_interrupted_run_resumes(mini_photos: Path, tmp_path: Path) -> None:
+def test_interrupted_run_resumes(gen_photos: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    cfg = _cfg(mini_photos, run, model="basic", epochs=4)
+    cfg = _cfg(gen_photos, run, model="basic", epochs=4)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, log=lambda s: None, verbose=0, extra_callbacks=[_Interrupt()])
     assert (run / "checkpoints").is_dir() and not (run / "model.keras").exists()
@@ -70,13 +74,13 @@ def test_interrupted_run_resumes(mini_photos: Path, tmp_path: Path) -> None:
         (run / "model.keras").unlink()
         (run / "checkpoints").mkdir()
         (run / "checkpoints" / "x").write_text("")
-        train(_cfg(mini_photos, run, model="basic", epochs=4, seed=7), log=lambda s: None, verbose=0)
+        train(_cfg(gen_photos, run, model="basic", epochs=4, seed=7), log=lambda s: None, verbose=0)
 
 
-def test_unreadable_images_are_refused_before_training(mini_photos: Path, tmp_path: Path) -> None:
+def test_unreadable_images_are_refused_before_training(gen_photos: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     for c in ("roses", "tulips"):
-        shutil.copytree(mini_photos / c, data / c)
+        shutil.copytree(gen_photos / c, data / c)
     (data / "roses" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
     with pytest.raises(DatasetError, match=r"(?s)1 unreadable image.*broken\.jpg"):
         train(_cfg(data, tmp_path / "run"), log=lambda s: None, verbose=0)
