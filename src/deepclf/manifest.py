@@ -24,18 +24,11 @@ from typing import Any
 from deepclf import __version__
 from deepclf.errors import ModelFormatError
 from deepclf.fsutil import atomic_write_json
+from deepclf.variants import TFLITE_FILES, canonical_variant  # TFLITE_FILES re-exported: variant -> file name
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA = "deepclf.manifest/1"
 
-#: The TFLite variants and their file names in a version folder. ``model.tflite`` is the name TF Serving's
-#: ``--prefer_tflite_model`` looks for, so the fp32 variant takes it.
-TFLITE_FILES: dict[str, str] = {
-    "fp32": "model.tflite",
-    "fp16": "model_fp16.tflite",
-    "dynamic": "model_dynamic.tflite",
-    "int8": "model_int8.tflite",
-}
 
 #: Names of the serving signatures and their tensors; requests key on these, so they never change.
 SIGNATURE_FLOAT = "serving_default"
@@ -94,7 +87,7 @@ class Manifest:
 
     ``format`` is one of ``keras``, ``savedmodel``, ``tflite`` (a version folder holds a SavedModel and the TFLite
     variants, so its manifest says ``savedmodel`` and lists ``variants``). ``variants`` maps a variant name
-    (fp32, fp16, dynamic, int8) to its file name and quantization parameters.
+    (``deepclf.variants``: fp32, fp16, dynamic, int8) to its file name and quantization parameters.
     """
 
     labels: list[str]
@@ -119,12 +112,13 @@ class Manifest:
         return len(self.labels)
 
     def variant_file(self, variant: str) -> str:
-        """File name of a TFLite variant (``fp32`` -> ``model.tflite``), from the manifest or the fixed table."""
-        if variant in self.variants and "file" in self.variants[variant]:
-            return str(self.variants[variant]["file"])
-        if variant in TFLITE_FILES:
-            return TFLITE_FILES[variant]
-        raise ModelFormatError(f"unknown TFLite variant {variant!r}; expected one of {sorted(TFLITE_FILES)}")
+        """File name of a TFLite variant (``fp32`` -> ``model.tflite``), from the manifest or ``deepclf.variants``."""
+        name = canonical_variant(variant)
+        if name is None:
+            raise ModelFormatError(f"unknown TFLite variant {variant!r}; expected one of {', '.join(TFLITE_FILES)}")
+        if name in self.variants and "file" in self.variants[name]:
+            return str(self.variants[name]["file"])
+        return TFLITE_FILES[name]
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -27,6 +27,7 @@ from typing import Protocol
 from deepclf.errors import UsageError
 from deepclf.runtime.base import Classification
 from deepclf.runtime.loader import FORMAT_CHOICES
+from deepclf.variants import VARIANT_NAMES, variant_arg
 
 
 class Predictor(Protocol):
@@ -57,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, default=None, metavar="K", help="also show the K best labels per image")
     p.add_argument("--format", choices=FORMAT_CHOICES, default=None,
                    help="model format (default: from the path; a version folder means LiteRT)")
-    p.add_argument("--variant", choices=("fp32", "fp16", "dynamic", "int8"), default=None,
+    p.add_argument("--variant", type=variant_arg, choices=VARIANT_NAMES, default=None,
                    help="TFLite variant of a version folder (default fp32)")
     p.add_argument("--threads", type=int, default=None, metavar="N", help="LiteRT/XNNPACK threads")
     # Remote backend (deepclf.clients): with --server, every positional argument is an image.

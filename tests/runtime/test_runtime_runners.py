@@ -181,3 +181,11 @@ def test_load_runner_base_folder_skips_odd_version_names(tmp_path: Path, version
     shutil.rmtree(base / "2")
     with pytest.raises(ModelFormatError, match=r"no version folders; .*ASCII digits.*ignored: "):
         load_runner(base)
+
+
+def test_load_runner_takes_the_runner_format_spelling_as_a_variant(version_dir: Path) -> None:
+    # deepclf.variants: "int8" is the name; "tflite-int8" (Runner.format, what the server reports) means the same.
+    with load_runner(version_dir, variant="tflite-int8") as a, load_runner(version_dir, format="tflite-int8") as b:
+        assert a.format == b.format == "tflite-int8" and a.variant == b.variant == "int8"
+    with pytest.raises(UsageError, match="contradicts"):
+        load_runner(version_dir, format="tflite-fp16", variant="tflite-int8")

@@ -22,7 +22,8 @@ from deepclf.bench.parity import ParityImages, default_images_for, run_parity
 from deepclf.bench.report import format_table, human_bytes
 from deepclf.bench.targets import Target, parse_targets
 from deepclf.errors import DeepclfError, UsageError
-from deepclf.manifest import TFLITE_FILES, Manifest
+from deepclf.manifest import Manifest
+from deepclf.variants import TFLITE_FILES, VARIANT_NAMES
 
 
 def discover_targets(paths: Sequence[str | os.PathLike[str]], *, threads: int | None = None) -> list[str]:
@@ -53,7 +54,7 @@ def discover_targets(paths: Sequence[str | os.PathLike[str]], *, threads: int | 
             manifest = Manifest.load(p)
         except DeepclfError:
             manifest = None
-        for variant in TFLITE_FILES:
+        for variant in VARIANT_NAMES:
             fname = manifest.variant_file(variant) if manifest else TFLITE_FILES[variant]
             if (p / fname).is_file():
                 others.append(f"tflite:{p}?variant={variant}{th}")

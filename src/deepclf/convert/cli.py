@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from deepclf.manifest import TFLITE_FILES
+from deepclf.variants import VARIANT_NAMES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"validation images for the parity check (default {DEFAULT_PARITY_IMAGES})")
     p.add_argument("--min-agreement", type=float, default=DEFAULT_MIN_AGREEMENT, metavar="F",
                    help=f"minimum top-1 agreement with Keras of every variant (default {DEFAULT_MIN_AGREEMENT})")
-    p.add_argument("--variants", default=",".join(TFLITE_FILES), metavar="LIST",
-                   help=f"comma-separated TFLite variants (default {','.join(TFLITE_FILES)})")
+    p.add_argument("--variants", default=",".join(VARIANT_NAMES), metavar="LIST",
+                   help=f"comma-separated TFLite variants (default {','.join(VARIANT_NAMES)})")
     p.set_defaults(func=run_convert)
 
 

@@ -31,9 +31,10 @@ import numpy as np
 
 from deepclf.errors import ModelFormatError, UsageError, require_tensorflow
 from deepclf.fsutil import atomic_write_json, publish_dir
-from deepclf.manifest import MANIFEST_NAME, TFLITE_FILES, Manifest
+from deepclf.manifest import MANIFEST_NAME, Manifest
 from deepclf.preprocessing import preprocess, preprocess_batch, read_bytes
 from deepclf.runtime.base import softmax
+from deepclf.variants import VARIANT_NAMES, VARIANTS, canonical_variant
 from deepclf.versions import MAX_VERSION, next_version
 
 Log = Callable[[str], None]
@@ -61,7 +62,7 @@ class ConvertOptions:
     calibration_steps: int = DEFAULT_CALIBRATION_STEPS
     parity_images: int = DEFAULT_PARITY_IMAGES
     min_agreement: float = DEFAULT_MIN_AGREEMENT
-    variants: Sequence[str] = tuple(TFLITE_FILES)
+    variants: Sequence[str] = VARIANT_NAMES
 
     def check(self) -> None:
         if self.version is not None and not 1 <= self.version <= MAX_VERSION:
@@ -73,9 +74,10 @@ class ConvertOptions:
             raise UsageError(f"--parity-images must be at least 1, got {self.parity_images}")
         if not 0.0 <= self.min_agreement <= 1.0:
             raise UsageError(f"--min-agreement must be between 0 and 1, got {self.min_agreement}")
-        bad = [v for v in self.variants if v not in TFLITE_FILES]
-        if bad or not self.variants:
-            raise UsageError(f"--variants must name some of {', '.join(TFLITE_FILES)}, got {list(self.variants)}")
+        names = [canonical_variant(v) for v in self.variants]
+        if None in names or not names:
+            raise UsageError(f"--variants must name some of {', '.join(VARIANT_NAMES)}, got {list(self.variants)}")
+        self.variants = tuple(dict.fromkeys(n for n in names if n))  # canonical names ("tflite-int8" -> "int8")
 
 
 @dataclass
@@ -226,14 +228,14 @@ def convert_run(run_dir: str | Path, models_dir: str | Path, options: ConvertOpt
                 t0 = time.perf_counter()
                 content = tflite.convert_variant(src, variant, representative if variant == "int8" else None)
                 seconds = time.perf_counter() - t0
-                file = TFLITE_FILES[variant]
+                file = VARIANTS[variant].file
                 (tmp / file).write_bytes(content)
                 runner = LiteRTRunner(tmp / file, manifest=out_manifest)
                 probs = np.concatenate([runner.predict(parity_x[i:i + 32]) for i in range(0, len(parity_x), 32)])
                 runner.close()
                 parity = parity_stats(reference, probs, truth)
                 info = {"file": file, "size_bytes": len(content), "seconds": seconds,
-                        **tflite.VARIANT_INFO[variant], "quantization": tflite.quantization_params(content),
+                        **VARIANTS[variant].quantization(), "quantization": tflite.quantization_params(content),
                         "parity": parity}
                 report["variants"][variant] = info
                 out_manifest.variants[variant] = info
@@ -273,7 +275,7 @@ def format_report(report: dict[str, Any]) -> str:
     rows.append(row("keras", report["keras"]))
     rows.append(row("savedmodel", report["savedmodel"]))
     for variant, e in report["variants"].items():
-        rows.append(row(f"tflite-{variant}", e))
+        rows.append(row(VARIANTS[variant].runner_format if variant in VARIANTS else variant, e))
     rows.append(f"parity on {report['parity_images']} validation images against Keras; "
                 f"int8 calibrated on {report['calibration_images']} training images; "
                 f"total {report.get('seconds_total', 0):.1f}s")

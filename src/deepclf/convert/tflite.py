@@ -1,13 +1,8 @@
 """TFLite/LiteRT conversion of the float-only SavedModel into the four variants of a version folder.
 
-=========  =======================  ==================================================================
-variant    file                     what is quantized
-=========  =======================  ==================================================================
-fp32       model.tflite             nothing (TF Serving's ``--prefer_tflite_model`` file name)
-fp16       model_fp16.tflite        weights stored as float16, dequantized at load; float32 compute
-dynamic    model_dynamic.tflite     weights int8 (per channel), activations quantized on the fly
-int8       model_int8.tflite        everything int8, uint8 input and output; calibrated on real images
-=========  =======================  ==================================================================
+The variants (names, files, what each quantizes) are the table in ``deepclf.variants``: fp32 (``model.tflite``,
+TF Serving's ``--prefer_tflite_model`` file name), fp16, dynamic and int8 (uint8 input and output, calibrated on
+real images).
 
 Where softmax sits in int8: inside the integer graph. TFLite's int8 softmax has a fixed output scale of 1/256
 (uint8 at the interface: scale 1/256, zero point 0), so probabilities come in 1/256 steps (at most 255/256).
@@ -29,17 +24,8 @@ from typing import Any
 import numpy as np
 
 from deepclf.errors import ModelFormatError, UsageError, require_tensorflow
-from deepclf.manifest import INPUT_FLOAT, SIGNATURE_FLOAT, TFLITE_FILES
-
-VARIANTS = tuple(TFLITE_FILES)  # ("fp32", "fp16", "dynamic", "int8")
-
-#: What each variant stores, recorded in the manifest's ``variants`` map.
-VARIANT_INFO: dict[str, dict[str, str]] = {
-    "fp32": {"weights": "float32", "activations": "float32", "io": "float32"},
-    "fp16": {"weights": "float16", "activations": "float32", "io": "float32"},
-    "dynamic": {"weights": "int8", "activations": "float32 (int8 on the fly)", "io": "float32"},
-    "int8": {"weights": "int8", "activations": "int8", "io": "uint8"},
-}
+from deepclf.manifest import INPUT_FLOAT, SIGNATURE_FLOAT
+from deepclf.variants import VARIANTS, parse_variant
 
 
 def convert_variant(
@@ -51,8 +37,7 @@ def convert_variant(
 
     ``representative`` (int8 only) returns an iterable of float32 [H, W, 3] images in 0..255 for calibration.
     """
-    if variant not in VARIANTS:
-        raise UsageError(f"unknown TFLite variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    variant = parse_variant(variant)
     tf = require_tensorflow("converting to TFLite")
     conv = tf.lite.TFLiteConverter.from_saved_model(str(source), signature_keys=[SIGNATURE_FLOAT])
     if variant != "fp32":
@@ -70,8 +55,9 @@ def convert_variant(
         conv.representative_dataset = dataset
         # Integer-only builtins: conversion fails instead of silently leaving float ops behind.
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.uint8
-        conv.inference_output_type = tf.uint8
+        io_dtype = getattr(tf, VARIANTS[variant].input_dtype)  # uint8: the table says what the runtime will feed
+        conv.inference_input_type = io_dtype
+        conv.inference_output_type = io_dtype
     try:
         with warnings.catch_warnings():
             # The converter's int8 calibration uses tf.lite.Interpreter internally, which warns about its own

@@ -76,6 +76,7 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
 def _register_edge(sub: argparse._SubParsersAction) -> None:
     from deepclf.deploy.edge import DEFAULT_IMAGE, EDGE_FORMATS, EdgeOptions  # noqa: PLC0415
     from deepclf.serving.deploy.tfserving import VERSION_POLICIES  # noqa: PLC0415
+    from deepclf.variants import variant_arg  # noqa: PLC0415
 
     d = EdgeOptions()
     p = sub.add_parser(
@@ -94,7 +95,8 @@ def _register_edge(sub: argparse._SubParsersAction) -> None:
                    help="the edge image built from deployment/edge/Dockerfile (default: %(default)s)")
     p.add_argument("--grpc-port", type=int, default=d.grpc_port, help="default: %(default)s")
     p.add_argument("--rest-port", type=int, default=d.rest_port, help="default: %(default)s")
-    p.add_argument("--format", choices=EDGE_FORMATS, default=d.format, help="LiteRT variant (default: %(default)s)")
+    p.add_argument("--format", type=variant_arg, choices=EDGE_FORMATS, default=d.format,
+                   help="LiteRT variant (default: %(default)s)")
     p.add_argument("--threads", type=int, default=d.threads,
                    help="inference threads, also the CPUs requested (default: %(default)s)")
     p.add_argument("--enable-batching", action="store_true", help="merge concurrent requests into batches")

@@ -48,6 +48,7 @@ from deepclf.deploy.yamltext import Comment, Literal, document
 from deepclf.errors import UsageError
 from deepclf.serving.deploy.k8s import config_checksum
 from deepclf.serving.deploy.scan import ModelEntry
+from deepclf.variants import VARIANT_NAMES, canonical_variant
 from deepclf.serving.deploy.tfserving import (
     CONFIG_MOUNT,
     MODELS_CONFIG,
@@ -73,8 +74,9 @@ IMAGE_UID = 10001
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
 
-#: Formats the edge image can serve: LiteRT variants only (``savedmodel`` needs TensorFlow, which it lacks).
-EDGE_FORMATS = ("fp32", "fp16", "dynamic", "int8")
+#: Formats the edge image can serve: the LiteRT variants of ``deepclf.variants`` only (``savedmodel`` needs
+#: TensorFlow, which the image lacks).
+EDGE_FORMATS = VARIANT_NAMES
 
 #: Measured RSS of `deepclf serve --format fp32 --threads 2` after 200 single-image predictions per version
 #: (deployment/measure_edge_rss.py): one version 150 MiB (89 MiB when ready; README "Serving and clients"), three
@@ -121,6 +123,7 @@ class EdgeOptions:
         check_port("rest_port", self.rest_port)
         if self.grpc_port == self.rest_port:
             raise UsageError(f"the gRPC and REST ports must differ, got {self.grpc_port} for both")
+        object.__setattr__(self, "format", canonical_variant(self.format) or self.format)  # frozen dataclass
         if self.format not in EDGE_FORMATS:
             raise UsageError(f"format must be one of {', '.join(EDGE_FORMATS)} (the edge image has no TensorFlow, "
                              f"so no savedmodel), got {self.format!r}")

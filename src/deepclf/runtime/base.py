@@ -43,14 +43,16 @@ from deepclf.signatures import (
     classifications,
     standard_signatures,
 )
+from deepclf.variants import VARIANTS
 
 __all__ = [
     "CLASSIFY_BATCH", "FORMATS", "Classification", "Runner", "SignatureSpec", "TensorSpec", "check_request",
     "softmax", "standard_signatures",
 ]
 
-#: Every format a runner can have; ``Runner.format`` is one of these.
-FORMATS = ("keras", "savedmodel", "tflite-fp32", "tflite-fp16", "tflite-dynamic", "tflite-int8")
+#: Every format a deepclf runner can have; ``Runner.format`` is one of these (a LiteRT runner's is its variant's
+#: ``runner_format``, ``tflite-int8``, from the table in ``deepclf.variants``).
+FORMATS = ("keras", "savedmodel", *(v.runner_format for v in VARIANTS.values()))
 
 def check_request(
     signatures: Mapping[str, SignatureSpec], signature: str, inputs: Any, model: str

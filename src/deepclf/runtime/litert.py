@@ -31,13 +31,12 @@ from typing import Any
 import numpy as np
 
 from deepclf.errors import MissingDependencyError, ModelFormatError
-from deepclf.manifest import INPUT_FLOAT, OUTPUT_CLASSES, OUTPUT_PROBABILITIES, SIGNATURE_FLOAT, TFLITE_FILES, Manifest
+from deepclf.manifest import INPUT_FLOAT, OUTPUT_CLASSES, OUTPUT_PROBABILITIES, SIGNATURE_FLOAT, Manifest
 from deepclf.runtime.base import Runner
+from deepclf.variants import DEFAULT_VARIANT, RUNNER_FORMAT_PREFIX, variant_of_file
 
 #: Interpreters kept per thread (one per batch size seen); the least recently used goes first.
 MAX_CACHED_BATCH_SIZES = 4
-
-_VARIANT_OF_FILE = {fname: variant for variant, fname in TFLITE_FILES.items()}
 
 
 def open_interpreter(
@@ -68,7 +67,7 @@ def variant_of(path: str | os.PathLike[str], manifest: Manifest | None = None) -
         for variant, info in manifest.variants.items():
             if info.get("file") == name:
                 return variant
-    return _VARIANT_OF_FILE.get(name, "fp32")
+    return variant_of_file(name) or DEFAULT_VARIANT
 
 
 class _Slot:
@@ -106,7 +105,7 @@ class LiteRTRunner(Runner):
             raise ModelFormatError(f"TFLite model not found: {path} (expected a .tflite file)")
         manifest = manifest or Manifest.load(path)
         variant = variant_of(path, manifest)
-        super().__init__(manifest, path, f"tflite-{variant}")
+        super().__init__(manifest, path, RUNNER_FORMAT_PREFIX + variant)
         self.variant = variant
         if num_threads is not None and num_threads < 1:
             raise ModelFormatError(f"num_threads must be at least 1, got {num_threads}")

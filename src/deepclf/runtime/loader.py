@@ -21,8 +21,9 @@ import os
 from pathlib import Path
 
 from deepclf.errors import ModelFormatError, UsageError
-from deepclf.manifest import MANIFEST_NAME, TFLITE_FILES, Manifest
+from deepclf.manifest import MANIFEST_NAME, Manifest
 from deepclf.runtime.base import FORMATS, Runner
+from deepclf.variants import DEFAULT_VARIANT, RUNNER_FORMAT_PREFIX, TFLITE_FILES, VARIANT_NAMES, parse_variant
 from deepclf.versions import expected_layout, latest_version
 
 #: Accepted ``format`` values: the runner formats plus plain "tflite" (variant from ``variant``, default fp32).
@@ -30,18 +31,18 @@ FORMAT_CHOICES = (*FORMATS, "tflite")
 
 
 def _split_format(format: str | None, variant: str | None) -> tuple[str | None, str | None]:
+    """(format, canonical variant): ``format="tflite-int8"`` is ``("tflite", "int8")``, as is ``variant="int8"``."""
     if format is not None and format not in FORMAT_CHOICES:
         raise UsageError(f"unknown model format {format!r}; expected one of {', '.join(FORMAT_CHOICES)}")
-    if variant is not None and variant not in TFLITE_FILES:
-        raise UsageError(f"unknown TFLite variant {variant!r}; expected one of {', '.join(TFLITE_FILES)}")
-    if format and format.startswith("tflite-"):
-        fmt_variant = format.split("-", 1)[1]
-        if variant and variant != fmt_variant:
+    var = parse_variant(variant) if variant else None  # "int8", or the runner-format spelling "tflite-int8"
+    if format and format.startswith(RUNNER_FORMAT_PREFIX):
+        fmt_variant = parse_variant(format)
+        if var and var != fmt_variant:
             raise UsageError(f"format {format!r} contradicts variant {variant!r}; give one or make them agree")
         return "tflite", fmt_variant
-    if variant and format in ("keras", "savedmodel"):
+    if var and format in ("keras", "savedmodel"):
         raise UsageError(f"a TFLite variant ({variant!r}) cannot be used with format {format!r}")
-    return format, variant or None
+    return format, var
 
 
 def resolve_model_path(path: str | os.PathLike[str]) -> Path:
@@ -73,7 +74,8 @@ def load_runner(
     """Load the model at ``path`` into the runner its format needs (see the module docstring for the rules).
 
     ``format``: keras, savedmodel, tflite, tflite-fp32/-fp16/-dynamic/-int8 (default: from the path).
-    ``variant``: fp32 (default), fp16, dynamic, int8 for TFLite. ``num_threads``: LiteRT/XNNPACK threads.
+    ``variant``: fp32 (default), fp16, dynamic, int8 for TFLite (``deepclf.variants``; ``tflite-int8`` is accepted
+    too). ``num_threads``: LiteRT/XNNPACK threads.
     Raises ``ModelFormatError`` when the path holds no model of the asked kind, ``UsageError`` for bad options.
     """
     fmt, var = _split_format(format, variant)
@@ -119,10 +121,10 @@ def load_runner(
             f"models/<name> folder, {expected_layout(p)})"
         )
     manifest = Manifest.load(p)
-    want = var or "fp32"
+    want = var or DEFAULT_VARIANT
     file = p / manifest.variant_file(want)
     if not file.is_file():
-        have = ", ".join(sorted(v for v in TFLITE_FILES if (p / manifest.variant_file(v)).is_file())) or "none"
+        have = ", ".join(v for v in VARIANT_NAMES if (p / manifest.variant_file(v)).is_file()) or "none"
         raise ModelFormatError(f"{p} has no {want} TFLite variant ({file.name}); variants present: {have}")
     return _litert(file, num_threads, manifest)
 

@@ -26,6 +26,7 @@ from deepclf.serving.config import (
     SERVE_FORMATS,
     ServerConfig,
 )
+from deepclf.variants import DEFAULT_VARIANT, variant_arg
 
 
 def _port(text: str) -> int | None:
@@ -66,7 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=_port, default=8500, help="gRPC port (default 8500; 0 = any free port; -1 = off)")
     p.add_argument("--rest_api_port", type=_port, default=8501,
                    help="REST port (default 8501; 0 = any free port; -1 = off)")
-    p.add_argument("--format", choices=SERVE_FORMATS, default="fp32",
+    p.add_argument("--format", type=variant_arg, choices=SERVE_FORMATS, default=DEFAULT_VARIANT,
                    help="variant to serve: a TFLite variant (LiteRT) or savedmodel (needs the tf extra)")
     p.add_argument("--threads", type=int, default=d["threads"].default,
                    help="inference worker threads, one LiteRT interpreter each (default %(default)s)")

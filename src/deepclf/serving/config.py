@@ -22,11 +22,13 @@ from typing import Any
 
 from deepclf.errors import UsageError
 from deepclf.serving.modelspec import POLICIES, ModelConfig
+from deepclf.variants import VARIANT_NAMES, canonical_variant
 
 __all__ = ["POLICIES", "SERVE_FORMATS", "ModelConfig", "ServerConfig", "bracket_host"]
 
-#: What ``--format`` takes: a TFLite variant (LiteRT, TF-free) or the SavedModel (needs the ``tf`` extra).
-SERVE_FORMATS = ("fp32", "fp16", "dynamic", "int8", "savedmodel")
+#: What ``--format`` takes: a TFLite variant (``deepclf.variants``; LiteRT, TF-free) or the SavedModel (needs the
+#: ``tf`` extra). The runner-format spelling (``tflite-int8``, what /monitoring and metrics show) is accepted too.
+SERVE_FORMATS = (*VARIANT_NAMES, "savedmodel")
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
@@ -80,6 +82,7 @@ class ServerConfig:
     rest_ssl: bool = False
 
     def __post_init__(self) -> None:
+        self.format = canonical_variant(self.format) or self.format  # "tflite-int8" -> "int8", shown canonical
         if self.format not in SERVE_FORMATS:
             raise UsageError(f"--format must be one of {', '.join(SERVE_FORMATS)}, got {self.format!r}")
         for name in ("threads", "interpreter_threads", "max_batch_size", "num_batch_threads", "grpc_workers"):

@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from deepclf.errors import DeepclfError, ModelFormatError, UsageError
-from deepclf.manifest import MANIFEST_NAME, TFLITE_FILES
+from deepclf.manifest import MANIFEST_NAME
 from deepclf.serving.batching import Batcher
 from deepclf.serving.config import ServerConfig, bracket_host
 from deepclf.serving.core import ServingCore
 from deepclf.serving.metrics import ServerMetrics
 from deepclf.serving.models import ModelManager
+from deepclf.variants import DEFAULT_VARIANT, TFLITE_FILES
 
 log = logging.getLogger("deepclf.serving")
 
@@ -56,7 +57,8 @@ def load_version(path: Path, config: ServerConfig) -> Any:
     else:
         from deepclf.runtime.generic import GenericLiteRTRunner  # noqa: PLC0415
 
-        candidates = [path / TFLITE_FILES.get(config.format, "model.tflite"), path / "model.tflite"]
+        fp32_file = TFLITE_FILES[DEFAULT_VARIANT]  # "savedmodel" on a generic model: its plain .tflite
+        candidates = [path / TFLITE_FILES.get(config.format, fp32_file), path / fp32_file]
         file = next((c for c in candidates if c.is_file()), None)
         if file is None:
             raise ModelFormatError(
