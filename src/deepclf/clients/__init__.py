@@ -39,8 +39,8 @@ are ``TransportError``s, each also the class of the status it stands for::
         └── TransportError        base of ConnectError, TimeoutError, ProtocolError: no usable answer
 
 ``map_grpc_error(exc)`` and ``map_http_error(response_or_exc)`` are the only places either transport maps into
-it. Importing this package never imports TensorFlow; ``grpc``, ``requests`` and ``httpx`` load with the class
-that needs them.
+it. Importing this package never imports TensorFlow; ``grpc`` and ``httpx`` (both REST clients' one HTTP library)
+load with the class that needs them.
 """
 
 from __future__ import annotations

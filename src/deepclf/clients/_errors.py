@@ -9,7 +9,7 @@ ways a call can end with that status. Each transport maps in exactly one functio
         raise map_grpc_error(exc) from exc
     if response.status_code >= 400:
         raise map_http_error(response)
-    except requests.RequestException as exc:
+    except httpx.HTTPError as exc:
         raise map_http_error(exc) from exc
 """
 
@@ -132,14 +132,15 @@ def _is_timeout(exc: BaseException) -> bool:
 
 
 def map_http_error(failure: Any) -> ServingError:
-    """The client error for a failed REST call: an error response, or what ``requests``/``httpx`` raised.
+    """The client error for a failed REST call: an error response, or what ``httpx`` raised.
 
-    * a response (``requests.Response``, ``httpx.Response``; anything with ``status_code`` and ``content``) with
-      a 4xx/5xx status -> the ``ServingError`` for that status (``deepclf.protocol``'s one table), carrying the
-      server's ``{"error": ...}`` message (or the body text) and the status (``err.http_status``);
+    * a response (``httpx.Response``; anything with ``status_code`` and ``content``) with a 4xx/5xx status ->
+      the ``ServingError`` for that status (``deepclf.protocol``'s one table), carrying the server's
+      ``{"error": ...}`` message (or the body text) and the status (``err.http_status``);
     * timeouts (connect, read, write, pool) -> ``TimeoutError``;
-    * TLS failures -> ``TLSError``; refused/reset/DNS/broken connections and protocol breakage mid-answer ->
-      ``ConnectError``; an unreadable compressed answer -> ``ProtocolError``; anything else -> ``Unknown``.
+    * TLS failures -> ``TLSError``; refused/reset/DNS/broken connections, proxy failures and protocol breakage
+      mid-answer -> ``ConnectError``; an unreadable compressed answer -> ``ProtocolError``; anything else ->
+      ``Unknown``.
     """
     if isinstance(failure, ServingError):
         return failure
@@ -152,19 +153,7 @@ def map_http_error(failure: Any) -> ServingError:
         raise TypeError(f"expected a response or an exception, got {type(failure).__name__}")
     exc = failure
     text = f"{type(exc).__name__}: {exc}"
-    requests = sys.modules.get("requests")
     httpx = sys.modules.get("httpx")
-    if requests is not None and isinstance(exc, requests.RequestException):
-        rex = requests.exceptions
-        if isinstance(exc, rex.Timeout):  # ConnectTimeout and ReadTimeout
-            return TimeoutError(f"HTTP request timed out: {text}")
-        if isinstance(exc, rex.SSLError):
-            return TLSError(f"TLS handshake with the server failed: {text}")
-        if isinstance(exc, rex.ContentDecodingError):
-            return ProtocolError(f"could not decode the server's answer: {text}")
-        if isinstance(exc, (rex.ConnectionError, rex.ChunkedEncodingError)):
-            return ConnectError(f"cannot reach the HTTP server: {text}")
-        return Unknown(f"HTTP request failed: {text}")
     if httpx is not None and isinstance(exc, httpx.HTTPError):
         if isinstance(exc, httpx.TimeoutException):
             return TimeoutError(f"HTTP request timed out: {text}")
@@ -172,7 +161,7 @@ def map_http_error(failure: Any) -> ServingError:
             return TLSError(f"TLS handshake with the server failed: {text}")
         if isinstance(exc, httpx.DecodingError):
             return ProtocolError(f"could not decode the server's answer: {text}")
-        if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError)):
+        if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError)):
             return ConnectError(f"cannot reach the HTTP server: {text}")
         return Unknown(f"HTTP request failed: {text}")
     if _is_timeout(exc):

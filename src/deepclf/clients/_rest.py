@@ -1,5 +1,5 @@
-"""REST clients for TF Serving's HTTP API (and the edge server's): ``RestClient`` (requests) and
-``AsyncRestClient`` (httpx), both over ``_core.RestCodec``::
+"""REST clients for TF Serving's HTTP API (and the edge server's): ``RestClient`` (``httpx.Client``) and
+``AsyncRestClient`` (``httpx.AsyncClient``), both over ``_core.RestCodec``::
 
     with RestClient("http://localhost:8501") as c:
         out = c.predict({"image": batch}, model="flowers")               # {"probabilities": ..., ...}
@@ -84,11 +84,19 @@ class _RestSetup:
         self._core.labels.learn(key, out)
         return out
 
-    def _ssl_context(self) -> ssl.SSLContext | bool:
-        """An ``SSLContext`` for httpx from ``verify``/``cert`` (httpx 0.28 deprecates paths for both)."""
+    def _ssl_context(self, default_ca: str | None = None) -> ssl.SSLContext | bool:
+        """An ``SSLContext`` for httpx from ``verify``/``cert`` (httpx 0.28 deprecates paths for both).
+
+        ``verify``: a CA bundle file or a folder of hashed CA certificates (``c_rehash``); True: ``default_ca``
+        (a file or folder), or the system's store when None.
+        """
         if self._verify is False:
             return False
-        ctx = ssl.create_default_context(cafile=os.fspath(self._verify) if self._verify is not True else None)
+        ca = default_ca if self._verify is True else os.fspath(self._verify)
+        if ca is not None and os.path.isdir(ca):
+            ctx = ssl.create_default_context(capath=ca)
+        else:
+            ctx = ssl.create_default_context(cafile=ca)
         if self._cert is not None:
             certfile, keyfile = self._cert if isinstance(self._cert, tuple) else (self._cert, None)
             ctx.load_cert_chain(os.fspath(certfile), os.fspath(keyfile) if keyfile else None)
@@ -96,43 +104,45 @@ class _RestSetup:
 
 
 class RestClient(_RestSetup, SyncClient):
-    """Sync TF Serving REST client on a pooled ``requests.Session``.
+    """Sync TF Serving REST client on a pooled ``httpx.Client`` (one client can be shared between threads).
 
     ``base_url``: one URL or several (a list or a comma-separated string), used round-robin, a failed attempt
-    moving on to the next. ``timeout``: each call's default deadline in seconds, retries included (``requests``
-    applies it per connect/read, so a server dripping bytes can stretch it). ``retry``: a ``RetryPolicy``
+    moving on to the next. ``timeout``: each call's default deadline in seconds, retries included (httpx
+    applies it per connect/read/write, so a server dripping bytes can stretch it). ``retry``: a ``RetryPolicy``
     (default: 5 attempts, 50 ms..1 s backoff, on 503/UNAVAILABLE and connection failures only). ``format``:
     ``"row"`` or ``"columnar"``. ``gzip_threshold``: gzip-compress request bodies above this many bytes (default
     ``GZIP_THRESHOLD`` = 64 KiB; TF Serving and the edge server decode them; ``None``: never).
-    ``headers``: sent with every request (auth tokens, tracing). ``verify``: TLS verification (True, False or a CA
-    bundle path); ``cert``: client certificate path, or (cert, key) paths, for mutual TLS.
+    ``headers``: sent with every request (auth tokens, tracing). ``verify``: TLS verification: True (certifi's
+    CA bundle, or the one ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` names), False, or a CA bundle file or
+    hashed-certificate folder; ``cert``: client certificate path, or (cert, key) paths, for mutual TLS.
+    ``pool_size``: idle keep-alive connections kept per server (``pool_size`` times the servers in all; more are
+    opened when more threads call at once, never waited for); a kept connection lives until the server closes
+    it, and one found closed is replaced before it is used. Redirects are followed.
     """
 
     def _open(self, pool_size: int) -> None:
-        import requests  # noqa: PLC0415 - `import deepclf.clients` stays light
-        from requests.adapters import HTTPAdapter  # noqa: PLC0415
+        import certifi  # noqa: PLC0415 - httpx's own dependency
+        import httpx  # noqa: PLC0415 - `import deepclf.clients` stays light
 
-        self._requests = requests
-        self._session = requests.Session()
-        # Retries are ours (policy + deadline), so urllib3's own are off.
-        adapter = HTTPAdapter(pool_connections=len(self._bases), pool_maxsize=pool_size, max_retries=0)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        verify, cert = self._verify, self._cert
-        self._session.verify = os.fspath(verify) if isinstance(verify, os.PathLike) else verify
-        if cert is not None:
-            self._session.cert = tuple(map(os.fspath, cert)) if isinstance(cert, tuple) else os.fspath(cert)
-        # Passed with every request too: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's
-        # verify (psf/requests#3829), which would silently ignore the CA given here.
-        self._verify_arg = self._session.verify
+        self._httpx = httpx
+        # verify=True trusts what it trusted on requests: REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE when set, else
+        # certifi. The SSLContext is explicit, so no environment variable can swap a CA given as ``verify``.
+        # Retries are ours (policy + deadline), so the transport's own are off (httpx's default: 0).
+        default_ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
+        self._client = httpx.Client(
+            verify=self._ssl_context(default_ca=default_ca),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=pool_size * len(self._bases),
+                                keepalive_expiry=None),
+            follow_redirects=True,
+        )
 
     def _send(self, request: HttpRequest, timeout: float | None) -> bytes:
         def attempt(left: float) -> bytes:
             url = self._bases.next() + request.path
             try:
-                resp = self._session.request(request.method, url, data=request.content, headers=request.headers,
-                                             timeout=left, verify=self._verify_arg)
-            except self._requests.RequestException as exc:
+                resp = self._client.request(request.method, url, content=request.content, headers=request.headers,
+                                            timeout=left)
+            except self._httpx.HTTPError as exc:
                 raise map_http_error(exc) from exc
             if resp.status_code >= 400:
                 raise map_http_error(resp)
@@ -180,7 +190,7 @@ class RestClient(_RestSetup, SyncClient):
 
     def close(self) -> None:
         """Close the pooled connections."""
-        self._session.close()
+        self._client.close()
 
 
 class AsyncRestClient(_RestSetup, AsyncClient):
