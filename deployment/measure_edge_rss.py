@@ -21,14 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
-import psutil
-import requests
 
 from deepclf import protocol as P
 from deepclf.deploy.edge import EdgeOptions
-from deepclf.serving.deploy import models_config, scan_models
-from deepclf.serving.deploy.tfserving import MODELS_MOUNT, served_versions
+from deepclf.deploy.tfserving import models_config, scan_models
+from deepclf.deploy.tfserving.options import MODELS_MOUNT, served_versions
+from deepclf.serving.measure import rss_bytes
 
 
 def main() -> int:
@@ -49,20 +49,20 @@ def main() -> int:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             url = re.search(r"REST on (http://\S+);", proc.stdout.readline())[1]
-            while requests.get(url + "/readyz", timeout=5).status_code != 200:
-                time.sleep(0.05)
-            ps = psutil.Process(proc.pid)
-            print(f"ready: {ps.memory_info().rss / 2**20:.0f} MiB")
-            with requests.Session() as s:
+            with httpx.Client() as s:
+                while s.get(url + "/readyz", timeout=5).status_code != 200:
+                    time.sleep(0.05)
+                print(f"ready: {rss_bytes(proc.pid) / 2**20:.0f} MiB")
                 for m in models:
                     size = m.manifest().input.shape
                     body = P.encode_predict_request(
                         {"image": np.random.default_rng(0).uniform(0, 255, (1, *size)).astype(np.float32)})
                     for v in served_versions(m, opts):
                         for _ in range(args.requests):
-                            s.post(f"{url}/v1/models/{m.name}/versions/{v}:predict", data=body,
+                            s.post(f"{url}/v1/models/{m.name}/versions/{v}:predict", content=body,
                                    timeout=30).raise_for_status()
-                        print(f"after {args.requests} predictions on {m.name}/{v}: {ps.memory_info().rss / 2**20:.0f} MiB")
+                        print(f"after {args.requests} predictions on {m.name}/{v}: "
+                              f"{rss_bytes(proc.pid) / 2**20:.0f} MiB")
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.communicate(timeout=60)

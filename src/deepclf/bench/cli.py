@@ -124,6 +124,10 @@ def _latency(args: argparse.Namespace) -> int:
         scenarios = list(SCENARIOS)
     if args.plots and not args.out:
         raise UsageError("--plots needs --out FOLDER to write the PNG files into")
+    if args.plots:
+        from deepclf.bench.plots import require_matplotlib
+
+        require_matplotlib()  # before the run, not after it
     opts = LatencyOptions(
         scenarios=tuple(dict.fromkeys(scenarios)), duration=args.duration, requests=args.requests,
         warmup=args.warmup, batch_size=args.batch_size, rate=args.rate, server_workers=args.server_workers,
@@ -149,6 +153,10 @@ def _parity(args: argparse.Namespace) -> int:
 
     if args.plots and not args.out:
         raise UsageError("--plots needs --out FOLDER to write the PNG files into")
+    if args.plots:
+        from deepclf.bench.plots import require_matplotlib
+
+        require_matplotlib()  # before the run, not after it
     pairs = {}
     for item in args.pair:
         served, sep, local = item.partition("=")

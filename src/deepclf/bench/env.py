@@ -24,8 +24,8 @@ from deepclf import __version__
 
 #: Distributions whose versions a report lists (absent ones are left out).
 LIBRARIES = (
-    "numpy", "pillow", "ai-edge-litert", "tensorflow", "keras", "grpcio", "protobuf", "orjson", "requests",
-    "httpx", "starlette", "uvicorn", "tensorflow-serving-api",
+    "numpy", "pillow", "ai-edge-litert", "tensorflow", "keras", "grpcio", "protobuf", "orjson", "httpx",
+    "starlette", "uvicorn", "tensorflow-serving-api",
 )
 
 #: The ISA flags that decide which kernels XNNPACK and TensorFlow pick.
@@ -73,15 +73,27 @@ def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
     return out
 
 
+def _meminfo_total() -> int | None:
+    """``MemTotal`` from ``/proc/meminfo`` in bytes (Linux without psutil); None elsewhere."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):  # "MemTotal:  16318412 kB"
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def environment() -> dict[str, Any]:
     """Everything a report records about where it ran."""
     mem = None
     try:
-        import psutil  # noqa: PLC0415 - optional
+        import psutil  # noqa: PLC0415 - optional: the bench extra
 
         mem = int(psutil.virtual_memory().total)
     except Exception:  # noqa: BLE001 - memory is a nice-to-have column
-        pass
+        mem = _meminfo_total()
     return {
         "host": socket.gethostname(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -24,8 +24,18 @@ if TYPE_CHECKING:
     from deepclf.bench.parity import ParityReport
 
 
+def require_matplotlib() -> None:
+    """Fail now, with the extra to install, when plots are asked for and matplotlib is missing."""
+    _plt()
+
+
 def _plt():  # -> matplotlib.pyplot
-    import matplotlib  # noqa: PLC0415 - optional, heavy: only when plotting
+    try:
+        import matplotlib  # noqa: PLC0415 - optional, heavy: only when plotting
+    except ImportError as exc:
+        from deepclf.errors import MissingDependencyError  # noqa: PLC0415
+
+        raise MissingDependencyError("matplotlib", "bench", "drawing benchmark plots") from exc
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt  # noqa: PLC0415

@@ -118,7 +118,7 @@ class _Progress:
                 from tqdm import tqdm  # noqa: PLC0415 - optional
 
                 self._bar = tqdm(total=total, desc=desc, unit="req", file=sys.stderr, leave=False, mininterval=0.2)
-            except ImportError:  # pragma: no cover - tqdm is in the edge extra
+            except ImportError:  # pragma: no cover - tqdm is in the bench extra
                 self._bar = None
         self._lock = threading.Lock()
 

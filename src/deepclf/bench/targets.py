@@ -16,7 +16,7 @@ Spec strings (``?name=...`` renames any target in reports):
 ``tflite:VERSION_DIR_OR_FILE?variant=int8``  LiteRT through ``deepclf.runtime`` (``&threads=N``)
 ``litert-raw:VERSION_DIR_OR_FILE?...``      the bare LiteRT interpreter loop, no wrapper (overhead baseline)
 ``rest://HOST:PORT/MODEL?send=bytes``       TF Serving REST via ``deepclf.clients`` (``send=tensor|bytes``,
-                                            ``codec=stdlib`` for hand-written requests + stdlib json)
+                                            ``codec=stdlib`` for hand-written httpx + stdlib json)
 ``grpc://HOST:PORT/MODEL?send=bytes``       TF Serving gRPC via ``deepclf.clients``
 ==========================================  ==============================================================
 
@@ -501,15 +501,16 @@ class RemoteTarget(Target):
 
 
 class _StdlibRestClient:
-    """What a user writes by hand from TF Serving's REST docs: ``requests`` + stdlib ``json``, row format.
+    """What a user writes by hand from TF Serving's REST docs: an HTTP client + stdlib ``json``, row format.
 
-    A baseline for pricing our codec (``deepclf.protocol``, orjson); deliberately not optimised.
+    A baseline for pricing our codec (``deepclf.protocol``, orjson); deliberately not optimised. Its HTTP client
+    is ``RestClient``'s (``httpx.Client``), so the comparison prices the codec alone.
     """
 
     def __init__(self, base_url: str, *, timeout: float) -> None:
-        import requests  # noqa: PLC0415 - edge extra
+        import httpx  # noqa: PLC0415 - edge extra
 
-        self._session = requests.Session()
+        self._session = httpx.Client()
         self._base = base_url
         self._timeout = timeout
 
@@ -528,7 +529,7 @@ class _StdlibRestClient:
         elif label is not None:
             path += f"/labels/{label}"
         body = json.dumps({"signature_name": signature, "instances": instances})
-        r = self._session.post(self._base + path + ":predict", data=body, timeout=self._timeout,
+        r = self._session.post(self._base + path + ":predict", content=body, timeout=self._timeout,
                                headers={"Content-Type": "application/json"})
         if r.status_code != 200:
             raise RuntimeError(f"HTTP {r.status_code} from {path}:predict: {r.text[:200]}")
@@ -536,6 +537,9 @@ class _StdlibRestClient:
         if preds and isinstance(preds[0], dict):
             return {k: np.asarray([p[k] for p in preds]) for k in preds[0]}
         return {OUTPUT_PROBABILITIES: np.asarray(preds, dtype=np.float32)}
+
+    def close(self) -> None:
+        self._session.close()
 
 
 # -- parsing ---------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Measure the edge server as a process: time from launch to AVAILABLE and resident memory (RSS, via psutil).
+"""Measure the edge server as a process: time from launch to AVAILABLE and resident memory (RSS).
 
 ::
 
@@ -6,7 +6,8 @@
 
 For each format it launches ``deepclf serve`` (ports 0), waits for ``/readyz``, records the time from ``Popen`` to
 ready and the server's RSS, sends ``--requests`` single-image REST predicts (random pixels at the manifest's input
-size), records RSS again, stops it with SIGTERM and checks it exited 0. Prints one Markdown table.
+size), records RSS again, stops it with SIGTERM and checks it exited 0. Prints one Markdown table. RSS is read
+from ``/proc/PID/status`` on Linux, from psutil elsewhere (the ``bench`` extra).
 """
 
 from __future__ import annotations
@@ -23,11 +24,28 @@ from pathlib import Path
 ADDRESS = re.compile(r"REST on (http://\S+);")
 
 
+def rss_bytes(pid: int) -> int:
+    """Resident memory of process ``pid`` in bytes: ``VmRSS`` from ``/proc/PID/status`` on Linux, else psutil."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):  # "VmRSS:    123456 kB"
+                    return int(line.split()[1]) * 1024
+    except FileNotFoundError:
+        pass
+    try:
+        import psutil  # noqa: PLC0415 - only where /proc is missing (macOS, Windows)
+    except ImportError as exc:
+        from deepclf.errors import MissingDependencyError  # noqa: PLC0415
+
+        raise MissingDependencyError("psutil", "bench", "reading a process's memory without /proc") from exc
+    return int(psutil.Process(pid).memory_info().rss)
+
+
 def measure(base: Path, fmt: str, requests_n: int, threads: int) -> dict:
     """Launch, wait for readiness, load it a little, stop; returns the numbers for one format."""
+    import httpx  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
-    import psutil  # noqa: PLC0415
-    import requests  # noqa: PLC0415
 
     from deepclf import protocol as P  # noqa: PLC0415
     from deepclf.manifest import Manifest  # noqa: PLC0415
@@ -45,16 +63,16 @@ def measure(base: Path, fmt: str, requests_n: int, threads: int) -> dict:
         if not m:
             raise RuntimeError(f"server did not start: {line!r} {proc.stderr.read()[-2000:]}")
         url = m.group(1)
-        while requests.get(url + "/readyz", timeout=5).status_code != 200:
-            time.sleep(0.01)
-        ready_s = time.perf_counter() - t0
-        ps = psutil.Process(proc.pid)
-        rss_ready = ps.memory_info().rss
-        body = P.encode_predict_request({"image": np.random.default_rng(0).uniform(0, 255, (1, *size)).astype(np.float32)})
-        with requests.Session() as s:
+        with httpx.Client() as s:
+            while s.get(url + "/readyz", timeout=5).status_code != 200:
+                time.sleep(0.01)
+            ready_s = time.perf_counter() - t0
+            rss_ready = rss_bytes(proc.pid)
+            body = P.encode_predict_request(
+                {"image": np.random.default_rng(0).uniform(0, 255, (1, *size)).astype(np.float32)})
             for _ in range(requests_n):
-                s.post(url + "/v1/models/" + base.name + ":predict", data=body, timeout=30).raise_for_status()
-        rss_loaded = ps.memory_info().rss
+                s.post(url + "/v1/models/" + base.name + ":predict", content=body, timeout=30).raise_for_status()
+        rss_loaded = rss_bytes(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
