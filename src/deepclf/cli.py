@@ -28,7 +28,7 @@ COMMAND_MODULES = (
     "deepclf.predict",
     "deepclf.convert.cli",
     "deepclf.serving.cli",
-    "deepclf.serving.deploy.cli",
+    "deepclf.deploy.tfserving.cli",
     "deepclf.deploy.cli",
     "deepclf.bench.cli",
 )

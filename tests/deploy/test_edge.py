@@ -27,7 +27,7 @@ from deepclf.deploy.edge import (
     served_count,
 )
 from deepclf.errors import UsageError
-from deepclf.serving.deploy import scan_models
+from deepclf.deploy.tfserving import scan_models
 from tests.deploy.conftest import DEPLOYMENT, example, parse
 
 

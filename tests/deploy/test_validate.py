@@ -34,7 +34,7 @@ from deepclf.deploy.validate import (
     validate_paths,
     validator_version,
 )
-from deepclf.serving.deploy import TFServingOptions, render_bundle
+from deepclf.deploy.tfserving import TFServingOptions, render_bundle
 from tests.deploy.conftest import DEPLOYMENT, REPO, write
 
 

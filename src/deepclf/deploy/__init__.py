@@ -11,12 +11,12 @@ The same in Python::
 
     from deepclf.deploy.training import TrainingOptions, render_training
     from deepclf.deploy.edge import EdgeOptions, render_edge
-    from deepclf.serving.deploy import scan_models, write_bundle
+    from deepclf.deploy.tfserving import scan_models, write_bundle
 
     write_bundle("deploy/training", render_training(TrainingOptions(workers=3)))
     write_bundle("deploy/edge", render_edge(scan_models("models"), EdgeOptions()))
 
 Manifests are written as text (``yamltext``: no YAML library, no TensorFlow); the pieces every bundle shares
 (labels, security contexts, claims) are in ``common``. This package imports none of its submodules, so
-``deepclf.serving.deploy`` can use ``common`` without an import cycle.
+``deepclf.deploy.tfserving`` can use ``common`` without an import cycle.
 """

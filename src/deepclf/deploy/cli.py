@@ -18,7 +18,7 @@ import sys
 
 from deepclf.deploy.common import StorageOptions
 from deepclf.errors import UsageError
-from deepclf.serving.deploy import cli as tfserving_cli
+from deepclf.deploy.tfserving import cli as tfserving_cli
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -75,7 +75,7 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
 
 def _register_edge(sub: argparse._SubParsersAction) -> None:
     from deepclf.deploy.edge import DEFAULT_IMAGE, EDGE_FORMATS, EdgeOptions  # noqa: PLC0415
-    from deepclf.serving.deploy.tfserving import VERSION_POLICIES  # noqa: PLC0415
+    from deepclf.deploy.tfserving.options import VERSION_POLICIES  # noqa: PLC0415
     from deepclf.variants import variant_arg  # noqa: PLC0415
 
     d = EdgeOptions()
@@ -139,7 +139,7 @@ def _register_validate(sub: argparse._SubParsersAction) -> None:
 def run_training(args: argparse.Namespace) -> int:
     """Handler of ``deepclf deploy training``."""
     from deepclf.deploy.training import TrainingOptions, render_training, worker_hosts  # noqa: PLC0415
-    from deepclf.serving.deploy.bundle import write_bundle  # noqa: PLC0415
+    from deepclf.deploy.tfserving.bundle import write_bundle  # noqa: PLC0415
 
     opts = TrainingOptions(
         name=args.name, model=args.model, workers=args.workers, epochs=args.epochs, image=args.image,
@@ -159,8 +159,8 @@ def run_training(args: argparse.Namespace) -> int:
 def run_edge(args: argparse.Namespace) -> int:
     """Handler of ``deepclf deploy edge``."""
     from deepclf.deploy.edge import EdgeOptions, memory_mib, render_edge, served_count  # noqa: PLC0415
-    from deepclf.serving.deploy.bundle import write_bundle  # noqa: PLC0415
-    from deepclf.serving.deploy.scan import scan_models  # noqa: PLC0415
+    from deepclf.deploy.tfserving.bundle import write_bundle  # noqa: PLC0415
+    from deepclf.deploy.scan import scan_models  # noqa: PLC0415
 
     models = scan_models(args.models_dir)
     opts = EdgeOptions(

@@ -46,10 +46,10 @@ from deepclf.deploy.common import (
 )
 from deepclf.deploy.yamltext import Comment, Literal, document
 from deepclf.errors import UsageError
-from deepclf.serving.deploy.k8s import config_checksum
-from deepclf.serving.deploy.scan import ModelEntry
+from deepclf.deploy.tfserving.k8s import config_checksum
+from deepclf.deploy.scan import ModelEntry
 from deepclf.variants import VARIANT_NAMES, canonical_variant
-from deepclf.serving.deploy.tfserving import (
+from deepclf.deploy.tfserving.options import (
     CONFIG_MOUNT,
     MODELS_CONFIG,
     MODELS_MOUNT,

@@ -9,7 +9,7 @@
         print(srv.rest_url, srv.grpc_target)     # http://127.0.0.1:54321 127.0.0.1:54322
 
 Importing this package imports neither TensorFlow nor the server stack (uvicorn, grpc load on ``start``).
-``deepclf.serving.deploy`` (TF Serving deployment files) is a separate sub-package.
+TF Serving deployment files (docker-compose, models.config, Kubernetes) are written by ``deepclf.deploy.tfserving``.
 """
 
 from deepclf.serving.config import SERVE_FORMATS, ModelConfig, ServerConfig

@@ -16,9 +16,9 @@ import os
 from pathlib import Path
 
 from deepclf.deploy.common import ACCESS_MODES, StorageOptions
-from deepclf.serving.deploy.bundle import render_bundle, write_bundle
-from deepclf.serving.deploy.scan import scan_models
-from deepclf.serving.deploy.tfserving import (
+from deepclf.deploy.tfserving.bundle import render_bundle, write_bundle
+from deepclf.deploy.scan import scan_models
+from deepclf.deploy.tfserving.options import (
     DEFAULT_IMAGE,
     VERSION_POLICIES,
     TFServingOptions,

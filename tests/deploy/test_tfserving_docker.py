@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from deepclf.manifest import Manifest
-from deepclf.serving.deploy import DEFAULT_IMAGE, TFServingOptions, render_bundle, scan_models, write_bundle
+from deepclf.deploy.tfserving import DEFAULT_IMAGE, TFServingOptions, render_bundle, scan_models, write_bundle
 
 pytestmark = pytest.mark.docker
 

@@ -3,16 +3,16 @@
 ``deepclf serving tfserving-config MODELS_DIR --out DIR`` writes docker-compose, TF Serving's config files and
 Kubernetes manifests; the same in Python::
 
-    from deepclf.serving.deploy import TFServingOptions, render_bundle, scan_models, write_bundle
+    from deepclf.deploy.tfserving import TFServingOptions, render_bundle, scan_models, write_bundle
 
     files = render_bundle(scan_models("models"), TFServingOptions(cpus=4))
     write_bundle("deploy/tfserving", files, force=True)
 """
 
-from deepclf.serving.deploy.bundle import config_files, docker_compose, readme, render_bundle, write_bundle
-from deepclf.serving.deploy.k8s import k8s_manifests
-from deepclf.serving.deploy.scan import ModelEntry, scan_models
-from deepclf.serving.deploy.tfserving import (
+from deepclf.deploy.tfserving.bundle import config_files, docker_compose, readme, render_bundle, write_bundle
+from deepclf.deploy.tfserving.k8s import k8s_manifests
+from deepclf.deploy.scan import ModelEntry, scan_models
+from deepclf.deploy.tfserving.options import (
     DEFAULT_IMAGE,
     TFServingOptions,
     batching_parameters,

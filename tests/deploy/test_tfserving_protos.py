@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
-from deepclf.serving.deploy import TFServingOptions, render_bundle, scan_models, version_labels
-from deepclf.serving.deploy.tfserving import served_versions
+from deepclf.deploy.tfserving import TFServingOptions, render_bundle, scan_models, version_labels
+from deepclf.deploy.tfserving.options import served_versions
 
 REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("deepclf_regenerate_example",

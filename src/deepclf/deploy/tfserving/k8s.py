@@ -30,8 +30,8 @@ from deepclf.deploy.common import (
     standard_labels,
 )
 from deepclf.deploy.yamltext import document, dump
-from deepclf.serving.deploy.scan import ModelEntry
-from deepclf.serving.deploy.tfserving import (
+from deepclf.deploy.scan import ModelEntry
+from deepclf.deploy.tfserving.options import (
     CONFIG_MOUNT,
     MODELS_MOUNT,
     PROMETHEUS_PATH,

@@ -26,9 +26,9 @@ from pathlib import Path
 from deepclf.errors import UsageError
 from deepclf.fsutil import atomic_write_text
 from deepclf.manifest import INPUT_BYTES, OUTPUT_CLASSES, OUTPUT_LABELS, OUTPUT_PROBABILITIES, SIGNATURE_BYTES
-from deepclf.serving.deploy.k8s import TFSERVING_UID, k8s_manifests
-from deepclf.serving.deploy.scan import ModelEntry
-from deepclf.serving.deploy.tfserving import (
+from deepclf.deploy.tfserving.k8s import TFSERVING_UID, k8s_manifests
+from deepclf.deploy.scan import ModelEntry
+from deepclf.deploy.tfserving.options import (
     BATCHING_CONFIG,
     CONFIG_MOUNT,
     MODELS_CONFIG,

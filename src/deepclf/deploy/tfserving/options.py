@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from deepclf.deploy.common import StorageOptions
 from deepclf.errors import UsageError
-from deepclf.serving.deploy.scan import ModelEntry
+from deepclf.deploy.scan import ModelEntry
 
 #: Pinned official image: 2.19.1 is the newest release with a published ``tensorflow/serving`` Docker tag we
 #: could confirm; a moving tag (``latest``) would change what a redeploy runs.

@@ -1,7 +1,7 @@
 """`deepclf serving tfserving-config`: folder scan, rendering, cross-references, CLI behaviour, committed example.
 
-TF Serving's own protos check the config files in test_deploy_protos.py; the real container runs in
-test_deploy_docker.py where a Docker engine exists.
+TF Serving's own protos check the config files in test_tfserving_protos.py; the real container runs in
+test_tfserving_docker.py where a Docker engine exists.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import yaml
 
 from deepclf.cli import main
 from deepclf.errors import ModelFormatError, UsageError
-from deepclf.serving.deploy import TFServingOptions, render_bundle, scan_models, version_labels, write_bundle
+from deepclf.deploy.tfserving import TFServingOptions, render_bundle, scan_models, version_labels, write_bundle
 from deepclf.deploy.common import StorageOptions
-from deepclf.serving.deploy.k8s import TFSERVING_UID, common_labels, config_checksum, selector_labels
-from deepclf.serving.deploy.tfserving import allowed_batch_sizes, served_versions
+from deepclf.deploy.tfserving.k8s import TFSERVING_UID, common_labels, config_checksum, selector_labels
+from deepclf.deploy.tfserving.options import allowed_batch_sizes, served_versions
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SCRIPT = REPO / "deployment" / "regenerate_example.py"
