@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from deepclf.errors import ModelFormatError, UsageError
 from deepclf.fsutil import atomic_write_json, publish_dir
-from deepclf.manifest import InputSpec, Manifest
+from deepclf.manifest import SUPPORTED_INPUT, InputSpec, Manifest
 
 
 def test_manifest_round_trip(tmp_path: Path) -> None:
@@ -31,6 +32,57 @@ def test_manifest_errors(tmp_path: Path) -> None:
         Manifest(labels=["a", "a"])
     with pytest.raises(ModelFormatError, match="unknown TFLite variant 'int4'"):
         Manifest(labels=["a", "b"]).variant_file("int4")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "supported"),
+    [
+        ("resize", "nearest", "'bilinear'"),
+        ("resize", "area", "'bilinear'"),
+        ("color_mode", "grayscale", "'rgb'"),
+        ("color_mode", "RGB", "'rgb'"),
+        ("crop_to_aspect_ratio", True, "False"),
+        ("crop_to_aspect_ratio", "false", "False"),  # a string is not JSON's false
+        ("dtype", "uint8", "'float32'"),
+    ],
+)
+def test_manifest_input_settings_the_code_cannot_honour_are_refused_at_load(
+    tmp_path: Path, field: str, value: object, supported: str
+) -> None:
+    doc = Manifest(labels=["a", "b"]).to_dict()
+    doc["input"][field] = value
+    (tmp_path / "manifest.json").write_text(json.dumps(doc))
+    expected = f"{tmp_path / 'manifest.json'}: input.{field} is {value!r}; this version of deepclf implements only " \
+               f"{supported}"
+    with pytest.raises(ModelFormatError) as info:
+        Manifest.load(tmp_path)
+    assert str(info.value).startswith(expected)
+    with pytest.raises(ModelFormatError, match=f"input.{field} is"):
+        InputSpec(**{field: value})  # built in code: refused the same way
+
+
+def test_manifest_input_settings_that_are_implemented_load(tmp_path: Path) -> None:
+    doc = Manifest(labels=["a", "b"]).to_dict()
+    doc["input"].update(color_mode="rgb", resize="bilinear", crop_to_aspect_ratio=False, dtype="float32")
+    (tmp_path / "manifest.json").write_text(json.dumps(doc))
+    assert Manifest.load(tmp_path).input == InputSpec()
+    for key in SUPPORTED_INPUT:  # manifests that do not declare them mean the implemented defaults
+        del doc["input"][key]
+    (tmp_path / "manifest.json").write_text(json.dumps(doc))
+    assert Manifest.load(tmp_path).input == InputSpec()
+
+
+def test_preprocessing_implements_every_supported_resize_and_takes_it_from_the_spec() -> None:
+    import numpy as np
+
+    from deepclf import preprocessing
+
+    assert set(preprocessing.RESIZE_METHODS) == set(SUPPORTED_INPUT["resize"])
+    img = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    spec = InputSpec(height=20, width=30)
+    out = preprocessing.preprocess(img, spec)
+    assert out.dtype == np.float32 and out.shape == (20, 30, 3)
+    assert np.array_equal(out, preprocessing.resize_bilinear(img, (20, 30)))
 
 
 def test_publish_dir_is_atomic(tmp_path: Path) -> None:

@@ -40,12 +40,27 @@ OUTPUT_CLASSES = "classes"
 OUTPUT_LABELS = "labels"
 
 
+#: The values of the declared input settings that ``deepclf.preprocessing`` (and its TF twin) implement. Anything
+#: else is refused when an ``InputSpec`` is made (so when a manifest is loaded, from a file or a server's metadata):
+#: serving it would silently feed the model pixels prepared differently from those it was trained on.
+SUPPORTED_INPUT: dict[str, tuple[Any, ...]] = {
+    "color_mode": ("rgb",),                 # decode -> 3-channel RGB (grey replicated, alpha dropped)
+    "resize": ("bilinear",),                # TF's bilinear kernel, half-pixel centres, no antialiasing
+    "crop_to_aspect_ratio": (False,),       # the whole image is resized; no centre crop
+    "dtype": ("float32",),                  # the float signature's input; runners check float32
+}
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """The image contract of a model: what ``preprocessing.py`` must produce for it.
 
     ``dtype`` and ``value_range`` describe the float tensor the model's float signature takes (float32, 0..255:
     the model rescales inside). ``resize`` is the interpolation ``image_dataset_from_directory`` used in training.
+    ``color_mode``, ``resize``, ``crop_to_aspect_ratio`` and ``dtype`` must be values this version implements
+    (``SUPPORTED_INPUT``); others raise ``ModelFormatError``::
+
+        InputSpec(resize="nearest")   # ModelFormatError: input.resize is 'nearest'; this version of deepclf ...
     """
 
     height: int = 180
@@ -56,6 +71,16 @@ class InputSpec:
     color_mode: str = "rgb"
     resize: str = "bilinear"
     crop_to_aspect_ratio: bool = False
+
+    def __post_init__(self) -> None:
+        for name, supported in SUPPORTED_INPUT.items():
+            value = getattr(self, name)
+            if value not in supported:
+                raise ModelFormatError(
+                    f"input.{name} is {value!r}; this version of deepclf implements only "
+                    f"{' or '.join(repr(s) for s in supported)} (deepclf.preprocessing would prepare the images "
+                    "differently from what the model expects)"
+                )
 
     @property
     def size(self) -> tuple[int, int]:
@@ -174,6 +199,8 @@ class Manifest:
                     return cls.from_dict(json.loads(c.read_text(encoding="utf-8")))
                 except json.JSONDecodeError as exc:
                     raise ModelFormatError(f"{c} is not valid JSON: {exc}") from exc
+                except ModelFormatError as exc:  # name the file: "models/flowers/3/manifest.json: input.resize ..."
+                    raise ModelFormatError(f"{c}: {exc}") from exc
         raise ModelFormatError(
             f"no {MANIFEST_NAME} found for {path} (looked at {', '.join(str(c) for c in candidates)}); "
             "models written by `deepclf train` / `deepclf convert` always carry one"

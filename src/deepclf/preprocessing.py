@@ -17,6 +17,10 @@ The steps reproduce ``tf.keras.utils.image_dataset_from_directory`` (save one ch
    ``BILINEAR`` (Pillow widens the kernel when shrinking), so we compute it here in float32;
 4. leave values as float32 in 0..255 (the models rescale inside).
 
+Those are the only settings implemented: a manifest's ``input`` declaring another ``color_mode``, ``resize``,
+``crop_to_aspect_ratio`` or ``dtype`` is refused when it is loaded (``manifest.SUPPORTED_INPUT``), and given an
+``InputSpec``, ``preprocess`` takes its size and resize kernel from it.
+
 Usage::
 
     from deepclf.preprocessing import preprocess, preprocess_batch
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
@@ -145,6 +149,10 @@ def resize_bilinear(image: np.ndarray, size: Size) -> np.ndarray:
     return (top + (bottom - top) * ylerp[:, None, None]).astype(np.float32, copy=False)
 
 
+#: Resize kernels by ``InputSpec.resize`` name: exactly the names ``manifest.SUPPORTED_INPUT`` allows.
+RESIZE_METHODS: dict[str, Callable[[np.ndarray, Size], np.ndarray]] = {"bilinear": resize_bilinear}
+
+
 def load_rgb(src: ImageSource, *, name: str | None = None) -> np.ndarray:
     """Any image source -> uint8 (or float, for float arrays) RGB array (H, W, 3), not resized."""
     if isinstance(src, np.ndarray):
@@ -174,12 +182,18 @@ def load_rgb(src: ImageSource, *, name: str | None = None) -> np.ndarray:
 
 
 def preprocess(src: ImageSource, size: Size, *, name: str | None = None) -> np.ndarray:
-    """One image source -> float32 (H, W, 3) in 0..255 at the model's size: the whole contract in one call."""
+    """One image source -> float32 (H, W, 3) in 0..255 at the model's size: the whole contract in one call.
+
+    ``size`` is (height, width), or the manifest's ``InputSpec`` (its size and ``resize`` kernel)::
+
+        preprocess("rose.jpg", manifest.input)      # float32 (180, 180, 3)
+    """
     arr = load_rgb(src, name=name)
     target = _as_size(size)
     if arr.shape[:2] == target and arr.dtype == np.float32:
         return arr  # already a model-ready tensor: leave it untouched
-    return resize_bilinear(arr, target)
+    # A plain (h, w) means the contract's default kernel; an InputSpec was validated against RESIZE_METHODS' names.
+    return RESIZE_METHODS[getattr(size, "resize", "bilinear")](arr, target)
 
 
 def preprocess_batch(srcs: Iterable[ImageSource], size: Size) -> np.ndarray:

@@ -189,3 +189,17 @@ def test_load_runner_takes_the_runner_format_spelling_as_a_variant(version_dir: 
         assert a.format == b.format == "tflite-int8" and a.variant == b.variant == "int8"
     with pytest.raises(UsageError, match="contradicts"):
         load_runner(version_dir, format="tflite-fp16", variant="tflite-int8")
+
+
+def test_load_runner_refuses_a_manifest_input_it_cannot_honour(tmp_path: Path, version_dir: Path) -> None:
+    # Before: resize="nearest" was read by no code, and the model was silently fed bilinear-resized pixels.
+    import json
+    import shutil
+
+    shutil.copytree(version_dir, tmp_path / "1")
+    doc = json.loads((tmp_path / "1" / "manifest.json").read_text())
+    doc["input"]["resize"] = "nearest"
+    (tmp_path / "1" / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelFormatError, match=r"1/manifest.json: input.resize is 'nearest'; this version of deepclf "
+                                               r"implements only 'bilinear'"):
+        load_runner(tmp_path / "1")
