@@ -27,6 +27,13 @@ def test_local_specs():
     assert parse_target("litert-raw:m/1", threads=4).threads == 4  # the CLI's --threads default applies
 
 
+def test_variant_spellings_in_specs():
+    # deepclf.variants: the runner-format spelling names the same variant, shown canonical in names and reports.
+    t = parse_target("tflite:m/1?variant=tflite-int8")
+    assert (t.variant, t.kind, t.name) == ("int8", "quantized", "tflite-int8")
+    assert parse_target("litert-raw:m/1?variant=tflite-fp16").variant == "fp16"
+
+
 def test_remote_specs():
     t = parse_target("rest://127.0.0.1:9000/flowers?send=bytes&version=3")
     assert isinstance(t, RemoteTarget)

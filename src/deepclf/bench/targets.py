@@ -49,10 +49,10 @@ from deepclf.manifest import (
     OUTPUT_PROBABILITIES,
     SIGNATURE_BYTES,
     SIGNATURE_FLOAT,
-    TFLITE_FILES,
     Manifest,
 )
 from deepclf.preprocessing import encode_image, preprocess
+from deepclf.variants import DEFAULT_VARIANT, TFLITE_FILES, VARIANT_NAMES, canonical_variant
 
 #: How targets send images: the float tensor, or the encoded image (JPEG/PNG bytes) for the bytes signature.
 SEND_MODES = ("tensor", "bytes")
@@ -215,9 +215,9 @@ def model_size_bytes(path: str | os.PathLike[str], fmt: str, variant: str | None
         if p.is_file():
             return p.stat().st_size
         if fmt in ("tflite", "litert-raw"):
-            fname = TFLITE_FILES.get(variant or "fp32")
+            fname = TFLITE_FILES.get(variant or DEFAULT_VARIANT)
             try:
-                fname = Manifest.load(p).variant_file(variant or "fp32")
+                fname = Manifest.load(p).variant_file(variant or DEFAULT_VARIANT)
             except Exception:  # noqa: BLE001 - the fixed table is a fine fallback for a size column
                 pass
             return _dir_size(p, [fname]) if fname else None
@@ -253,7 +253,7 @@ class RunnerTarget(Target):
         self.send = send
         if fmt == "keras":
             self.kind = "reference"
-        elif fmt == "tflite" and (variant or "fp32") != "fp32":
+        elif fmt == "tflite" and (variant or DEFAULT_VARIANT) != DEFAULT_VARIANT:
             self.kind = "quantized"
         else:
             self.kind = "float"
@@ -291,7 +291,7 @@ class RunnerTarget(Target):
             "format": self.format,
             "transport": "in-process",
             "path": self.path,
-            "variant": self.variant or ("fp32" if self.format == "tflite" else None),
+            "variant": self.variant or (DEFAULT_VARIANT if self.format == "tflite" else None),
             "threads": self.threads,
             "model_bytes": model_size_bytes(self._extra.get("model_file", self.path), self.format, self.variant),
         }
@@ -319,7 +319,7 @@ class RawLiteRTTarget(Target):
         self.path = path
         self.variant = variant
         self.threads = threads
-        if (variant or "fp32") != "fp32":
+        if (variant or DEFAULT_VARIANT) != DEFAULT_VARIANT:
             self.kind = "quantized"
         self._file: Path | None = None
 
@@ -330,9 +330,9 @@ class RawLiteRTTarget(Target):
         if not p.is_dir():
             raise ModelFormatError(f"{self.spec}: no such model file or folder: {p}")
         try:
-            fname = Manifest.load(p).variant_file(self.variant or "fp32")
+            fname = Manifest.load(p).variant_file(self.variant or DEFAULT_VARIANT)
         except ModelFormatError:
-            fname = TFLITE_FILES.get(self.variant or "fp32", "model.tflite")
+            fname = TFLITE_FILES.get(self.variant or DEFAULT_VARIANT, TFLITE_FILES[DEFAULT_VARIANT])
         f = p / fname
         if not f.is_file():
             raise ModelFormatError(f"{self.spec}: no {fname} in {p}; run `deepclf convert` to make the TFLite variants")
@@ -389,7 +389,7 @@ class RawLiteRTTarget(Target):
             "format": "tflite",
             "transport": "in-process (raw interpreter)",
             "path": self.path,
-            "variant": self.variant or "fp32",
+            "variant": self.variant or DEFAULT_VARIANT,
             "threads": self.threads,
             "delegate": "XNNPACK (LiteRT default)",
             "model_bytes": model_size_bytes(self.path, "tflite", self.variant),
@@ -615,10 +615,11 @@ def parse_target(spec: str, *, threads: int | None = None) -> Target:
     send = opts.get("send", "tensor") or "tensor"
     if send not in SEND_MODES:
         raise UsageError(f"target spec {spec!r}: send must be one of {', '.join(SEND_MODES)}, got {send!r}")
-    variant = opts.get("variant") or None
-    if variant is not None and variant not in TFLITE_FILES:
+    raw_variant = opts.get("variant") or None
+    variant = canonical_variant(raw_variant) if raw_variant else None  # "tflite-int8" -> "int8" in names/reports
+    if raw_variant is not None and variant is None:
         raise UsageError(
-            f"target spec {spec!r}: unknown TFLite variant {variant!r}; expected one of {', '.join(TFLITE_FILES)}"
+            f"target spec {spec!r}: unknown TFLite variant {raw_variant!r}; expected one of {', '.join(VARIANT_NAMES)}"
         )
     n_threads = _int_opt(spec, opts, "threads") or threads
 
@@ -657,7 +658,7 @@ def parse_target(spec: str, *, threads: int | None = None) -> Target:
 def _default_name(fmt: str, variant: str | None, threads: int | None, send: str = "tensor") -> str:
     name = fmt
     if fmt in ("tflite", "litert-raw"):
-        name += f"-{variant or 'fp32'}"
+        name += f"-{variant or DEFAULT_VARIANT}"
     if threads:
         name += f"-t{threads}"
     if send == "bytes":
