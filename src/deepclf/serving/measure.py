@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from deepclf.variants import VARIANT_NAMES
+
 ADDRESS = re.compile(r"REST on (http://\S+);")
 
 
@@ -83,7 +85,7 @@ def measure(base: Path, fmt: str, requests_n: int, threads: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base", type=Path, help="model base path (<base>/<version>/)")
-    parser.add_argument("--formats", nargs="+", default=["fp32", "fp16", "dynamic", "int8"])
+    parser.add_argument("--formats", nargs="+", default=list(VARIANT_NAMES))
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)

@@ -116,8 +116,9 @@ def _read_history_csv(path: Path) -> dict[str, list[float]]:
     rows: dict[int, dict[str, str]] = {}
     with open(path, newline="") as fh:
         for row in csv.DictReader(fh):
-            if row.get("epoch", "").strip().isdigit():
-                rows[int(row["epoch"])] = row
+            epoch = (row.get("epoch") or "").strip()
+            if epoch.isascii() and epoch.isdigit():  # Keras writes 0, 1, ...; skip anything else (str.isdigit
+                rows[int(epoch)] = row                # alone would let '²' through to int())
     keys = [k for k in (next(iter(rows.values()), {}) or {}) if k != "epoch"]
     return {k: [float(rows[e][k]) for e in sorted(rows) if rows[e].get(k) not in (None, "")] for k in keys}
 
