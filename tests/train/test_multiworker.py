@@ -72,7 +72,8 @@ def _finish(procs: list[subprocess.Popen]) -> list[tuple[int, str]]:
 
 
 @pytest.fixture(scope="module")
-def gen_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def mw_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """80 small generated JPEGs (smaller than the session's ``gen_photos``: two processes train on them per test)."""
     from deepclf.data.synthetic import make_synthetic_dataset
 
     return make_synthetic_dataset(tmp_path_factory.mktemp("mw") / "photos", per_class=16, size=(48, 56))
@@ -83,9 +84,9 @@ def _train_argv(data: Path, out: str, *extra: str) -> list[str]:
             "--img-size", "32", "--batch-size", "16", "--out", out, *extra]
 
 
-def test_two_workers_on_loopback_train_one_model(gen_photos: Path, tmp_path: Path) -> None:
+def test_two_workers_on_loopback_train_one_model(mw_photos: Path, tmp_path: Path) -> None:
     tmp_before = set(Path(tempfile.gettempdir()).glob("deepclf-train-*"))
-    procs = _start_pair(lambda i: _train_argv(gen_photos, f"runs/mw-{i}"), tmp_path)
+    procs = _start_pair(lambda i: _train_argv(mw_photos, f"runs/mw-{i}"), tmp_path)
     (rc0, log0), (rc1, log1) = _finish(procs)
     assert rc0 == 0, log0[-3000:]
     assert rc1 == 0, log1[-3000:]
@@ -135,10 +136,10 @@ except KeyboardInterrupt:
 """
 
 
-def test_interrupted_pair_resumes_from_the_chiefs_backup(gen_photos: Path, tmp_path: Path) -> None:
+def test_interrupted_pair_resumes_from_the_chiefs_backup(mw_photos: Path, tmp_path: Path) -> None:
     script = tmp_path / "worker.py"
     script.write_text(_INTERRUPTING_WORKER)
-    procs = _start_pair(lambda i: [sys.executable, str(script), str(gen_photos), f"runs/mw-{i}"], tmp_path)
+    procs = _start_pair(lambda i: [sys.executable, str(script), str(mw_photos), f"runs/mw-{i}"], tmp_path)
     for rc, log in _finish(procs):
         assert rc == 9 and "interrupted" in log, log[-3000:]
     chief = tmp_path / "runs" / "mw-0"
@@ -146,7 +147,7 @@ def test_interrupted_pair_resumes_from_the_chiefs_backup(gen_photos: Path, tmp_p
     assert not (chief / "model.keras").exists() and not (tmp_path / "runs" / "mw-1").exists()
 
     # Same command again: the chief restores its backup and sends it to worker 1; both run epochs 3 and 4 only.
-    procs = _start_pair(lambda i: _train_argv(gen_photos, f"runs/mw-{i}", "--epochs", "4"), tmp_path)
+    procs = _start_pair(lambda i: _train_argv(mw_photos, f"runs/mw-{i}", "--epochs", "4"), tmp_path)
     (rc0, log0), (rc1, log1) = _finish(procs)
     assert rc0 == 0, log0[-3000:]
     assert rc1 == 0, log1[-3000:]
@@ -157,12 +158,12 @@ def test_interrupted_pair_resumes_from_the_chiefs_backup(gen_photos: Path, tmp_p
     assert not (chief / "checkpoints").exists() and not (tmp_path / "runs" / "mw-1").exists()
 
 
-def test_a_worker_whose_peers_never_come_fails_within_its_timeout(gen_photos: Path, tmp_path: Path) -> None:
+def test_a_worker_whose_peers_never_come_fails_within_its_timeout(mw_photos: Path, tmp_path: Path) -> None:
     port, absent = _free_ports(2)
     tf_config = json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}", f"127.0.0.1:{absent}"]},
                             "task": {"type": "worker", "index": 0}})
     start = time.monotonic()
-    proc = subprocess.Popen(_train_argv(gen_photos, "runs/alone", "--peer-timeout", "5"), cwd=tmp_path,
+    proc = subprocess.Popen(_train_argv(mw_photos, "runs/alone", "--peer-timeout", "5"), cwd=tmp_path,
                             env=_env(tf_config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ((rc, log),) = _finish([proc])
     elapsed = time.monotonic() - start
@@ -201,8 +202,8 @@ def test_bad_tf_config_is_refused_clearly(tf_config: str, message: str) -> None:
         cluster_role("multiworker", {})
 
 
-def test_bad_tf_config_on_the_command_line_is_one_error_line(gen_photos: Path, tmp_path: Path) -> None:
-    res = subprocess.run(_train_argv(gen_photos, "runs/x"), cwd=tmp_path, env=_env('{"cluster": 1}'),
+def test_bad_tf_config_on_the_command_line_is_one_error_line(mw_photos: Path, tmp_path: Path) -> None:
+    res = subprocess.run(_train_argv(mw_photos, "runs/x"), cwd=tmp_path, env=_env('{"cluster": 1}'),
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2
     assert "error: TF_CONFIG" in res.stderr and "Traceback" not in res.stderr
