@@ -21,21 +21,11 @@ from deepclf.clients import (
     Unavailable,
     is_retryable,
 )
-from deepclf.clients._core import (
-    CallState,
-    LabelBook,
-    RestCodec,
-    RoundRobin,
-    WaitState,
-    as_targets,
-    classifications,
-    classify_batches,
-    image_list,
-    model_key,
-    parse_grpc_target,
-    parse_rest_url,
-    rest_model_path,
-)
+from deepclf.clients._addressing import model_key
+from deepclf.clients._classify import LabelBook, classifications, classify_batches, image_list
+from deepclf.clients._rest_codec import RestCodec, rest_model_path
+from deepclf.clients._retry import CallState, RoundRobin, WaitState
+from deepclf.clients._targets import as_targets, parse_grpc_target, parse_rest_url
 from deepclf.errors import UsageError
 from deepclf.protocol.errors import DeadlineExceeded
 from deepclf.protocol.rest import decode_predict_request

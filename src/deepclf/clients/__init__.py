@@ -41,6 +41,11 @@ are ``TransportError``s, each also the class of the status it stands for::
 ``map_grpc_error(exc)`` and ``map_http_error(response_or_exc)`` are the only places either transport maps into
 it. Importing this package never imports TensorFlow; ``grpc`` and ``httpx`` (both REST clients' one HTTP library)
 load with the class that needs them.
+
+Layout (private modules): the transports ``_rest``, ``_grpc`` (sync and async each) on ``_base`` (what they share);
+``_local`` and ``_connect``; the I/O-free core they loop around, one topic a module: ``_core`` (``ClientCore``, the
+state each client holds), ``_retry``, ``_targets``, ``_addressing``, ``_rest_codec``, ``_grpc_codec``, ``_metadata``,
+``_classify``; ``_errors`` and ``_models`` (what calls raise and return).
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from deepclf.clients._core import DEFAULT_TIMEOUT, GZIP_THRESHOLD, NO_RETRIES, RetryPolicy
+from deepclf.clients._core import DEFAULT_TIMEOUT
 from deepclf.clients._errors import (
     ConnectError,
     ProtocolError,
@@ -60,6 +65,8 @@ from deepclf.clients._errors import (
     map_http_error,
 )
 from deepclf.clients._models import ModelMetadata, ModelStatus, VersionStatus
+from deepclf.clients._rest_codec import GZIP_THRESHOLD
+from deepclf.clients._retry import NO_RETRIES, RetryPolicy
 from deepclf.protocol.errors import (
     Aborted,
     AlreadyExists,

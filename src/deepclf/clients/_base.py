@@ -14,16 +14,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from deepclf.clients._core import (
-    SEND_TENSOR,
-    ClientCore,
-    ModelKey,
-    check_send,
-    check_top_k,
-    classify_batches,
-    image_list,
-    model_key,
-)
+from deepclf.clients._addressing import ModelKey, model_key
+from deepclf.clients._classify import SEND_TENSOR, check_send, check_top_k, classify_batches, image_list
+from deepclf.clients._core import ClientCore
 from deepclf.clients._errors import ConnectError, ProtocolError, TimeoutError
 from deepclf.clients._models import ModelMetadata, ModelStatus
 from deepclf.manifest import SIGNATURE_FLOAT, Manifest

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from deepclf.clients._core import SEND_TENSOR, check_send
+from deepclf.clients._classify import SEND_TENSOR, check_send
 from deepclf.errors import UsageError
 from deepclf.signatures import Classification
 

@@ -21,30 +21,23 @@ import grpc.aio
 
 import numpy as np
 
+from deepclf.clients._addressing import ModelKey, as_inputs, model_key, single_input_name
 from deepclf.clients._base import AsyncClient, SyncClient
-from deepclf.clients._core import (
+from deepclf.clients._core import DEFAULT_TIMEOUT, ClientCore
+from deepclf.clients._errors import map_grpc_error
+from deepclf.clients._grpc_codec import (
     DEFAULT_MAX_MESSAGE_BYTES,
-    DEFAULT_TIMEOUT,
-    ClientCore,
-    ModelKey,
-    RetryPolicy,
-    RoundRobin,
-    as_inputs,
-    as_targets,
     grpc_manifest_request,
     grpc_metadata_request,
     grpc_predict_request,
     grpc_read_manifest,
     grpc_read_predict,
     grpc_status_request,
-    metadata_from_proto,
-    model_key,
-    parse_grpc_target,
-    single_input_name,
-    status_from_proto,
 )
-from deepclf.clients._errors import map_grpc_error
+from deepclf.clients._metadata import metadata_from_proto, status_from_proto
 from deepclf.clients._models import ModelMetadata, ModelStatus
+from deepclf.clients._retry import RetryPolicy, RoundRobin
+from deepclf.clients._targets import as_targets, parse_grpc_target
 from deepclf.errors import UsageError
 from deepclf.fsutil import read_bytes_or_path
 from deepclf.manifest import SIGNATURE_FLOAT, Manifest

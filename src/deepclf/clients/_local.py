@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from deepclf.clients._core import (
+from deepclf.clients._addressing import as_inputs
+from deepclf.clients._classify import (
     SEND_TENSOR,
-    as_inputs,
     check_send,
     check_top_k,
     classifications,

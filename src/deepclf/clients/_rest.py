@@ -1,5 +1,5 @@
 """REST clients for TF Serving's HTTP API (and the edge server's): ``RestClient`` (``httpx.Client``) and
-``AsyncRestClient`` (``httpx.AsyncClient``), both over ``_core.RestCodec``::
+``AsyncRestClient`` (``httpx.AsyncClient``), both over ``_rest_codec.RestCodec``::
 
     with RestClient("http://localhost:8501") as c:
         out = c.predict({"image": batch}, model="flowers")               # {"probabilities": ..., ...}
@@ -20,25 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from deepclf.clients._addressing import ModelKey, as_inputs, model_key
 from deepclf.clients._base import AsyncClient, SyncClient
-from deepclf.clients._core import (
-    DEFAULT_GZIP_THRESHOLD,
-    DEFAULT_TIMEOUT,
-    ClientCore,
-    HttpRequest,
-    ModelKey,
-    RestCodec,
-    RetryPolicy,
-    RoundRobin,
-    as_inputs,
-    as_targets,
-    has_unnamed,
-    model_key,
-    name_single_output,
-    parse_rest_url,
-)
+from deepclf.clients._core import DEFAULT_TIMEOUT, ClientCore
 from deepclf.clients._errors import map_http_error
 from deepclf.clients._models import ModelMetadata, ModelStatus
+from deepclf.clients._rest_codec import DEFAULT_GZIP_THRESHOLD, HttpRequest, RestCodec, has_unnamed, name_single_output
+from deepclf.clients._retry import RetryPolicy, RoundRobin
+from deepclf.clients._targets import as_targets, parse_rest_url
 from deepclf.errors import UsageError
 from deepclf.manifest import SIGNATURE_FLOAT, Manifest
 from deepclf.protocol.rest import ROW
