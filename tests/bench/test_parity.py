@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from deepclf.bench.parity import ParityImages, Thresholds, confusion_matrix, run_parity
-from deepclf.bench.targets import FunctionTarget, parse_target
+from deepclf.bench.specs import parse_target
+from deepclf.bench.targets import FunctionTarget
 from deepclf.cli import main
 from deepclf.errors import UsageError
 

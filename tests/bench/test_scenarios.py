@@ -14,7 +14,8 @@ import pytest
 
 from deepclf.bench.latency import sample_images
 from deepclf.bench.scenarios import ScenarioConfig, run_scenario, sweep
-from deepclf.bench.targets import Batch, FunctionTarget, parse_target
+from deepclf.bench.specs import parse_target
+from deepclf.bench.targets import Batch, FunctionTarget
 from deepclf.errors import UsageError
 
 

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from deepclf.bench.targets import (
-    RawLiteRTTarget,
-    RemoteTarget,
-    RunnerTarget,
-    parse_target,
-    parse_targets,
-    split_spec,
-)
+from deepclf.bench.local_targets import RawLiteRTTarget, RunnerTarget
+from deepclf.bench.remote_targets import RemoteTarget
+from deepclf.bench.specs import parse_target, parse_targets, split_spec
 from deepclf.errors import UsageError
 
 

@@ -25,7 +25,7 @@ _EXPORTS = {
     "Target": "deepclf.bench.targets",
     "FunctionTarget": "deepclf.bench.targets",
     "Batch": "deepclf.bench.targets",
-    "parse_target": "deepclf.bench.targets",
+    "parse_target": "deepclf.bench.specs",
     "ScenarioConfig": "deepclf.bench.scenarios",
     "run_scenario": "deepclf.bench.scenarios",
     "percentile": "deepclf.bench.stats",

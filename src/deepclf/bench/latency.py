@@ -26,7 +26,8 @@ from PIL import Image
 from deepclf.bench.env import describe, environment
 from deepclf.bench.report import format_table, human_bytes, write_report
 from deepclf.bench.scenarios import SCENARIOS, ScenarioConfig, ScenarioResult, run_scenario, sweep
-from deepclf.bench.targets import Batch, Target, parse_targets
+from deepclf.bench.specs import parse_targets
+from deepclf.bench.targets import Batch, Target
 from deepclf.data.split import IMAGE_EXTENSIONS
 from deepclf.errors import UsageError
 

@@ -38,7 +38,8 @@ import numpy as np
 
 from deepclf.bench.env import describe, environment
 from deepclf.bench.report import format_table, write_report
-from deepclf.bench.targets import Batch, Target, parse_targets
+from deepclf.bench.specs import parse_targets
+from deepclf.bench.targets import Batch, Target
 from deepclf.errors import UsageError
 from deepclf.manifest import Manifest
 from deepclf.preprocessing import preprocess, read_bytes

@@ -20,7 +20,8 @@ from pathlib import Path
 from deepclf.bench.latency import LatencyOptions, run_latency, sample_images
 from deepclf.bench.parity import ParityImages, default_images_for, run_parity
 from deepclf.bench.report import format_table, human_bytes
-from deepclf.bench.targets import Target, parse_targets
+from deepclf.bench.specs import parse_targets
+from deepclf.bench.targets import Target
 from deepclf.errors import DeepclfError, UsageError
 from deepclf.manifest import Manifest
 from deepclf.variants import TFLITE_FILES, VARIANT_NAMES

@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from deepclf.bench import prom
+from deepclf.bench.remote_targets import RemoteTarget
 from deepclf.bench.stats import LatencySummary, summarize
-from deepclf.bench.targets import Batch, RemoteTarget, Target
+from deepclf.bench.targets import Batch, Target
 from deepclf.errors import UsageError
 
 SCENARIOS = ("single-stream", "server", "offline", "concurrency")
