@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -51,8 +50,12 @@ def _env(tf_config: str | None) -> dict[str, str]:
 
 
 def _start_pair(argv_for, cwd: Path) -> list[subprocess.Popen]:
+    """Two workers in ``cwd``, with their own temporary folder ``cwd/tmp`` (TMPDIR): what they leave there is theirs,
+    whatever else runs on the machine at the same time."""
     ports = _free_ports(2)
-    return [subprocess.Popen(argv_for(i), cwd=cwd, env=_env(_tf_config(ports, i)), stdout=subprocess.PIPE,
+    (cwd / "tmp").mkdir(exist_ok=True)
+    envs = [{**_env(_tf_config(ports, i)), "TMPDIR": str(cwd / "tmp")} for i in range(2)]
+    return [subprocess.Popen(argv_for(i), cwd=cwd, env=envs[i], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True) for i in range(2)]
 
 
@@ -85,7 +88,6 @@ def _train_argv(data: Path, out: str, *extra: str) -> list[str]:
 
 
 def test_two_workers_on_loopback_train_one_model(mw_photos: Path, tmp_path: Path) -> None:
-    tmp_before = set(Path(tempfile.gettempdir()).glob("deepclf-train-*"))
     procs = _start_pair(lambda i: _train_argv(mw_photos, f"runs/mw-{i}"), tmp_path)
     (rc0, log0), (rc1, log1) = _finish(procs)
     assert rc0 == 0, log0[-3000:]
@@ -100,7 +102,7 @@ def test_two_workers_on_loopback_train_one_model(mw_photos: Path, tmp_path: Path
     assert not (chief / "checkpoints").exists()
     # Nothing of the non-chief is left: not its --out folder, not its temporary folder.
     assert not (tmp_path / "runs" / "mw-1").exists()
-    assert set(Path(tempfile.gettempdir()).glob("deepclf-train-*")) <= tmp_before
+    assert not list((tmp_path / "tmp").glob("deepclf-train-*"))  # the workers' TMPDIR (see _start_pair)
     config = json.loads((chief / "config.json").read_text())
     assert config["distribution"]["workers"] == 2 and config["distribution"]["replicas"] == 2
     assert "MultiWorkerMirroredStrategy (2 workers" in (chief / "train.log").read_text()
