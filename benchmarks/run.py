@@ -44,15 +44,15 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "src"))  # run from a checkout without installing
 
-from deepclf.bench.env import describe, environment  # noqa: E402
-from deepclf.bench.latency import LatencyOptions, LatencyReport, run_latency, sample_images  # noqa: E402
-from deepclf.bench.parity import ParityImages, ParityReport, run_parity  # noqa: E402
-from deepclf.bench.plots import latency_plots  # noqa: E402
-from deepclf.bench.report import fmt, human_bytes  # noqa: E402
-from deepclf.clients import NO_RETRIES, RestClient  # noqa: E402
-from deepclf.clients import TimeoutError as ClientTimeoutError  # noqa: E402
-from deepclf.fsutil import atomic_write_json, atomic_write_text, publish_dir  # noqa: E402
-from deepclf.manifest import TFLITE_FILES, Manifest  # noqa: E402
+from deepclf.bench.env import describe, environment
+from deepclf.bench.latency import LatencyOptions, LatencyReport, run_latency, sample_images
+from deepclf.bench.parity import ParityImages, ParityReport, run_parity
+from deepclf.bench.plots import latency_plots
+from deepclf.bench.report import fmt, human_bytes
+from deepclf.clients import NO_RETRIES, RestClient
+from deepclf.clients import TimeoutError as ClientTimeoutError
+from deepclf.fsutil import atomic_write_json, atomic_write_text, publish_dir
+from deepclf.manifest import TFLITE_FILES
 
 MODELS = ("augmented", "basic")
 MARK_START = "<!-- bench:results:start -->"

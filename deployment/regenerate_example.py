@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from deepclf.deploy.edge import EdgeOptions, render_edge
+from deepclf.deploy.tfserving import TFServingOptions, render_bundle, scan_models, write_bundle
 from deepclf.deploy.training import TrainingOptions, render_training
 from deepclf.manifest import Manifest
-from deepclf.deploy.tfserving import TFServingOptions, render_bundle, scan_models, write_bundle
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE_DIR = HERE / "tfserving"

@@ -83,7 +83,7 @@ def gen_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Built once per session (well under a second); a CNN learns them in a few epochs. Shared: copy, never modify.
     """
-    from deepclf.data.synthetic import make_synthetic_dataset  # noqa: PLC0415
+    from deepclf.data.synthetic import make_synthetic_dataset
 
     root = make_synthetic_dataset(tmp_path_factory.getbasetemp() / "deepclf-shared" / "gen_photos",
                                   per_class=GEN_PER_CLASS, size=GEN_SIZE, seed=0)

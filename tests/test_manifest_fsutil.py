@@ -23,7 +23,7 @@ def test_manifest_round_trip(tmp_path: Path) -> None:
 
 
 def test_manifest_errors(tmp_path: Path) -> None:
-    with pytest.raises(ModelFormatError, match="no manifest.json"):
+    with pytest.raises(ModelFormatError, match=r"no manifest\.json"):
         Manifest.load(tmp_path)
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(ModelFormatError, match="not valid JSON"):
@@ -87,18 +87,16 @@ def test_preprocessing_implements_every_supported_resize_and_takes_it_from_the_s
 
 def test_publish_dir_is_atomic(tmp_path: Path) -> None:
     final = tmp_path / "models" / "flowers" / "1"
-    with pytest.raises(RuntimeError):
-        with publish_dir(final) as tmp:
-            (tmp / "saved_model.pb").write_bytes(b"half")
-            raise RuntimeError("export failed midway")
+    with pytest.raises(RuntimeError), publish_dir(final) as tmp:
+        (tmp / "saved_model.pb").write_bytes(b"half")
+        raise RuntimeError("export failed midway")
     assert not final.exists()
     assert list(final.parent.iterdir()) == []  # no partial folder left behind
     with publish_dir(final) as tmp:
         (tmp / "saved_model.pb").write_bytes(b"whole")
     assert (final / "saved_model.pb").read_bytes() == b"whole"
-    with pytest.raises(UsageError, match="refusing to overwrite"):
-        with publish_dir(final):
-            pass
+    with pytest.raises(UsageError, match="refusing to overwrite"), publish_dir(final):
+        pass
     with publish_dir(final, overwrite=True) as tmp:
         (tmp / "saved_model.pb").write_bytes(b"new")
     assert (final / "saved_model.pb").read_bytes() == b"new"

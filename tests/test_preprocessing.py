@@ -27,7 +27,7 @@ from deepclf.preprocessing import (
 )
 
 tf = pytest.importorskip("tensorflow")
-from deepclf.preprocessing_tf import decode_and_resize, decode_and_resize_batch  # noqa: E402
+from deepclf.preprocessing_tf import decode_and_resize, decode_and_resize_batch
 
 PARITY_BOUND = 0.0  # max |numpy - tf| over all pixels, in 0..255 units
 

@@ -61,9 +61,9 @@ def test_every_layer_takes_its_names_from_the_table() -> None:
     from deepclf.serving.config import SERVE_FORMATS, ServerConfig
 
     runner_formats = tuple(v.runner_format for v in VARIANTS.values())
-    assert FORMATS == ("keras", "savedmodel", *runner_formats)
-    assert FORMAT_CHOICES == (*FORMATS, "tflite")
-    assert SERVE_FORMATS == (*VARIANT_NAMES, "savedmodel") and EDGE_FORMATS == VARIANT_NAMES
+    assert ("keras", "savedmodel", *runner_formats) == FORMATS
+    assert (*FORMATS, "tflite") == FORMAT_CHOICES
+    assert (*VARIANT_NAMES, "savedmodel") == SERVE_FORMATS and EDGE_FORMATS == VARIANT_NAMES
     assert ServerConfig(model_base_path="m", format="tflite-int8").format == "int8"  # shown canonical
     assert EdgeOptions(format="tflite-dynamic").format == "dynamic"
     with pytest.raises(UsageError, match="--format must be one of fp32, fp16, dynamic, int8, savedmodel"):

@@ -128,8 +128,8 @@ def test_symlinked_version_folder_counts(tmp_path: Path) -> None:
 
 
 def test_no_tensorflow_import() -> None:
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import subprocess
+    import sys
 
     code = "import sys, deepclf.versions; assert 'tensorflow' not in sys.modules; print('ok')"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "ok\n"

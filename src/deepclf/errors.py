@@ -59,7 +59,7 @@ def require_tensorflow(purpose: str):  # -> module
         return sys.modules["tensorflow"]
     try:
         with _quiet_native_stderr():
-            import tensorflow as tf  # noqa: PLC0415 - deliberately lazy: the edge paths must never import TF
+            import tensorflow as tf  # deliberately lazy: the edge paths must never import TF
 
             tf.config.list_physical_devices()  # device discovery (the CUDA probe) happens here, quietly
     except ImportError as exc:  # pragma: no cover - exercised in the edge-only subprocess tests

@@ -123,7 +123,7 @@ class Manifest:
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     quantization: dict[str, Any] | None = None
     source: dict[str, Any] = field(default_factory=dict)
-    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     deepclf_version: str = __version__
 
     def __post_init__(self) -> None:

@@ -87,7 +87,7 @@ def _parse_intermixed(p: argparse.ArgumentParser) -> None:
 def build_predictor(args: argparse.Namespace) -> Predictor:
     """The backend that classifies the images: a local runner loaded from ``args.model``, or ``--server``."""
     if getattr(args, "server", None):
-        from deepclf.clients import RemotePredictor, connect  # noqa: PLC0415
+        from deepclf.clients import RemotePredictor, connect
 
         if args.format or args.variant or args.threads is not None:
             raise UsageError("--format, --variant and --threads are for local models; the server chose its own")
@@ -96,7 +96,7 @@ def build_predictor(args: argparse.Namespace) -> Predictor:
         return RemotePredictor(connect(args.server), model=args.model_name)
     if getattr(args, "model_name", None):
         raise UsageError("--model names a model on a --server; give --server URL too")
-    from deepclf.runtime.loader import load_runner  # noqa: PLC0415 - keep `deepclf --help` light
+    from deepclf.runtime.loader import load_runner  # keep `deepclf --help` light
 
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
@@ -120,11 +120,11 @@ def format_results(files: Sequence[str], results: Sequence[Classification], *, a
                 "score": c.score,
                 "top_k": [{"label": lab, "index": i, "score": s} for lab, i, s in c.top_k],
             }
-            for f, c in zip(files, results)
+            for f, c in zip(files, results, strict=True)
         ]
         return json.dumps(doc, indent=2)
     lines = []
-    for f, c in zip(files, results):
+    for f, c in zip(files, results, strict=True):
         lines.append(f"{f}: {sentence(c)}" if len(files) > 1 else sentence(c))
         if top_k:
             width = max(len(lab) for lab, _, _ in c.top_k)

@@ -34,7 +34,7 @@ import io
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -50,8 +50,8 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 #: Formats the contract accepts (those ``tf.io.decode_image`` accepts).
 SUPPORTED_FORMATS = ("JPEG", "PNG", "BMP", "GIF")
 
-ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
-Size = Union[tuple[int, int], "InputSpec"]
+ImageSource: TypeAlias = str | os.PathLike[str] | bytes | bytearray | memoryview | Image.Image | np.ndarray
+Size: TypeAlias = "tuple[int, int] | InputSpec"
 
 
 def _as_size(size: Size) -> tuple[int, int]:

@@ -86,7 +86,7 @@ def classifications(probabilities: np.ndarray, labels: Sequence[str], k: int) ->
     """One ``Classification`` per row of ``probabilities`` [N, C] (stable top ``k``, best first)."""
     probs = np.asarray(probabilities)
     out = []
-    for row, best in zip(probs, _top_k(probs, labels, k)):
+    for row, best in zip(probs, _top_k(probs, labels, k), strict=True):
         label, index, score = best[0]
         out.append(Classification(label, index, score, row, best))
     return out

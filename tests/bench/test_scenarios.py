@@ -112,11 +112,11 @@ def test_concurrency_sweep_gives_one_result_per_level(images64):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(scenario="burst"), "unknown scenario"),
-        (dict(duration=None, requests=None), "duration"),
-        (dict(scenario="server"), "needs a positive --rate"),
-        (dict(concurrency=0), "concurrency must be at least 1"),
-        (dict(batch_size=0), "batch size"),
+        ({"scenario": "burst"}, "unknown scenario"),
+        ({"duration": None, "requests": None}, "duration"),
+        ({"scenario": "server"}, "needs a positive --rate"),
+        ({"concurrency": 0}, "concurrency must be at least 1"),
+        ({"batch_size": 0}, "batch size"),
     ],
 )
 def test_bad_configs_are_usage_errors(kwargs, message):

@@ -38,7 +38,7 @@ def test_agrees_with_numpy_linear_on_random_samples():
 
 def test_empty_is_nan_and_bad_q_is_refused():
     assert math.isnan(percentile([], 50))
-    with pytest.raises(ValueError, match="0..100"):
+    with pytest.raises(ValueError, match=r"0\.\.100"):
         percentile([1, 2], 101)
     with pytest.raises(ValueError):
         percentile([1, 2], -1)

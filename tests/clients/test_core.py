@@ -11,14 +11,14 @@ import pytest
 
 from deepclf.clients import (
     ConnectError,
-    ModelStatus,
-    VersionStatus,
     InvalidInput,
     ModelNotFound,
+    ModelStatus,
     RetryPolicy,
     TimeoutError,
     TLSError,
     Unavailable,
+    VersionStatus,
     is_retryable,
 )
 from deepclf.clients._addressing import model_key
@@ -111,8 +111,8 @@ def test_each_attempt_gets_what_is_left_of_the_deadline() -> None:
     assert call.attempts == 2
 
 
-@pytest.mark.parametrize("kw", [dict(max_attempts=0), dict(initial_backoff=2.0, max_backoff=1.0), dict(jitter=2.0),
-                                dict(multiplier=0.5), dict(max_elapsed=-1)])
+@pytest.mark.parametrize("kw", [{"max_attempts": 0}, {"initial_backoff": 2.0, "max_backoff": 1.0}, {"jitter": 2.0},
+                                {"multiplier": 0.5}, {"max_elapsed": -1}])
 def test_bad_retry_policies_are_refused_with_the_value(kw: dict) -> None:
     with pytest.raises(UsageError, match=repr(next(iter(kw.values())))):
         RetryPolicy(**kw)

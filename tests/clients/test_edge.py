@@ -87,7 +87,7 @@ def test_classify_is_identical_to_in_process(edge: Any, local: LocalClient, phot
     with client(edge, kind) as c:
         got = c.classify(photos, model=MODEL, version=1, top_k=3, send=send, labels=labels)
     assert len(got) == len(photos) == 40
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         assert (g.label, g.index, g.score, g.top_k) == (w.label, w.index, w.score, w.top_k)
         np.testing.assert_array_equal(g.probabilities, w.probabilities)  # bit-identical: max |diff| = 0
 
@@ -153,7 +153,7 @@ async def test_async_clients_every_method(edge: Any, local: LocalClient, photos:
 def test_wait_until_available_times_out_for_a_model_that_never_comes(edge: Any, kind: str) -> None:
     with client(edge, kind) as c:
         assert c.wait_until_available(MODEL, 5).available
-        with pytest.raises(TimeoutError, match="'nope' was not available within 0.3s.*ModelNotFound"):
+        with pytest.raises(TimeoutError, match=r"'nope' was not available within 0\.3s.*ModelNotFound"):
             c.wait_until_available("nope", 0.3, poll_interval=0.05)
 
 
@@ -179,7 +179,7 @@ def test_round_robin_and_failover_across_targets(edge: Any, photos: list[str]) -
         for _ in range(4):
             try:
                 outcomes.append(r.status(MODEL).available)
-            except Exception as exc:  # noqa: BLE001 - recording which target failed
+            except Exception as exc:  # recording which target failed
                 outcomes.append(type(exc).__name__)
         assert outcomes == ["ConnectError", True, "ConnectError", True]  # strictly alternating targets
 

@@ -131,7 +131,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # quiet
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:  # http.server's name
         what = self.path.rsplit("/", 1)[-1]
         HTTP_CALLS[what] = HTTP_CALLS.get(what, 0) + 1
         if what == "slow":

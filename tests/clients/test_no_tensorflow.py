@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent(
 
     sys.meta_path.insert(0, NoTF())
     try:
-        import tensorflow  # noqa: F401
+        import tensorflow  # noqa: F401 - imported only to prove the hook blocks it
         raise SystemExit("the import hook does not block tensorflow")
     except ImportError:
         pass

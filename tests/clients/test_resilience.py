@@ -59,7 +59,7 @@ def test_clients_retry_until_a_late_server_comes_up(model_base: Path) -> None:
             with EdgeServer(edge_config(model_base, port=grpc_port, rest_api_port=rest_port)):
                 up.set()
                 stop.wait(60)
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+        except BaseException as exc:  # reported by the main thread
             failures.append(exc)
             up.set()
 
@@ -69,7 +69,7 @@ def test_clients_retry_until_a_late_server_comes_up(model_base: Path) -> None:
     def call(name: str, fn: Any) -> None:
         try:
             results[name] = fn()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # reported by the main thread
             results[name] = exc
 
     async def both_async() -> list[Any]:

@@ -21,14 +21,14 @@ MODEL_NAME = "flowers"
 
 def make_run(run_dir: Path, data_dir: Path, img_size: tuple[int, int] = IMG_SIZE, epochs: int = EPOCHS) -> Path:
     """Train ``basic`` briefly on the training split of ``data_dir``; write model.keras, manifest.json, config.json."""
-    import keras  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
+    import keras
+    import numpy as np
 
-    from deepclf.data.split import split_files  # noqa: PLC0415
-    from deepclf.fsutil import atomic_write_json  # noqa: PLC0415
-    from deepclf.manifest import InputSpec, Manifest  # noqa: PLC0415
-    from deepclf.preprocessing import preprocess_batch  # noqa: PLC0415
-    from deepclf.train.models import build_model, compile_model  # noqa: PLC0415
+    from deepclf.data.split import split_files
+    from deepclf.fsutil import atomic_write_json
+    from deepclf.manifest import InputSpec, Manifest
+    from deepclf.preprocessing import preprocess_batch
+    from deepclf.train.models import build_model, compile_model
 
     keras.utils.set_random_seed(0)
     files, labels, classes = split_files(data_dir, "training", validation_split=0.2, seed=123)
@@ -58,7 +58,7 @@ def shared_run(base_temp: Path, data_dir: Path) -> Path:
 
 def shared_version(base_temp: Path, data_dir: Path) -> Path:
     """The session's converted version folder ``models/flowers/1`` with all four TFLite variants."""
-    from deepclf.convert.pipeline import ConvertOptions, convert_run  # noqa: PLC0415
+    from deepclf.convert.pipeline import ConvertOptions, convert_run
 
     models = base_temp / "deepclf-shared" / "models"
     version = models / MODEL_NAME / "1"

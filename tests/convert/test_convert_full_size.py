@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import modelkit
 import numpy as np
 import pytest
 
-import modelkit
 from deepclf.convert.pipeline import ConvertOptions, convert_run
 from deepclf.runtime import load_runner
 

@@ -38,7 +38,7 @@ def test_explicit_missing_or_empty_path_says_how_to_fix(no_env, tmp_path, monkey
         resolve_dataset(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
     monkeypatch.setenv("DEEPCLF_DATA", str(tmp_path / "empty"))
-    with pytest.raises(DatasetError, match="DEEPCLF_DATA points at .*no class sub-folders"):
+    with pytest.raises(DatasetError, match=r"DEEPCLF_DATA points at .*no class sub-folders"):
         resolve_dataset(None)
 
 
@@ -49,13 +49,13 @@ def test_keras_cache_is_used(no_env) -> None:
 
 
 def test_nothing_found_without_download(no_env) -> None:
-    with pytest.raises(DatasetError, match="no flowers dataset found.*--data PATH"):
+    with pytest.raises(DatasetError, match=r"no flowers dataset found.*--data PATH"):
         resolve_dataset(None, download=False)
 
 
 def _serve(payload: bytes):
     class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             self.send_response(200)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -82,7 +82,7 @@ def test_download_verifies_checksum(tmp_path) -> None:
     srv = _serve(payload)
     url = f"http://127.0.0.1:{srv.server_address[1]}/flower_photos.tgz"
     try:
-        with pytest.raises(DatasetError, match="SHA-256 .* expected 0000"):
+        with pytest.raises(DatasetError, match=r"SHA-256 .* expected 0000"):
             download_flowers(tmp_path / "cache", url=url, sha256="0" * 64)
         assert not (tmp_path / "cache" / "flower_photos").exists()  # nothing half-extracted is left
         got = download_flowers(tmp_path / "cache", url=url, sha256=hashlib.sha256(payload).hexdigest())
@@ -94,7 +94,7 @@ def test_download_verifies_checksum(tmp_path) -> None:
 def test_download_failure_is_a_clear_error(no_env, monkeypatch) -> None:
     # A real connection attempt to a closed loopback port (the discard port, nothing listens there).
     monkeypatch.setattr(discover, "FLOWERS_URL", "http://127.0.0.1:9/flower_photos.tgz")
-    with pytest.raises(DatasetError, match="download failed.*--data PATH"):
+    with pytest.raises(DatasetError, match=r"download failed.*--data PATH"):
         resolve_dataset(None)
 
 

@@ -32,7 +32,7 @@ def test_split_sizes_on_200_photos(photos200: Path) -> None:
     assert classes == ["daisy", "dandelion", "roses", "sunflowers", "tulips"]
     assert (len(tr), len(va)) == (160, 40)
     assert not set(tr) & set(va) and len(set(tr) | set(va)) == 200
-    assert all(Path(p).parent.name == classes[y] for p, y in zip(tr + va, trl + val))
+    assert all(Path(p).parent.name == classes[y] for p, y in zip(tr + va, trl + val, strict=True))
 
 
 def test_split_is_exactly_keras_split(photos200: Path) -> None:

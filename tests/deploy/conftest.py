@@ -49,6 +49,6 @@ def models_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory):
-    from deepclf.deploy.tfserving import scan_models  # noqa: PLC0415
+    from deepclf.deploy.tfserving import scan_models
 
     return scan_models(example.make_fake_models_tree(tmp_path_factory.mktemp("m") / "models", example.EXAMPLE_MODELS))

@@ -26,8 +26,8 @@ from deepclf.deploy.edge import (
     render_edge,
     served_count,
 )
-from deepclf.errors import UsageError
 from deepclf.deploy.tfserving import scan_models
+from deepclf.errors import UsageError
 from tests.deploy.conftest import DEPLOYMENT, example, parse
 
 
@@ -45,7 +45,7 @@ def _container(docs: dict[str, dict]) -> dict:
 
 
 def test_ports_and_flags_match_the_servers_own_parser(models):
-    from deepclf.serving.cli import build_serve_args, config_from_args  # noqa: PLC0415
+    from deepclf.serving.cli import build_serve_args, config_from_args
 
     docs = _docs(models, grpc_port=9500, rest_port=9501, format="int8", threads=3, enable_batching=True)
     container = _container(docs)
@@ -65,7 +65,7 @@ def test_ports_and_flags_match_the_servers_own_parser(models):
 
 
 def test_models_config_is_mounted_where_the_flag_points_and_the_server_reads_it(models):
-    from deepclf.serving.modelconfig import model_configs_from_message, parse_model_server_config  # noqa: PLC0415
+    from deepclf.serving.modelconfig import model_configs_from_message, parse_model_server_config
 
     docs = _docs(models)
     container, pod = _container(docs), _pod(docs)
@@ -85,9 +85,9 @@ def test_models_config_is_mounted_where_the_flag_points_and_the_server_reads_it(
 
 
 async def test_probe_paths_are_real_routes_of_the_edge_server():
-    import httpx  # noqa: PLC0415
+    import httpx
 
-    from deepclf.serving.rest import create_app  # noqa: PLC0415
+    from deepclf.serving.rest import create_app
 
     state = {"ready": False}
     app = create_app(None, None, ready=lambda: state["ready"], max_body_bytes=1024, access_log=False)
@@ -180,12 +180,12 @@ def test_access_modes(models, mode):
 
 
 def test_readme_client_snippet_builds_a_round_robin_client(models):
-    from deepclf.clients import GrpcClient  # noqa: PLC0415
+    from deepclf.clients import GrpcClient
 
     readme = render_edge(models, EdgeOptions())["README.md"]
     call = re.search(r'client = (GrpcClient\("deepclf-edge-headless:8500", options=\[.*\]\))', readme)
     assert call, "the README shows the headless round-robin client"
-    client = eval(call[1], {"GrpcClient": GrpcClient})  # noqa: S307 - our own README line
+    client = eval(call[1], {"GrpcClient": GrpcClient})  # our own README line
     try:
         assert client.targets == ("deepclf-edge-headless:8500",)
         assert ("grpc.lb_policy_name", "round_robin") in client._options

@@ -22,11 +22,11 @@ import pytest
 import yaml
 
 from deepclf.cli import main
-from deepclf.errors import ModelFormatError, UsageError
-from deepclf.deploy.tfserving import TFServingOptions, render_bundle, scan_models, version_labels, write_bundle
 from deepclf.deploy.common import StorageOptions
+from deepclf.deploy.tfserving import TFServingOptions, render_bundle, scan_models, version_labels, write_bundle
 from deepclf.deploy.tfserving.k8s import TFSERVING_UID, common_labels, config_checksum, selector_labels
 from deepclf.deploy.tfserving.options import allowed_batch_sizes, served_versions
+from deepclf.errors import ModelFormatError, UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SCRIPT = REPO / "deployment" / "regenerate_example.py"
@@ -206,7 +206,7 @@ class _FakeStatusServer:
         states_ = states
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's naming
+            def do_GET(self):  # http.server's naming
                 name = self.path.removeprefix("/v1/models/")
                 if name not in states_:
                     body, code = {"error": f"Could not find any versions of model {name}"}, 404
@@ -511,7 +511,7 @@ def test_edge_dockerfile_references(tmp_path):
     serve = cmd[-1].removeprefix("exec ").replace('"$MODEL_BASE_PATH/$MODEL_NAME"', "/models/flowers_basic").split()
     assert serve[:2] == ["deepclf", "serve"] and serve[2:] == ["--model_base_path", "/models/flowers_basic",
                                                                 "--host", "0.0.0.0"]
-    from deepclf.cli import build_parser  # noqa: PLC0415
+    from deepclf.cli import build_parser
 
     parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command").choices

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from deepclf.manifest import Manifest
 from deepclf.deploy.tfserving import DEFAULT_IMAGE, TFServingOptions, render_bundle, scan_models, write_bundle
+from deepclf.manifest import Manifest
 
 pytestmark = pytest.mark.docker
 

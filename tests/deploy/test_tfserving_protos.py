@@ -67,7 +67,7 @@ message MonitoringConfig {
 def compiled(tmp_path_factory) -> dict[str, type]:
     """BatchingParameters and MonitoringConfig classes compiled by protoc now, in a pool of their own."""
     pytest.importorskip("grpc_tools.protoc", reason="grpcio-tools compiles the TF Serving config protos")
-    from deepclf.protocol.build_protos import compile_descriptor_set  # noqa: PLC0415
+    from deepclf.protocol.build_protos import compile_descriptor_set
 
     root = tmp_path_factory.mktemp("protos")
     sources = {

@@ -21,6 +21,7 @@ import yaml
 from deepclf.cli import main
 from deepclf.deploy.common import ACCESS_MODES, StorageOptions
 from deepclf.deploy.edge import EdgeOptions, render_edge
+from deepclf.deploy.tfserving import TFServingOptions, render_bundle
 from deepclf.deploy.training import TrainingOptions, render_training
 from deepclf.deploy.validate import (
     K8S_VERSIONS,
@@ -34,9 +35,7 @@ from deepclf.deploy.validate import (
     validate_paths,
     validator_version,
 )
-from deepclf.deploy.tfserving import TFServingOptions, render_bundle
 from tests.deploy.conftest import DEPLOYMENT, REPO, write
-
 
 
 def test_versions_are_shipped_and_the_dev_extra_has_the_validator():

@@ -37,7 +37,7 @@ def test_every_grpc_status_code_is_in_the_table():
 
 
 def test_one_class_per_code_and_codes_match_tf_error_codes():
-    from deepclf.protocol import messages  # noqa: PLC0415
+    from deepclf.protocol import messages
 
     assert len(E.ERROR_FOR_CODE) == 16 and len(set(E.ERROR_FOR_CODE.values())) == 16
     for code in E.Code:
@@ -79,7 +79,7 @@ def test_error_for_http_reverse_map_and_unknown_statuses():
     assert type(P.error_for_http(504, "m")) is P.DeadlineExceeded
     odd = P.error_for_http(418, "teapot")
     assert type(odd) is P.Unknown and odd.http_status == 418  # keeps the status it came with
-    for code, status in TF_SERVING_HTTP.items():
+    for status in TF_SERVING_HTTP.values():
         if status >= 400:
             assert P.error_for_http(status, "m").http_status == status
     with pytest.raises(ValueError, match="not an error"):
@@ -105,7 +105,7 @@ def test_code_of_accepts_names_numbers_and_grpc_codes():
         (deepclf_errors.NotFoundError("no version 7"), P.ModelNotFound),
         (deepclf_errors.ModelFormatError("broken model"), P.FailedPrecondition),
         (TimeoutError("slow"), P.DeadlineExceeded),
-        (asyncio.TimeoutError(), P.DeadlineExceeded),
+        (TimeoutError(), P.DeadlineExceeded),
         (asyncio.CancelledError(), P.Cancelled),
         (ConnectionRefusedError("refused"), P.Unavailable),
         (MemoryError(), P.ResourceExhausted),

@@ -11,7 +11,7 @@ from deepclf.protocol import build_protos, messages
 
 # tensorflow-serving-api imports TensorFlow: allowed in tests only, to prove compatibility.
 predict_pb2 = pytest.importorskip("tensorflow_serving.apis.predict_pb2")
-from tensorflow_serving.apis import (  # noqa: E402
+from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2,
@@ -163,7 +163,7 @@ def test_model_status_round_trip_with_official():
 
 
 def test_tensor_info_composite_tensor_survives_a_round_trip_as_unknown_field():
-    from tensorflow.core.protobuf import meta_graph_pb2  # noqa: PLC0415
+    from tensorflow.core.protobuf import meta_graph_pb2
 
     theirs = meta_graph_pb2.TensorInfo(dtype=1)
     theirs.composite_tensor.components.add(name="x:0", dtype=1)

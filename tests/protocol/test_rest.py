@@ -298,7 +298,7 @@ def test_model_status_json_is_tf_servings_shape():
 
 def test_model_status_json_matches_official_json_format():
     get_model_status_pb2 = pytest.importorskip("tensorflow_serving.apis.get_model_status_pb2")
-    from google.protobuf import json_format  # noqa: PLC0415
+    from google.protobuf import json_format
 
     resp = P.GetModelStatusResponse()
     s = resp.model_version_status.add(version=2, state=P.ModelVersionState.LOADING)
@@ -339,7 +339,7 @@ def test_model_metadata_json_is_tf_servings_shape_and_round_trips():
 
 def test_model_metadata_json_matches_official_json_format():
     get_model_metadata_pb2 = pytest.importorskip("tensorflow_serving.apis.get_model_metadata_pb2")
-    from google.protobuf import json_format  # noqa: PLC0415
+    from google.protobuf import json_format
 
     official = get_model_metadata_pb2.GetModelMetadataResponse.FromString(_metadata_response().SerializeToString())
     sigs = get_model_metadata_pb2.SignatureDefMap()
@@ -353,7 +353,7 @@ def test_model_metadata_json_matches_official_json_format():
 
 
 def test_bad_status_and_metadata_bodies():
-    with pytest.raises(P.InvalidInput, match="no metadata.signature_def"):
+    with pytest.raises(P.InvalidInput, match=r"no metadata\.signature_def"):
         P.model_metadata_from_json(b'{"model_spec": {"name": "x"}}')
     with pytest.raises(P.InvalidInput, match="not a model status response"):
         P.model_status_from_json(b'{"model_version_status": [{"version": "abc"}]}')

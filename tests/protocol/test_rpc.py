@@ -90,7 +90,7 @@ def test_errors_cross_the_wire_with_their_code(server_address):
 
 def test_official_stubs_talk_to_our_handlers(server_address):
     prediction_service_pb2_grpc = pytest.importorskip("tensorflow_serving.apis.prediction_service_pb2_grpc")
-    from tensorflow_serving.apis import (  # noqa: PLC0415
+    from tensorflow_serving.apis import (
         get_model_status_pb2,
         model_service_pb2_grpc,
         predict_pb2,

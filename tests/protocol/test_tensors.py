@@ -172,7 +172,7 @@ def test_agrees_with_tf_make_tensor_proto_and_make_ndarray(tf, dtype, shape):
     assert ours.dtype == arr.dtype
     np.testing.assert_array_equal(ours, arr)
     # Ours -> TF's reader.
-    from tensorflow.core.framework import tensor_pb2  # noqa: PLC0415
+    from tensorflow.core.framework import tensor_pb2
 
     theirs = tf.make_ndarray(tensor_pb2.TensorProto.FromString(P.to_tensor_proto(arr).SerializeToString()))
     assert theirs.dtype == arr.dtype
@@ -180,7 +180,7 @@ def test_agrees_with_tf_make_tensor_proto_and_make_ndarray(tf, dtype, shape):
 
 
 def test_agrees_with_tf_on_strings_and_broadcast_scalars(tf):
-    from tensorflow.core.framework import tensor_pb2  # noqa: PLC0415
+    from tensorflow.core.framework import tensor_pb2
 
     strings = np.array([[b"\xff\xd8", b"a"], [b"", b"zz"]], dtype=object)
     assert tf.make_ndarray(tensor_pb2.TensorProto.FromString(P.to_tensor_proto(strings).SerializeToString())).tolist() == (
@@ -198,7 +198,7 @@ def test_agrees_with_tf_on_strings_and_broadcast_scalars(tf):
 
 def test_agrees_with_tf_tensor_from_proto(tf):
     # The C++ reader (what TF Serving uses) accepts our protos too.
-    from tensorflow.core.framework import tensor_pb2  # noqa: PLC0415
+    from tensorflow.core.framework import tensor_pb2
 
     arr = _sample(np.float32, (2, 3))
     t = tf.io.parse_tensor(

@@ -115,7 +115,7 @@ def test_litert_runner_is_safe_from_many_threads(version_dir: Path, photos) -> N
             try:
                 for _ in range(5):
                     results.append((n, r.predict(x[:n])))
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:  # reported below
                 errors.append(exc)
 
         threads = [threading.Thread(target=work, args=(n,)) for n in (1, 2, 5, 8, 1, 8)]

@@ -165,7 +165,7 @@ def _pem_pair(cn: str = "localhost") -> tuple[bytes, bytes]:
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
@@ -223,7 +223,7 @@ def test_tls_settings_are_checked(tmp_path: Path, shared_version_dir: Path) -> N
     with pytest.raises(UsageError, match="unusable together"):
         TlsMaterial(other_key, cert).ssl_context()
 
-    base = dict(model_base_path=str(shared_version_dir.parent), port=0, rest_api_port=None)
+    base = {"model_base_path": str(shared_version_dir.parent), "port": 0, "rest_api_port": None}
     with pytest.raises(UsageError, match="both --ssl_cert and --ssl_key"):
         ServerConfig(**base, ssl_cert="c.pem")
     with pytest.raises(UsageError, match="needs --ssl_cert"):

@@ -9,6 +9,7 @@ import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import ClassVar
 
 import grpc
 import numpy as np
@@ -142,7 +143,7 @@ def test_unexpected_exceptions_are_500_with_a_generic_message(models_root, caplo
 
 
 class Counting(Wrapped):
-    calls: list[int] = []
+    calls: ClassVar[list[int]] = []
     lock = threading.Lock()
 
     def run(self, inputs, signature="serving_default"):
@@ -171,7 +172,7 @@ def test_micro_batching_merges_concurrent_requests_and_isolates_bad_ones(models_
     assert "NaN or infinite" in answers[4].json()["error"]
     assert max(Counting.calls) > 1, Counting.calls  # at least one runner call served several requests
     with EdgeServer(_cfg(models_root / "flowers")) as plain:  # the same requests without batching
-        for x, got in zip([images[i : i + 1] for i in range(4)] + [images[:2]], answers[:4] + answers[5:]):
+        for x, got in zip([images[i : i + 1] for i in range(4)] + [images[:2]], answers[:4] + answers[5:], strict=True):
             want = P.decode_predict_response(requests.post(plain.rest_url + "/v1/models/flowers:predict",
                                                            data=P.encode_predict_request({"image": x}),
                                                            timeout=30).content)

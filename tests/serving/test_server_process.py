@@ -53,7 +53,7 @@ def test_serves_tflite_without_tensorflow_and_sigterm_exits_0(models_root):
             assert "serving_default" in P.unpack_signature_defs(P.unary_unary(ch, P.GET_MODEL_METADATA)(meta)).signature_def
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-3000:]
     assert "blocked imports: []" in err, err[-3000:]  # nothing even tried to import TensorFlow
     assert "Traceback" not in err
@@ -79,7 +79,7 @@ def test_sigterm_drains_in_flight_requests_then_exits_0(models_root):
         try:
             r = requests.post(f"{rest}/v1/models/half_plus_two:predict", data=b'{"instances": [6.0]}', timeout=60)
             results.append((r.status_code, r.json()))
-        except Exception as exc:  # noqa: BLE001 - recorded and asserted on
+        except Exception as exc:  # recorded and asserted on
             results.append(exc)
 
     threads = [threading.Thread(target=call) for _ in range(2)]
@@ -89,7 +89,7 @@ def test_sigterm_drains_in_flight_requests_then_exits_0(models_root):
     proc.send_signal(signal.SIGTERM)
     for t in threads:
         t.join(60)
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert results == [(200, {"predictions": [5.0]})] * 2, (results, err[-2000:])
     assert proc.returncode == 0, err[-3000:]
     assert "SIGTERM received; draining" in err and "deepclf serve: stopped" in err

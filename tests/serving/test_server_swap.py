@@ -57,7 +57,7 @@ def _load(base: Path, photos, seconds: float, clients: int = 8) -> None:
                         r = s.post(url, data=body, timeout=30)
                         if r.status_code != 200:
                             failures.append(f"REST {r.status_code}: {r.text[:200]}")
-                    except Exception as exc:  # noqa: BLE001 - any failure counts
+                    except Exception as exc:  # any failure counts
                         failures.append(f"REST {type(exc).__name__}: {exc}")
 
         def grpc_client() -> None:

@@ -6,8 +6,8 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from deepclf.errors import UsageError  # noqa: E402
-from deepclf.train.models import MODELS, build_model, compile_model  # noqa: E402
+from deepclf.errors import UsageError
+from deepclf.train.models import MODELS, build_model, compile_model
 
 BASIC_LAYERS = ["InputLayer", "Rescaling", "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Conv2D",
                 "MaxPooling2D", "Flatten", "Dense", "Dense"]
@@ -48,7 +48,7 @@ def test_defaults_and_compile() -> None:
 
 
 def test_unknown_model_and_bad_classes() -> None:
-    with pytest.raises(UsageError, match="unknown model 'resnet'.*augmented, basic"):
+    with pytest.raises(UsageError, match=r"unknown model 'resnet'.*augmented, basic"):
         build_model("resnet", 5)
     with pytest.raises(UsageError, match="at least 2 classes"):
         build_model("basic", 1)

@@ -16,9 +16,9 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from deepclf.errors import DatasetError, UsageError  # noqa: E402
-from deepclf.manifest import Manifest  # noqa: E402
-from deepclf.train.trainer import TrainConfig, train  # noqa: E402
+from deepclf.errors import DatasetError, UsageError
+from deepclf.manifest import Manifest
+from deepclf.train.trainer import TrainConfig, train
 
 ARTIFACTS = ["model.keras", "manifest.json", "config.json", "history.json", "history.csv", "metrics.json",
              "plots/curves.png", "plots/samples.png", "plots/augmentation.png", "plots/confusion_matrix.png"]
@@ -107,9 +107,8 @@ def test_a_run_folder_is_trained_by_one_process_at_a_time(tmp_path: Path) -> Non
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(UsageError, match=r"being trained by another process \(pid \d+\)"):
-            with run_lock(run):
-                pass
+        with pytest.raises(UsageError, match=r"being trained by another process \(pid \d+\)"), run_lock(run):
+            pass
     finally:
         holder.kill()
         holder.wait()

@@ -10,7 +10,16 @@ Names are imported lazily so that ``deepclf --help`` stays fast; nothing here im
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from deepclf.bench.latency import LatencyOptions, LatencyReport, run_latency, sample_images
+    from deepclf.bench.parity import ParityImages, ParityReport, Thresholds, run_parity
+    from deepclf.bench.quick import quick_report
+    from deepclf.bench.scenarios import ScenarioConfig, run_scenario
+    from deepclf.bench.specs import parse_target
+    from deepclf.bench.stats import percentile, summarize
+    from deepclf.bench.targets import Batch, FunctionTarget, Target
 
 _EXPORTS = {
     "run_latency": "deepclf.bench.latency",
@@ -32,7 +41,25 @@ _EXPORTS = {
     "summarize": "deepclf.bench.stats",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Batch",
+    "FunctionTarget",
+    "LatencyOptions",
+    "LatencyReport",
+    "ParityImages",
+    "ParityReport",
+    "ScenarioConfig",
+    "Target",
+    "Thresholds",
+    "parse_target",
+    "percentile",
+    "quick_report",
+    "run_latency",
+    "run_parity",
+    "run_scenario",
+    "sample_images",
+    "summarize",
+]
 
 
 def __getattr__(name: str) -> Any:

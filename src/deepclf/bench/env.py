@@ -89,14 +89,14 @@ def environment() -> dict[str, Any]:
     """Everything a report records about where it ran."""
     mem = None
     try:
-        import psutil  # noqa: PLC0415 - optional: the bench extra
+        import psutil  # optional: the bench extra
 
         mem = int(psutil.virtual_memory().total)
     except Exception:  # noqa: BLE001 - memory is a nice-to-have column
         mem = _meminfo_total()
     return {
         "host": socket.gethostname(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "os": f"{platform.system()} {platform.release()}",
         "python": sys.version.split()[0],
         "deepclf": __version__,

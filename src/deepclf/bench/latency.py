@@ -60,8 +60,8 @@ class LatencyOptions:
 
     def configs(self) -> list[ScenarioConfig]:
         """One ``ScenarioConfig`` per scenario (the concurrency sweep is one config, expanded by ``sweep``)."""
-        base = dict(duration=self.duration, requests=self.requests, warmup=self.warmup, seed=self.seed,
-                    quiet=self.quiet)
+        base = {"duration": self.duration, "requests": self.requests, "warmup": self.warmup, "seed": self.seed,
+                "quiet": self.quiet}
         out = []
         for s in self.scenarios:
             if s == "single-stream":
@@ -167,7 +167,7 @@ class LatencyReport:
                                  f"{r.dropped} dropped, queueing p99 {r.queue_ms.p99 if r.queue_ms else 0:.1f} ms")
                 if r.server and "error" in r.server:
                     notes.append(f"    server metrics: {r.server['error']}")
-        return "\n".join(lines + ["", "notes (warm-up excluded from the table):"] + notes)
+        return "\n".join([*lines, "", "notes (warm-up excluded from the table):", *notes])
 
     def to_dict(self, *, samples: bool = True) -> dict[str, Any]:
         return {
@@ -181,7 +181,7 @@ class LatencyReport:
         """Write ``<prefix>.json`` (with raw samples) and ``<prefix>.csv`` (and PNG plots) into ``out_dir``."""
         paths = write_report(out_dir, prefix, self.to_dict(), self.rows())
         if plots:
-            from deepclf.bench import plots as _plots  # noqa: PLC0415 - matplotlib is imported only for plots
+            from deepclf.bench import plots as _plots  # matplotlib is imported only for plots
 
             paths += _plots.latency_plots(self, out_dir, prefix=prefix)
         return paths

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterable
@@ -40,10 +41,8 @@ def model_size_bytes(path: str | os.PathLike[str], fmt: str, variant: str | None
             return p.stat().st_size
         if fmt in ("tflite", "litert-raw"):
             fname = TFLITE_FILES.get(variant or DEFAULT_VARIANT)
-            try:
+            with contextlib.suppress(Exception):  # the fixed table is a fine fallback for a size column
                 fname = Manifest.load(p).variant_file(variant or DEFAULT_VARIANT)
-            except Exception:  # noqa: BLE001 - the fixed table is a fine fallback for a size column
-                pass
             return _dir_size(p, [fname]) if fname else None
         if fmt == "savedmodel":
             return _dir_size(p, ["saved_model.pb", "variables"])
@@ -85,7 +84,7 @@ class RunnerTarget(Target):
         self._extra: dict[str, Any] = {}
 
     def _open(self) -> None:
-        from deepclf.runtime import load_runner  # noqa: PLC0415 - lazy: the TF runners import TensorFlow
+        from deepclf.runtime import load_runner  # lazy: the TF runners import TensorFlow
 
         # One runner for every thread: runners are thread-safe (LiteRT keeps an interpreter per thread).
         runner = load_runner(self.path, format=self.format, variant=self.variant, num_threads=self.threads)
@@ -163,7 +162,7 @@ class RawLiteRTTarget(Target):
         return f
 
     def _load(self) -> Any:
-        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415 - optional edge dependency
+        from ai_edge_litert.interpreter import Interpreter  # optional edge dependency
 
         interp = Interpreter(model_path=str(self._file), num_threads=self.threads)
         interp.allocate_tensors()

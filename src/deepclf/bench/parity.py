@@ -73,7 +73,7 @@ class ParityImages:
 
         ``limit`` keeps an evenly spread, class-balanced-as-it-falls subset of that many images.
         """
-        from deepclf.data.split import split_files  # noqa: PLC0415 - TF-free, but only parity needs it
+        from deepclf.data.split import split_files  # TF-free, but only parity needs it
 
         paths, labels, classes = split_files(folder, subset, validation_split=validation_split, seed=seed)
         if limit is not None and limit < len(paths):
@@ -173,7 +173,7 @@ class ParityReport:
         """``<prefix>.json`` (with confusion matrices and predictions) and ``<prefix>.csv`` (+ PNG plots)."""
         paths = write_report(out_dir, prefix, self.to_dict(), self.rows())
         if plots:
-            from deepclf.bench import plots as _plots  # noqa: PLC0415 - matplotlib only when asked
+            from deepclf.bench import plots as _plots  # matplotlib only when asked
 
             paths += _plots.parity_plots(self, out_dir, prefix=prefix)
         return paths
@@ -194,7 +194,7 @@ def default_images_for(targets: Sequence[Target]) -> str | None:
             continue
         try:
             src = Manifest.load(path).source
-        except Exception:  # noqa: BLE001 - try the next target
+        except Exception:  # noqa: BLE001, S112 - an unreadable manifest is not an error here: try the next target
             continue
         if src.get("data_dir") and Path(src["data_dir"]).is_dir():
             return str(src["data_dir"])
@@ -267,7 +267,7 @@ def run_parity(
 
     size = next((t.input_size for t, _ in opened if t.input_size), None) or (180, 180)
     encoded = [read_bytes(p) for p in data.paths]
-    tensors = np.stack([preprocess(b, size, name=str(p)) for b, p in zip(encoded, data.paths)])
+    tensors = np.stack([preprocess(b, size, name=str(p)) for b, p in zip(encoded, data.paths, strict=True)])
     probs: dict[str, np.ndarray] = {}
     try:
         for t, tp in opened:

@@ -31,14 +31,14 @@ def require_matplotlib() -> None:
 
 def _plt():  # -> matplotlib.pyplot
     try:
-        import matplotlib  # noqa: PLC0415 - optional, heavy: only when plotting
+        import matplotlib  # optional, heavy: only when plotting
     except ImportError as exc:
-        from deepclf.errors import MissingDependencyError  # noqa: PLC0415
+        from deepclf.errors import MissingDependencyError
 
         raise MissingDependencyError("matplotlib", "bench", "drawing benchmark plots") from exc
 
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     return plt
 
@@ -164,7 +164,7 @@ def parity_plots(report: ParityReport, out_dir: str | os.PathLike[str], *, prefi
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.2 * rows), squeeze=False)
     names = report.images.get("class_names", [])
-    for ax, t in zip(axes.flat, done):
+    for ax, t in zip(axes.flat, done, strict=False):  # the grid may have spare axes (switched off below)
         ax.imshow(t.confusion, cmap="Blues")
         for i, row in enumerate(t.confusion):
             for j, v in enumerate(row):

@@ -51,8 +51,8 @@ def parse(text: str) -> Samples:
     ``x_total``); comments, blank lines and lines that are not samples are skipped.
     """
     out: Samples = {}
-    for line in text.splitlines():
-        line = line.strip()
+    for raw in text.splitlines():
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
         m = _SAMPLE.match(line)
@@ -109,11 +109,11 @@ def server_view(before: Samples, after: Samples, *, model: str | None = None) ->
     # prometheus_client names a counter ``x_total``; TF Serving writes ``x``. Either is a request count.
     counts = _diff(before, after, "request_count", model) or _diff(before, after, "request_count_total", model)
     if counts:
-        view["requests"] = int(round(sum(counts.values())))
+        view["requests"] = round(sum(counts.values()))
         by_status: dict[str, float] = defaultdict(float)
         for key, v in counts.items():
             by_status[dict(key[1:]).get("status", "?")] += v
-        view["by_status"] = {k: int(round(v)) for k, v in sorted(by_status.items())}
+        view["by_status"] = {k: round(v) for k, v in sorted(by_status.items())}
     for family in ("request_latency", "runtime_latency"):
         buckets: dict[float, float] = defaultdict(float)
         total = n = 0.0
@@ -123,16 +123,12 @@ def server_view(before: Samples, after: Samples, *, model: str | None = None) ->
             if le is not None:
                 buckets[float(le)] += v
                 seconds = seconds or key[0].endswith("seconds_bucket")
-        for key, v in _diff(before, after, f"{family}_sum", model).items():
-            total += v
-        for key, v in _diff(before, after, f"{family}_count", model).items():
-            n += v
+        total += sum(_diff(before, after, f"{family}_sum", model).values())
+        n += sum(_diff(before, after, f"{family}_count", model).values())
         if not n:
             # a family named ..._seconds: the suffix match above missed it; try again with that unit
-            for key, v in _diff(before, after, f"{family}_seconds_count", model).items():
-                n += v
-            for key, v in _diff(before, after, f"{family}_seconds_sum", model).items():
-                total += v
+            n += sum(_diff(before, after, f"{family}_seconds_count", model).values())
+            total += sum(_diff(before, after, f"{family}_seconds_sum", model).values())
             seconds = seconds or n > 0
         if not n:
             continue
@@ -144,7 +140,7 @@ def server_view(before: Samples, after: Samples, *, model: str | None = None) ->
         scale = 1e3 if seconds else _US_TO_MS
         b = sorted(buckets.items())
         view[family] = {
-            "count": int(round(n)),
+            "count": round(n),
             "mean_ms": total / n * scale,
             "p50_ms": histogram_quantile(0.50, b) * scale,
             "p90_ms": histogram_quantile(0.90, b) * scale,

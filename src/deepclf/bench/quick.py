@@ -29,7 +29,7 @@ from deepclf.variants import TFLITE_FILES, VARIANT_NAMES
 
 def discover_targets(paths: Sequence[str | os.PathLike[str]], *, threads: int | None = None) -> list[str]:
     """Target specs for every model found under ``paths`` (Keras first, so it becomes the parity reference)."""
-    from deepclf.runtime import resolve_model_path  # noqa: PLC0415 - TF-free
+    from deepclf.runtime import resolve_model_path  # TF-free
 
     keras, others = [], []
     has_tf = importlib.util.find_spec("tensorflow") is not None
@@ -70,8 +70,8 @@ def _server_specs(server_url: str | Sequence[str] | None, model: str) -> list[st
         return []
     urls = [server_url] if isinstance(server_url, str) else list(server_url)
     out = []
-    for u in urls:
-        u = u.rstrip("/")
+    for url in urls:
+        u = url.rstrip("/")
         if u.startswith(("http://", "https://")):
             out.append(f"rest://{u.split('://', 1)[1]}/{model}")
         elif u.startswith(("rest://", "grpc://")) and u.count("/") == 2:
@@ -93,7 +93,7 @@ def _run_dir_of(version: Path) -> Path | None:
 def _groups(paths: Sequence[str | os.PathLike[str]], runs: Mapping[str, str | os.PathLike[str]] | None,
             versions: Mapping[str, str | os.PathLike[str]] | None) -> dict[str, list[Path]]:
     """Model folders grouped per model, so each model's formats are compared with *its own* Keras original."""
-    from deepclf.runtime import resolve_model_path  # noqa: PLC0415 - TF-free
+    from deepclf.runtime import resolve_model_path  # TF-free
 
     groups: dict[str, list[Path]] = {}
     for key in list(dict.fromkeys([*(runs or {}), *(versions or {})])):
@@ -109,9 +109,9 @@ def _groups(paths: Sequence[str | os.PathLike[str]], runs: Mapping[str, str | os
             if run:
                 by_run[run.resolve()] = key
         groups[key].append(p)
-    for key, members in groups.items():
+    for members in groups.values():
         # a version folder alone still gets its Keras original as the parity reference, when the run is there
-        if not any(m.is_dir() and (m / "model.keras").is_file() or m.suffix == ".keras" for m in members):
+        if not any((m.is_dir() and (m / "model.keras").is_file()) or m.suffix == ".keras" for m in members):
             run = next((r for m in members if m.is_dir() and (r := _run_dir_of(m))), None)
             if run is not None:
                 members.insert(0, run)
@@ -191,4 +191,4 @@ def _one_model(key: str, model: str, specs: list[str], images: str | os.PathLike
         lat.write(out_dir, prefix=f"quick_latency{suffix}")
         if par is not None:
             par.write(out_dir, prefix=f"quick_parity{suffix}")
-    return lines + [""]
+    return [*lines, ""]

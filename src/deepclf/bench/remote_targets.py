@@ -9,6 +9,7 @@ httpx + stdlib ``json`` baseline (``codec=stdlib``)::
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 from collections.abc import Mapping
@@ -62,7 +63,7 @@ class RemoteTarget(Target):
     def _make_client(self) -> Any:
         if self.transport == "rest" and self.codec == "stdlib":
             return _StdlibRestClient(self.base_url, timeout=self.timeout)
-        from deepclf import clients  # noqa: PLC0415 - lazy: a REST-only run never imports grpc
+        from deepclf import clients  # lazy: a REST-only run never imports grpc
 
         cls = clients.RestClient if self.transport == "rest" else clients.GrpcClient
         # No retries: a benchmark counts a failed request as an error instead of hiding it in a slower one.
@@ -83,10 +84,8 @@ class RemoteTarget(Target):
         for c in getattr(self, "_clients", []):
             close = getattr(c, "close", None)
             if close is not None:
-                try:
+                with contextlib.suppress(Exception):  # closing must not mask results
                     close()
-                except Exception:  # noqa: BLE001 - closing must not mask results
-                    pass
         self._clients = []
         self._local = threading.local()
 
@@ -126,7 +125,7 @@ class _StdlibRestClient:
     """
 
     def __init__(self, base_url: str, *, timeout: float) -> None:
-        import httpx  # noqa: PLC0415 - edge extra
+        import httpx  # edge extra
 
         self._session = httpx.Client()
         self._base = base_url

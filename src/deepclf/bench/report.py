@@ -43,7 +43,7 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str,
     numeric = [all(_is_num(r.get(key)) for r in rows) and rows for _, key in columns]
 
     def line(vals: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(vals, widths, numeric)).rstrip()
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(vals, widths, numeric, strict=True)).rstrip()
 
     out = [line(headers), line(["-" * w for w in widths])]
     out += [line(c) for c in cells]

@@ -116,7 +116,7 @@ class _Progress:
         self._bar = None
         if not quiet and sys.stderr.isatty():
             try:
-                from tqdm import tqdm  # noqa: PLC0415 - optional
+                from tqdm import tqdm  # optional
 
                 self._bar = tqdm(total=total, desc=desc, unit="req", file=sys.stderr, leave=False, mininterval=0.2)
             except ImportError:  # pragma: no cover - tqdm is in the bench extra
@@ -229,9 +229,8 @@ def run_scenario(target: Target, images: Batch, cfg: ScenarioConfig) -> Scenario
             if schedule is not None:
                 due = t0_box[0] + float(schedule[i])
                 delay = due - time.perf_counter()
-                if delay > 0:
-                    if stop.wait(delay):
-                        break
+                if delay > 0 and stop.wait(delay):
+                    break
             start = time.perf_counter()
             try:
                 target.predict(req)

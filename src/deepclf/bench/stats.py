@@ -39,7 +39,7 @@ def _sorted_percentile(x: np.ndarray, q: float) -> float:
     if n == 0:
         return float("nan")
     h = (n - 1) * float(q) / 100.0
-    lo = int(math.floor(h))
+    lo = math.floor(h)
     hi = min(lo + 1, n - 1)
     return float(x[lo] + (h - lo) * (x[hi] - x[lo]))
 

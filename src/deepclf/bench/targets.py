@@ -19,6 +19,7 @@ the scenarios warm every worker up before they measure, so that cost never lands
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -89,10 +90,8 @@ class Target:
         """Release what ``open`` took (idempotent, never raises)."""
         if self._opened:
             self._opened = False
-            try:
+            with contextlib.suppress(Exception):  # closing must never hide the result being reported
                 self._close()
-            except Exception:  # noqa: BLE001 - closing must never hide the result being reported
-                pass
 
     def __enter__(self) -> Target:
         self.open()

@@ -8,6 +8,7 @@ A transport implements five methods (``predict``, ``status``, ``_fetch_metadata`
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -229,7 +230,7 @@ class AsyncClient:
             try:
                 try:
                     return await asyncio.wait_for(attempt(left), left)
-                except asyncio.TimeoutError as exc:
+                except builtins.TimeoutError as exc:
                     if isinstance(exc, ServingError):
                         raise
                     raise TimeoutError(f"no answer within the {left:.3g}s left of the deadline") from exc

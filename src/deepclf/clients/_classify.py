@@ -95,7 +95,7 @@ class LabelBook:
         if classes is None or labels is None or np.shape(classes) != np.shape(labels):
             return
         pairs = {int(c): (x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x))
-                 for c, x in zip(np.ravel(classes).tolist(), np.ravel(labels).tolist())}
+                 for c, x in zip(np.ravel(classes).tolist(), np.ravel(labels).tolist(), strict=True)}
         with self._lock:
             self._known.setdefault(key, {}).update(pairs)
 

@@ -21,11 +21,11 @@ def connect(url: str, **options: Any) -> Any:
     if not isinstance(url, str):
         raise UsageError(f"a server URL must be a string like grpc://host:8500 or http://host:8501, got {url!r}")
     if url.startswith(("http://", "https://")):
-        from deepclf.clients._rest import RestClient  # noqa: PLC0415
+        from deepclf.clients._rest import RestClient
 
         return RestClient(url, **options)
     if url.startswith(("grpc://", "grpcs://")):
-        from deepclf.clients._grpc import GrpcClient  # noqa: PLC0415
+        from deepclf.clients._grpc import GrpcClient
 
         return GrpcClient(url, **options)
     raise UsageError(

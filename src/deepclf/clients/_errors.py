@@ -172,7 +172,7 @@ def map_http_error(failure: Any) -> ServingError:
 
 
 def _looks_like_tls(exc: BaseException) -> bool:
-    import ssl  # noqa: PLC0415 - only needed on this error path
+    import ssl  # only needed on this error path
 
     seen: BaseException | None = exc
     while seen is not None:

@@ -50,7 +50,7 @@ class LocalClient:
         self,
         model_path: str | os.PathLike[str] | None = None,
         *,
-        format: str | None = None,  # noqa: A002 - load_runner's name
+        format: str | None = None,  # load_runner's name
         variant: str | None = None,
         num_threads: int | None = None,
         runner: Runner | None = None,
@@ -58,7 +58,7 @@ class LocalClient:
         if (model_path is None) == (runner is None):
             raise UsageError("give a model_path or a loaded runner (exactly one)")
         if runner is None:
-            from deepclf.runtime.loader import load_runner  # noqa: PLC0415
+            from deepclf.runtime.loader import load_runner
 
             runner = load_runner(model_path, format=format, variant=variant, num_threads=num_threads)  # type: ignore[arg-type]
         self.runner = runner

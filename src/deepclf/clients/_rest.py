@@ -44,7 +44,7 @@ class _RestSetup:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
-        format: str = ROW,  # noqa: A002
+        format: str = ROW,
         gzip_threshold: int | None = DEFAULT_GZIP_THRESHOLD,
         headers: Mapping[str, str] | None = None,
         verify: bool | PathLike = True,
@@ -110,8 +110,8 @@ class RestClient(_RestSetup, SyncClient):
     """
 
     def _open(self, pool_size: int) -> None:
-        import certifi  # noqa: PLC0415 - httpx's own dependency
-        import httpx  # noqa: PLC0415 - `import deepclf.clients` stays light
+        import certifi  # httpx's own dependency
+        import httpx  # `import deepclf.clients` stays light
 
         self._httpx = httpx
         # verify=True trusts what it trusted on requests: REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE when set, else
@@ -147,7 +147,7 @@ class RestClient(_RestSetup, SyncClient):
         version: int | None = None,
         label: str | None = None,
         signature: str = SIGNATURE_FLOAT,
-        format: str | None = None,  # noqa: A002
+        format: str | None = None,
         timeout: float | None = None,
     ) -> dict[str, np.ndarray]:
         """Run ``signature`` on ``inputs`` (name -> array, or one array for a single-input signature).
@@ -187,7 +187,7 @@ class AsyncRestClient(_RestSetup, AsyncClient):
     (awaitable), and the deadline is a true total (``asyncio.wait_for`` around each attempt)."""
 
     def _open(self, pool_size: int) -> None:
-        import httpx  # noqa: PLC0415
+        import httpx  # `import deepclf.clients` stays light
 
         self._httpx = httpx
         self._client = httpx.AsyncClient(
@@ -217,7 +217,7 @@ class AsyncRestClient(_RestSetup, AsyncClient):
         version: int | None = None,
         label: str | None = None,
         signature: str = SIGNATURE_FLOAT,
-        format: str | None = None,  # noqa: A002
+        format: str | None = None,
         timeout: float | None = None,
     ) -> dict[str, np.ndarray]:
         """As ``RestClient.predict``."""

@@ -67,7 +67,7 @@ class RestCodec:
     def __init__(
         self,
         *,
-        format: str = rest.ROW,  # noqa: A002 - TF Serving's word
+        format: str = rest.ROW,  # TF Serving's word
         gzip_threshold: int | None = DEFAULT_GZIP_THRESHOLD,
         headers: Mapping[str, str] | None = None,
     ) -> None:
@@ -79,7 +79,7 @@ class RestCodec:
 
     def predict(
         self, key: ModelKey, inputs: dict[str, np.ndarray] | np.ndarray, *, signature: str,
-        format: str | None = None,  # noqa: A002
+        format: str | None = None,
     ) -> HttpRequest:
         body = rest.encode_predict_request(
             inputs, signature_name=signature, format=check_format(format or self.format)
@@ -139,7 +139,7 @@ class RestCodec:
             raise ProtocolError(f"the server's metadata answer is not TF Serving JSON: {exc}") from None
 
 
-def check_format(format: str) -> str:  # noqa: A002
+def check_format(format: str) -> str:
     if format not in (rest.ROW, rest.COLUMNAR):
         raise UsageError(f"REST format must be {rest.ROW!r} or {rest.COLUMNAR!r}, got {format!r}")
     return format

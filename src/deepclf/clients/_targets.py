@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from deepclf.errors import UsageError
 
+
 def parse_grpc_target(target: str) -> tuple[str, bool | None]:
     """``grpc://host:port`` -> (``host:port``, False); ``grpcs://`` -> True (TLS); bare ``host:port`` -> None."""
     if not isinstance(target, str) or not target.strip():

@@ -16,7 +16,7 @@ from deepclf.variants import VARIANT_NAMES
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``deepclf convert``."""
-    from deepclf.convert.pipeline import (  # noqa: PLC0415 - TF-free module; keeps the defaults in one place
+    from deepclf.convert.pipeline import (  # TF-free module; keeps the defaults in one place
         DEFAULT_CALIBRATION_STEPS,
         DEFAULT_MIN_AGREEMENT,
         DEFAULT_PARITY_IMAGES,
@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_convert(args: argparse.Namespace) -> int:
     """Handler of ``deepclf convert``."""
-    from deepclf.convert.pipeline import ConvertOptions, convert_run, format_report  # noqa: PLC0415
+    from deepclf.convert.pipeline import ConvertOptions, convert_run, format_report
 
     opts = ConvertOptions(
         name=args.name, version=args.version, force=args.force, data_dir=args.data,

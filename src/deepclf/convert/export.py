@@ -59,7 +59,7 @@ def _heads(tf: Any, model: Any, manifest: Manifest, *, with_labels: bool):
 
 def _export(model: Any, manifest: Manifest, out: str | Path, *, serving: bool) -> Path:
     tf = require_tensorflow("exporting a SavedModel")
-    import keras  # noqa: PLC0415
+    import keras
 
     h, w, c = manifest.input.shape
     heads = _heads(tf, model, manifest, with_labels=serving)
@@ -72,7 +72,7 @@ def _export(model: Any, manifest: Manifest, out: str | Path, *, serving: bool) -
     archive.add_endpoint(SIGNATURE_FLOAT, serve_image,
                          input_signature=[tf.TensorSpec([None, h, w, c], tf.float32, name=INPUT_FLOAT)])
     if serving:
-        from deepclf import preprocessing_tf  # noqa: PLC0415 - imports TF
+        from deepclf import preprocessing_tf  # imports TF
 
         def serve_image_bytes(image_bytes):
             return heads(preprocessing_tf.decode_and_resize_batch(image_bytes, h, w))
@@ -164,5 +164,5 @@ def verify_savedmodel(
                 f"SavedModel {SIGNATURE_BYTES!r} (in-graph decoding) differs from {SIGNATURE_FLOAT!r} on "
                 f"deepclf.preprocessing's tensors by {bytes_diff:.3g} (allowed {BYTES_TOLERANCE:g})"
             )
-    return {"images": int(len(p)), "max_abs_diff": float_diff, "bytes_images": len(image_bytes),
+    return {"images": len(p), "max_abs_diff": float_diff, "bytes_images": len(image_bytes),
             "bytes_max_abs_diff": bytes_diff, "top1_agreement": 1.0}

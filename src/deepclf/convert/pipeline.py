@@ -106,7 +106,7 @@ def _load_run(run_dir: Path) -> tuple[Manifest, dict[str, Any], Path]:
 def _images(run_dir: Path, manifest: Manifest, config: dict[str, Any], data_dir: str | Path | None,
             opts: ConvertOptions) -> tuple[list[Path], list[Path], list[int] | None]:
     """Calibration files (training subset), parity files (validation subset) and their true labels if known."""
-    from deepclf.data.split import split_files  # noqa: PLC0415
+    from deepclf.data.split import split_files
 
     src = data_dir or config.get("data_dir")
     if src and not data_dir and not Path(src).is_dir() and not Path(src).is_absolute():
@@ -139,7 +139,7 @@ def parity_stats(reference: np.ndarray, probs: np.ndarray, truth: Sequence[int] 
     """Top-1 agreement and probability differences of ``probs`` against ``reference`` (plus accuracy if
     the true labels are known)."""
     out = {
-        "images": int(len(reference)),
+        "images": len(reference),
         "top1_agreement": float(np.mean(probs.argmax(-1) == reference.argmax(-1))),
         "max_abs_diff": float(np.abs(probs - reference).max()),
         "mean_abs_diff": float(np.abs(probs - reference).mean()),
@@ -192,8 +192,8 @@ def convert_run(run_dir: str | Path, models_dir: str | Path, options: ConvertOpt
     bytes_files = parity_files[:BYTES_CHECK_IMAGES]
     image_bytes = [read_bytes(f) for f in bytes_files]
 
-    from deepclf.convert import export, tflite, warmup  # noqa: PLC0415 - export imports TF-only helpers
-    from deepclf.runtime.litert import LiteRTRunner  # noqa: PLC0415
+    from deepclf.convert import export, tflite, warmup  # export imports TF-only helpers
+    from deepclf.runtime.litert import LiteRTRunner
 
     out_manifest = manifest.replace(
         name=name, format="savedmodel", variants={},

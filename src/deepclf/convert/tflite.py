@@ -16,7 +16,6 @@ own scale and zero point).
 from __future__ import annotations
 
 import warnings
-
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -70,7 +69,7 @@ def convert_variant(
 
 def quantization_params(model_content: bytes) -> dict[str, Any]:
     """Input/output dtypes and (scale, zero_point) of a converted model's serving signature, read with LiteRT."""
-    from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+    from ai_edge_litert.interpreter import Interpreter
 
     runner = Interpreter(model_content=model_content).get_signature_runner(SIGNATURE_FLOAT)
 

@@ -25,7 +25,7 @@ WARMUP_FILE = "tf_serving_warmup_requests"
 
 def _apis():  # -> (predict_pb2, prediction_log_pb2)
     try:
-        from tensorflow_serving.apis import predict_pb2, prediction_log_pb2  # noqa: PLC0415
+        from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
     except ImportError as exc:
         raise MissingDependencyError("tensorflow-serving-api", "dev", "writing TF Serving warmup requests") from exc
     return predict_pb2, prediction_log_pb2

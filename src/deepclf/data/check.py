@@ -126,7 +126,7 @@ def check_folder(root: str | os.PathLike[str], *, workers: int | None = None) ->
     by_hash: dict[str, list[Path]] = defaultdict(list)
     with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) * 2)) as pool:
         results = list(pool.map(lambda cf: _inspect(cf[1]), files))
-    for (cls, path), (digest, err, size) in zip(files, results):
+    for (cls, path), (digest, err, size) in zip(files, results, strict=True):
         by_hash[digest].append(path)
         is_image_name = path.name.lower().endswith(IMAGE_EXTENSIONS)
         if not is_image_name:

@@ -70,7 +70,7 @@ def download_flowers(
     with tempfile.TemporaryDirectory(prefix=".flower_photos-", dir=dest_root) as tmp:
         archive = Path(tmp) / "flower_photos.tgz"
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp, open(archive, "wb") as out:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=timeout) as resp, open(archive, "wb") as out:  # noqa: S310 - FLOWERS_URL or the caller's own URL
                 shutil.copyfileobj(resp, out)
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             raise DatasetError(f"could not download {url}: {getattr(exc, 'reason', exc)}") from exc

@@ -17,8 +17,8 @@ import argparse
 import sys
 
 from deepclf.deploy.common import StorageOptions
-from deepclf.errors import UsageError
 from deepclf.deploy.tfserving import cli as tfserving_cli
+from deepclf.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _register_training(sub: argparse._SubParsersAction) -> None:
-    from deepclf.deploy.training import DEFAULT_IMAGE, TRAIN_MODELS, TrainingOptions  # noqa: PLC0415
+    from deepclf.deploy.training import DEFAULT_IMAGE, TRAIN_MODELS, TrainingOptions
 
     d = TrainingOptions()
     p = sub.add_parser(
@@ -74,9 +74,9 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
 
 
 def _register_edge(sub: argparse._SubParsersAction) -> None:
-    from deepclf.deploy.edge import DEFAULT_IMAGE, EDGE_FORMATS, EdgeOptions  # noqa: PLC0415
-    from deepclf.deploy.tfserving.options import VERSION_POLICIES  # noqa: PLC0415
-    from deepclf.variants import variant_arg  # noqa: PLC0415
+    from deepclf.deploy.edge import DEFAULT_IMAGE, EDGE_FORMATS, EdgeOptions
+    from deepclf.deploy.tfserving.options import VERSION_POLICIES
+    from deepclf.variants import variant_arg
 
     d = EdgeOptions()
     p = sub.add_parser(
@@ -116,7 +116,7 @@ def _register_edge(sub: argparse._SubParsersAction) -> None:
 
 
 def _register_validate(sub: argparse._SubParsersAction) -> None:
-    from deepclf.deploy.validate import K8S_VERSIONS  # noqa: PLC0415 - data only, no YAML import
+    from deepclf.deploy.validate import K8S_VERSIONS  # data only, no YAML import
 
     p = sub.add_parser(
         "validate", help="check manifests offline: Kubernetes schemas (strict), TFJob schema, references, kustomize",
@@ -138,8 +138,8 @@ def _register_validate(sub: argparse._SubParsersAction) -> None:
 
 def run_training(args: argparse.Namespace) -> int:
     """Handler of ``deepclf deploy training``."""
-    from deepclf.deploy.training import TrainingOptions, render_training, worker_hosts  # noqa: PLC0415
-    from deepclf.deploy.tfserving.bundle import write_bundle  # noqa: PLC0415
+    from deepclf.deploy.tfserving.bundle import write_bundle
+    from deepclf.deploy.training import TrainingOptions, render_training, worker_hosts
 
     opts = TrainingOptions(
         name=args.name, model=args.model, workers=args.workers, epochs=args.epochs, image=args.image,
@@ -158,9 +158,9 @@ def run_training(args: argparse.Namespace) -> int:
 
 def run_edge(args: argparse.Namespace) -> int:
     """Handler of ``deepclf deploy edge``."""
-    from deepclf.deploy.edge import EdgeOptions, memory_mib, render_edge, served_count  # noqa: PLC0415
-    from deepclf.deploy.tfserving.bundle import write_bundle  # noqa: PLC0415
-    from deepclf.deploy.scan import scan_models  # noqa: PLC0415
+    from deepclf.deploy.edge import EdgeOptions, memory_mib, render_edge, served_count
+    from deepclf.deploy.scan import scan_models
+    from deepclf.deploy.tfserving.bundle import write_bundle
 
     models = scan_models(args.models_dir)
     opts = EdgeOptions(
@@ -181,7 +181,7 @@ def run_edge(args: argparse.Namespace) -> int:
 
 def run_validate(args: argparse.Namespace) -> int:
     """Handler of ``deepclf deploy validate``: prints every problem; exit 1 when there is one."""
-    from deepclf.deploy.validate import K8S_VERSIONS, shipped_versions, validate_paths, validator_version  # noqa: PLC0415
+    from deepclf.deploy.validate import K8S_VERSIONS, shipped_versions, validate_paths, validator_version
 
     versions = args.kubernetes_version or list(K8S_VERSIONS)
     shipped = shipped_versions()

@@ -148,9 +148,18 @@ def container_security_context() -> dict[str, object]:
     }
 
 
+#: Where every container mounts ``tmp_volume()``; also the training pods' HOME (Keras and matplotlib caches).
+TMP_DIR = "/tmp"  # noqa: S108 - a path inside the pod, on its own emptyDir (tmp_volume), not the host's /tmp
+
+
 def tmp_volume(size: str = "256Mi") -> dict[str, object]:
     """An ``emptyDir`` for /tmp: the root filesystem is read-only, and Python, TensorFlow and gRPC use /tmp."""
     return {"name": "tmp", "emptyDir": {"sizeLimit": size}}
+
+
+def tmp_mount() -> dict[str, str]:
+    """A container's mount of ``tmp_volume()`` at ``TMP_DIR``."""
+    return {"name": "tmp", "mountPath": TMP_DIR}
 
 
 def claim(name: str, labels: Mapping[str, str], storage: StorageOptions, *, size: str, why: str) -> dict[object, object]:
@@ -216,7 +225,7 @@ def files_pod(
                 "securityContext": container_security_context(),
                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
                 "volumeMounts": [{"name": v, "mountPath": p} for v, (_, p) in claims.items()]
-                + [{"name": "tmp", "mountPath": "/tmp"}],
+                + [tmp_mount()],
             }],
             "volumes": [*volumes, tmp_volume()],
         },

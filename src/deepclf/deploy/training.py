@@ -24,22 +24,24 @@ from dataclasses import dataclass, field
 
 from deepclf import __version__
 from deepclf.deploy.common import (
+    TMP_DIR,
     StorageOptions,
     check_image,
     check_name,
-    check_positive,
     check_port,
+    check_positive,
     check_quantity,
     claim,
-    image_tag,
     container_security_context,
     files_pod,
+    image_tag,
     kustomization,
     metadata,
     pod_security_context,
     same_node_affinity,
     selector_of,
     standard_labels,
+    tmp_mount,
     tmp_volume,
 )
 from deepclf.deploy.yamltext import Comment, Literal, document
@@ -223,7 +225,7 @@ def _mounts() -> list[object]:
         # folder. The others train into temporary folders of their own under /tmp (deepclf train decides from
         # TF_CONFIG) and never touch it.
         {"name": "runs", "mountPath": RUNS_MOUNT},
-        {"name": "tmp", "mountPath": "/tmp"},
+        tmp_mount(),
     ]
 
 
@@ -234,7 +236,7 @@ def _container(opts: TrainingOptions, name: str, port_name: str, **command: obje
         **command,
         "env": [
             # Keras and matplotlib keep caches under $HOME; the root filesystem is read-only, /tmp is not.
-            {"name": "HOME", "value": "/tmp"},
+            {"name": "HOME", "value": TMP_DIR},
             {"name": "PYTHONUNBUFFERED", "value": "1"},
         ],
         "ports": [{"name": port_name, "containerPort": opts.port, "protocol": "TCP"}],
@@ -358,7 +360,7 @@ def convert_job(opts: TrainingOptions) -> dict[object, object]:
         "image": opts.image,
         "command": ["deepclf", "convert", opts.run_dir, "--out", "/models", "--name", opts.published_name,
                     "--data", opts.data_dir],
-        "env": [{"name": "HOME", "value": "/tmp"}, {"name": "PYTHONUNBUFFERED", "value": "1"}],
+        "env": [{"name": "HOME", "value": TMP_DIR}, {"name": "PYTHONUNBUFFERED", "value": "1"}],
         Comment(
             f"Measured: `deepclf convert` (four LiteRT variants, int8 calibration, parity) peaks at\n"
             f"{MEASURED_CONVERT_PEAK_MIB} MiB RSS on the basic model."
@@ -369,7 +371,7 @@ def convert_job(opts: TrainingOptions) -> dict[object, object]:
             {"name": "runs", "mountPath": RUNS_MOUNT, "readOnly": True},
             {"name": "data", "mountPath": DATA_MOUNT, "readOnly": True},
             {"name": "models", "mountPath": "/models"},
-            {"name": "tmp", "mountPath": "/tmp"},
+            tmp_mount(),
         ],
     }
     convert_labels = labels(opts, f"{opts.name}-convert", "conversion")

@@ -38,7 +38,7 @@ _HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
 
 def _yaml() -> Any:
     try:
-        import yaml  # noqa: PLC0415 - only validation reads YAML; generation writes it as text
+        import yaml  # only validation reads YAML; generation writes it as text
     except ImportError:
         raise MissingDependencyError("pyyaml", "dev", "validating manifests") from None
     return yaml
@@ -46,7 +46,7 @@ def _yaml() -> Any:
 
 def _kubernetes_validate() -> Any:
     try:
-        import kubernetes_validate  # noqa: PLC0415
+        import kubernetes_validate
     except ImportError:
         raise MissingDependencyError("kubernetes-validate", "dev", "validating manifests against Kubernetes' "
                                      "schemas") from None
@@ -60,7 +60,7 @@ def validator_version() -> str:
 
 def shipped_versions() -> list[str]:
     """The Kubernetes minor versions whose schemas the installed kubernetes-validate bundles."""
-    from kubernetes_validate import utils  # noqa: PLC0415
+    from kubernetes_validate import utils
 
     _kubernetes_validate()
     return sorted({utils.major_minor(v) for v in utils.all_versions()}, key=lambda v: tuple(map(int, v.split("."))))
@@ -118,9 +118,9 @@ def _k8s_problems(obj: Mapping[str, Any], version: str, where: str) -> list[str]
 
 def tfjob_problems(obj: Mapping[str, Any], versions: Sequence[str], where: str = "TFJob") -> list[str]:
     """Our TFJob schema, then each replica's pod template as a Kubernetes ``PodTemplate`` for each version."""
-    import jsonschema  # noqa: PLC0415 - a kubernetes-validate dependency
+    import jsonschema  # a kubernetes-validate dependency
 
-    from deepclf.deploy.tfjob_schema import TFJOB_SCHEMA  # noqa: PLC0415
+    from deepclf.deploy.tfjob_schema import TFJOB_SCHEMA
 
     _kubernetes_validate()
     problems = [

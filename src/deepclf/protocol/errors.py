@@ -287,7 +287,7 @@ def error_for_http(status: int, message: str = "") -> ServingError:
 
 
 def _grpc_status_code(c: Code) -> Any:
-    import grpc  # noqa: PLC0415 - only callers that speak gRPC pay for importing it
+    import grpc  # only callers that speak gRPC pay for importing it
 
     for sc in grpc.StatusCode:
         if sc.value[0] == int(c):

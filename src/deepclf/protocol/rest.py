@@ -385,7 +385,7 @@ def encode_predict_request(
     inputs: Mapping[str, Any] | Any,
     *,
     signature_name: str | None = None,
-    format: str = ROW,  # noqa: A002 - the word TF Serving's docs use
+    format: str = ROW,  # the word TF Serving's docs use
 ) -> bytes:
     """Build a REST predict body (client side).
 
@@ -413,7 +413,7 @@ def encode_predict_request(
     return orjson.dumps(doc, option=_ORJSON_OPTS)
 
 
-def encode_predict_response(outputs: Mapping[str, Any], format: str = ROW) -> bytes:  # noqa: A002
+def encode_predict_response(outputs: Mapping[str, Any], format: str = ROW) -> bytes:
     """Build the REST predict response body exactly as TF Serving shapes it (server side).
 
     Row format: ``{"predictions": [...]}``, one entry per batch item, the bare value when there is one output,

@@ -84,7 +84,7 @@ def generic_handler(service: str, behaviours: Mapping[str, Callable[..., Any]]) 
     Works with ``grpc.server`` (plain functions) and ``grpc.aio.server`` (coroutine functions) alike; methods
     left out answer UNIMPLEMENTED, as gRPC does for unknown methods.
     """
-    import grpc  # noqa: PLC0415 - keep `import deepclf.protocol` light for REST-only users
+    import grpc  # keep `import deepclf.protocol` light for REST-only users
 
     handlers = {}
     for name, fn in behaviours.items():

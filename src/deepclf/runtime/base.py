@@ -104,7 +104,7 @@ class Runner(abc.ABC):
     def _forward(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A validated float32 batch [N>=1, H, W, 3] in 0..255 -> (probabilities f32 [N, C], classes i64 [N])."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op default on purpose: runners holding nothing need not override it
         """Release the model (interpreters, TF objects). Calling it twice is harmless."""
 
     # -- the public interface ----------------------------------------------------------------------------------

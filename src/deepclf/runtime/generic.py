@@ -39,7 +39,7 @@ def _dtype_name(dtype: Any) -> str:
 
 def _spec(name: str, details: Mapping[str, Any]) -> TensorSpec:
     shape = details.get("shape_signature")
-    if shape is None or len(shape) == 0 and len(details.get("shape", ())):
+    if shape is None or (len(shape) == 0 and len(details.get("shape", ()))):
         shape = details.get("shape", ())
     return TensorSpec(name, _dtype_name(details["dtype"]), tuple(None if int(d) < 0 else int(d) for d in shape))
 
@@ -145,7 +145,7 @@ class GenericLiteRTRunner:
         elif x.dtype != np.dtype(spec.dtype):
             raise InvalidInputError(f"input {spec.name!r} must have dtype {spec.dtype}, got {x.dtype}")
         want = ["-1" if d is None else str(d) for d in spec.shape]
-        if x.ndim != len(spec.shape) or any(d is not None and d != n for d, n in zip(spec.shape, x.shape)):
+        if x.ndim != len(spec.shape) or any(d is not None and d != n for d, n in zip(spec.shape, x.shape, strict=True)):
             raise InvalidInputError(
                 f"input {spec.name!r} must have shape [{', '.join(want)}] (-1: any size), got {list(x.shape)}"
             )

@@ -48,7 +48,7 @@ def open_interpreter(
     cannot load (or allocate) a ``ModelFormatError`` naming ``path``.
     """
     try:
-        from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415 - optional 'edge' extra
+        from ai_edge_litert.interpreter import Interpreter  # optional 'edge' extra
     except ImportError as exc:  # pragma: no cover - the test environment has it
         raise MissingDependencyError("ai-edge-litert", "edge", "running a TFLite model") from exc
     try:

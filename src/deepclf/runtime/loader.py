@@ -110,7 +110,7 @@ def load_runner(
     if fmt == "savedmodel" or (fmt is None and var is None and has_saved and not _tflite_files(p)):
         if not has_saved:
             raise ModelFormatError(f"{p} holds no saved_model.pb (format 'savedmodel' needs a SavedModel folder)")
-        from deepclf.runtime.tf_runners import SavedModelRunner  # noqa: PLC0415 - imports TF lazily
+        from deepclf.runtime.tf_runners import SavedModelRunner  # imports TF lazily
 
         return SavedModelRunner(p)
     # LiteRT from a version folder: pick the variant's file by name (the manifest may rename it).
@@ -134,7 +134,7 @@ def _tflite_files(d: Path) -> list[Path]:
 
 
 def _file_variant(p: Path) -> str:
-    from deepclf.runtime.litert import variant_of  # noqa: PLC0415
+    from deepclf.runtime.litert import variant_of
 
     try:
         manifest: Manifest | None = Manifest.load(p)
@@ -144,12 +144,12 @@ def _file_variant(p: Path) -> str:
 
 
 def _litert(p: Path, num_threads: int | None, manifest: Manifest | None = None) -> Runner:
-    from deepclf.runtime.litert import LiteRTRunner  # noqa: PLC0415
+    from deepclf.runtime.litert import LiteRTRunner
 
     return LiteRTRunner(p, manifest=manifest, num_threads=num_threads)
 
 
 def _keras(p: Path) -> Runner:
-    from deepclf.runtime.tf_runners import KerasRunner  # noqa: PLC0415 - imports TF lazily
+    from deepclf.runtime.tf_runners import KerasRunner  # imports TF lazily
 
     return KerasRunner(p)

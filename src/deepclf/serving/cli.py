@@ -131,7 +131,7 @@ def serve_foreground(config: ServerConfig, *, grace: float = 10.0) -> int:
     The first stdout line names the addresses (``deepclf serve: gRPC on 127.0.0.1:8500, REST on http://...``),
     so a parent process that asked for port 0 can read the ports it got.
     """
-    from deepclf.serving.server import EdgeServer  # noqa: PLC0415
+    from deepclf.serving.server import EdgeServer
 
     stop = threading.Event()
     received: list[str] = []

@@ -120,7 +120,7 @@ class ServerConfig:
         elif self.model_config_file:
             # Lazy: protobuf's text parser is loaded only when a config file is given (no import cycle: modelconfig
             # depends on modelspec, not on this module).
-            from deepclf.serving.modelconfig import load_model_config_file  # noqa: PLC0415
+            from deepclf.serving.modelconfig import load_model_config_file
 
             models = load_model_config_file(self.model_config_file)
         elif self.model_base_path:

@@ -19,8 +19,8 @@ from concurrent import futures
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from google.protobuf.message import Message
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from deepclf import protocol as P
 from deepclf.serving.config import bracket_host
@@ -100,7 +100,7 @@ def create_grpc_server(
     except RuntimeError:  # grpcio raises instead of returning 0 on some failures
         bound = 0
     if bound == 0:
-        from deepclf.errors import UsageError  # noqa: PLC0415
+        from deepclf.errors import UsageError
 
         raise UsageError(f"cannot bind the gRPC port {host}:{port} (in use, or not an address of this machine)")
     return server, bound, health_servicer

@@ -36,9 +36,9 @@ def rss_bytes(pid: int) -> int:
     except FileNotFoundError:
         pass
     try:
-        import psutil  # noqa: PLC0415 - only where /proc is missing (macOS, Windows)
+        import psutil  # only where /proc is missing (macOS, Windows)
     except ImportError as exc:
-        from deepclf.errors import MissingDependencyError  # noqa: PLC0415
+        from deepclf.errors import MissingDependencyError
 
         raise MissingDependencyError("psutil", "bench", "reading a process's memory without /proc") from exc
     return int(psutil.Process(pid).memory_info().rss)
@@ -46,12 +46,12 @@ def rss_bytes(pid: int) -> int:
 
 def measure(base: Path, fmt: str, requests_n: int, threads: int) -> dict:
     """Launch, wait for readiness, load it a little, stop; returns the numbers for one format."""
-    import httpx  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
+    import httpx
+    import numpy as np
 
-    from deepclf import protocol as P  # noqa: PLC0415
-    from deepclf.manifest import Manifest  # noqa: PLC0415
-    from deepclf.runtime.loader import resolve_model_path  # noqa: PLC0415
+    from deepclf import protocol as P
+    from deepclf.manifest import Manifest
+    from deepclf.runtime.loader import resolve_model_path
 
     size = Manifest.load(resolve_model_path(base)).input.shape
     cmd = [sys.executable, "-m", "deepclf.cli", "serve", "--model_base_path", str(base), "--port", "0",

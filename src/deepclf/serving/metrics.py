@@ -52,7 +52,7 @@ class ServerMetrics:
             ("model_name",), registry=self.registry,
         )
 
-    def observe(self, *, api: str, method: str, model: str, version: str, format: str, status: str,  # noqa: A002
+    def observe(self, *, api: str, method: str, model: str, version: str, format: str, status: str,
                 seconds: float) -> None:
         labels = (model, version, format, api, method, status)
         self.requests.labels(*labels).inc()

@@ -112,8 +112,8 @@ def load_model_config_file(path: str | os.PathLike[str]) -> list[ModelConfig]:
 
 def build(out: Path | None = None) -> Path:
     """Recompile ``protos/`` into the committed descriptor set (development time; needs grpcio-tools)."""
-    from deepclf.fsutil import atomic_write_bytes  # noqa: PLC0415
-    from deepclf.protocol.build_protos import compile_descriptor_set  # noqa: PLC0415
+    from deepclf.fsutil import atomic_write_bytes
+    from deepclf.protocol.build_protos import compile_descriptor_set
 
     target = out or Path(__file__).resolve().parent / DESCRIPTOR_SET_NAME
     return atomic_write_bytes(target, compile_descriptor_set(PROTO_ROOT))

@@ -140,7 +140,7 @@ class ModelManager:
         while not self._stop.wait(self.poll_seconds):
             try:
                 self.poll_once()
-            except Exception:  # noqa: BLE001 - a failed scan must not stop future scans
+            except Exception:  # a failed scan must not stop future scans
                 log.exception("model poll failed; retrying in %.1f s", self.poll_seconds)
 
     def close(self, timeout: float = DRAIN_TIMEOUT_S) -> None:

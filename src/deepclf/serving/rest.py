@@ -33,7 +33,6 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request

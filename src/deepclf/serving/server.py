@@ -47,7 +47,7 @@ def load_version(path: Path, config: ServerConfig) -> Any:
     ``.tflite``, or the SavedModel for ``savedmodel``). A folder without one is a generic TFLite model served
     through its own signatures: the variant's file name when present, else ``model.tflite``.
     """
-    from deepclf.runtime import load_runner  # noqa: PLC0415 - keeps `import deepclf.serving` light
+    from deepclf.runtime import load_runner  # keeps `import deepclf.serving` light
 
     if (path / MANIFEST_NAME).is_file():
         if config.format == "savedmodel":
@@ -55,7 +55,7 @@ def load_version(path: Path, config: ServerConfig) -> Any:
         else:
             runner = load_runner(path, variant=config.format, num_threads=config.interpreter_threads)
     else:
-        from deepclf.runtime.generic import GenericLiteRTRunner  # noqa: PLC0415
+        from deepclf.runtime.generic import GenericLiteRTRunner
 
         fp32_file = TFLITE_FILES[DEFAULT_VARIANT]  # "savedmodel" on a generic model: its plain .tflite
         candidates = [path / TFLITE_FILES.get(config.format, fp32_file), path / fp32_file]
@@ -155,7 +155,7 @@ class EdgeServer:
         cfg = self.config
         models = cfg.models()
         if cfg.tls:
-            from deepclf.serving.tls import tls_material  # noqa: PLC0415
+            from deepclf.serving.tls import tls_material
 
             self.tls = tls_material(cfg)
             self.tls.ssl_context()  # validates the key/certificate pair now, not at the first handshake
@@ -174,7 +174,7 @@ class EdgeServer:
         self.core = ServingCore(self.manager, self._executor, batcher=self._batcher)
 
         if cfg.port is not None:
-            from deepclf.serving.grpc_server import create_grpc_server  # noqa: PLC0415
+            from deepclf.serving.grpc_server import create_grpc_server
 
             self._grpc, self.grpc_port, self._health = create_grpc_server(
                 self.core, self.metrics, host=cfg.host, port=cfg.port, workers=cfg.grpc_workers,
@@ -184,7 +184,7 @@ class EdgeServer:
         if cfg.rest_api_port is not None:
             self._start_rest()
         if self._grpc is not None:
-            from deepclf.serving.grpc_server import set_serving  # noqa: PLC0415
+            from deepclf.serving.grpc_server import set_serving
 
             self._grpc.start()
             set_serving(self._health, True)
@@ -193,9 +193,9 @@ class EdgeServer:
         log.info("edge server AVAILABLE: %s", self.describe())
 
     def _start_rest(self) -> None:
-        import uvicorn  # noqa: PLC0415
+        import uvicorn
 
-        from deepclf.serving.rest import create_app  # noqa: PLC0415
+        from deepclf.serving.rest import create_app
 
         cfg = self.config
         app = create_app(self.core, self.metrics, ready=self.ready, max_body_bytes=cfg.max_body_bytes,
@@ -233,7 +233,7 @@ class EdgeServer:
 
     def _shutdown(self, grace: float) -> None:
         if self._health is not None:
-            from deepclf.serving.grpc_server import set_serving  # noqa: PLC0415
+            from deepclf.serving.grpc_server import set_serving
 
             set_serving(self._health, False)
         stoppers = []

@@ -63,7 +63,7 @@ class TlsMaterial:
 
     def grpc_credentials(self) -> Any:
         """``grpc.ssl_server_credentials`` for these keys (client certificates required when ``client_verify``)."""
-        import grpc  # noqa: PLC0415
+        import grpc
 
         return grpc.ssl_server_credentials(
             [(self.key, self.cert)],
@@ -106,7 +106,7 @@ def _pem_or_file(value: str, what: str, source: str) -> bytes:
 
 def parse_ssl_config(text: str, *, source: str = "<ssl config>") -> TlsMaterial:
     """An ``SSLConfig`` text proto (TF Serving's ``--ssl_config_file`` content) -> ``TlsMaterial``."""
-    from deepclf.serving.modelconfig import parse_text_proto, ssl_config_class  # noqa: PLC0415
+    from deepclf.serving.modelconfig import parse_text_proto, ssl_config_class
 
     msg = parse_text_proto(ssl_config_class(), text, source=source, what="TF Serving SSLConfig (text format)")
     if not msg.server_key or not msg.server_cert:

@@ -37,7 +37,7 @@ def plot_history(history: Mapping[str, Sequence[float]], path: str | os.PathLike
     plt = _plt()
     epochs = range(1, len(history.get("accuracy", [])) + 1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("accuracy", "loss")):
+    for ax, metric in zip(axes, ("accuracy", "loss"), strict=True):
         ax.plot(epochs, history.get(metric, []), "o-", label=f"Training {metric}")
         ax.plot(epochs, history.get(f"val_{metric}", []), "o-", label=f"Validation {metric}")
         ax.set_xlabel("epoch")

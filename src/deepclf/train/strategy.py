@@ -139,7 +139,7 @@ def choose_strategy(name: str = "auto", *, peer_timeout: float = DEFAULT_PEER_TI
         message = (f"{role.name} of {role.workers}: the other workers ({', '.join(role.peers)}) did not join within "
                    f"{peer_timeout:g} s; start them with the same TF_CONFIG cluster (task index set per worker), check "
                    "that the addresses resolve and the ports are reachable, or raise --peer-timeout")
-        with _watchdog(peer_timeout, message, discard_on_timeout):
+        with _Watchdog(peer_timeout, message, discard_on_timeout):
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
             # Strategy creation returns before every peer is there; an all-reduce completes only when all are.
             strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1)), axis=None)
@@ -168,14 +168,14 @@ if not done:  # the parent neither finished nor died (either closes the pipe) wi
 """
 
 
-class _watchdog:
+class _Watchdog:
     """Within the block, kill this process with ``message`` (and remove ``cleanup`` folders) after ``seconds``."""
 
     def __init__(self, seconds: float, message: str, cleanup: Sequence[str | os.PathLike[str]] = ()) -> None:
         self._argv = [sys.executable, "-c", _WATCHDOG, str(os.getpid()), f"{seconds:g}", message,
                       *map(os.fspath, cleanup)]
 
-    def __enter__(self) -> _watchdog:
+    def __enter__(self) -> _Watchdog:
         sys.stderr.flush()
         self._proc = subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
         return self

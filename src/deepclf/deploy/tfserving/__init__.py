@@ -9,9 +9,9 @@ Kubernetes manifests; the same in Python::
     write_bundle("deploy/tfserving", files, force=True)
 """
 
+from deepclf.deploy.scan import ModelEntry, scan_models
 from deepclf.deploy.tfserving.bundle import config_files, docker_compose, readme, render_bundle, write_bundle
 from deepclf.deploy.tfserving.k8s import k8s_manifests
-from deepclf.deploy.scan import ModelEntry, scan_models
 from deepclf.deploy.tfserving.options import (
     DEFAULT_IMAGE,
     TFServingOptions,

@@ -23,11 +23,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from deepclf.errors import UsageError
-from deepclf.fsutil import atomic_write_text
-from deepclf.manifest import INPUT_BYTES, OUTPUT_CLASSES, OUTPUT_LABELS, OUTPUT_PROBABILITIES, SIGNATURE_BYTES
-from deepclf.deploy.tfserving.k8s import TFSERVING_UID, k8s_manifests
 from deepclf.deploy.scan import ModelEntry
+from deepclf.deploy.tfserving.k8s import TFSERVING_UID, k8s_manifests
 from deepclf.deploy.tfserving.options import (
     BATCHING_CONFIG,
     CONFIG_MOUNT,
@@ -44,6 +41,9 @@ from deepclf.deploy.tfserving.options import (
     server_args,
     version_labels,
 )
+from deepclf.errors import UsageError
+from deepclf.fsutil import atomic_write_text
+from deepclf.manifest import INPUT_BYTES, OUTPUT_CLASSES, OUTPUT_LABELS, OUTPUT_PROBABILITIES, SIGNATURE_BYTES
 
 CONFIG_DIR = "config"
 
@@ -240,6 +240,6 @@ def write_bundle(out_dir: str | os.PathLike[str], files: Mapping[str, str], *, f
                 f"{out} already holds {', '.join(existing[:5])}{' ...' if len(existing) > 5 else ''}; refusing "
                 "to overwrite them (pass --force to replace the generated files)"
             )
-    for rel, path in zip(files, targets):
+    for rel, path in zip(files, targets, strict=True):
         atomic_write_text(path, files[rel])
     return targets

@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 
 from deepclf.deploy.common import ACCESS_MODES, StorageOptions
-from deepclf.deploy.tfserving.bundle import render_bundle, write_bundle
 from deepclf.deploy.scan import scan_models
+from deepclf.deploy.tfserving.bundle import render_bundle, write_bundle
 from deepclf.deploy.tfserving.options import (
     DEFAULT_IMAGE,
     VERSION_POLICIES,

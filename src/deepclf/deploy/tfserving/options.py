@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from deepclf.deploy.common import StorageOptions
-from deepclf.errors import UsageError
 from deepclf.deploy.scan import ModelEntry
+from deepclf.errors import UsageError
 
 #: Pinned official image: 2.19.1 is the newest release with a published ``tensorflow/serving`` Docker tag we
 #: could confirm; a moving tag (``latest``) would change what a redeploy runs.
@@ -81,17 +81,17 @@ class TFServingOptions:
     storage: StorageOptions = field(default_factory=StorageOptions)
 
     def __post_init__(self) -> None:
-        def positive(field: str, value: int) -> None:
+        def positive(name: str, value: int) -> None:
             if not isinstance(value, int) or value < 1:
-                raise UsageError(f"{field} must be a positive integer, got {value!r}")
+                raise UsageError(f"{name} must be a positive integer, got {value!r}")
 
-        for field in ("cpus", "memory_mib", "max_batch_size", "max_enqueued_batches", "min_replicas",
-                      "max_replicas", "poll_seconds"):
-            positive(field, getattr(self, field))
-        for field in ("grpc_port", "rest_port"):
-            port = getattr(self, field)
+        for name in ("cpus", "memory_mib", "max_batch_size", "max_enqueued_batches", "min_replicas",
+                     "max_replicas", "poll_seconds"):
+            positive(name, getattr(self, name))
+        for name in ("grpc_port", "rest_port"):
+            port = getattr(self, name)
             if not isinstance(port, int) or not 1 <= port <= 65535:
-                raise UsageError(f"{field} must be a TCP port (1..65535), got {port!r}")
+                raise UsageError(f"{name} must be a TCP port (1..65535), got {port!r}")
         if self.grpc_port == self.rest_port:
             raise UsageError(f"the gRPC and REST ports must differ (TF Serving refuses the same port), "
                              f"got {self.grpc_port} for both")
