@@ -72,16 +72,23 @@ def deepclf(*args: str, timeout: float | None = None) -> None:
 
 
 def find_data(given: str | None) -> Path | None:
-    for cand in [given, os.environ.get("DEEPCLF_DATA"), REPO.parent / "shared" / "data" / "flower_photos",
-                 Path.home() / ".keras" / "datasets" / "flower_photos"]:
+    for cand in [
+        given,
+        os.environ.get("DEEPCLF_DATA"),
+        REPO.parent / "shared" / "data" / "flower_photos",
+        Path.home() / ".keras" / "datasets" / "flower_photos",
+    ]:
         if cand and Path(cand).is_dir():
             return Path(cand)
     return None
 
 
 def latest_version(base: Path) -> Path | None:
-    versions = sorted((int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()), reverse=True) \
-        if base.is_dir() else []
+    versions = (
+        sorted((int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()), reverse=True)
+        if base.is_dir()
+        else []
+    )
     return base / str(versions[0]) if versions else None
 
 
@@ -121,19 +128,37 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def edge_server(model: str, base: Path, *, batching: bool, threads: int | None,
-                timeout: float = 120.0) -> Iterator[dict[str, Any]]:
+def edge_server(
+    model: str, base: Path, *, batching: bool, threads: int | None, timeout: float = 120.0
+) -> Iterator[dict[str, Any]]:
     """Start ``deepclf serve`` in a child process; yields its ports (``error`` set if it did not come up)."""
     grpc_port, rest_port = free_port(), free_port()
-    cmd = [sys.executable, "-m", "deepclf.cli", "serve", "--model_name", model, "--model_base_path", str(base),
-           "--port", str(grpc_port), "--rest_api_port", str(rest_port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "deepclf.cli",
+        "serve",
+        "--model_name",
+        model,
+        "--model_base_path",
+        str(base),
+        "--port",
+        str(grpc_port),
+        "--rest_api_port",
+        str(rest_port),
+    ]
     cmd.append("--no_access_log")  # one JSON line per request would be benchmarked too
     if batching:
         cmd.append("--enable_batching")
     if threads:
         cmd += ["--interpreter_threads", str(threads)]  # XNNPACK threads per interpreter, like the tflite targets
-    info: dict[str, Any] = {"grpc": f"127.0.0.1:{grpc_port}", "rest": f"127.0.0.1:{rest_port}", "error": None,
-                            "batching": batching, "command": " ".join(cmd[2:])}
+    info: dict[str, Any] = {
+        "grpc": f"127.0.0.1:{grpc_port}",
+        "rest": f"127.0.0.1:{rest_port}",
+        "error": None,
+        "batching": batching,
+        "command": " ".join(cmd[2:]),
+    }
     log(f"starting edge server{' with batching' if batching else ''}: deepclf {' '.join(cmd[4:])}")
     env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     logf = open(HERE / f".server-{rest_port}.log", "wb")  # noqa: SIM115 - closed in finally
@@ -178,8 +203,9 @@ def _tail(path: str, n: int = 600) -> str:
         return "(no log)"
 
 
-def run_suites(args: argparse.Namespace, models: dict[str, tuple[Path, Path]], data: Path | None,
-               out: Path) -> dict[str, Any]:
+def run_suites(
+    args: argparse.Namespace, models: dict[str, tuple[Path, Path]], data: Path | None, out: Path
+) -> dict[str, Any]:
     main = args.model[0]
     run, version = models[main]
     served_name = f"flowers_{main}"
@@ -190,21 +216,36 @@ def run_suites(args: argparse.Namespace, models: dict[str, tuple[Path, Path]], d
 
     def latency(name: str, specs: list[str], opts: LatencyOptions) -> LatencyReport:
         log(f"latency suite '{name}': {len(specs)} targets, scenarios {', '.join(opts.scenarios)}")
-        rep = run_latency(specs, opts, images=images, threads=args.threads,
-                          on_target=lambda t: log(f"  {t.name}: {t.status}{' - ' + t.error if t.error else ''}"))
+        rep = run_latency(
+            specs,
+            opts,
+            images=images,
+            threads=args.threads,
+            on_target=lambda t: log(f"  {t.name}: {t.status}{' - ' + t.error if t.error else ''}"),
+        )
         rep.write(out, prefix=name)
         reports[name] = rep
         return rep
 
-    latency("formats", [f"keras:{run}", f"savedmodel:{version}"]
-            + [f"tflite:{version}?variant={v}{th}" for v in TFLITE_FILES],
-            LatencyOptions(scenarios=("single-stream", "offline"), duration=dur, batch_size=32, quiet=args.quiet))
-    latency("wrapper", [s for v in ("fp32", "int8") for s in (f"litert-raw:{version}?variant={v}{th}",
-                                                              f"tflite:{version}?variant={v}{th}")],
-            LatencyOptions(scenarios=("single-stream",), duration=dur, quiet=args.quiet))
+    latency(
+        "formats",
+        [f"keras:{run}", f"savedmodel:{version}"] + [f"tflite:{version}?variant={v}{th}" for v in TFLITE_FILES],
+        LatencyOptions(scenarios=("single-stream", "offline"), duration=dur, batch_size=32, quiet=args.quiet),
+    )
+    latency(
+        "wrapper",
+        [
+            s
+            for v in ("fp32", "int8")
+            for s in (f"litert-raw:{version}?variant={v}{th}", f"tflite:{version}?variant={v}{th}")
+        ],
+        LatencyOptions(scenarios=("single-stream",), duration=dur, quiet=args.quiet),
+    )
 
-    with edge_server(served_name, version.parent, batching=False, threads=args.threads) as plain, \
-            edge_server(served_name, version.parent, batching=True, threads=args.threads) as batched:
+    with (
+        edge_server(served_name, version.parent, batching=False, threads=args.threads) as plain,
+        edge_server(served_name, version.parent, batching=True, threads=args.threads) as batched,
+    ):
         g, r = plain["grpc"], plain["rest"]
         serving_specs = [
             f"tflite:{version}?variant=fp32{th}&name=in-process",
@@ -214,14 +255,20 @@ def run_suites(args: argparse.Namespace, models: dict[str, tuple[Path, Path]], d
             f"rest://{r}/{served_name}?send=bytes&name=rest-bytes",
             f"rest://{r}/{served_name}?codec=stdlib&name=rest-tensor-stdlib-json",
         ]
-        latency("serving", serving_specs,
-                LatencyOptions(scenarios=("single-stream", "server"), duration=dur, rate=args.rate,
-                               quiet=args.quiet))
-        latency("concurrency", [f"grpc://{g}/{served_name}?name=grpc-plain",
-                                f"grpc://{batched['grpc']}/{served_name}?name=grpc-batching",
-                                f"tflite:{version}?variant=fp32{th}&name=in-process"],
-                LatencyOptions(scenarios=("concurrency",), duration=dur, concurrency=(1, 2, 4, 8),
-                               quiet=args.quiet))
+        latency(
+            "serving",
+            serving_specs,
+            LatencyOptions(scenarios=("single-stream", "server"), duration=dur, rate=args.rate, quiet=args.quiet),
+        )
+        latency(
+            "concurrency",
+            [
+                f"grpc://{g}/{served_name}?name=grpc-plain",
+                f"grpc://{batched['grpc']}/{served_name}?name=grpc-batching",
+                f"tflite:{version}?variant=fp32{th}&name=in-process",
+            ],
+            LatencyOptions(scenarios=("concurrency",), duration=dur, concurrency=(1, 2, 4, 8), quiet=args.quiet),
+        )
         reports["servers"] = {"plain": plain, "batching": batched}
 
         if data is not None:
@@ -229,12 +276,15 @@ def run_suites(args: argparse.Namespace, models: dict[str, tuple[Path, Path]], d
             pimgs = ParityImages.from_folder(data, limit=args.parity_limit)  # the same split for every model
             for m, (mrun, mversion) in models.items():
                 specs = [f"keras:{mrun}", f"savedmodel:{mversion}"] + [
-                    f"tflite:{mversion}?variant={v}" for v in TFLITE_FILES]
+                    f"tflite:{mversion}?variant={v}" for v in TFLITE_FILES
+                ]
                 if m == main:
-                    specs += [f"grpc://{g}/{served_name}?name=grpc-tensor",
-                              f"grpc://{g}/{served_name}?send=bytes&name=grpc-bytes",
-                              f"rest://{r}/{served_name}?name=rest-tensor",
-                              f"rest://{r}/{served_name}?send=bytes&name=rest-bytes"]
+                    specs += [
+                        f"grpc://{g}/{served_name}?name=grpc-tensor",
+                        f"grpc://{g}/{served_name}?send=bytes&name=grpc-bytes",
+                        f"rest://{r}/{served_name}?name=rest-tensor",
+                        f"rest://{r}/{served_name}?send=bytes&name=rest-bytes",
+                    ]
                 rep = run_parity(specs, pimgs)
                 rep.write(out, prefix=f"parity_{m}", plots=True)
                 reports[f"parity_{m}"] = rep
@@ -268,10 +318,13 @@ def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
 
 def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, args: argparse.Namespace) -> str:
     """The results section of benchmarks/README.md (plots linked relative to the README)."""
-    parts = [f"Results from `{rel}` ({env['date']}): {describe(env)}.",
-             f"Settings: {args.duration:g} s per measurement, warm-up excluded, LiteRT threads "
-             f"{args.threads or 'default'}, server-scenario rate {args.rate:g}/s, sample images 320x240-ish JPEGs "
-             "from the data folder.", ""]
+    parts = [
+        f"Results from `{rel}` ({env['date']}): {describe(env)}.",
+        f"Settings: {args.duration:g} s per measurement, warm-up excluded, LiteRT threads "
+        f"{args.threads or 'default'}, server-scenario rate {args.rate:g}/s, sample images 320x240-ish JPEGs "
+        "from the data folder.",
+        "",
+    ]
 
     fm = reports.get("formats")
     if fm:
@@ -280,13 +333,27 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
         rows = []
         for name, (t, ss) in _ss(fm).items():
             off = next((x for x in t.results if x.scenario == "offline"), None)
-            rows.append([name, human_bytes(t.info.get("model_bytes")), ss.latency.p50 if ss else None,
-                         ss.latency.p90 if ss else None, ss.latency.p99 if ss else None,
-                         off.throughput_ips if off else None, acc.get(name), t.status if t.status != "ok" else "ok"])
-        parts += ["### Formats in process (single-stream latency in ms, offline batch-32 throughput)", "",
-                  _md_table(["target", "size", "p50", "p90", "p99", "offline img/s", "top-1", "status"], rows), "",
-                  f"![size vs latency vs accuracy]({rel}/size_latency_accuracy.png) "
-                  f"![latency distribution]({rel}/formats_distribution.png)", ""]
+            rows.append(
+                [
+                    name,
+                    human_bytes(t.info.get("model_bytes")),
+                    ss.latency.p50 if ss else None,
+                    ss.latency.p90 if ss else None,
+                    ss.latency.p99 if ss else None,
+                    off.throughput_ips if off else None,
+                    acc.get(name),
+                    t.status if t.status != "ok" else "ok",
+                ]
+            )
+        parts += [
+            "### Formats in process (single-stream latency in ms, offline batch-32 throughput)",
+            "",
+            _md_table(["target", "size", "p50", "p90", "p99", "offline img/s", "top-1", "status"], rows),
+            "",
+            f"![size vs latency vs accuracy]({rel}/size_latency_accuracy.png) "
+            f"![latency distribution]({rel}/formats_distribution.png)",
+            "",
+        ]
     wr = reports.get("wrapper")
     if wr:
         ss = _ss(wr)
@@ -295,11 +362,22 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
             raw = next((r for n, (t, r) in ss.items() if n.startswith(f"litert-raw-{v}")), None)
             ours = next((r for n, (t, r) in ss.items() if n.startswith(f"tflite-{v}")), None)
             if raw and ours and raw.count and ours.count:
-                rows.append([v, raw.latency.p50, ours.latency.p50, (ours.latency.p50 - raw.latency.p50) * 1000,
-                             raw.latency.p99, ours.latency.p99])
-        parts += ["### Wrapper overhead: bare LiteRT interpreter loop vs `deepclf.runtime` (ms; overhead in us)", "",
-                  _md_table(["variant", "raw p50", "runtime p50", "overhead p50 (us)", "raw p99", "runtime p99"],
-                            rows), ""]
+                rows.append(
+                    [
+                        v,
+                        raw.latency.p50,
+                        ours.latency.p50,
+                        (ours.latency.p50 - raw.latency.p50) * 1000,
+                        raw.latency.p99,
+                        ours.latency.p99,
+                    ]
+                )
+        parts += [
+            "### Wrapper overhead: bare LiteRT interpreter loop vs `deepclf.runtime` (ms; overhead in us)",
+            "",
+            _md_table(["variant", "raw p50", "runtime p50", "overhead p50 (us)", "raw p99", "runtime p99"], rows),
+            "",
+        ]
     sv = reports.get("serving")
     if sv:
         ss = _ss(sv)
@@ -309,15 +387,40 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
         for name, (t, r) in ss.items():
             s2 = srv.get(name, (None, None))[1]
             ok = r is not None and r.count > 0
-            rows.append([name, r.latency.p50 if ok else None, r.latency.p99 if ok else None,
-                         (r.latency.p50 - base.latency.p50) if ok and base and base.count else None,
-                         (r.latency.p99 - base.latency.p99) if ok and base and base.count else None,
-                         s2.latency.p99 if s2 and s2.count else None, s2.achieved_rate if s2 else None,
-                         r.client_cpu if ok else None, "ok" if t.status == "ok" else f"failed: {t.error}"[:80]])
-        parts += ["### Serving overhead: in-process vs the edge server (ms)", "",
-                  _md_table(["target", "p50", "p99", "+p50 vs in-process", "+p99 vs in-process",
-                             f"server-scenario p99 @{args.rate:g}/s", "achieved/s", "client cpu", "status"], rows),
-                  "", f"![serving latency]({rel}/serving_distribution.png)", ""]
+            rows.append(
+                [
+                    name,
+                    r.latency.p50 if ok else None,
+                    r.latency.p99 if ok else None,
+                    (r.latency.p50 - base.latency.p50) if ok and base and base.count else None,
+                    (r.latency.p99 - base.latency.p99) if ok and base and base.count else None,
+                    s2.latency.p99 if s2 and s2.count else None,
+                    s2.achieved_rate if s2 else None,
+                    r.client_cpu if ok else None,
+                    "ok" if t.status == "ok" else f"failed: {t.error}"[:80],
+                ]
+            )
+        parts += [
+            "### Serving overhead: in-process vs the edge server (ms)",
+            "",
+            _md_table(
+                [
+                    "target",
+                    "p50",
+                    "p99",
+                    "+p50 vs in-process",
+                    "+p99 vs in-process",
+                    f"server-scenario p99 @{args.rate:g}/s",
+                    "achieved/s",
+                    "client cpu",
+                    "status",
+                ],
+                rows,
+            ),
+            "",
+            f"![serving latency]({rel}/serving_distribution.png)",
+            "",
+        ]
     cc = reports.get("concurrency")
     if cc:
         rows = []
@@ -326,18 +429,37 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
                 rows.append([t.name, r.concurrency, r.throughput_rps, r.latency.p50, r.latency.p99, r.errors])
             if t.status != "ok":
                 rows.append([t.name, "-", None, None, None, f"failed: {t.error}"[:80]])
-        parts += ["### Throughput against concurrency (closed loop, gRPC tensor; batching server vs plain)", "",
-                  _md_table(["target", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"], rows), "",
-                  f"![concurrency]({rel}/concurrency_concurrency.png)", ""]
+        parts += [
+            "### Throughput against concurrency (closed loop, gRPC tensor; batching server vs plain)",
+            "",
+            _md_table(["target", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"], rows),
+            "",
+            f"![concurrency]({rel}/concurrency_concurrency.png)",
+            "",
+        ]
     for key, rep in reports.items():
         if key.startswith("parity_") and isinstance(rep, ParityReport):
-            rows = [[t.name, t.kind, t.accuracy, t.accuracy_delta, t.agreement,
-                     None if t.max_abs_diff is None else f"{t.max_abs_diff:.1e}", t.compared_with or "-",
-                     "FAILED: " + (t.error or "")[:60] if t.status != "ok" else
-                     ("ref" if t.passed is None else ("pass" if t.passed else "FAIL"))] for t in rep.targets]
-            parts += [f"### Accuracy parity, {key[7:]} model ({rep.images['count']} validation images)", "",
-                      _md_table(["target", "kind", "top-1", "d top-1", "agreement", "max abs dp", "vs",
-                                 "verdict"], rows), ""]
+            rows = [
+                [
+                    t.name,
+                    t.kind,
+                    t.accuracy,
+                    t.accuracy_delta,
+                    t.agreement,
+                    None if t.max_abs_diff is None else f"{t.max_abs_diff:.1e}",
+                    t.compared_with or "-",
+                    "FAILED: " + (t.error or "")[:60]
+                    if t.status != "ok"
+                    else ("ref" if t.passed is None else ("pass" if t.passed else "FAIL")),
+                ]
+                for t in rep.targets
+            ]
+            parts += [
+                f"### Accuracy parity, {key[7:]} model ({rep.images['count']} validation images)",
+                "",
+                _md_table(["target", "kind", "top-1", "d top-1", "agreement", "max abs dp", "vs", "verdict"], rows),
+                "",
+            ]
     return "\n".join(parts)
 
 
@@ -357,8 +479,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=None, help="flower_photos folder (default: DEEPCLF_DATA, ../shared/data, cache)")
     p.add_argument("--runs", default=str(HERE / "work" / "runs"), help="training run folders (reused if present)")
     p.add_argument("--models", default=str(HERE / "work" / "models"), help="models folder (reused if present)")
-    p.add_argument("--model", action="append", choices=MODELS, default=None,
-                   help="which models (default: augmented, basic); the first is the one served and swept")
+    p.add_argument(
+        "--model",
+        action="append",
+        choices=MODELS,
+        default=None,
+        help="which models (default: augmented, basic); the first is the one served and swept",
+    )
     p.add_argument("--epochs", type=int, default=None, help="training epochs when a model must be trained")
     p.add_argument("--duration", type=float, default=10.0, help="seconds per measurement (default 10)")
     p.add_argument("--rate", type=float, default=20.0, help="server-scenario arrival rate (default 20/s)")
@@ -388,9 +515,14 @@ def main(argv: list[str] | None = None) -> int:
         reports = run_suites(args, models, data, tmp_out)
         env["bench_seconds"] = time.perf_counter() - t0
         atomic_write_json(tmp_out / "environment.json", env)
-        atomic_write_json(tmp_out / "settings.json", {**vars(args), "models": {m: [str(r), str(v)] for m, (r, v)
-                                                                               in models.items()},
-                                                      "servers": reports.get("servers")})
+        atomic_write_json(
+            tmp_out / "settings.json",
+            {
+                **vars(args),
+                "models": {m: [str(r), str(v)] for m, (r, v) in models.items()},
+                "servers": reports.get("servers"),
+            },
+        )
     readme = HERE / "README.md"
     rel = os.path.relpath(out, readme.parent)
     section = summary_markdown(reports, env, rel, args)

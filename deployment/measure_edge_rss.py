@@ -44,8 +44,23 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         config_file = Path(tmp) / "models.config"
         config_file.write_text(config)
-        cmd = [sys.executable, "-m", "deepclf.cli", "serve", "--model_config_file", str(config_file), "--port", "0",
-               "--rest_api_port", "0", "--format", "fp32", "--threads", str(args.threads), "--no_access_log"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "deepclf.cli",
+            "serve",
+            "--model_config_file",
+            str(config_file),
+            "--port",
+            "0",
+            "--rest_api_port",
+            "0",
+            "--format",
+            "fp32",
+            "--threads",
+            str(args.threads),
+            "--no_access_log",
+        ]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             url = re.search(r"REST on (http://\S+);", proc.stdout.readline())[1]
@@ -56,13 +71,16 @@ def main() -> int:
                 for m in models:
                     size = m.manifest().input.shape
                     body = P.encode_predict_request(
-                        {"image": np.random.default_rng(0).uniform(0, 255, (1, *size)).astype(np.float32)})
+                        {"image": np.random.default_rng(0).uniform(0, 255, (1, *size)).astype(np.float32)}
+                    )
                     for v in served_versions(m, opts):
                         for _ in range(args.requests):
-                            s.post(f"{url}/v1/models/{m.name}/versions/{v}:predict", content=body,
-                                   timeout=30).raise_for_status()
-                        print(f"after {args.requests} predictions on {m.name}/{v}: "
-                              f"{rss_bytes(proc.pid) / 2**20:.0f} MiB")
+                            s.post(
+                                f"{url}/v1/models/{m.name}/versions/{v}:predict", content=body, timeout=30
+                            ).raise_for_status()
+                        print(
+                            f"after {args.requests} predictions on {m.name}/{v}: {rss_bytes(proc.pid) / 2**20:.0f} MiB"
+                        )
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.communicate(timeout=60)

@@ -41,8 +41,13 @@ def make_fake_models_tree(root: Path, models: Mapping[str, Iterable[int]] = EXAM
             (vdir / "assets.extra").mkdir(parents=True, exist_ok=True)
             (vdir / "saved_model.pb").write_bytes(b"")
             (vdir / "assets.extra" / "tf_serving_warmup_requests").write_bytes(b"")
-            Manifest(labels=FLOWER_CLASSES, name=name, format="savedmodel", created="2025-01-01T00:00:00+00:00",
-                     source={"version": version}).save(vdir)
+            Manifest(
+                labels=FLOWER_CLASSES,
+                name=name,
+                format="savedmodel",
+                created="2025-01-01T00:00:00+00:00",
+                source={"version": version},
+            ).save(vdir)
     return root
 
 
@@ -72,8 +77,11 @@ def render_all() -> dict[Path, dict[str, str]]:
 def main() -> int:
     for folder, files in render_all().items():
         write_bundle(folder, files, force=True)
-        stale = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                       if p.is_file() and p.relative_to(folder).as_posix() not in files)
+        stale = sorted(
+            p.relative_to(folder).as_posix()
+            for p in folder.rglob("*")
+            if p.is_file() and p.relative_to(folder).as_posix() not in files
+        )
         for rel in stale:
             (folder / rel).unlink()
         print(f"wrote {len(files)} files to {folder}" + (f"; removed stale {', '.join(stale)}" if stale else ""))

@@ -1,4 +1,5 @@
 """Size and time of gzip on REST predict bodies (docs/clients.md): python docs/measure_gzip.py PHOTOS_FOLDER."""
+
 import gzip
 import sys
 import time
@@ -17,4 +18,6 @@ for n in (8, 32):
     t = time.perf_counter()
     zlib.decompressobj(wbits=31).decompress(gz)
     td = time.perf_counter() - t
-    print(f"{n} images: {len(body)/1e6:.1f} MB JSON -> {len(gz)/1e6:.1f} MB gzip; compress {tc*1e3:.0f} ms, inflate {td*1e3:.0f} ms")
+    print(
+        f"{n} images: {len(body) / 1e6:.1f} MB JSON -> {len(gz) / 1e6:.1f} MB gzip; compress {tc * 1e3:.0f} ms, inflate {td * 1e3:.0f} ms"
+    )

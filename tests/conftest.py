@@ -47,8 +47,10 @@ def _no_photos(what: str) -> str:
         where = f"DEEPCLF_TEST_DATA={env!r} has no {what}/"
     else:
         where = f"{REPO.parent / 'shared' / 'data' / what} is absent"
-    return (f"needs the real {what} ({where}): set DEEPCLF_TEST_DATA to the folder holding it, "
-            "or put shared/data beside the checkout")
+    return (
+        f"needs the real {what} ({where}): set DEEPCLF_TEST_DATA to the folder holding it, "
+        "or put shared/data beside the checkout"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -85,8 +87,9 @@ def gen_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     from deepclf.data.synthetic import make_synthetic_dataset
 
-    root = make_synthetic_dataset(tmp_path_factory.getbasetemp() / "deepclf-shared" / "gen_photos",
-                                  per_class=GEN_PER_CLASS, size=GEN_SIZE, seed=0)
+    root = make_synthetic_dataset(
+        tmp_path_factory.getbasetemp() / "deepclf-shared" / "gen_photos", per_class=GEN_PER_CLASS, size=GEN_SIZE, seed=0
+    )
     assert tuple(sorted(p.name for p in root.iterdir())) == CLASSES
     return root
 

@@ -15,14 +15,33 @@ def test_demo_runs_end_to_end(mini_photos: Path, tmp_path: Path) -> None:
     pytest.importorskip("tensorflow")
     out = tmp_path / "demo"
     r = subprocess.run(
-        [sys.executable, "-m", "deepclf.cli", "demo", "--data", str(mini_photos), "--epochs", "1",
-         "--img-size", "32", "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "deepclf.cli",
+            "demo",
+            "--data",
+            str(mini_photos),
+            "--epochs",
+            "1",
+            "--img-size",
+            "32",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert r.returncode == 0, r.stderr[-3000:]
     text = r.stdout
-    for step in ("training both models", "converting both models", "serving flowers_augmented",
-                 "latency and accuracy parity", "done in"):
+    for step in (
+        "training both models",
+        "converting both models",
+        "serving flowers_augmented",
+        "latency and accuracy parity",
+        "done in",
+    ):
         assert step in text, step
     assert text.count("identical") == 4  # 4 photos, REST tensor == gRPC image bytes, bit for bit
     for m in ("basic", "augmented"):

@@ -13,8 +13,12 @@ from deepclf.manifest import SUPPORTED_INPUT, InputSpec, Manifest
 
 
 def test_manifest_round_trip(tmp_path: Path) -> None:
-    m = Manifest(labels=["a", "b"], input=InputSpec(64, 48), architecture="basic",
-                 variants={"int8": {"file": "model_int8.tflite"}})
+    m = Manifest(
+        labels=["a", "b"],
+        input=InputSpec(64, 48),
+        architecture="basic",
+        variants={"int8": {"file": "model_int8.tflite"}},
+    )
     m.save(tmp_path)
     back = Manifest.load(tmp_path / "manifest.json")
     assert back.to_dict() == m.to_dict()
@@ -52,8 +56,9 @@ def test_manifest_input_settings_the_code_cannot_honour_are_refused_at_load(
     doc = Manifest(labels=["a", "b"]).to_dict()
     doc["input"][field] = value
     (tmp_path / "manifest.json").write_text(json.dumps(doc))
-    expected = f"{tmp_path / 'manifest.json'}: input.{field} is {value!r}; this version of deepclf implements only " \
-               f"{supported}"
+    expected = (
+        f"{tmp_path / 'manifest.json'}: input.{field} is {value!r}; this version of deepclf implements only {supported}"
+    )
     with pytest.raises(ModelFormatError) as info:
         Manifest.load(tmp_path)
     assert str(info.value).startswith(expected)

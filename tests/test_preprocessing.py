@@ -50,8 +50,9 @@ def test_parity_on_generated_jpegs(gen_photos: Path, size: tuple[int, int]) -> N
     assert len(files) == 40
     for f in files:
         raw = f.read_bytes()
-        np.testing.assert_array_equal(preprocess(raw, size), decode_and_resize(tf.constant(raw), *size).numpy(),
-                                      err_msg=str(f))
+        np.testing.assert_array_equal(
+            preprocess(raw, size), decode_and_resize(tf.constant(raw), *size).numpy(), err_msg=str(f)
+        )
 
 
 def test_parity_on_full_size_jpegs(full_photos: Path) -> None:
@@ -106,7 +107,11 @@ def test_gif_first_frame() -> None:
 
 @pytest.mark.parametrize(
     "data,needle",
-    [(b"", "empty"), (b"not an image at all", "not a decodable image"), (b"\xff\xd8\xff\xe0" + b"\0" * 20, "upload: not a decodable image")],
+    [
+        (b"", "empty"),
+        (b"not an image at all", "not a decodable image"),
+        (b"\xff\xd8\xff\xe0" + b"\0" * 20, "upload: not a decodable image"),
+    ],
 )
 def test_bad_bytes_raise_clear_errors(data: bytes, needle: str) -> None:
     with pytest.raises(ImageError, match=needle):

@@ -23,13 +23,21 @@ from deepclf.variants import (
 
 def test_the_table() -> None:
     assert VARIANT_NAMES == ("fp32", "fp16", "dynamic", "int8") and DEFAULT_VARIANT == "fp32"
-    assert TFLITE_FILES == {"fp32": "model.tflite", "fp16": "model_fp16.tflite",
-                            "dynamic": "model_dynamic.tflite", "int8": "model_int8.tflite"}
+    assert TFLITE_FILES == {
+        "fp32": "model.tflite",
+        "fp16": "model_fp16.tflite",
+        "dynamic": "model_dynamic.tflite",
+        "int8": "model_int8.tflite",
+    }
     assert MANIFEST_FILES is TFLITE_FILES  # the manifest re-exports the table, no second copy
     assert [v.input_dtype for v in VARIANTS.values()] == ["float32", "float32", "float32", "uint8"]
     assert VARIANTS["int8"].quantization() == {"weights": "int8", "activations": "int8", "io": "uint8"}
-    assert [v.runner_format for v in VARIANTS.values()] == ["tflite-fp32", "tflite-fp16", "tflite-dynamic",
-                                                            "tflite-int8"]
+    assert [v.runner_format for v in VARIANTS.values()] == [
+        "tflite-fp32",
+        "tflite-fp16",
+        "tflite-dynamic",
+        "tflite-int8",
+    ]
     assert all(v.description for v in VARIANTS.values())
     assert {variant_of_file(f) for f in TFLITE_FILES.values()} == set(VARIANT_NAMES)
     assert variant_of_file("other.tflite") is None

@@ -28,20 +28,20 @@ from deepclf.versions import (
     [
         ("1", 1),
         ("42", 42),
-        ("0", 0),                          # TF Serving accepts 0; convert never writes it (--version >= 1)
-        ("007", 7),                        # leading zeros: safe_strto64 reads them, so do we
-        (str(MAX_VERSION), MAX_VERSION),   # int64 max
-        (str(MAX_VERSION + 1), None),      # 9223372036854775808: TF Serving's int64 overflows, not a version
+        ("0", 0),  # TF Serving accepts 0; convert never writes it (--version >= 1)
+        ("007", 7),  # leading zeros: safe_strto64 reads them, so do we
+        (str(MAX_VERSION), MAX_VERSION),  # int64 max
+        (str(MAX_VERSION + 1), None),  # 9223372036854775808: TF Serving's int64 overflows, not a version
         ("9" * 40, None),
-        ("²", None),                       # str.isdigit() is True, int() raises: the server-poll bug
+        ("²", None),  # str.isdigit() is True, int() raises: the server-poll bug
         ("³1", None),
-        ("٣", None),                       # Arabic-Indic three: int() would say 3, TF Serving would not
-        ("１", None),                      # fullwidth one
-        ("-1", None),                      # safe_strto64 accepts; refused here (documented in the module)
+        ("٣", None),  # Arabic-Indic three: int() would say 3, TF Serving would not
+        ("１", None),  # fullwidth one
+        ("-1", None),  # safe_strto64 accepts; refused here (documented in the module)
         ("+7", None),
         (" 7", None),
         ("7 ", None),
-        ("7\n", None),                     # re's $ would match before a trailing newline; fullmatch does not
+        ("7\n", None),  # re's $ would match before a trailing newline; fullmatch does not
         ("", None),
         (".3", None),
         (".tmp-3", None),
@@ -50,7 +50,7 @@ from deepclf.versions import (
         ("v3", None),
         ("1e3", None),
         ("0x10", None),
-        ("3_000", None),                   # int() accepts underscores; a folder name is not a literal
+        ("3_000", None),  # int() accepts underscores; a folder name is not a literal
     ],
 )
 def test_parse_version(name: str, expected: int | None) -> None:
@@ -67,8 +67,11 @@ def _layout(base: Path, dirs: list[str], files: tuple[str, ...] = ()) -> Path:
 
 
 def test_list_versions_skips_everything_that_is_not_a_version_folder(tmp_path: Path) -> None:
-    base = _layout(tmp_path / "flowers", ["1", "3", "²", "٣", ".tmp-4", ".5.partial-x", "-1", "v2",
-                                          str(MAX_VERSION + 1)], files=("9", "README"))
+    base = _layout(
+        tmp_path / "flowers",
+        ["1", "3", "²", "٣", ".tmp-4", ".5.partial-x", "-1", "v2", str(MAX_VERSION + 1)],
+        files=("9", "README"),
+    )
     assert list_versions(base) == [(1, base / "1"), (3, base / "3")]
     assert version_numbers(base) == [1, 3]
     assert latest_version(base) == (3, base / "3")

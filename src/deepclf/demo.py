@@ -102,13 +102,22 @@ def _train(model: str, data: Path, out: Path, args: argparse.Namespace) -> Path:
         print(f"{model}: reusing the finished run in {run} (--retrain to train again)")
         return run
     res = train(
-        TrainConfig(model=model, data_dir=str(data), run_dir=str(run), epochs=args.epochs,
-                    img_size=(args.img_size, args.img_size), name=f"flowers_{model}"),
+        TrainConfig(
+            model=model,
+            data_dir=str(data),
+            run_dir=str(run),
+            epochs=args.epochs,
+            img_size=(args.img_size, args.img_size),
+            name=f"flowers_{model}",
+        ),
         log=print,
-        force=args.retrain, verbose=2,
+        force=args.retrain,
+        verbose=2,
     )
-    print(f"{model}: validation accuracy {res.val_accuracy:.3f} after {len(res.history.get('accuracy', []))} "
-          f"epochs, {res.seconds_per_epoch:.1f} s/epoch -> {run}")
+    print(
+        f"{model}: validation accuracy {res.val_accuracy:.3f} after {len(res.history.get('accuracy', []))} "
+        f"epochs, {res.seconds_per_epoch:.1f} s/epoch -> {run}"
+    )
     return run
 
 
@@ -117,8 +126,9 @@ def _convert(model: str, run: Path, out: Path) -> Path:
 
     # The default agreement gate (0.9) stays on: a conversion bug fails the demo. Brief training leaves a
     # model with many near-ties, so the generated stand-in dataset could flip more than real photos do.
-    res = convert_run(run, out / "models", ConvertOptions(name=f"flowers_{model}", parity_images=100),
-                      log=lambda s: None)
+    res = convert_run(
+        run, out / "models", ConvertOptions(name=f"flowers_{model}", parity_images=100), log=lambda s: None
+    )
     print(format_report(res.report))
     return res.version_dir
 
@@ -133,8 +143,14 @@ def _serve_and_query(models: Path, versions: dict[str, Path], data: Path) -> Non
     from deepclf.data.split import split_files
 
     files = split_files(data, "validation")[0][:4]
-    cfg = ServerConfig(model_name="flowers_augmented", model_base_path=str(models / "flowers_augmented"),
-                       host="127.0.0.1", port=0, rest_api_port=0, format="fp32")
+    cfg = ServerConfig(
+        model_name="flowers_augmented",
+        model_base_path=str(models / "flowers_augmented"),
+        host="127.0.0.1",
+        port=0,
+        rest_api_port=0,
+        format="fp32",
+    )
     t = time.perf_counter()
     with EdgeServer(cfg) as srv:
         print(f"edge server AVAILABLE in {time.perf_counter() - t:.1f} s: REST {srv.rest_url}, gRPC {srv.grpc_target}")
@@ -143,8 +159,10 @@ def _serve_and_query(models: Path, versions: dict[str, Path], data: Path) -> Non
                 r = rest.classify([f], model="flowers_augmented", top_k=1)[0]
                 g = grpc_client.classify([f], model="flowers_augmented", top_k=1, send="bytes")[0]
                 same = "identical" if abs(r.score - g.score) == 0 else f"differ by {abs(r.score - g.score):.2g}"
-                print(f"  {Path(f).parent.name}/{Path(f).name}: REST says {r.label} ({100 * r.score:.2f}%), "
-                      f"gRPC (image bytes) says {g.label} ({100 * g.score:.2f}%): {same}")
+                print(
+                    f"  {Path(f).parent.name}/{Path(f).name}: REST says {r.label} ({100 * r.score:.2f}%), "
+                    f"gRPC (image bytes) says {g.label} ({100 * g.score:.2f}%): {same}"
+                )
     print("edge server stopped")
 
 
@@ -162,5 +180,10 @@ def _bench(out: Path, runs: dict[str, Path], versions: dict[str, Path]) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.exit(run_demo(argparse.Namespace(data=None, out="demo-output", epochs=2, img_size=180, retrain=False,
-                                         skip_serve=False, skip_bench=False)))
+    sys.exit(
+        run_demo(
+            argparse.Namespace(
+                data=None, out="demo-output", epochs=2, img_size=180, retrain=False, skip_serve=False, skip_bench=False
+            )
+        )
+    )

@@ -44,10 +44,10 @@ OUTPUT_LABELS = "labels"
 #: else is refused when an ``InputSpec`` is made (so when a manifest is loaded, from a file or a server's metadata):
 #: serving it would silently feed the model pixels prepared differently from those it was trained on.
 SUPPORTED_INPUT: dict[str, tuple[Any, ...]] = {
-    "color_mode": ("rgb",),                 # decode -> 3-channel RGB (grey replicated, alpha dropped)
-    "resize": ("bilinear",),                # TF's bilinear kernel, half-pixel centres, no antialiasing
-    "crop_to_aspect_ratio": (False,),       # the whole image is resized; no centre crop
-    "dtype": ("float32",),                  # the float signature's input; runners check float32
+    "color_mode": ("rgb",),  # decode -> 3-channel RGB (grey replicated, alpha dropped)
+    "resize": ("bilinear",),  # TF's bilinear kernel, half-pixel centres, no antialiasing
+    "crop_to_aspect_ratio": (False,),  # the whole image is resized; no centre crop
+    "dtype": ("float32",),  # the float signature's input; runners check float32
 }
 
 

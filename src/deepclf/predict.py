@@ -51,19 +51,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of ``deepclf predict`` (a remote backend adds its own here)."""
-    p.add_argument("model", metavar="RUN_OR_MODEL",
-                   help="run folder, .keras or .tflite file, SavedModel folder, models/<name>[/<version>] folder")
+    p.add_argument(
+        "model",
+        metavar="RUN_OR_MODEL",
+        help="run folder, .keras or .tflite file, SavedModel folder, models/<name>[/<version>] folder",
+    )
     p.add_argument("images", metavar="IMAGE", nargs="*", help="image files (JPEG, PNG, BMP, GIF)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of sentences")
     p.add_argument("--top-k", type=int, default=None, metavar="K", help="also show the K best labels per image")
-    p.add_argument("--format", choices=FORMAT_CHOICES, default=None,
-                   help="model format (default: from the path; a version folder means LiteRT)")
-    p.add_argument("--variant", type=variant_arg, choices=VARIANT_NAMES, default=None,
-                   help="TFLite variant of a version folder (default fp32)")
+    p.add_argument(
+        "--format",
+        choices=FORMAT_CHOICES,
+        default=None,
+        help="model format (default: from the path; a version folder means LiteRT)",
+    )
+    p.add_argument(
+        "--variant",
+        type=variant_arg,
+        choices=VARIANT_NAMES,
+        default=None,
+        help="TFLite variant of a version folder (default fp32)",
+    )
     p.add_argument("--threads", type=int, default=None, metavar="N", help="LiteRT/XNNPACK threads")
     # Remote backend (deepclf.clients): with --server, every positional argument is an image.
-    p.add_argument("--server", default=None, metavar="URL",
-                   help="classify on a server instead: grpc://host:8500 or http://host:8501 (TF Serving or edge)")
+    p.add_argument(
+        "--server",
+        default=None,
+        metavar="URL",
+        help="classify on a server instead: grpc://host:8500 or http://host:8501 (TF Serving or edge)",
+    )
     p.add_argument("--model", dest="model_name", default=None, metavar="NAME", help="model name on the --server")
     _parse_intermixed(p)
 
@@ -108,8 +124,7 @@ def sentence(c: Classification) -> str:
     return f"This image most likely belongs to {c.label} with a {100 * c.score:.2f} percent confidence."
 
 
-def format_results(files: Sequence[str], results: Sequence[Classification], *, as_json: bool,
-                   top_k: int | None) -> str:
+def format_results(files: Sequence[str], results: Sequence[Classification], *, as_json: bool, top_k: int | None) -> str:
     """The text ``deepclf predict`` prints for ``results`` (one per file)."""
     if as_json:
         doc = [

@@ -64,14 +64,38 @@ class Variant:
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
-        Variant("fp32", "model.tflite", "float32 throughout; the reference the others are checked against",
-                weights="float32", activations="float32", input_dtype="float32"),
-        Variant("fp16", "model_fp16.tflite", "weights stored as float16, dequantized at load; float32 compute",
-                weights="float16", activations="float32", input_dtype="float32"),
-        Variant("dynamic", "model_dynamic.tflite", "weights int8 (per channel), activations quantized on the fly",
-                weights="int8", activations="float32 (int8 on the fly)", input_dtype="float32"),
-        Variant("int8", "model_int8.tflite", "everything int8, uint8 input and output; calibrated on real images",
-                weights="int8", activations="int8", input_dtype="uint8"),
+        Variant(
+            "fp32",
+            "model.tflite",
+            "float32 throughout; the reference the others are checked against",
+            weights="float32",
+            activations="float32",
+            input_dtype="float32",
+        ),
+        Variant(
+            "fp16",
+            "model_fp16.tflite",
+            "weights stored as float16, dequantized at load; float32 compute",
+            weights="float16",
+            activations="float32",
+            input_dtype="float32",
+        ),
+        Variant(
+            "dynamic",
+            "model_dynamic.tflite",
+            "weights int8 (per channel), activations quantized on the fly",
+            weights="int8",
+            activations="float32 (int8 on the fly)",
+            input_dtype="float32",
+        ),
+        Variant(
+            "int8",
+            "model_int8.tflite",
+            "everything int8, uint8 input and output; calibrated on real images",
+            weights="int8",
+            activations="int8",
+            input_dtype="uint8",
+        ),
     )
 }
 
@@ -93,8 +117,8 @@ def canonical_variant(name: str) -> str | None:
     if name in VARIANTS:
         return name
     # "tflite-int8" is Runner.format and what the server reports; users copy it back into flags and specs.
-    if name.startswith(RUNNER_FORMAT_PREFIX) and name[len(RUNNER_FORMAT_PREFIX):] in VARIANTS:
-        return name[len(RUNNER_FORMAT_PREFIX):]
+    if name.startswith(RUNNER_FORMAT_PREFIX) and name[len(RUNNER_FORMAT_PREFIX) :] in VARIANTS:
+        return name[len(RUNNER_FORMAT_PREFIX) :]
     return None
 
 

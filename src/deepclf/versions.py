@@ -120,8 +120,11 @@ def duplicate_versions(base: str | os.PathLike[str]) -> dict[int, list[Path]]:
 
 def skipped_folders(base: str | os.PathLike[str]) -> list[str]:
     """Names of visible folders under ``base`` that are not version folders (for error messages: ``['²', 'v2']``)."""
-    return [e.name for e in _children(Path(base))
-            if not e.name.startswith(".") and parse_version(e.name) is None and e.is_dir()]
+    return [
+        e.name
+        for e in _children(Path(base))
+        if not e.name.startswith(".") and parse_version(e.name) is None and e.is_dir()
+    ]
 
 
 def latest_version(base: str | os.PathLike[str]) -> tuple[int, Path] | None:
@@ -141,10 +144,15 @@ def require_latest_version(base: str | os.PathLike[str]) -> tuple[int, Path]:
 def expected_layout(base: str | os.PathLike[str]) -> str:
     """What a version folder must look like, and which folders under ``base`` were passed over (for messages)."""
     skipped = skipped_folders(base)
-    return (f"expected sub-folders named by a version number in ASCII digits, such as {Path(base) / '1'} "
-            "(`deepclf convert` writes them)"
-            + (f"; ignored: {', '.join(repr(s) for s in skipped[:5])}" + (" ..." if len(skipped) > 5 else "")
-               if skipped else ""))
+    return (
+        f"expected sub-folders named by a version number in ASCII digits, such as {Path(base) / '1'} "
+        "(`deepclf convert` writes them)"
+        + (
+            f"; ignored: {', '.join(repr(s) for s in skipped[:5])}" + (" ..." if len(skipped) > 5 else "")
+            if skipped
+            else ""
+        )
+    )
 
 
 def next_version(base: str | os.PathLike[str]) -> int:
@@ -152,8 +160,10 @@ def next_version(base: str | os.PathLike[str]) -> int:
     latest = latest_version(base)
     number = latest[0] + 1 if latest else 1
     if number > MAX_VERSION:
-        raise UsageError(f"{base} already holds version {MAX_VERSION}, the highest TF Serving can address; "
-                         "pass an explicit --version below it or use a new model name")
+        raise UsageError(
+            f"{base} already holds version {MAX_VERSION}, the highest TF Serving can address; "
+            "pass an explicit --version below it or use a new model name"
+        )
     return number
 
 

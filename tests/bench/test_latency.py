@@ -23,8 +23,14 @@ def test_report_with_working_and_failing_targets(bench_version, closed_port, tmp
         f"tflite:{tmp_path / 'missing'}",  # cannot load
         f"rest://127.0.0.1:{closed_port}/flowers?codec=stdlib",  # server down
     ]
-    opts = LatencyOptions(scenarios=("single-stream", "offline", "concurrency"), duration=0.3, warmup=1,
-                          batch_size=4, concurrency=(1, 2), quiet=True)
+    opts = LatencyOptions(
+        scenarios=("single-stream", "offline", "concurrency"),
+        duration=0.3,
+        warmup=1,
+        batch_size=4,
+        concurrency=(1, 2),
+        quiet=True,
+    )
     report = run_latency(specs, opts, images=sample_images(n=2))
     assert [t.status for t in report.targets] == ["ok", "ok", "ok", "failed", "failed"]
     missing = report.targets[3]
@@ -42,8 +48,13 @@ def test_report_with_working_and_failing_targets(bench_version, closed_port, tmp
     assert "tflite-fp32-t1" in table and "FAILED" in table and "p99 ms" in table
     paths = report.write(tmp_path / "out", plots=True)
     names = {p.name for p in paths}
-    assert {"latency.json", "latency.csv", "latency_distribution.png", "latency_concurrency.png",
-            "size_latency_accuracy.png"} <= names
+    assert {
+        "latency.json",
+        "latency.csv",
+        "latency_distribution.png",
+        "latency_concurrency.png",
+        "size_latency_accuracy.png",
+    } <= names
     for p in paths:
         if p.suffix == ".png":
             assert p.read_bytes().startswith(PNG)
@@ -58,16 +69,35 @@ def test_report_with_working_and_failing_targets(bench_version, closed_port, tmp
 
 
 def test_in_process_keras_and_savedmodel(bench_run, bench_version):
-    report = run_latency([f"keras:{bench_run}", f"savedmodel:{bench_version}"],
-                         LatencyOptions(duration=0.3, warmup=1, quiet=True), images=sample_images(n=2))
+    report = run_latency(
+        [f"keras:{bench_run}", f"savedmodel:{bench_version}"],
+        LatencyOptions(duration=0.3, warmup=1, quiet=True),
+        images=sample_images(n=2),
+    )
     assert [t.status for t in report.targets] == ["ok", "ok"], [t.error for t in report.targets]
     assert report.targets[0].info["format"] == "keras" and report.targets[0].results[0].count > 0
 
 
 def test_cli_writes_reports_and_rejects_bad_input(bench_version, tmp_path, capsys):
     out = tmp_path / "res"
-    rc = main(["bench", "latency", f"tflite:{bench_version}?variant=dynamic", "--duration", "0.3", "--warmup", "1",
-               "--scenario", "server", "--rate", "40", "--quiet", "--out", str(out)])
+    rc = main(
+        [
+            "bench",
+            "latency",
+            f"tflite:{bench_version}?variant=dynamic",
+            "--duration",
+            "0.3",
+            "--warmup",
+            "1",
+            "--scenario",
+            "server",
+            "--rate",
+            "40",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     captured = capsys.readouterr().out
     assert rc == 0
     assert "tflite-dynamic" in captured and "server: rate 40.0/s" in captured

@@ -98,15 +98,40 @@ def test_report_files(parity_report, tmp_path):
 
 
 def test_cli_exit_status_follows_the_verdict(bench_version, gen_photos, tmp_path, capsys):
-    ok = main(["bench", "parity", f"tflite:{bench_version}?variant=fp32", f"tflite:{bench_version}?variant=int8",
-               "--images", str(gen_photos), "--limit", "12", "--agreement", "0.5", "--accuracy-ratio", "0.5",
-               "--out", str(tmp_path)])
+    ok = main(
+        [
+            "bench",
+            "parity",
+            f"tflite:{bench_version}?variant=fp32",
+            f"tflite:{bench_version}?variant=int8",
+            "--images",
+            str(gen_photos),
+            "--limit",
+            "12",
+            "--agreement",
+            "0.5",
+            "--accuracy-ratio",
+            "0.5",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     out = capsys.readouterr().out
     assert ok == 0, out
     assert "reference: tflite-fp32" in out and "overall: PASS" in out
     assert (tmp_path / "parity.csv").is_file()
-    bad = main(["bench", "parity", f"tflite:{bench_version}", f"tflite:{tmp_path}/missing",
-                "--images", str(gen_photos), "--limit", "4"])
+    bad = main(
+        [
+            "bench",
+            "parity",
+            f"tflite:{bench_version}",
+            f"tflite:{tmp_path}/missing",
+            "--images",
+            str(gen_photos),
+            "--limit",
+            "4",
+        ]
+    )
     assert bad == 1
     assert main(["bench", "parity", f"tflite:{bench_version}", "--pair", "nonsense"]) == 2
 

@@ -59,8 +59,9 @@ def test_reads_what_prometheus_client_writes():
     def exposition(n: int) -> str:
         reg = CollectorRegistry()
         c = Counter("edge_request_count", "requests", ["model_name", "status"], registry=reg)
-        h = Histogram("edge_request_latency_seconds", "latency", ["model_name"], registry=reg,
-                      buckets=(0.001, 0.01, 0.1))
+        h = Histogram(
+            "edge_request_latency_seconds", "latency", ["model_name"], registry=reg, buckets=(0.001, 0.01, 0.1)
+        )
         for _ in range(n):
             c.labels("flowers", "OK").inc()
             h.labels("flowers").observe(0.005)

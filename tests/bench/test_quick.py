@@ -28,9 +28,15 @@ def test_a_version_folder_brings_its_keras_run_as_reference(bench_run, bench_ver
 
 
 def test_quick_report_text(bench_run, bench_version, gen_photos, closed_port, tmp_path):
-    text = quick_report(runs={"basic": bench_run}, versions={"basic": bench_version},
-                        server_url=f"http://127.0.0.1:{closed_port}", images=gen_photos, duration=0.2,
-                        parity_images=10, out_dir=tmp_path)
+    text = quick_report(
+        runs={"basic": bench_run},
+        versions={"basic": bench_version},
+        server_url=f"http://127.0.0.1:{closed_port}",
+        images=gen_photos,
+        duration=0.2,
+        parity_images=10,
+        out_dir=tmp_path,
+    )
     assert "== latency" in text and "== parity on 10 validation images" in text
     for name in ("keras", "savedmodel", "tflite-int8", "rest-tensor"):
         assert name in text

@@ -46,9 +46,15 @@ def _counting_target(delay: float = 0.0, fail_every: int = 0) -> FunctionTarget:
 @pytest.mark.parametrize("scenario", ["single-stream", "offline", "concurrency", "server"])
 def test_every_scenario_runs_on_a_real_litert_model(bench_version, images64, scenario):
     target = parse_target(f"tflite:{bench_version}?variant=int8&threads=1")
-    cfg = ScenarioConfig(scenario, duration=0.5, warmup=2, batch_size=8 if scenario == "offline" else 1,
-                         concurrency=2 if scenario in ("concurrency", "server") else 1,
-                         rate=50.0 if scenario == "server" else None, quiet=True)
+    cfg = ScenarioConfig(
+        scenario,
+        duration=0.5,
+        warmup=2,
+        batch_size=8 if scenario == "offline" else 1,
+        concurrency=2 if scenario in ("concurrency", "server") else 1,
+        rate=50.0 if scenario == "server" else None,
+        quiet=True,
+    )
     with target:
         res = run_scenario(target, images64, cfg)
     assert res.errors == 0, res.error_messages
@@ -71,8 +77,7 @@ def test_request_count_limit_and_warmup_excluded(images64):
 
 def test_errors_are_counted_with_their_messages(images64):
     t = _counting_target(fail_every=3)
-    res = run_scenario(t, images64, ScenarioConfig("single-stream", duration=None, requests=30, warmup=1,
-                                                   quiet=True))
+    res = run_scenario(t, images64, ScenarioConfig("single-stream", duration=None, requests=30, warmup=1, quiet=True))
     assert res.count + res.errors == 30
     assert res.errors >= 9
     assert res.error_messages and res.error_messages[0].startswith("RuntimeError: injected failure")
@@ -83,8 +88,9 @@ def test_a_target_that_always_fails_is_reported_quickly(images64):
     def boom(batch):
         raise ConnectionRefusedError("server down")
 
-    res = run_scenario(FunctionTarget("down", boom), images64,
-                       ScenarioConfig("single-stream", duration=30, warmup=2, quiet=True))
+    res = run_scenario(
+        FunctionTarget("down", boom), images64, ScenarioConfig("single-stream", duration=30, warmup=2, quiet=True)
+    )
     assert res.count == 0 and res.errors == 2
     assert res.duration_s < 30  # the measurement is skipped when every warm-up request failed
     assert "server down" in res.error_messages[0]
@@ -94,8 +100,9 @@ def test_server_scenario_counts_queueing_from_the_scheduled_arrival(images64):
     # One worker that needs 20 ms per request, offered ~200 requests/s: arrivals must queue behind each other,
     # and latency measured from the scheduled arrival includes that wait.
     t = _counting_target(delay=0.02)
-    res = run_scenario(t, images64, ScenarioConfig("server", duration=0.4, rate=200, concurrency=1, warmup=0,
-                                                   quiet=True, seed=3))
+    res = run_scenario(
+        t, images64, ScenarioConfig("server", duration=0.4, rate=200, concurrency=1, warmup=0, quiet=True, seed=3)
+    )
     assert res.count > 0
     assert min(res.latencies_ms) >= 20.0
     assert res.queue_ms.max > 0

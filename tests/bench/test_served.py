@@ -19,21 +19,36 @@ pytest.importorskip("deepclf.clients._rest")
 def edge(bench_version):
     from deepclf.serving import EdgeServer, ServerConfig
 
-    cfg = ServerConfig(model_name="flowers", model_base_path=str(bench_version.parent), port=0, rest_api_port=0,
-                       access_log=False, poll_seconds=0, threads=2)
+    cfg = ServerConfig(
+        model_name="flowers",
+        model_base_path=str(bench_version.parent),
+        port=0,
+        rest_api_port=0,
+        access_log=False,
+        poll_seconds=0,
+        threads=2,
+    )
     with EdgeServer(cfg) as srv:
         yield srv.rest_url.split("://", 1)[1], srv.grpc_target
 
 
 def _specs(edge):
     rest, grpc = edge
-    return [f"rest://{rest}/flowers", f"rest://{rest}/flowers?send=bytes", f"rest://{rest}/flowers?codec=stdlib",
-            f"grpc://{grpc}/flowers", f"grpc://{grpc}/flowers?send=bytes&metrics=http://{rest}/monitoring/prometheus/metrics"]
+    return [
+        f"rest://{rest}/flowers",
+        f"rest://{rest}/flowers?send=bytes",
+        f"rest://{rest}/flowers?codec=stdlib",
+        f"grpc://{grpc}/flowers",
+        f"grpc://{grpc}/flowers?send=bytes&metrics=http://{rest}/monitoring/prometheus/metrics",
+    ]
 
 
 def test_latency_over_rest_and_grpc_with_the_servers_own_view(edge):
-    report = run_latency(_specs(edge), LatencyOptions(scenarios=("single-stream", "server"), duration=0.4, rate=20,
-                                                      warmup=1, quiet=True), images=sample_images(n=2))
+    report = run_latency(
+        _specs(edge),
+        LatencyOptions(scenarios=("single-stream", "server"), duration=0.4, rate=20, warmup=1, quiet=True),
+        images=sample_images(n=2),
+    )
     for t in report.targets:
         assert t.status == "ok", t.error
         for r in t.results:

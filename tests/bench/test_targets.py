@@ -32,8 +32,14 @@ def test_variant_spellings_in_specs():
 def test_remote_specs():
     t = parse_target("rest://127.0.0.1:9000/flowers?send=bytes&version=3")
     assert isinstance(t, RemoteTarget)
-    assert (t.transport, t.host, t.port, t.model, t.send, t.version) == ("rest", "127.0.0.1", 9000, "flowers",
-                                                                          "bytes", 3)
+    assert (t.transport, t.host, t.port, t.model, t.send, t.version) == (
+        "rest",
+        "127.0.0.1",
+        9000,
+        "flowers",
+        "bytes",
+        3,
+    )
     assert t.kind == "served"
     assert t.metrics_url == "http://127.0.0.1:9000/monitoring/prometheus/metrics"
     g = parse_target("grpc://localhost/flowers")

@@ -33,10 +33,18 @@ def model_base(shared_version_dir: Path, tmp_path_factory: pytest.TempPathFactor
 def edge_config(model_base: Path, **kw):
     from deepclf.serving import ModelConfig, ServerConfig
 
-    models = [ModelConfig(name=MODEL, base_path=str(model_base), policy="all",
-                          version_labels={"stable": 1, "canary": 2})]
-    defaults = {"model_configs": models, "port": 0, "rest_api_port": 0, "format": "fp32", "access_log": False,
-                    "poll_seconds": 0, "threads": 2}
+    models = [
+        ModelConfig(name=MODEL, base_path=str(model_base), policy="all", version_labels={"stable": 1, "canary": 2})
+    ]
+    defaults = {
+        "model_configs": models,
+        "port": 0,
+        "rest_api_port": 0,
+        "format": "fp32",
+        "access_log": False,
+        "poll_seconds": 0,
+        "threads": 2,
+    }
     defaults.update(kw)
     return ServerConfig(**defaults)
 

@@ -68,8 +68,9 @@ def test_call_retries_only_retryable_errors_until_max_attempts() -> None:
     assert info.value is err and "gave up after 3 attempts" in "".join(err.__notes__)
 
 
-@pytest.mark.parametrize("error", [InvalidInput("bad"), ModelNotFound("no"), TLSError("bad cert"),
-                                   DeadlineExceeded("late")])
+@pytest.mark.parametrize(
+    "error", [InvalidInput("bad"), ModelNotFound("no"), TLSError("bad cert"), DeadlineExceeded("late")]
+)
 def test_final_errors_are_never_retried(error: Exception) -> None:
     call = CallState(RetryPolicy(max_attempts=10), 10.0)
     call.next_attempt()
@@ -93,8 +94,7 @@ def test_retry_that_cannot_start_before_the_deadline_raises_timeout_with_the_las
 
 def test_max_elapsed_budget_ends_retries() -> None:
     clock = FakeClock()
-    call = CallState(RetryPolicy(max_attempts=100, max_elapsed=1.0, initial_backoff=0.3, jitter=0.0), 60.0,
-                     clock=clock)
+    call = CallState(RetryPolicy(max_attempts=100, max_elapsed=1.0, initial_backoff=0.3, jitter=0.0), 60.0, clock=clock)
     call.next_attempt()
     clock.now += 0.8
     with pytest.raises(Unavailable) as info:
@@ -111,8 +111,16 @@ def test_each_attempt_gets_what_is_left_of_the_deadline() -> None:
     assert call.attempts == 2
 
 
-@pytest.mark.parametrize("kw", [{"max_attempts": 0}, {"initial_backoff": 2.0, "max_backoff": 1.0}, {"jitter": 2.0},
-                                {"multiplier": 0.5}, {"max_elapsed": -1}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"max_attempts": 0},
+        {"initial_backoff": 2.0, "max_backoff": 1.0},
+        {"jitter": 2.0},
+        {"multiplier": 0.5},
+        {"max_elapsed": -1},
+    ],
+)
 def test_bad_retry_policies_are_refused_with_the_value(kw: dict) -> None:
     with pytest.raises(UsageError, match=repr(next(iter(kw.values())))):
         RetryPolicy(**kw)
@@ -162,15 +170,17 @@ def test_rest_bodies_row_columnar_b64_and_gzip() -> None:
     np.testing.assert_array_equal(back.inputs["image"], img)
 
     jpeg = b"\xff\xd8\x00\x00binary\x00"
-    req = RestCodec(format="columnar").predict(key, {"image_bytes": np.array([jpeg], dtype=object)},
-                                               signature="predict_image_bytes")
+    req = RestCodec(format="columnar").predict(
+        key, {"image_bytes": np.array([jpeg], dtype=object)}, signature="predict_image_bytes"
+    )
     doc = orjson.loads(req.content)
     assert list(doc["inputs"]["image_bytes"][0]) == ["b64"]
     assert decode_predict_request(req.content, {"image_bytes": object}).inputs["image_bytes"][0] == jpeg
 
     big = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype(np.float32)
-    req = RestCodec(gzip_threshold=1024, headers={"x-token": "t"}).predict(key, {"image": big},
-                                                                           signature="serving_default")
+    req = RestCodec(gzip_threshold=1024, headers={"x-token": "t"}).predict(
+        key, {"image": big}, signature="serving_default"
+    )
     assert req.headers["Content-Encoding"] == "gzip" and req.headers["x-token"] == "t"
     plain = gzip.decompress(req.content)
     np.testing.assert_array_equal(decode_predict_request(plain, {"image": "float32"}).inputs["image"], big)
@@ -202,9 +212,11 @@ def test_classify_batches_bound_batches_and_pick_the_signature(tmp_path) -> None
     Image.new("RGB", (10, 8), (200, 10, 10)).save(p)
     items = image_list([str(p)] * 33)
     batches = list(classify_batches(items, "tensor", (6, 6)))
-    assert [(s, v["image"].shape) for s, v in batches] == [("serving_default", (32, 6, 6, 3)),
-                                                          ("serving_default", (1, 6, 6, 3))]
-    (sig, inputs), = classify_batches(image_list(str(p)), "bytes", None)
+    assert [(s, v["image"].shape) for s, v in batches] == [
+        ("serving_default", (32, 6, 6, 3)),
+        ("serving_default", (1, 6, 6, 3)),
+    ]
+    ((sig, inputs),) = classify_batches(image_list(str(p)), "bytes", None)
     assert sig == "predict_image_bytes" and inputs["image_bytes"][0] == p.read_bytes()
 
 

@@ -80,8 +80,9 @@ def test_local_client_version_comes_from_the_folder_name(shared_version_dir: Pat
 
 @pytest.mark.parametrize("kind", SYNC)
 @pytest.mark.parametrize("send", ["tensor", "bytes"])
-def test_classify_is_identical_to_in_process(edge: Any, local: LocalClient, photos: list[str], labels: list[str],
-                                             kind: str, send: str) -> None:
+def test_classify_is_identical_to_in_process(
+    edge: Any, local: LocalClient, photos: list[str], labels: list[str], kind: str, send: str
+) -> None:
     """Same photos, same model file: remote results equal LocalClient's exactly (tolerance 0)."""
     want = local.classify(photos, model=MODEL, top_k=3, send=send)
     with client(edge, kind) as c:
@@ -106,14 +107,16 @@ def test_predict_tensor_bytes_and_bare_array(edge: Any, local: LocalClient, phot
         bare = c.predict(batch, model=MODEL, label="stable")  # one array for the signature's single input
         np.testing.assert_array_equal(bare["probabilities"], want["probabilities"])
         by_bytes = c.predict({"image_bytes": jpegs}, model=MODEL, signature="predict_image_bytes")  # b64 on REST
-        np.testing.assert_array_equal(by_bytes["probabilities"],
-                                      local.predict({"image_bytes": jpegs}, signature="predict_image_bytes")[
-                                          "probabilities"])
+        np.testing.assert_array_equal(
+            by_bytes["probabilities"],
+            local.predict({"image_bytes": jpegs}, signature="predict_image_bytes")["probabilities"],
+        )
         with pytest.raises(InvalidInput, match="shape"):
             c.predict({"image": np.zeros((1, 8, 8, 3), np.float32)}, model=MODEL)
         with pytest.raises(InvalidInput):
-            c.predict({"image_bytes": np.array([b"not an image"], dtype=object)}, model=MODEL,
-                      signature="predict_image_bytes")
+            c.predict(
+                {"image_bytes": np.array([b"not an image"], dtype=object)}, model=MODEL, signature="predict_image_bytes"
+            )
         with pytest.raises(ModelNotFound):
             c.predict({"image": batch}, model=MODEL, signature="no_such_signature")
 
@@ -169,8 +172,10 @@ def test_large_batch_over_grpc_default_message_limit(edge: Any) -> None:
 def test_round_robin_and_failover_across_targets(edge: Any, photos: list[str]) -> None:
     """A dead target in the list costs a retry, never a failed call (round-robin moves on to the live one)."""
     dead = free_port()
-    with RestClient([f"http://127.0.0.1:{dead}", edge.rest_url]) as r, \
-            GrpcClient([f"127.0.0.1:{dead}", edge.grpc_target]) as g:
+    with (
+        RestClient([f"http://127.0.0.1:{dead}", edge.rest_url]) as r,
+        GrpcClient([f"127.0.0.1:{dead}", edge.grpc_target]) as g,
+    ):
         assert r.base_urls[1] == edge.rest_url and g.targets[1] == edge.grpc_target
         for _ in range(4):
             assert r.status(MODEL).available and g.status(MODEL).available
@@ -186,12 +191,15 @@ def test_round_robin_and_failover_across_targets(edge: Any, photos: list[str]) -
 
 def test_gzip_request_bodies_give_the_same_answer(edge: Any, photos: list[str]) -> None:
     batch = preprocess_batch(photos[:8], (64, 64))  # ~600 KB of JSON: compressed above the 1 KiB threshold
-    with RestClient(edge.rest_url, gzip_threshold=1024) as gz, \
-            RestClient(edge.rest_url, gzip_threshold=None) as plain, \
-            RestClient(edge.rest_url, gzip_threshold=GZIP_THRESHOLD) as default:
+    with (
+        RestClient(edge.rest_url, gzip_threshold=1024) as gz,
+        RestClient(edge.rest_url, gzip_threshold=None) as plain,
+        RestClient(edge.rest_url, gzip_threshold=GZIP_THRESHOLD) as default,
+    ):
         want = plain.predict({"image": batch}, model=MODEL)["probabilities"]
         np.testing.assert_array_equal(gz.predict({"image": batch}, model=MODEL)["probabilities"], want)
         # GZIP_THRESHOLD (64 KiB; opt-in), bytes images included
         np.testing.assert_array_equal(default.predict({"image": batch}, model=MODEL)["probabilities"], want)
-        assert [c.index for c in default.classify(photos[:8], model=MODEL, send="bytes")] == \
-            [c.index for c in plain.classify(photos[:8], model=MODEL, send="bytes")]
+        assert [c.index for c in default.classify(photos[:8], model=MODEL, send="bytes")] == [
+            c.index for c in plain.classify(photos[:8], model=MODEL, send="bytes")
+        ]

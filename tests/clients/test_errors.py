@@ -146,7 +146,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if what == "html502":
             return self._send(502, b"<html><body>Bad Gateway</body></html>", "text/html")
         status = int(what)
-        self._send(status, b'{"error": "server says %d"}' % status if status >= 400 else b'{"model_version_status": []}')
+        self._send(
+            status, b'{"error": "server says %d"}' % status if status >= 400 else b'{"model_version_status": []}'
+        )
 
     def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
         self.send_response(status)
@@ -243,8 +245,10 @@ def test_rest_retries_only_what_is_safe(http_server: str, status: int, attempts:
     assert HTTP_CALLS[str(status)] == attempts
 
 
-@pytest.mark.parametrize(("code", "attempts"), [("UNAVAILABLE", 4), ("INVALID_ARGUMENT", 1), ("NOT_FOUND", 1),
-                                                ("INTERNAL", 1), ("RESOURCE_EXHAUSTED", 1)])
+@pytest.mark.parametrize(
+    ("code", "attempts"),
+    [("UNAVAILABLE", 4), ("INVALID_ARGUMENT", 1), ("NOT_FOUND", 1), ("INTERNAL", 1), ("RESOURCE_EXHAUSTED", 1)],
+)
 def test_grpc_retries_only_what_is_safe(abort_server: str, code: str, attempts: int) -> None:
     GRPC_CALLS.pop(code, None)
     with GrpcClient(abort_server, retry=QUICK) as c, pytest.raises(ServingError) as info:

@@ -78,8 +78,9 @@ IMPORT_ONLY = "import time; t = time.perf_counter(); import deepclf.clients; pri
 
 
 def test_clients_never_import_tensorflow(model_base: Path, photos: list[str]) -> None:
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(model_base), photos[0]], capture_output=True,
-                          text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(model_base), photos[0]], capture_output=True, text=True, timeout=180
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "LOADED: []" in proc.stdout
     assert "NOT_EDGE: []" in proc.stdout  # serving and calling need neither requests, psutil nor tqdm
@@ -87,8 +88,14 @@ def test_clients_never_import_tensorflow(model_base: Path, photos: list[str]) ->
 
 
 def test_import_time_is_reported() -> None:
-    runs = [float(subprocess.run([sys.executable, "-c", IMPORT_ONLY], capture_output=True, text=True,
-                                 check=True, timeout=60).stdout) for _ in range(3)]
+    runs = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", IMPORT_ONLY], capture_output=True, text=True, check=True, timeout=60
+            ).stdout
+        )
+        for _ in range(3)
+    ]
     print(f"import deepclf.clients: best of 3 = {min(runs):.3f} s (runs: {', '.join(f'{r:.3f}' for r in runs)})")
 
 

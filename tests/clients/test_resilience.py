@@ -73,15 +73,24 @@ def test_clients_retry_until_a_late_server_comes_up(model_base: Path) -> None:
             results[name] = exc
 
     async def both_async() -> list[Any]:
-        async with AsyncRestClient(rest_url, retry=PATIENT, timeout=60) as ar, \
-                AsyncGrpcClient(target, retry=PATIENT, timeout=60) as ag:
+        async with (
+            AsyncRestClient(rest_url, retry=PATIENT, timeout=60) as ar,
+            AsyncGrpcClient(target, retry=PATIENT, timeout=60) as ag,
+        ):
             return await asyncio.gather(ar.predict({"image": batch}, model=MODEL), ag.status(MODEL))
 
     callers = [
-        threading.Thread(target=call, args=("rest", lambda: RestClient(rest_url, retry=PATIENT, timeout=60)
-                                            .predict({"image": batch}, model=MODEL))),
-        threading.Thread(target=call, args=("grpc", lambda: GrpcClient(target, retry=PATIENT, timeout=60)
-                                            .predict({"image": batch}, model=MODEL))),
+        threading.Thread(
+            target=call,
+            args=(
+                "rest",
+                lambda: RestClient(rest_url, retry=PATIENT, timeout=60).predict({"image": batch}, model=MODEL),
+            ),
+        ),
+        threading.Thread(
+            target=call,
+            args=("grpc", lambda: GrpcClient(target, retry=PATIENT, timeout=60).predict({"image": batch}, model=MODEL)),
+        ),
         threading.Thread(target=call, args=("async", lambda: asyncio.run(both_async()))),
     ]
     server = threading.Thread(target=serve_late, daemon=True)
@@ -126,8 +135,10 @@ def test_deadlines_end_calls_to_a_slow_server(slow_edge: Any) -> None:
 
 async def test_async_deadlines_end_calls_to_a_slow_server(slow_edge: Any) -> None:
     batch = np.full((1, 64, 64, 3), 100.0, np.float32)
-    async with AsyncRestClient(slow_edge.rest_url, timeout=0.25) as r, \
-            AsyncGrpcClient(slow_edge.grpc_target, timeout=0.25) as g:
+    async with (
+        AsyncRestClient(slow_edge.rest_url, timeout=0.25) as r,
+        AsyncGrpcClient(slow_edge.grpc_target, timeout=0.25) as g,
+    ):
         for c in (r, g):
             with pytest.raises(TimeoutError):
                 await c.predict({"image": batch}, model=MODEL)

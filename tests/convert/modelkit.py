@@ -39,12 +39,26 @@ def make_run(run_dir: Path, data_dir: Path, img_size: tuple[int, int] = IMG_SIZE
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, shuffle=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     model.save(run_dir / "model.keras")
-    Manifest(labels=list(classes), input=InputSpec(height=img_size[0], width=img_size[1]), name=MODEL_NAME,
-             format="keras", architecture="basic", source={"data_dir": str(data_dir)}).save(run_dir)
-    atomic_write_json(run_dir / "config.json", {
-        "data_dir": str(data_dir), "img_size": list(img_size), "batch_size": 32, "seed": 123,
-        "validation_split": 0.2, "model": "basic", "epochs": epochs,
-    })
+    Manifest(
+        labels=list(classes),
+        input=InputSpec(height=img_size[0], width=img_size[1]),
+        name=MODEL_NAME,
+        format="keras",
+        architecture="basic",
+        source={"data_dir": str(data_dir)},
+    ).save(run_dir)
+    atomic_write_json(
+        run_dir / "config.json",
+        {
+            "data_dir": str(data_dir),
+            "img_size": list(img_size),
+            "batch_size": 32,
+            "seed": 123,
+            "validation_split": 0.2,
+            "model": "basic",
+            "epochs": epochs,
+        },
+    )
     return run_dir
 
 
@@ -65,8 +79,12 @@ def shared_version(base_temp: Path, data_dir: Path) -> Path:
     if not (version / "conversion_report.json").is_file():
         run = shared_run(base_temp, data_dir)
         # 40 parity images (the whole validation split of the generated photos) keep the session fast.
-        convert_run(run, models, ConvertOptions(version=1, parity_images=40, calibration_steps=50,
-                                                min_agreement=0.8), log=lambda _msg: None)
+        convert_run(
+            run,
+            models,
+            ConvertOptions(version=1, parity_images=40, calibration_steps=50, min_agreement=0.8),
+            log=lambda _msg: None,
+        )
     return version
 
 

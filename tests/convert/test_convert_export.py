@@ -38,7 +38,10 @@ def test_signatures_have_stable_names_dtypes_shapes(loaded, version_dir: Path) -
     sd = got["serving_default"]
     assert (sd.inputs["image"].dtype, sd.inputs["image"].shape) == ("float32", (None, 64, 64, 3))
     assert {k: (v.dtype, v.shape) for k, v in sd.outputs.items()} == {
-        "probabilities": ("float32", (None, 5)), "classes": ("int64", (None,)), "labels": ("string", (None,))}
+        "probabilities": ("float32", (None, 5)),
+        "classes": ("int64", (None,)),
+        "labels": ("string", (None,)),
+    }
     assert got["predict_image_bytes"].inputs["image_bytes"].dtype == "string"
 
 
@@ -93,7 +96,7 @@ def test_warmup_file_parses_into_prediction_logs_the_model_accepts(loaded, versi
     for log in logs:
         req = log.predict_log.request
         assert req.model_spec.name == "flowers"
-        (name, proto), = req.inputs.items()
+        ((name, proto),) = req.inputs.items()
         out = loaded.signatures[req.model_spec.signature_name](**{name: tf.constant(tf.make_ndarray(proto))})
         assert out["probabilities"].shape == (1, 5)
 

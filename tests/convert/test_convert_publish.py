@@ -20,7 +20,7 @@ FAST = ["--variants", "fp32", "--parity-images", "8", "--calibration-steps", "4"
 def test_cli_versions_refuses_overwrite_and_forces(run_dir: Path, tmp_path: Path, capsys) -> None:
     models = tmp_path / "models"
     (models / "flowers" / "²").mkdir(parents=True)  # not a version (str.isdigit() is True, int() fails): skipped
-    (models / "flowers" / ".tmp-7").mkdir()         # a hidden temporary folder: not a version either
+    (models / "flowers" / ".tmp-7").mkdir()  # a hidden temporary folder: not a version either
     assert main(["convert", str(run_dir), "--out", str(models), *FAST]) == 0
     out = capsys.readouterr().out
     assert "tflite-fp32" in out and "savedmodel" in out and "published" in out
@@ -42,14 +42,19 @@ def test_cli_versions_refuses_overwrite_and_forces(run_dir: Path, tmp_path: Path
 
 def test_failure_midway_publishes_nothing(run_dir: Path, tmp_path: Path, monkeypatch) -> None:
     """Fault injection: the warmup step (after the SavedModel and TFLite files are written) raises."""
+
     def boom(*args, **kwargs):
         raise RuntimeError("disk full (injected)")
 
     monkeypatch.setattr(warmup, "write_warmup", boom)
     models = tmp_path / "models"
     with pytest.raises(RuntimeError, match="injected"):
-        convert_run(run_dir, models, ConvertOptions(variants=["fp32"], parity_images=8, calibration_steps=4),
-                    log=lambda _m: None)
+        convert_run(
+            run_dir,
+            models,
+            ConvertOptions(variants=["fp32"], parity_images=8, calibration_steps=4),
+            log=lambda _m: None,
+        )
     assert list((models / "flowers").iterdir()) == []  # no version folder, no hidden partial folder
 
 
@@ -57,9 +62,9 @@ def test_agreement_gate_names_each_failing_variant() -> None:
     """The gate convert applies before publishing (the publish-nothing path itself is tested above)."""
     import numpy as np
 
-    ref = np.eye(5, dtype=np.float32)[[0, 1, 2, 3, 4] * 4]       # 20 confident reference rows
-    good = ref * 0.9 + 0.02                                         # same argmax everywhere
-    bad = np.roll(ref, 1, axis=1)                                   # every argmax shifted: a broken conversion
+    ref = np.eye(5, dtype=np.float32)[[0, 1, 2, 3, 4] * 4]  # 20 confident reference rows
+    good = ref * 0.9 + 0.02  # same argmax everywhere
+    bad = np.roll(ref, 1, axis=1)  # every argmax shifted: a broken conversion
     stats = {"fp32": pipeline.parity_stats(ref, good, None), "int8": pipeline.parity_stats(ref, bad, [0] * 20)}
     assert stats["fp32"]["top1_agreement"] == 1.0 and stats["int8"]["top1_agreement"] == 0.0
     assert stats["fp32"]["max_abs_diff"] == pytest.approx(0.08)

@@ -62,6 +62,8 @@ def test_report_parity_matches_an_independent_rerun(version_dir: Path, keras_ref
         with load_runner(version_dir, variant=variant) as r:
             probs = r.predict(x)
         assert report["variants"][variant]["parity"]["top1_agreement"] == pytest.approx(
-            float(np.mean(probs.argmax(-1) == ref.argmax(-1))))
+            float(np.mean(probs.argmax(-1) == ref.argmax(-1)))
+        )
         assert report["variants"][variant]["parity"]["max_abs_diff"] == pytest.approx(
-            float(np.abs(probs - ref).max()), abs=1e-6)
+            float(np.abs(probs - ref).max()), abs=1e-6
+        )

@@ -39,7 +39,8 @@ def test_split_is_exactly_keras_split(photos200: Path) -> None:
     tf = pytest.importorskip("tensorflow")
     for subset in ("training", "validation"):
         ds = tf.keras.utils.image_dataset_from_directory(
-            str(photos200), validation_split=0.2, subset=subset, seed=123, image_size=(8, 8), verbose=False)
+            str(photos200), validation_split=0.2, subset=subset, seed=123, image_size=(8, 8), verbose=False
+        )
         ours, _, _ = split_files(photos200, subset)
         assert [str(p) for p in ours] == list(ds.file_paths)
 

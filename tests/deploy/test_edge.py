@@ -80,8 +80,10 @@ def test_models_config_is_mounted_where_the_flag_points_and_the_server_reads_it(
     assert sorted(c.name for c in configs) == sorted(m.name for m in models)
     assert all(c.base_path.startswith(mounts["models"]["mountPath"] + "/") for c in configs)
     assert mounts["models"]["readOnly"] is True
-    assert volumes["models"]["persistentVolumeClaim"] == {"claimName": docs["k8s/pvc.yaml"]["metadata"]["name"],
-                                                          "readOnly": True}
+    assert volumes["models"]["persistentVolumeClaim"] == {
+        "claimName": docs["k8s/pvc.yaml"]["metadata"]["name"],
+        "readOnly": True,
+    }
 
 
 async def test_probe_paths_are_real_routes_of_the_edge_server():
@@ -127,8 +129,9 @@ def test_labels_selectors_and_autoscaler_line_up(models):
     assert not selector.items() <= files["metadata"]["labels"].items()
     assert files["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == docs["k8s/pvc.yaml"]["metadata"]["name"]
     kust = docs["k8s/kustomization.yaml"]
-    assert sorted(kust["resources"]) == sorted(rel.removeprefix("k8s/") for rel in docs
-                                               if rel.startswith("k8s/") and not rel.endswith("kustomization.yaml"))
+    assert sorted(kust["resources"]) == sorted(
+        rel.removeprefix("k8s/") for rel in docs if rel.startswith("k8s/") and not rel.endswith("kustomization.yaml")
+    )
 
 
 def test_memory_follows_the_measurement(models, tmp_path):
@@ -158,8 +161,11 @@ def test_security_context_and_the_images_user(models):
         assert sc["runAsNonRoot"] is True and sc["runAsUser"] == sc["fsGroup"] == IMAGE_UID, what
         assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, what
         (container,) = pod["containers"]
-        assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                                "capabilities": {"drop": ["ALL"]}}, what
+        assert container["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        }, what
     # SIGTERM drain fits in the termination grace period, after the preStop pause
     pod = _pod(docs)["spec"]
     grace = int(_container(docs)["command"][_container(docs)["command"].index("--grace_seconds") + 1])

@@ -211,8 +211,15 @@ class _FakeStatusServer:
                 if name not in states_:
                     body, code = {"error": f"Could not find any versions of model {name}"}, 404
                 else:
-                    body = {"model_version_status": [{"version": "1", "state": states_[name],
-                                                      "status": {"error_code": "OK", "error_message": ""}}]}
+                    body = {
+                        "model_version_status": [
+                            {
+                                "version": "1",
+                                "state": states_[name],
+                                "status": {"error_code": "OK", "error_message": ""},
+                            }
+                        ]
+                    }
                     code = 200
                 data = json.dumps(body).encode()
                 self.send_response(code)
@@ -279,8 +286,22 @@ def test_k8s_readiness_probe_runs_against_a_status_endpoint(models_dir, states, 
 @pytest.mark.parametrize("mode", ["ReadWriteMany", "ReadOnlyMany", "ReadWriteOnce"])
 def test_k8s_models_claim_access_modes(models_dir, tmp_path, mode):
     out = tmp_path / "o"
-    assert main(["serving", "tfserving-config", str(models_dir), "--out", str(out), "--access-mode", mode,
-                 "--storage-class", "nfs-client"]) == 0
+    assert (
+        main(
+            [
+                "serving",
+                "tfserving-config",
+                str(models_dir),
+                "--out",
+                str(out),
+                "--access-mode",
+                mode,
+                "--storage-class",
+                "nfs-client",
+            ]
+        )
+        == 0
+    )
     pvc = yaml.safe_load((out / "k8s" / "pvc.yaml").read_text())
     assert pvc["spec"]["accessModes"] == [mode] and pvc["spec"]["storageClassName"] == "nfs-client"
     dep = yaml.safe_load((out / "k8s" / "deployment.yaml").read_text())
@@ -339,14 +360,21 @@ def test_k8s_manifests_reference_each_other(models_dir):
         assert sorted(re.findall(r"GET /v1/models/(\S+) ", command[-1])) == sorted(names)
         assert f"/dev/tcp/127.0.0.1/{ports['http']}" in command[-1]
         assert container[probe]["timeoutSeconds"] >= 5
-    assert container["livenessProbe"] == {"tcpSocket": {"port": "http"}, "periodSeconds": 20, "timeoutSeconds": 5,
-                                          "failureThreshold": 3}
+    assert container["livenessProbe"] == {
+        "tcpSocket": {"port": "http"},
+        "periodSeconds": 20,
+        "timeoutSeconds": 5,
+        "failureThreshold": 3,
+    }
     # never root: the image would run as root, so the pod sets a uid; read-only root filesystem, /tmp writable
     sc = pod["spec"]["securityContext"]
     assert sc["runAsNonRoot"] is True and sc["runAsUser"] == sc["fsGroup"] == TFSERVING_UID != 0
     assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                            "capabilities": {"drop": ["ALL"]}}
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
     # resources
     res = container["resources"]
     assert res["requests"] == res["limits"] == {"cpu": "4", "memory": "3072Mi"}
@@ -362,15 +390,20 @@ def test_k8s_manifests_reference_each_other(models_dir):
         folder, name = flags[flag].rsplit("/", 1)
         assert folder == mounts["config"]["mountPath"]
         assert cm["data"][name] == files[f"config/{name}"], "ConfigMap must carry the same text as config/"
-    assert all(bp.startswith(mounts["models"]["mountPath"] + "/")
-               for bp in re.findall(r'base_path: "([^"]+)"', cm["data"]["models.config"]))
+    assert all(
+        bp.startswith(mounts["models"]["mountPath"] + "/")
+        for bp in re.findall(r'base_path: "([^"]+)"', cm["data"]["models.config"])
+    )
     configs = {k: files[f"config/{k}"] for k in cm["data"]}
     assert pod["metadata"]["annotations"]["deepclf/config-sha256"] == config_checksum(configs)
     assert pod["metadata"]["annotations"]["prometheus.io/path"] == "/monitoring/prometheus/metrics"
     # HPA scales this Deployment on CPU
     assert hpa["apiVersion"] == "autoscaling/v2"
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": dep["apiVersion"], "kind": "Deployment",
-                                             "name": dep["metadata"]["name"]}
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": dep["apiVersion"],
+        "kind": "Deployment",
+        "name": dep["metadata"]["name"],
+    }
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
     assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
 
@@ -378,8 +411,10 @@ def test_k8s_manifests_reference_each_other(models_dir):
 def test_config_change_changes_the_pod_checksum(tmp_path):
     one = render_bundle(scan_models(make_tree(tmp_path / "a", {"flowers": (1,)})), TFServingOptions())
     two = render_bundle(scan_models(make_tree(tmp_path / "b", {"flowers": (1, 2)})), TFServingOptions())
-    sha = [yaml.safe_load(f["k8s/deployment.yaml"])["spec"]["template"]["metadata"]["annotations"]
-           ["deepclf/config-sha256"] for f in (one, two)]
+    sha = [
+        yaml.safe_load(f["k8s/deployment.yaml"])["spec"]["template"]["metadata"]["annotations"]["deepclf/config-sha256"]
+        for f in (one, two)
+    ]
     assert sha[0] != sha[1]
     expected = hashlib.sha256()
     for name in sorted(("batching_parameters.txt", "models.config", "monitoring.config")):
@@ -412,8 +447,12 @@ def test_cli_writes_refuses_to_overwrite_and_forces(models_dir, tmp_path, capsys
     assert set(written) == set(render_bundle(scan_models(models_dir), TFServingOptions()))
     assert "flowers_basic: versions 1,2; serving 1,2; labels stable=1, canary=2" in capsys.readouterr().out
     # compose sees the models folder relative to itself
-    assert _compose({"docker-compose.yml": written["docker-compose.yml"].decode()})["services"]["tfserving"][
-        "volumes"][0]["source"] == "${MODELS_DIR:-../models}"
+    assert (
+        _compose({"docker-compose.yml": written["docker-compose.yml"].decode()})["services"]["tfserving"]["volumes"][0][
+            "source"
+        ]
+        == "${MODELS_DIR:-../models}"
+    )
 
     (out / "config" / "models.config").write_text("edited by hand\n")
     assert main(["serving", "tfserving-config", str(models_dir), "--out", str(out)]) == 2
@@ -441,8 +480,23 @@ def test_cli_reports_bad_models_dir_without_traceback(tmp_path, capsys):
 
 def test_cli_options_reach_the_files(models_dir, tmp_path):
     out = tmp_path / "o"
-    rc = main(["serving", "tfserving-config", str(models_dir), "--out", str(out), "--version-policy", "all",
-               "--image", "tensorflow/serving:2.19.0", "--max-batch-size", "16", "--models-host-path", "/srv/models"])
+    rc = main(
+        [
+            "serving",
+            "tfserving-config",
+            str(models_dir),
+            "--out",
+            str(out),
+            "--version-policy",
+            "all",
+            "--image",
+            "tensorflow/serving:2.19.0",
+            "--max-batch-size",
+            "16",
+            "--models-host-path",
+            "/srv/models",
+        ]
+    )
     assert rc == 0
     assert "model_version_policy { all {} }" in (out / "config" / "models.config").read_text()
     assert "max_batch_size { value: 16 }" in (out / "config" / "batching_parameters.txt").read_text()
@@ -484,8 +538,11 @@ def test_generator_never_imports_tensorflow(models_dir, tmp_path):
 @pytest.mark.parametrize("folder", ["tfserving", "edge-k8s", "training-k8s"])
 def test_committed_example_matches_the_generator(folder):
     committed_dir = example.HERE / folder
-    committed = {p.relative_to(committed_dir).as_posix(): p.read_text(encoding="utf-8")
-                 for p in committed_dir.rglob("*") if p.is_file()}
+    committed = {
+        p.relative_to(committed_dir).as_posix(): p.read_text(encoding="utf-8")
+        for p in committed_dir.rglob("*")
+        if p.is_file()
+    }
     rendered = example.render_all()[committed_dir]
     assert sorted(committed) == sorted(rendered), "run: .venv/bin/python deployment/regenerate_example.py"
     for rel, text in rendered.items():
@@ -509,8 +566,12 @@ def test_edge_dockerfile_references(tmp_path):
     # the command is `deepclf serve --model_base_path /models/<name> --host 0.0.0.0`
     cmd = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, flags=re.M)[1])
     serve = cmd[-1].removeprefix("exec ").replace('"$MODEL_BASE_PATH/$MODEL_NAME"', "/models/flowers_basic").split()
-    assert serve[:2] == ["deepclf", "serve"] and serve[2:] == ["--model_base_path", "/models/flowers_basic",
-                                                                "--host", "0.0.0.0"]
+    assert serve[:2] == ["deepclf", "serve"] and serve[2:] == [
+        "--model_base_path",
+        "/models/flowers_basic",
+        "--host",
+        "0.0.0.0",
+    ]
     from deepclf.cli import build_parser
 
     parser = build_parser()

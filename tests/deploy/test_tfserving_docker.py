@@ -79,17 +79,23 @@ def test_tensorflow_serving_container_serves_the_generated_config(tmp_path):
     grpc_port, rest_port = _free_port(), _free_port()
     out = tmp_path / "deploy"
     write_bundle(out, render_bundle(scan_models(models), TFServingOptions()))
-    env = {**os.environ, "MODELS_DIR": str(models), "TFSERVING_GRPC_PORT": str(grpc_port),
-           "TFSERVING_REST_PORT": str(rest_port)}
+    env = {
+        **os.environ,
+        "MODELS_DIR": str(models),
+        "TFSERVING_GRPC_PORT": str(grpc_port),
+        "TFSERVING_REST_PORT": str(rest_port),
+    }
     compose = ["docker", "compose", "-p", f"deepclf-deploy-test-{os.getpid()}"]
     subprocess.run([*compose, "up", "-d"], cwd=out, env=env, check=True, timeout=300)
     try:
-        container = subprocess.run([*compose, "ps", "-q", "tfserving"], cwd=out, env=env, check=True,
-                                   capture_output=True, text=True).stdout.strip()
+        container = subprocess.run(
+            [*compose, "ps", "-q", "tfserving"], cwd=out, env=env, check=True, capture_output=True, text=True
+        ).stdout.strip()
         status = "starting"
         for _ in range(120):  # a bounded wait for the generated health check, not a timing assertion
-            status = subprocess.run(["docker", "inspect", "--format", "{{.State.Health.Status}}", container],
-                                    capture_output=True, text=True).stdout.strip()
+            status = subprocess.run(
+                ["docker", "inspect", "--format", "{{.State.Health.Status}}", container], capture_output=True, text=True
+            ).stdout.strip()
             if status in ("healthy", "unhealthy", ""):
                 break
             time.sleep(2)

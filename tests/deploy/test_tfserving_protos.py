@@ -24,8 +24,9 @@ from deepclf.deploy.tfserving import TFServingOptions, render_bundle, scan_model
 from deepclf.deploy.tfserving.options import served_versions
 
 REPO = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("deepclf_regenerate_example",
-                                               REPO / "deployment" / "regenerate_example.py")
+_spec = importlib.util.spec_from_file_location(
+    "deepclf_regenerate_example", REPO / "deployment" / "regenerate_example.py"
+)
 example = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(example)
 make_tree = example.make_fake_models_tree
@@ -84,8 +85,10 @@ def compiled(tmp_path_factory) -> dict[str, type]:
     pool = descriptor_pool.DescriptorPool()
     for fd in fds.file:
         pool.Add(fd)
-    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
-            for name in ("BatchingParameters", "MonitoringConfig")}
+    return {
+        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
+        for name in ("BatchingParameters", "MonitoringConfig")
+    }
 
 
 @pytest.fixture(scope="module")

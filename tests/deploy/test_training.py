@@ -49,9 +49,11 @@ def fake_deepclf(tmp_path: Path) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "deepclf"
-    script.write_text(f"#!{shutil.which('python3') or '/usr/bin/python3'}\n"
-                      "import json, os, sys\n"
-                      "print(json.dumps({'tf_config': os.environ.get('TF_CONFIG'), 'argv': sys.argv[1:]}))\n")
+    script.write_text(
+        f"#!{shutil.which('python3') or '/usr/bin/python3'}\n"
+        "import json, os, sys\n"
+        "print(json.dumps({'tf_config': os.environ.get('TF_CONFIG'), 'argv': sys.argv[1:]}))\n"
+    )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return bin_dir
 
@@ -79,15 +81,18 @@ def test_indexed_job_builds_tf_config_from_the_completion_index(workers, fake_de
     # run the real command in a real shell, once per index, with a stand-in deepclf that reports TF_CONFIG
     for index in range(workers):
         env = {"PATH": f"{fake_deepclf}:{os.environ['PATH']}", "JOB_COMPLETION_INDEX": str(index)}
-        proc = subprocess.run(container["command"] + container["args"], env=env, capture_output=True, text=True,
-                              timeout=30, check=True)
+        proc = subprocess.run(
+            container["command"] + container["args"], env=env, capture_output=True, text=True, timeout=30, check=True
+        )
         report = json.loads(proc.stdout.splitlines()[-1])
         tf_config = json.loads(report["tf_config"])
-        expected = [f"{job['metadata']['name']}-{i}.{pod['subdomain']}:{port['containerPort']}"
-                    for i in range(workers)]
+        expected = [f"{job['metadata']['name']}-{i}.{pod['subdomain']}:{port['containerPort']}" for i in range(workers)]
         assert tf_config == {"cluster": {"worker": expected}, "task": {"type": "worker", "index": index}}
-        assert ["deepclf", *report["argv"]] == container["args"] == train_command(TrainingOptions(
-            name="flowers-x", workers=workers, epochs=4, port=2345))
+        assert (
+            ["deepclf", *report["argv"]]
+            == container["args"]
+            == train_command(TrainingOptions(name="flowers-x", workers=workers, epochs=4, port=2345))
+        )
         assert proc.stdout.startswith("TF_CONFIG=")  # logged, so `kubectl logs` shows the cluster each pod saw
 
 
@@ -95,8 +100,7 @@ def test_indexed_job_builds_tf_config_from_the_completion_index(workers, fake_de
 def test_indexed_job_wrapper_refuses_to_run_without_an_index(fake_deepclf):
     container = _container(_bundle()["indexed-job/job.yaml"]["spec"]["template"]["spec"])
     env = {"PATH": f"{fake_deepclf}:{os.environ['PATH']}"}
-    proc = subprocess.run(container["command"] + container["args"], env=env, capture_output=True, text=True,
-                          timeout=30)
+    proc = subprocess.run(container["command"] + container["args"], env=env, capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0 and proc.stdout == ""  # deepclf never started
     assert "JOB_COMPLETION_INDEX" in proc.stderr and "Indexed Job" in proc.stderr
 
@@ -141,13 +145,24 @@ def test_commands_parse_with_the_real_deepclf_parsers():
     assert command[0] == "deepclf"
     args = parser.parse_args(command[1:])
     assert (args.command, args.model, args.data, args.out, args.epochs, args.strategy) == (
-        "train", "augmented", "/data/photos", "/runs/r1", 7, "multiworker")
+        "train",
+        "augmented",
+        "/data/photos",
+        "/runs/r1",
+        7,
+        "multiworker",
+    )
     convert = _container(docs["convert-job.yaml"]["spec"]["template"]["spec"])["command"]
     if "convert" not in next(a for a in parser._actions if a.dest == "command").choices:
         pytest.skip("`deepclf convert` is not registered in this checkout")
     args = parser.parse_args(convert[1:])
     assert (args.command, args.run_dir, args.out, args.name, args.data) == (
-        "convert", "/runs/r1", "/models", "flowers_aug", "/data/photos")
+        "convert",
+        "/runs/r1",
+        "/models",
+        "flowers_aug",
+        "/data/photos",
+    )
 
 
 def test_epochs_default_to_the_models_own():
@@ -187,8 +202,9 @@ def test_volumes_claims_and_mounts_line_up():
     assert claims_used["models"] == {"claimName": f"{EdgeOptions().name}-models"}
     # the files pod mounts both claims writable (to copy photos in)
     files = docs["files-pod.yaml"]["spec"]
-    assert {v["persistentVolumeClaim"]["claimName"] for v in files["volumes"] if "persistentVolumeClaim" in v} == \
-        set(claims)
+    assert {v["persistentVolumeClaim"]["claimName"] for v in files["volumes"] if "persistentVolumeClaim" in v} == set(
+        claims
+    )
 
 
 def _pod_specs(docs: dict[str, dict]) -> dict[str, dict]:
@@ -209,8 +225,11 @@ def test_every_pod_runs_unprivileged_as_the_images_user():
         assert sc["runAsNonRoot"] is True and sc["runAsUser"] == sc["runAsGroup"] == sc["fsGroup"] == IMAGE_UID, what
         assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, what
         csc = _container(pod)["securityContext"]
-        assert csc == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                       "capabilities": {"drop": ["ALL"]}}, what
+        assert csc == {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        }, what
         assert {"name": "tmp", "mountPath": "/tmp"} in _container(pod)["volumeMounts"], what
 
 
@@ -234,8 +253,11 @@ def test_access_modes(mode):
         if mode == "ReadWriteOnce":  # one node at a time: every worker joins the others on one node
             (term,) = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
             assert term["topologyKey"] == "kubernetes.io/hostname"
-            labels = (docs["tfjob/tfjob.yaml"]["spec"]["tfReplicaSpecs"]["Worker"]["template"] if what == "tfjob"
-                      else docs["indexed-job/job.yaml"]["spec"]["template"])["metadata"]["labels"]
+            labels = (
+                docs["tfjob/tfjob.yaml"]["spec"]["tfReplicaSpecs"]["Worker"]["template"]
+                if what == "tfjob"
+                else docs["indexed-job/job.yaml"]["spec"]["template"]
+            )["metadata"]["labels"]
             assert term["labelSelector"]["matchLabels"].items() <= labels.items()
         else:
             assert "affinity" not in pod
@@ -331,9 +353,16 @@ def test_training_dockerfile_references():
 
 def test_readme_gives_the_commands_in_order():
     readme = render_training(TrainingOptions(name="flowers-basic"))["README.md"]
-    order = ["kubectl apply -k storage/", "kubectl apply -f files-pod.yaml", "kubectl cp ../shared/data/flower_photos",
-             "kubectl apply -k tfjob/", "kubectl apply -k indexed-job/",
-             "kubectl cp deepclf-train-files:/runs/flowers-basic runs/flowers-basic", "deepclf convert runs/",
-             "kubectl apply -f convert-job.yaml", "deepclf deploy edge models"]
+    order = [
+        "kubectl apply -k storage/",
+        "kubectl apply -f files-pod.yaml",
+        "kubectl cp ../shared/data/flower_photos",
+        "kubectl apply -k tfjob/",
+        "kubectl apply -k indexed-job/",
+        "kubectl cp deepclf-train-files:/runs/flowers-basic runs/flowers-basic",
+        "deepclf convert runs/",
+        "kubectl apply -f convert-job.yaml",
+        "deepclf deploy edge models",
+    ]
     positions = [readme.index(step) for step in order]
     assert positions == sorted(positions)

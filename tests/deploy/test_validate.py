@@ -58,8 +58,16 @@ def test_every_committed_manifest_is_valid():
     assert count == len(yaml_files) - len(kustomizations)
     assert {p.parent for p in kustomizations} == set(kustomization_folders(DEPLOYMENT))
     kinds = {obj["kind"] for _, obj in load_manifests(DEPLOYMENT)}
-    assert {"TFJob", "Job", "Deployment", "Service", "HorizontalPodAutoscaler", "PersistentVolumeClaim",
-            "ConfigMap", "Pod"} <= kinds
+    assert {
+        "TFJob",
+        "Job",
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PersistentVolumeClaim",
+        "ConfigMap",
+        "Pod",
+    } <= kinds
 
 
 def test_each_committed_bundle_is_self_contained():
@@ -77,20 +85,35 @@ def test_each_committed_bundle_is_self_contained():
 def _variants():
     for mode in ACCESS_MODES:
         storage = StorageOptions(access_mode=mode, storage_class="standard" if mode == "ReadWriteOnce" else None)
-        yield f"training-{mode}", "training", TrainingOptions(workers=1 if mode == "ReadWriteOnce" else 4,
-                                                              storage=storage, epochs=3, model="augmented")
-        yield f"edge-{mode}", "edge", EdgeOptions(storage=storage, enable_batching=mode == "ReadOnlyMany",
-                                                 memory_request_mib=256 if mode == "ReadWriteOnce" else None)
-        yield f"tfserving-{mode}", "tfserving", TFServingOptions(storage=storage,
-                                                                 version_policy="all" if mode == "ReadOnlyMany" else
-                                                                 "specific")
+        yield (
+            f"training-{mode}",
+            "training",
+            TrainingOptions(workers=1 if mode == "ReadWriteOnce" else 4, storage=storage, epochs=3, model="augmented"),
+        )
+        yield (
+            f"edge-{mode}",
+            "edge",
+            EdgeOptions(
+                storage=storage,
+                enable_batching=mode == "ReadOnlyMany",
+                memory_request_mib=256 if mode == "ReadWriteOnce" else None,
+            ),
+        )
+        yield (
+            f"tfserving-{mode}",
+            "tfserving",
+            TFServingOptions(storage=storage, version_policy="all" if mode == "ReadOnlyMany" else "specific"),
+        )
 
 
 @pytest.mark.parametrize("label, kind, opts", list(_variants()), ids=lambda v: v if isinstance(v, str) else "")
 def test_generated_bundles_are_valid(models, tmp_path, label, kind, opts):
     del label
-    render = {"training": lambda: render_training(opts), "edge": lambda: render_edge(models, opts),
-              "tfserving": lambda: render_bundle(models, opts)}[kind]
+    render = {
+        "training": lambda: render_training(opts),
+        "edge": lambda: render_edge(models, opts),
+        "tfserving": lambda: render_bundle(models, opts),
+    }[kind]
     root = write(tmp_path, render())
     _, problems = validate_paths([root], external_claims=["deepclf-edge-models"])
     assert problems == []
@@ -110,16 +133,28 @@ def _find(docs, kind, name=None):
 @pytest.mark.parametrize(
     "mutate, fragment",
     [
-        (lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["containers"][0].update(bogus=1),
-         "'bogus' was unexpected"),
-        (lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["containers"][0]["ports"][0].update(
-            containerPort="8500"), "is not of type 'integer'"),
-        (lambda d: _find(d, "Service", "deepclf-edge")["spec"].update(publishNotReadyAddresses="yes"),
-         "is not of type 'boolean'"),
-        (lambda d: _find(d, "HorizontalPodAutoscaler")["spec"].update(targetCPUUtilizationPercentage=70),
-         "was unexpected"),
-        (lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["containers"][0].pop("name"),
-         "'name' is a required property"),
+        (
+            lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["containers"][0].update(bogus=1),
+            "'bogus' was unexpected",
+        ),
+        (
+            lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["containers"][0]["ports"][0].update(
+                containerPort="8500"
+            ),
+            "is not of type 'integer'",
+        ),
+        (
+            lambda d: _find(d, "Service", "deepclf-edge")["spec"].update(publishNotReadyAddresses="yes"),
+            "is not of type 'boolean'",
+        ),
+        (
+            lambda d: _find(d, "HorizontalPodAutoscaler")["spec"].update(targetCPUUtilizationPercentage=70),
+            "was unexpected",
+        ),
+        (
+            lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["containers"][0].pop("name"),
+            "'name' is a required property",
+        ),
     ],
 )
 def test_schema_check_catches(models, tmp_path, mutate, fragment):
@@ -132,9 +167,16 @@ def test_schema_check_catches(models, tmp_path, mutate, fragment):
 
 def test_schema_check_knows_version_differences(tmp_path):
     # a field added in a later release is an error for the older version only (strict mode)
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-           "spec": {"containers": [{"name": "c", "image": "i"}], "hostUsers": False,
-                    "resources": {"limits": {"cpu": "1"}}}}  # pod-level resources: Kubernetes 1.32+
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {
+            "containers": [{"name": "c", "image": "i"}],
+            "hostUsers": False,
+            "resources": {"limits": {"cpu": "1"}},
+        },
+    }  # pod-level resources: Kubernetes 1.32+
     problems = schema_problems([("pod.yaml", pod)], versions=("1.30", "1.37"))
     assert len(problems) == 1 and "Kubernetes 1.30" in problems[0] and "'resources' was unexpected" in problems[0]
 
@@ -148,23 +190,37 @@ def _tfjob() -> dict:
     [
         (lambda j: j.update(apiVersion="kubeflow.org/v2"), "'kubeflow.org/v1' was expected"),
         (lambda j: j["spec"]["tfReplicaSpecs"]["Worker"].update(restartPolicy="Sometimes"), "is not one of"),
-        (lambda j: j["spec"]["tfReplicaSpecs"].update(Launcher=j["spec"]["tfReplicaSpecs"]["Worker"]),
-         "'Launcher' is not one of"),
-        (lambda j: j["spec"]["tfReplicaSpecs"].update(Chief=copy.deepcopy(j["spec"]["tfReplicaSpecs"]["Worker"]),
-                                                      Master=copy.deepcopy(j["spec"]["tfReplicaSpecs"]["Worker"])),
-         "should not be valid"),
-        (lambda j: j["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0].update(name="train"),
-         "does not contain items matching"),
+        (
+            lambda j: j["spec"]["tfReplicaSpecs"].update(Launcher=j["spec"]["tfReplicaSpecs"]["Worker"]),
+            "'Launcher' is not one of",
+        ),
+        (
+            lambda j: j["spec"]["tfReplicaSpecs"].update(
+                Chief=copy.deepcopy(j["spec"]["tfReplicaSpecs"]["Worker"]),
+                Master=copy.deepcopy(j["spec"]["tfReplicaSpecs"]["Worker"]),
+            ),
+            "should not be valid",
+        ),
+        (
+            lambda j: j["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0].update(name="train"),
+            "does not contain items matching",
+        ),
         (lambda j: j["spec"]["tfReplicaSpecs"]["Worker"].update(replicas="2"), "is not of type 'integer'"),
         (lambda j: j["spec"]["runPolicy"].update(cleanPodPolicy="Some"), "is not one of"),
         (lambda j: j["spec"].update(tfReplicaSpecs={}), "should be non-empty"),
         (lambda j: j["spec"].pop("tfReplicaSpecs"), "'tfReplicaSpecs' is a required property"),
         (lambda j: j["metadata"].update(name="Flowers_Basic"), "does not match"),
         # the pod template is checked by Kubernetes' own PodTemplateSpec schema
-        (lambda j: j["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0].update(bogus=1),
-         "'bogus' was unexpected"),
-        (lambda j: j["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"].update(
-            terminationGracePeriodSeconds="30"), "is not of type 'integer'"),
+        (
+            lambda j: j["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0].update(bogus=1),
+            "'bogus' was unexpected",
+        ),
+        (
+            lambda j: j["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"].update(
+                terminationGracePeriodSeconds="30"
+            ),
+            "is not of type 'integer'",
+        ),
     ],
 )
 def test_tfjob_check_catches(mutate, fragment):
@@ -178,29 +234,63 @@ def test_tfjob_check_catches(mutate, fragment):
 @pytest.mark.parametrize(
     "mutate, fragment",
     [
-        (lambda d: _find(d, "Deployment")["spec"]["selector"]["matchLabels"].update(extra="x"),
-         "does not match its pod labels"),
-        (lambda d: _find(d, "Service", "deepclf-edge")["spec"]["ports"][0].update(targetPort="grcp"),
-         "targetPort 'grcp' is no container port"),
-        (lambda d: _find(d, "Service", "deepclf-edge-headless")["spec"]["selector"].update(
-            **{"app.kubernetes.io/instance": "other"}), "selects no pod template"),
-        (lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0].update(
-            name="cfg"), "volumeMount 'cfg' has no volume"),
-        (lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["volumes"][0]["configMap"].update(name="x"),
-         "names ConfigMap 'x'"),
-        (lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["volumes"][1]["persistentVolumeClaim"].update(
-            claimName="models"), "names PersistentVolumeClaim 'models'"),
-        (lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["containers"][0]["readinessProbe"].update(
-            tcpSocket={"port": "http"}), "needs exactly one of"),
-        (lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]
-         .update(port="rest"), "port name 'rest' is not a port"),
-        (lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["containers"][0]["startupProbe"]["httpGet"]
-         .update(port=9999), "port 9999 is not a containerPort"),
-        (lambda d: _find(d, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"].update(name="edge"),
-         "names no object"),
+        (
+            lambda d: _find(d, "Deployment")["spec"]["selector"]["matchLabels"].update(extra="x"),
+            "does not match its pod labels",
+        ),
+        (
+            lambda d: _find(d, "Service", "deepclf-edge")["spec"]["ports"][0].update(targetPort="grcp"),
+            "targetPort 'grcp' is no container port",
+        ),
+        (
+            lambda d: _find(d, "Service", "deepclf-edge-headless")["spec"]["selector"].update(
+                **{"app.kubernetes.io/instance": "other"}
+            ),
+            "selects no pod template",
+        ),
+        (
+            lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0].update(
+                name="cfg"
+            ),
+            "volumeMount 'cfg' has no volume",
+        ),
+        (
+            lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["volumes"][0]["configMap"].update(name="x"),
+            "names ConfigMap 'x'",
+        ),
+        (
+            lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["volumes"][1]["persistentVolumeClaim"].update(
+                claimName="models"
+            ),
+            "names PersistentVolumeClaim 'models'",
+        ),
+        (
+            lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["containers"][0]["readinessProbe"].update(
+                tcpSocket={"port": "http"}
+            ),
+            "needs exactly one of",
+        ),
+        (
+            lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["containers"][0]["livenessProbe"][
+                "httpGet"
+            ].update(port="rest"),
+            "port name 'rest' is not a port",
+        ),
+        (
+            lambda d: _find(d, "Deployment")["spec"]["template"]["spec"]["containers"][0]["startupProbe"][
+                "httpGet"
+            ].update(port=9999),
+            "port 9999 is not a containerPort",
+        ),
+        (
+            lambda d: _find(d, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"].update(name="edge"),
+            "names no object",
+        ),
         (lambda d: _find(d, "Deployment")["spec"].update(replicas=2), "sets replicas"),
-        (lambda d: _find(d, "Deployment")["spec"]["template"]["spec"].update(subdomain="deepclf-edge"),
-         "is not a headless Service"),
+        (
+            lambda d: _find(d, "Deployment")["spec"]["template"]["spec"].update(subdomain="deepclf-edge"),
+            "is not a headless Service",
+        ),
     ],
 )
 def test_reference_check_catches(models, tmp_path, mutate, fragment):
@@ -232,7 +322,9 @@ def _objects(text: str) -> set[tuple[str, str]]:
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed; the Python check still ran")
-@pytest.mark.parametrize("folder", kustomization_folders(DEPLOYMENT), ids=lambda p: p.relative_to(DEPLOYMENT).as_posix())
+@pytest.mark.parametrize(
+    "folder", kustomization_folders(DEPLOYMENT), ids=lambda p: p.relative_to(DEPLOYMENT).as_posix()
+)
 def test_kubectl_kustomize_builds_every_committed_kustomization(folder: Path):
     proc = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

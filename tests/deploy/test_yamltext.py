@@ -7,9 +7,39 @@ import yaml
 
 from deepclf.deploy.yamltext import Comment, Literal, document, dump
 
-AWKWARD = ["yes", "no", "on", "null", "~", "1.0", "0o17", "010", "true", "- item", "a: b", "#not a comment",
-           "'single'", '"double"', "tab\there", "ünïcode ✓", "", " lead", "trail ", "{flow}", "[flow]", "*alias",
-           "&anchor", "!tag", "%directive", "@at", "`tick`", "line\nbreak", "back\\slash", "$HOME", "${X:-y}"]
+AWKWARD = [
+    "yes",
+    "no",
+    "on",
+    "null",
+    "~",
+    "1.0",
+    "0o17",
+    "010",
+    "true",
+    "- item",
+    "a: b",
+    "#not a comment",
+    "'single'",
+    '"double"',
+    "tab\there",
+    "ünïcode ✓",
+    "",
+    " lead",
+    "trail ",
+    "{flow}",
+    "[flow]",
+    "*alias",
+    "&anchor",
+    "!tag",
+    "%directive",
+    "@at",
+    "`tick`",
+    "line\nbreak",
+    "back\\slash",
+    "$HOME",
+    "${X:-y}",
+]
 
 
 @pytest.mark.parametrize("value", AWKWARD)
@@ -24,13 +54,32 @@ def test_keys_read_back_as_strings(key):
 
 
 def test_scalars_lists_maps_and_empties():
-    data = {"i": 3, "neg": -1, "t": True, "f": False, "n": None, "empty_map": {}, "empty_list": [],
-            "items": [{"name": "a", "port": 1}, {}, "s", 2], "deep": {"a": {"b": [{"c": {"d": [1]}}]}}}
+    data = {
+        "i": 3,
+        "neg": -1,
+        "t": True,
+        "f": False,
+        "n": None,
+        "empty_map": {},
+        "empty_list": [],
+        "items": [{"name": "a", "port": 1}, {}, "s", 2],
+        "deep": {"a": {"b": [{"c": {"d": [1]}}]}},
+    }
     assert yaml.safe_load(dump(data)) == data
 
 
-@pytest.mark.parametrize("text", ["one line\n", "two\nlines\n", "no newline", "ends with blank\n\n",
-                                  "inner\n\nblank line\n", 'quotes "x" and \'y\' and $@\n', "tab\tinside\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "one line\n",
+        "two\nlines\n",
+        "no newline",
+        "ends with blank\n\n",
+        "inner\n\nblank line\n",
+        "quotes \"x\" and 'y' and $@\n",
+        "tab\tinside\n",
+    ],
+)
 def test_literal_blocks_keep_their_bytes(text):
     out = dump({"script": Literal(text), "items": [Literal(text)]})
     assert yaml.safe_load(out) == {"script": text, "items": [text]}
@@ -42,13 +91,16 @@ def test_literal_refuses_what_a_block_cannot_hold():
 
 
 def test_comments_land_where_they_were_put_and_change_nothing():
-    data = {Comment("top\nsecond line"): None, "a": 1,
-            "list": [{Comment("before the first field"): None, "name": "x", Comment("inside"): None, "v": 2}]}
+    data = {
+        Comment("top\nsecond line"): None,
+        "a": 1,
+        "list": [{Comment("before the first field"): None, "name": "x", Comment("inside"): None, "v": 2}],
+    }
     out = dump(data)
     assert yaml.safe_load(out) == {"a": 1, "list": [{"name": "x", "v": 2}]}
     lines = out.splitlines()
     assert lines[:2] == ["# top", "# second line"]
-    assert "  # before the first field" in lines and "  - name: \"x\"" in lines
+    assert "  # before the first field" in lines and '  - name: "x"' in lines
     assert "    # inside" in lines
 
 

@@ -13,10 +13,23 @@ from deepclf.protocol import errors as E
 
 # TF Serving's ToHTTPStatusCode (tensorflow_serving/model_servers/http_server.cc), restated by hand.
 TF_SERVING_HTTP = {
-    "OK": 200, "CANCELLED": 499, "UNKNOWN": 500, "INVALID_ARGUMENT": 400, "DEADLINE_EXCEEDED": 504,
-    "NOT_FOUND": 404, "ALREADY_EXISTS": 409, "PERMISSION_DENIED": 403, "RESOURCE_EXHAUSTED": 429,
-    "FAILED_PRECONDITION": 400, "ABORTED": 409, "OUT_OF_RANGE": 400, "UNIMPLEMENTED": 501, "INTERNAL": 500,
-    "UNAVAILABLE": 503, "DATA_LOSS": 500, "UNAUTHENTICATED": 401,
+    "OK": 200,
+    "CANCELLED": 499,
+    "UNKNOWN": 500,
+    "INVALID_ARGUMENT": 400,
+    "DEADLINE_EXCEEDED": 504,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "PERMISSION_DENIED": 403,
+    "RESOURCE_EXHAUSTED": 429,
+    "FAILED_PRECONDITION": 400,
+    "ABORTED": 409,
+    "OUT_OF_RANGE": 400,
+    "UNIMPLEMENTED": 501,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "DATA_LOSS": 500,
+    "UNAUTHENTICATED": 401,
 }
 
 
@@ -47,13 +60,22 @@ def test_one_class_per_code_and_codes_match_tf_error_codes():
 @pytest.mark.parametrize(
     ("cls", "code", "status"),
     [
-        (P.InvalidInput, "INVALID_ARGUMENT", 400), (P.ModelNotFound, "NOT_FOUND", 404),
-        (P.Unavailable, "UNAVAILABLE", 503), (P.DeadlineExceeded, "DEADLINE_EXCEEDED", 504),
-        (P.ResourceExhausted, "RESOURCE_EXHAUSTED", 429), (P.FailedPrecondition, "FAILED_PRECONDITION", 400),
-        (P.Internal, "INTERNAL", 500), (P.Unimplemented, "UNIMPLEMENTED", 501),
-        (P.Unauthenticated, "UNAUTHENTICATED", 401), (P.PermissionDenied, "PERMISSION_DENIED", 403),
-        (P.Cancelled, "CANCELLED", 499), (P.Aborted, "ABORTED", 409), (P.AlreadyExists, "ALREADY_EXISTS", 409),
-        (P.OutOfRange, "OUT_OF_RANGE", 400), (P.DataLoss, "DATA_LOSS", 500), (P.Unknown, "UNKNOWN", 500),
+        (P.InvalidInput, "INVALID_ARGUMENT", 400),
+        (P.ModelNotFound, "NOT_FOUND", 404),
+        (P.Unavailable, "UNAVAILABLE", 503),
+        (P.DeadlineExceeded, "DEADLINE_EXCEEDED", 504),
+        (P.ResourceExhausted, "RESOURCE_EXHAUSTED", 429),
+        (P.FailedPrecondition, "FAILED_PRECONDITION", 400),
+        (P.Internal, "INTERNAL", 500),
+        (P.Unimplemented, "UNIMPLEMENTED", 501),
+        (P.Unauthenticated, "UNAUTHENTICATED", 401),
+        (P.PermissionDenied, "PERMISSION_DENIED", 403),
+        (P.Cancelled, "CANCELLED", 499),
+        (P.Aborted, "ABORTED", 409),
+        (P.AlreadyExists, "ALREADY_EXISTS", 409),
+        (P.OutOfRange, "OUT_OF_RANGE", 400),
+        (P.DataLoss, "DATA_LOSS", 500),
+        (P.Unknown, "UNKNOWN", 500),
     ],
 )
 def test_classes_carry_code_and_status(cls, code, status):

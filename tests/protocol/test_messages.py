@@ -23,9 +23,7 @@ OFFICIAL_POOL = descriptor_pool.Default()
 # Every message our protos define, checked field by field against the official definition.
 OUR_MESSAGES = sorted(
     m.full_name
-    for fd in descriptor_pb2.FileDescriptorSet.FromString(
-        (build_protos.DESCRIPTOR_SET).read_bytes()
-    ).file
+    for fd in descriptor_pb2.FileDescriptorSet.FromString((build_protos.DESCRIPTOR_SET).read_bytes()).file
     if not fd.name.startswith("google/")
     for m in messages.POOL.FindFileByName(fd.name).message_types_by_name.values()
 )
@@ -33,11 +31,15 @@ OUR_MESSAGES = sorted(
 
 def _fields(desc) -> dict[int, tuple]:
     return {
-        f.number: (f.name, f.type, f.label if hasattr(f, "label") else None, f.json_name,
-                   f.message_type.full_name if f.message_type else None,
-                   f.enum_type.full_name if f.enum_type else None,
-                   f.containing_oneof.name if f.containing_oneof and not f.containing_oneof.name.startswith("_")
-                   else None)
+        f.number: (
+            f.name,
+            f.type,
+            f.label if hasattr(f, "label") else None,
+            f.json_name,
+            f.message_type.full_name if f.message_type else None,
+            f.enum_type.full_name if f.enum_type else None,
+            f.containing_oneof.name if f.containing_oneof and not f.containing_oneof.name.startswith("_") else None,
+        )
         for f in desc.fields
     }
 

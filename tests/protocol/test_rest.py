@@ -36,9 +36,11 @@ def test_named_inputs_round_trip_with_signature_dtypes(fmt):
     assert sorted(req.inputs) == sorted(inputs)
     for name, arr in inputs.items():
         got = req.inputs[name]
-        expected = np.array([v.encode() if isinstance(v, str) else v for v in arr.tolist()], dtype=object) if (
-            arr.dtype == object
-        ) else arr
+        expected = (
+            np.array([v.encode() if isinstance(v, str) else v for v in arr.tolist()], dtype=object)
+            if (arr.dtype == object)
+            else arr
+        )
         assert got.dtype == expected.dtype, name
         assert got.shape == expected.shape, name
         assert got.tolist() == expected.tolist(), name
@@ -114,7 +116,10 @@ def test_nan_and_infinity_are_accepted():
 def test_without_signature_names_come_from_json_and_dtypes_are_inferred():
     req = P.decode_predict_request(b'{"instances": [{"a": 1.5, "b": 2, "c": "s", "d": true}]}')
     assert {k: v.dtype for k, v in req.inputs.items()} == {
-        "a": np.float32, "b": np.int64, "c": np.dtype(object), "d": np.bool_
+        "a": np.float32,
+        "b": np.int64,
+        "c": np.dtype(object),
+        "d": np.bool_,
     }
     req = P.decode_predict_request(b'{"inputs": [[1, 2]]}')
     assert list(req.inputs) == [rest.UNNAMED] and req.inputs[rest.UNNAMED].dtype == np.int64
@@ -133,8 +138,9 @@ def test_signature_dtypes_from_a_callable_of_the_requested_signature_name():
     # the ints would be inferred as int64; the callable's float32 for "image" wins, as with a mapping
     req = P.decode_predict_request(b'{"instances": [[1, 2]]}', dtypes_for)
     assert req.inputs["image"].dtype == np.float32 and req.inputs["image"].tolist() == [[1.0, 2.0]]
-    req = P.decode_predict_request(b'{"signature_name": "predict_image_bytes", "instances": [{"b64": "aGk="}]}',
-                                   dtypes_for)
+    req = P.decode_predict_request(
+        b'{"signature_name": "predict_image_bytes", "instances": [{"b64": "aGk="}]}', dtypes_for
+    )
     assert req.signature_name == "predict_image_bytes" and req.inputs["image_bytes"].tolist() == [b"hi"]
     assert asked == ["", "predict_image_bytes"]
     with pytest.raises(P.ModelNotFound, match="no signature 'nope'"):
@@ -311,7 +317,10 @@ def test_model_status_json_matches_official_json_format():
 
 def _metadata_response():
     sigs = P.SignatureDefMap()
-    for name, inp, dtype in (("serving_default", "image", "DT_FLOAT"), ("predict_image_bytes", "image_bytes", "DT_STRING")):
+    for name, inp, dtype in (
+        ("serving_default", "image", "DT_FLOAT"),
+        ("predict_image_bytes", "image_bytes", "DT_STRING"),
+    ):
         sd = sigs.signature_def[name]
         sd.method_name = "tensorflow/serving/predict"
         sd.inputs[inp].name = f"{name}_{inp}:0"

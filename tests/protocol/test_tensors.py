@@ -10,8 +10,20 @@ from deepclf import protocol as P
 from deepclf.protocol import messages
 
 NUMERIC = [
-    np.float32, np.float16, np.float64, np.int8, np.uint8, np.int16, np.uint16,
-    np.int32, np.uint32, np.int64, np.uint64, np.bool_, np.complex64, np.complex128,
+    np.float32,
+    np.float16,
+    np.float64,
+    np.int8,
+    np.uint8,
+    np.int16,
+    np.uint16,
+    np.int32,
+    np.uint32,
+    np.int64,
+    np.uint64,
+    np.bool_,
+    np.complex64,
+    np.complex128,
 ]
 SHAPES = [(), (0,), (1,), (3,), (2, 3), (0, 180, 180, 3), (2, 4, 5, 3)]
 
@@ -183,9 +195,9 @@ def test_agrees_with_tf_on_strings_and_broadcast_scalars(tf):
     from tensorflow.core.framework import tensor_pb2
 
     strings = np.array([[b"\xff\xd8", b"a"], [b"", b"zz"]], dtype=object)
-    assert tf.make_ndarray(tensor_pb2.TensorProto.FromString(P.to_tensor_proto(strings).SerializeToString())).tolist() == (
-        strings.tolist()
-    )
+    assert tf.make_ndarray(
+        tensor_pb2.TensorProto.FromString(P.to_tensor_proto(strings).SerializeToString())
+    ).tolist() == (strings.tolist())
     tf_proto = tf.make_tensor_proto(strings)
     assert P.to_ndarray(P.TensorProto.FromString(tf_proto.SerializeToString())).tolist() == strings.tolist()
     # tf.make_tensor_proto(3.0, shape=...) writes one float_val; both readers broadcast it.
@@ -201,8 +213,6 @@ def test_agrees_with_tf_tensor_from_proto(tf):
     from tensorflow.core.framework import tensor_pb2
 
     arr = _sample(np.float32, (2, 3))
-    t = tf.io.parse_tensor(
-        tf.constant(P.to_tensor_proto(arr).SerializeToString()), out_type=tf.float32
-    )
+    t = tf.io.parse_tensor(tf.constant(P.to_tensor_proto(arr).SerializeToString()), out_type=tf.float32)
     np.testing.assert_array_equal(t.numpy(), arr)
     assert tensor_pb2.TensorProto.FromString(P.to_tensor_proto(arr).SerializeToString()).dtype == 1

@@ -19,7 +19,7 @@ from deepclf.cli import main
 
 # A sitecustomize that makes `import tensorflow` (and tensorflow_serving, keras) fail the way it does in an
 # environment with only the `edge` extra installed.
-NO_TF_SITECUSTOMIZE = textwrap.dedent('''
+NO_TF_SITECUSTOMIZE = textwrap.dedent("""
     import sys
 
     class _NoTensorFlow:
@@ -31,7 +31,7 @@ NO_TF_SITECUSTOMIZE = textwrap.dedent('''
             return None
 
     sys.meta_path.insert(0, _NoTensorFlow())
-''')
+""")
 
 
 def _python(code: str, *, no_tf: bool, tmp_path: Path, args: list[str] | None = None):
@@ -41,12 +41,13 @@ def _python(code: str, *, no_tf: bool, tmp_path: Path, args: list[str] | None = 
         site.mkdir(exist_ok=True)
         (site / "sitecustomize.py").write_text(NO_TF_SITECUSTOMIZE)
         env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-c", code, *(args or [])], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code, *(args or [])], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_runtime_import_and_litert_use_never_load_tensorflow(version_dir: Path, photos, tmp_path: Path) -> None:
-    code = textwrap.dedent('''
+    code = textwrap.dedent("""
         import sys
         import deepclf.runtime
         from deepclf.runtime import load_runner
@@ -58,7 +59,7 @@ def test_runtime_import_and_litert_use_never_load_tensorflow(version_dir: Path, 
                       "predict_image_bytes")
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tensorflow_serving"))
         print("LOADED", loaded)
-    ''')
+    """)
     proc = _python(code, no_tf=False, tmp_path=tmp_path, args=[str(version_dir), *map(str, photos[:2])])
     assert proc.returncode == 0, proc.stderr
     assert "LOADED []" in proc.stdout
@@ -75,11 +76,17 @@ def test_predict_works_without_tensorflow(version_dir: Path, photos, tmp_path: P
     proc = _python(code, no_tf=True, tmp_path=tmp_path, args=["predict", tflite, str(photos[0]), "--json"])
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc[0]["file"] == str(photos[0]) and doc[0]["label"] in json.loads(
-        (version_dir / "manifest.json").read_text())["labels"]
+    assert (
+        doc[0]["file"] == str(photos[0])
+        and doc[0]["label"] in json.loads((version_dir / "manifest.json").read_text())["labels"]
+    )
     # the Keras format needs TF: a clear error naming the extra, not a traceback
-    proc = _python(code, no_tf=True, tmp_path=tmp_path,
-                   args=["predict", str(version_dir), "--format", "savedmodel", str(photos[0])])
+    proc = _python(
+        code,
+        no_tf=True,
+        tmp_path=tmp_path,
+        args=["predict", str(version_dir), "--format", "savedmodel", str(photos[0])],
+    )
     assert proc.returncode == 2
     assert "needs the 'tensorflow' package" in proc.stderr and "[tf]" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -103,8 +110,23 @@ def test_predict_prints_the_tutorial_sentence(version_dir: Path, run_dir: Path, 
 
 
 def test_predict_top_k_and_many_images(version_dir: Path, photos, capsys) -> None:
-    assert main(["predict", str(version_dir), "--variant", "int8", "--threads", "1", "--top-k", "3",
-                 str(photos[0]), str(photos[1])]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(version_dir),
+                "--variant",
+                "int8",
+                "--threads",
+                "1",
+                "--top-k",
+                "3",
+                str(photos[0]),
+                str(photos[1]),
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 * (1 + 3)
     assert lines[0].startswith(f"{photos[0]}: This image most likely belongs to ")
@@ -118,8 +140,7 @@ def test_predict_json(version_dir: Path, photos, capsys) -> None:
     assert [d["file"] for d in doc] == [str(photos[0]), str(photos[1])]
     for d in doc:
         assert set(d) == {"file", "label", "index", "score", "top_k"}
-        assert len(d["top_k"]) == 2 and d["top_k"][0] == {"label": d["label"], "index": d["index"],
-                                                          "score": d["score"]}
+        assert len(d["top_k"]) == 2 and d["top_k"][0] == {"label": d["label"], "index": d["index"], "score": d["score"]}
 
 
 @pytest.mark.parametrize(

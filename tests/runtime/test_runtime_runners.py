@@ -55,7 +55,7 @@ def test_bytes_signature_equals_float_signature(runner, photos) -> None:
 def test_results_do_not_depend_on_batch_size(runner, photos) -> None:
     x = preprocess_batch(photos, runner.manifest.input)
     whole = runner.predict(x)
-    one_by_one = np.concatenate([runner.predict(x[i:i + 1]) for i in range(len(x))])
+    one_by_one = np.concatenate([runner.predict(x[i : i + 1]) for i in range(len(x))])
     np.testing.assert_allclose(one_by_one, whole, atol=1e-5)
     again = runner.predict(x[:3])  # a cached batch size after others
     np.testing.assert_allclose(again, whole[:3], atol=1e-5)
@@ -83,15 +83,18 @@ def test_classify(runner, photos) -> None:
         ({"image": np.zeros((64, 64, 3), np.float32)}, "serving_default", InvalidInputError, "[batch, 64, 64, 3]"),
         ({"image": np.full((1, 64, 64, 3), 300, np.float32)}, "serving_default", InvalidInputError, "max 300"),
         ({"image": np.full((1, 64, 64, 3), np.nan, np.float32)}, "serving_default", InvalidInputError, "NaN"),
-        ({"image_bytes": np.array([b"not an image"], object)}, "predict_image_bytes", InvalidInputError,
-         "image_bytes[0]: not a decodable image"),
+        (
+            {"image_bytes": np.array([b"not an image"], object)},
+            "predict_image_bytes",
+            InvalidInputError,
+            "image_bytes[0]: not a decodable image",
+        ),
         ({"image_bytes": b"\xff\xd8"}, "predict_image_bytes", InvalidInputError, "single bytes object"),
         ({"image_bytes": np.array([[b"a"]], object)}, "predict_image_bytes", InvalidInputError, "shape [batch]"),
         ({"image_bytes": np.array([1.0])}, "predict_image_bytes", InvalidInputError, "dtype float64"),
     ],
 )
-def test_invalid_inputs_are_rejected_with_clear_messages(version_dir: Path, inputs, signature, error,
-                                                         message) -> None:
+def test_invalid_inputs_are_rejected_with_clear_messages(version_dir: Path, inputs, signature, error, message) -> None:
     with load_runner(version_dir, variant="int8") as r, pytest.raises(error) as info:
         r.run(inputs, signature)
     assert message in str(info.value)
@@ -200,6 +203,9 @@ def test_load_runner_refuses_a_manifest_input_it_cannot_honour(tmp_path: Path, v
     doc = json.loads((tmp_path / "1" / "manifest.json").read_text())
     doc["input"]["resize"] = "nearest"
     (tmp_path / "1" / "manifest.json").write_text(json.dumps(doc))
-    with pytest.raises(ModelFormatError, match=r"1/manifest.json: input.resize is 'nearest'; this version of deepclf "
-                                               r"implements only 'bilinear'"):
+    with pytest.raises(
+        ModelFormatError,
+        match=r"1/manifest.json: input.resize is 'nearest'; this version of deepclf "
+        r"implements only 'bilinear'",
+    ):
         load_runner(tmp_path / "1")

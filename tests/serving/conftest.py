@@ -44,7 +44,9 @@ def make_models_root(root: Path, version_dir: Path, hpt: bytes) -> Path:
 
 
 @pytest.fixture(scope="module")
-def models_root(tmp_path_factory: pytest.TempPathFactory, shared_version_dir: Path, half_plus_two_tflite: bytes) -> Path:
+def models_root(
+    tmp_path_factory: pytest.TempPathFactory, shared_version_dir: Path, half_plus_two_tflite: bytes
+) -> Path:
     """A private copy per test module (tests may add or remove versions)."""
     return make_models_root(tmp_path_factory.mktemp("models"), shared_version_dir, half_plus_two_tflite)
 
@@ -59,7 +61,12 @@ def server(models_root: Path) -> Iterator:
             ModelConfig("flowers", str(models_root / "flowers"), version_labels={"stable": 1}),
             ModelConfig(HALF_PLUS_TWO, str(models_root / HALF_PLUS_TWO)),
         ],
-        host="127.0.0.1", port=0, rest_api_port=0, format="fp32", threads=2, poll_seconds=0,
+        host="127.0.0.1",
+        port=0,
+        rest_api_port=0,
+        format="fp32",
+        threads=2,
+        poll_seconds=0,
     )
     with EdgeServer(cfg) as srv:
         yield srv

@@ -53,10 +53,11 @@ def test_half_plus_two_columnar_and_named_forms(server):
     assert _post(server, "/v1/models/half_plus_two:predict", {"inputs": {"x": [1.0, 2.0, 5.0]}}).json() == {
         "outputs": [2.5, 3.0, 4.5]
     }
-    assert _post(server, "/v1/models/half_plus_two/versions/1:predict",
-                 {"signature_name": "serving_default", "instances": [{"x": 1.0}, {"x": 2.0}]}).json() == {
-        "predictions": [2.5, 3.0]
-    }
+    assert _post(
+        server,
+        "/v1/models/half_plus_two/versions/1:predict",
+        {"signature_name": "serving_default", "instances": [{"x": 1.0}, {"x": 2.0}]},
+    ).json() == {"predictions": [2.5, 3.0]}
     # JSON integers are read as the signature's float32, as TF Serving does.
     assert _post(server, "/v1/models/half_plus_two:predict", {"instances": [1, 2, 5]}).json() == {
         "predictions": [2.5, 3.0, 4.5]
@@ -65,14 +66,18 @@ def test_half_plus_two_columnar_and_named_forms(server):
 
 def test_half_plus_two_status_and_metadata(server):
     status = requests.get(server.rest_url + "/v1/models/half_plus_two", timeout=10).json()
-    assert status == {"model_version_status": [
-        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
-    ]}
+    assert status == {
+        "model_version_status": [
+            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        ]
+    }
     meta = requests.get(server.rest_url + "/v1/models/half_plus_two/metadata", timeout=10).json()
     assert meta["model_spec"]["name"] == "half_plus_two" and meta["model_spec"]["version"] == "1"
     sig = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
     assert sig["method_name"] == "tensorflow/serving/predict"
-    assert sig["inputs"]["x"]["dtype"] == "DT_FLOAT" and [d["size"] for d in sig["inputs"]["x"]["tensor_shape"]["dim"]] == ["-1"]
+    assert sig["inputs"]["x"]["dtype"] == "DT_FLOAT" and [
+        d["size"] for d in sig["inputs"]["x"]["tensor_shape"]["dim"]
+    ] == ["-1"]
     assert sig["outputs"]["y"]["dtype"] == "DT_FLOAT"
 
 
@@ -101,8 +106,9 @@ def test_metadata_lists_both_signatures(server):
 def test_rest_row_columnar_and_b64_agree_exactly_with_local_runner(server, batch, photos, local):
     expected = local.run({"image": batch})
     row = _post(server, "/v1/models/flowers:predict", P.encode_predict_request({"image": batch}))
-    col = _post(server, "/v1/models/flowers/versions/1:predict",
-                P.encode_predict_request({"image": batch}, format="columnar"))
+    col = _post(
+        server, "/v1/models/flowers/versions/1:predict", P.encode_predict_request({"image": batch}, format="columnar")
+    )
     assert row.status_code == col.status_code == 200
     row_out = P.decode_predict_response(row.content)
     col_out = P.decode_predict_response(col.content)
@@ -113,13 +119,16 @@ def test_rest_row_columnar_and_b64_agree_exactly_with_local_runner(server, batch
 
     # The bytes signature: TF Serving's documented b64 form, decoded on the server with deepclf.preprocessing.
     jpegs = [p.read_bytes() for p in photos]
-    body = {"signature_name": "predict_image_bytes",
-            "instances": [{"b64": base64.b64encode(j).decode()} for j in jpegs]}
+    body = {
+        "signature_name": "predict_image_bytes",
+        "instances": [{"b64": base64.b64encode(j).decode()} for j in jpegs],
+    }
     b64 = _post(server, "/v1/models/flowers/labels/stable:predict", body)
     assert b64.status_code == 200, b64.text
     expected_bytes = local.run({"image_bytes": np.array(jpegs, dtype=object)}, "predict_image_bytes")
-    np.testing.assert_array_equal(P.decode_predict_response(b64.content)["probabilities"],
-                                  expected_bytes["probabilities"])
+    np.testing.assert_array_equal(
+        P.decode_predict_response(b64.content)["probabilities"], expected_bytes["probabilities"]
+    )
     # Same pixels either way (the server decodes with the one image contract).
     np.testing.assert_array_equal(expected_bytes["probabilities"], expected["probabilities"])
 
@@ -134,8 +143,9 @@ def test_grpc_predict_metadata_status(server, batch, local):
         resp = P.unary_unary(ch, P.PREDICT)(req, timeout=30)
         assert resp.model_spec.name == FLOWERS and resp.model_spec.version.value == 1
         assert resp.model_spec.signature_name == "serving_default"
-        np.testing.assert_array_equal(P.to_ndarray(resp.outputs["probabilities"]),
-                                      local.run({"image": batch})["probabilities"])
+        np.testing.assert_array_equal(
+            P.to_ndarray(resp.outputs["probabilities"]), local.run({"image": batch})["probabilities"]
+        )
         assert set(resp.outputs) == {"probabilities", "classes", "labels"}
 
         req.output_filter.append("labels")
@@ -176,8 +186,10 @@ def test_half_plus_two_over_grpc(server):
 
 
 def test_official_tensorflow_serving_stubs_identical(server, batch, photos, local):
-    pytest.importorskip("tensorflow_serving.apis.prediction_service_pb2_grpc",
-                        reason="tensorflow-serving-api (the dev extra) provides the official stubs")
+    pytest.importorskip(
+        "tensorflow_serving.apis.prediction_service_pb2_grpc",
+        reason="tensorflow-serving-api (the dev extra) provides the official stubs",
+    )
     import tensorflow as tf
     from tensorflow_serving.apis import (
         get_model_metadata_pb2,
@@ -219,8 +231,9 @@ def test_official_tensorflow_serving_stubs_identical(server, batch, photos, loca
             stub.Predict(req, timeout=10)
         assert info.value.code() == grpc.StatusCode.NOT_FOUND
 
-    rest = P.decode_predict_response(_post(server, "/v1/models/flowers:predict",
-                                           P.encode_predict_request({"image": batch})).content)
+    rest = P.decode_predict_response(
+        _post(server, "/v1/models/flowers:predict", P.encode_predict_request({"image": batch})).content
+    )
     expected = local.run({"image": batch})["probabilities"]
     np.testing.assert_array_equal(official, expected)
     np.testing.assert_array_equal(official_b, expected)
@@ -230,22 +243,31 @@ def test_official_tensorflow_serving_stubs_identical(server, batch, photos, loca
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_curl_gives_the_same_answers(server, batch, tmp_path):
     def curl(*args: str) -> tuple[int, bytes]:
-        proc = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", *args], capture_output=True, timeout=60,
-                              check=True)
+        proc = subprocess.run(
+            ["curl", "-s", "-w", "\n%{http_code}", *args], capture_output=True, timeout=60, check=True
+        )
         body, _, code = proc.stdout.rpartition(b"\n")
         return int(code), body
 
     # TF Serving's documented half_plus_two calls, verbatim.
-    code, body = curl("-d", '{"instances": [1.0, 2.0, 5.0]}', "-X", "POST",
-                      f"{server.rest_url}/v1/models/half_plus_two:predict")
+    code, body = curl(
+        "-d", '{"instances": [1.0, 2.0, 5.0]}', "-X", "POST", f"{server.rest_url}/v1/models/half_plus_two:predict"
+    )
     assert code == 200 and json.loads(body) == {"predictions": [2.5, 3.0, 4.5]}
     code, body = curl(f"{server.rest_url}/v1/models/half_plus_two")
     assert code == 200 and json.loads(body)["model_version_status"][0]["state"] == "AVAILABLE"
 
     request_file = tmp_path / "request.json"
     request_file.write_bytes(P.encode_predict_request({"image": batch}))
-    code, body = curl("-X", "POST", "-H", "Content-Type: application/json", "--data-binary", f"@{request_file}",
-                      f"{server.rest_url}/v1/models/flowers:predict")
+    code, body = curl(
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        f"@{request_file}",
+        f"{server.rest_url}/v1/models/flowers:predict",
+    )
     assert code == 200
     by_requests = _post(server, "/v1/models/flowers:predict", request_file.read_bytes())
     assert body == by_requests.content  # byte-identical answers

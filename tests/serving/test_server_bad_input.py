@@ -36,48 +36,154 @@ REST_CASES = [
     ("empty-instances", "POST", "/v1/models/flowers:predict", b'{"instances": []}', 400, "no values"),
     ("instances-not-list", "POST", "/v1/models/flowers:predict", b'{"instances": 5}', 400, "to be a list"),
     ("instances-null", "POST", "/v1/models/flowers:predict", b'{"instances": null}', 400, "to be a list"),
-    ("wrong-input-name", "POST", "/v1/models/flowers:predict", json.dumps({"instances": [{"img": ZEROS[0]}]}), 400,
-     "['image']"),
-    ("wrong-shape", "POST", "/v1/models/flowers:predict", b'{"instances": [[1.0, 2.0]]}', 400,
-     "must have shape [batch, 64, 64, 3], got [1, 2]"),
-    ("strings-for-floats", "POST", "/v1/models/flowers:predict", b'{"instances": ["a", "b"]}', 400,
-     "expected float32 values"),
-    ("ragged", "POST", "/v1/models/half_plus_two:predict", b'{"instances": [[1.0, 2.0], [1.0]]}', 400,
-     "rectangular"),
+    (
+        "wrong-input-name",
+        "POST",
+        "/v1/models/flowers:predict",
+        json.dumps({"instances": [{"img": ZEROS[0]}]}),
+        400,
+        "['image']",
+    ),
+    (
+        "wrong-shape",
+        "POST",
+        "/v1/models/flowers:predict",
+        b'{"instances": [[1.0, 2.0]]}',
+        400,
+        "must have shape [batch, 64, 64, 3], got [1, 2]",
+    ),
+    (
+        "strings-for-floats",
+        "POST",
+        "/v1/models/flowers:predict",
+        b'{"instances": ["a", "b"]}',
+        400,
+        "expected float32 values",
+    ),
+    ("ragged", "POST", "/v1/models/half_plus_two:predict", b'{"instances": [[1.0, 2.0], [1.0]]}', 400, "rectangular"),
     ("nan-pixels", "POST", "/v1/models/flowers:predict", _image_with("NaN"), 400, "NaN or infinite"),
     ("inf-pixels", "POST", "/v1/models/flowers:predict", _image_with("Infinity"), 400, "NaN or infinite"),
-    ("pixels-out-of-range", "POST", "/v1/models/flowers:predict", _image_with("300.0"), 400, "values must be in 0..255"),
-    ("unknown-signature", "POST", "/v1/models/flowers:predict",
-     json.dumps({"signature_name": "nope", "instances": ZEROS}), 404, "\"nope\" not found in signature def"),
-    ("signature-not-string", "POST", "/v1/models/flowers:predict", b'{"signature_name": 7, "instances": [1]}', 400,
-     "'signature_name' must be a string"),
-    ("bad-b64", "POST", "/v1/models/flowers:predict",
-     b'{"signature_name": "predict_image_bytes", "instances": [{"b64": "%%%not base64"}]}', 400,
-     "unable to base64-decode"),
-    ("b64-not-an-image", "POST", "/v1/models/flowers:predict",
-     json.dumps({"signature_name": "predict_image_bytes", "instances": [{"b64": B64_JPEG_GARBAGE}]}), 400,
-     "image_bytes[0]"),
-    ("numbers-for-bytes", "POST", "/v1/models/flowers:predict",
-     b'{"signature_name": "predict_image_bytes", "instances": [1.5]}', 400, "is not a string"),
-    ("b64-for-floats", "POST", "/v1/models/flowers:predict", b'{"instances": [{"b64": "AAAA"}]}', 400,
-     "expected float32 values"),
-    ("columnar-missing-input", "POST", "/v1/models/flowers:predict", b'{"inputs": {"x": [1.0]}}', 400,
-     "missing named input(s) ['image']"),
+    (
+        "pixels-out-of-range",
+        "POST",
+        "/v1/models/flowers:predict",
+        _image_with("300.0"),
+        400,
+        "values must be in 0..255",
+    ),
+    (
+        "unknown-signature",
+        "POST",
+        "/v1/models/flowers:predict",
+        json.dumps({"signature_name": "nope", "instances": ZEROS}),
+        404,
+        '"nope" not found in signature def',
+    ),
+    (
+        "signature-not-string",
+        "POST",
+        "/v1/models/flowers:predict",
+        b'{"signature_name": 7, "instances": [1]}',
+        400,
+        "'signature_name' must be a string",
+    ),
+    (
+        "bad-b64",
+        "POST",
+        "/v1/models/flowers:predict",
+        b'{"signature_name": "predict_image_bytes", "instances": [{"b64": "%%%not base64"}]}',
+        400,
+        "unable to base64-decode",
+    ),
+    (
+        "b64-not-an-image",
+        "POST",
+        "/v1/models/flowers:predict",
+        json.dumps({"signature_name": "predict_image_bytes", "instances": [{"b64": B64_JPEG_GARBAGE}]}),
+        400,
+        "image_bytes[0]",
+    ),
+    (
+        "numbers-for-bytes",
+        "POST",
+        "/v1/models/flowers:predict",
+        b'{"signature_name": "predict_image_bytes", "instances": [1.5]}',
+        400,
+        "is not a string",
+    ),
+    (
+        "b64-for-floats",
+        "POST",
+        "/v1/models/flowers:predict",
+        b'{"instances": [{"b64": "AAAA"}]}',
+        400,
+        "expected float32 values",
+    ),
+    (
+        "columnar-missing-input",
+        "POST",
+        "/v1/models/flowers:predict",
+        b'{"inputs": {"x": [1.0]}}',
+        400,
+        "missing named input(s) ['image']",
+    ),
     ("nulls", "POST", "/v1/models/half_plus_two:predict", b'{"instances": [null, 1.0]}', 400, "expected float32"),
-    ("bools-for-floats", "POST", "/v1/models/half_plus_two:predict", b'{"instances": [true, false]}', 400,
-     "true/false"),
-    ("generic-wrong-rank", "POST", "/v1/models/half_plus_two:predict", b'{"instances": [[1.0], [2.0]]}', 400,
-     "must have shape [-1]"),
-    ("generic-wrong-name", "POST", "/v1/models/half_plus_two:predict", b'{"inputs": {"z": [1.0]}}', 400,
-     "missing named input(s) ['x']"),
-    ("float-overflow", "POST", "/v1/models/half_plus_two:predict", b'{"instances": [1e300]}', 400,
-     "does not fit float32"),
-    ("unknown-model", "POST", "/v1/models/tulips:predict", b'{"instances": [1.0]}', 404,
-     "Servable not found for request: Latest(tulips)"),
-    ("unknown-version", "POST", "/v1/models/flowers/versions/7:predict", b'{"instances": [1.0]}', 404,
-     "Specific(flowers, 7)"),
-    ("unknown-label", "POST", "/v1/models/flowers/labels/canary:predict", b'{"instances": [1.0]}', 404,
-     "Unrecognized servable version label: canary"),
+    (
+        "bools-for-floats",
+        "POST",
+        "/v1/models/half_plus_two:predict",
+        b'{"instances": [true, false]}',
+        400,
+        "true/false",
+    ),
+    (
+        "generic-wrong-rank",
+        "POST",
+        "/v1/models/half_plus_two:predict",
+        b'{"instances": [[1.0], [2.0]]}',
+        400,
+        "must have shape [-1]",
+    ),
+    (
+        "generic-wrong-name",
+        "POST",
+        "/v1/models/half_plus_two:predict",
+        b'{"inputs": {"z": [1.0]}}',
+        400,
+        "missing named input(s) ['x']",
+    ),
+    (
+        "float-overflow",
+        "POST",
+        "/v1/models/half_plus_two:predict",
+        b'{"instances": [1e300]}',
+        400,
+        "does not fit float32",
+    ),
+    (
+        "unknown-model",
+        "POST",
+        "/v1/models/tulips:predict",
+        b'{"instances": [1.0]}',
+        404,
+        "Servable not found for request: Latest(tulips)",
+    ),
+    (
+        "unknown-version",
+        "POST",
+        "/v1/models/flowers/versions/7:predict",
+        b'{"instances": [1.0]}',
+        404,
+        "Specific(flowers, 7)",
+    ),
+    (
+        "unknown-label",
+        "POST",
+        "/v1/models/flowers/labels/canary:predict",
+        b'{"instances": [1.0]}',
+        404,
+        "Unrecognized servable version label: canary",
+    ),
     ("unknown-verb", "POST", "/v1/models/flowers:explode", b'{"instances": [1.0]}', 400, "Malformed request"),
     ("classify-unsupported", "POST", "/v1/models/flowers:classify", b'{"examples": []}', 501, "classify"),
     ("non-numeric-version", "GET", "/v1/models/flowers/versions/abc", None, 400, "Malformed request"),
@@ -90,8 +196,9 @@ REST_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status", "needle"), [c[1:] for c in REST_CASES],
-                         ids=[c[0] for c in REST_CASES])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "needle"), [c[1:] for c in REST_CASES], ids=[c[0] for c in REST_CASES]
+)
 def test_rest_bad_request(server, method, path, body, status, needle):
     r = requests.request(method, server.rest_url + path, data=body, timeout=30)
     assert r.status_code == status, r.text
@@ -141,58 +248,153 @@ NAN_IMG[0, 0, 0, 0] = np.nan
 # (id, method, request factory, expected code, expected substring)
 GRPC_CASES = [
     ("no-model-spec", P.PREDICT, lambda: P.PredictRequest(), grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec"),
-    ("unknown-model", P.PREDICT, lambda: _predict_request("tulips", image=IMG), grpc.StatusCode.NOT_FOUND,
-     "Latest(tulips)"),
-    ("unknown-version", P.PREDICT, lambda: _with_spec(_predict_request(image=IMG), version=3),
-     grpc.StatusCode.NOT_FOUND, "Specific(flowers, 3)"),
-    ("unknown-label", P.PREDICT, lambda: _with_spec(_predict_request(image=IMG), version_label="canary"),
-     grpc.StatusCode.NOT_FOUND, "Unrecognized servable version label"),
-    ("unknown-signature", P.PREDICT, lambda: _with_spec(_predict_request(image=IMG), signature_name="zzz"),
-     grpc.StatusCode.NOT_FOUND, "\"zzz\" not found"),
+    (
+        "unknown-model",
+        P.PREDICT,
+        lambda: _predict_request("tulips", image=IMG),
+        grpc.StatusCode.NOT_FOUND,
+        "Latest(tulips)",
+    ),
+    (
+        "unknown-version",
+        P.PREDICT,
+        lambda: _with_spec(_predict_request(image=IMG), version=3),
+        grpc.StatusCode.NOT_FOUND,
+        "Specific(flowers, 3)",
+    ),
+    (
+        "unknown-label",
+        P.PREDICT,
+        lambda: _with_spec(_predict_request(image=IMG), version_label="canary"),
+        grpc.StatusCode.NOT_FOUND,
+        "Unrecognized servable version label",
+    ),
+    (
+        "unknown-signature",
+        P.PREDICT,
+        lambda: _with_spec(_predict_request(image=IMG), signature_name="zzz"),
+        grpc.StatusCode.NOT_FOUND,
+        '"zzz" not found',
+    ),
     ("no-inputs", P.PREDICT, lambda: _predict_request(), grpc.StatusCode.INVALID_ARGUMENT, "no inputs"),
-    ("wrong-input-name", P.PREDICT, lambda: _predict_request(picture=IMG), grpc.StatusCode.INVALID_ARGUMENT,
-     "missing ['image']"),
-    ("float64", P.PREDICT, lambda: _predict_request(image=IMG.astype(np.float64)), grpc.StatusCode.INVALID_ARGUMENT,
-     "must be float32"),
-    ("wrong-shape", P.PREDICT, lambda: _predict_request(image=np.zeros((1, 32, 32, 3), np.float32)),
-     grpc.StatusCode.INVALID_ARGUMENT, "got [1, 32, 32, 3]"),
-    ("short-tensor-content", P.PREDICT, lambda: _predict_request(image=_bad_content()),
-     grpc.StatusCode.INVALID_ARGUMENT, "bytes of tensor_content"),
+    (
+        "wrong-input-name",
+        P.PREDICT,
+        lambda: _predict_request(picture=IMG),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "missing ['image']",
+    ),
+    (
+        "float64",
+        P.PREDICT,
+        lambda: _predict_request(image=IMG.astype(np.float64)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "must be float32",
+    ),
+    (
+        "wrong-shape",
+        P.PREDICT,
+        lambda: _predict_request(image=np.zeros((1, 32, 32, 3), np.float32)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "got [1, 32, 32, 3]",
+    ),
+    (
+        "short-tensor-content",
+        P.PREDICT,
+        lambda: _predict_request(image=_bad_content()),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "bytes of tensor_content",
+    ),
     ("nan", P.PREDICT, lambda: _predict_request(image=NAN_IMG), grpc.StatusCode.INVALID_ARGUMENT, "NaN"),
-    ("unknown-output-filter", P.PREDICT,
-     lambda: (lambda r: (r.output_filter.append("logits"), r)[1])(_predict_request(image=IMG)),
-     grpc.StatusCode.INVALID_ARGUMENT, "output tensor alias not found in signature: logits"),
-    ("unsupported-dtype", P.PREDICT, lambda: _predict_request(image=_resource_dtype()),
-     grpc.StatusCode.INVALID_ARGUMENT, "DT_RESOURCE is not supported"),
-    ("unknown-dim", P.PREDICT, lambda: _predict_request("half_plus_two", x=_unknown_dim()),
-     grpc.StatusCode.INVALID_ARGUMENT, "unknown (-1) dimension"),
-    ("undecodable-image", P.PREDICT,
-     lambda: _with_spec(_predict_request(image_bytes=np.array([b"not an image"], dtype=object)),
-                        signature_name="predict_image_bytes"),
-     grpc.StatusCode.INVALID_ARGUMENT, "image_bytes[0]"),
-    ("bytes-2d", P.PREDICT,
-     lambda: _with_spec(_predict_request(image_bytes=np.array([[b"a"]], dtype=object)),
-                        signature_name="predict_image_bytes"),
-     grpc.StatusCode.INVALID_ARGUMENT, "must have shape [batch]"),
-    ("generic-int-input", P.PREDICT, lambda: _predict_request("half_plus_two", x=np.array([1, 2], np.int32)),
-     grpc.StatusCode.INVALID_ARGUMENT, "must have dtype float32"),
-    ("metadata-no-field", P.GET_MODEL_METADATA,
-     lambda: P.GetModelMetadataRequest(model_spec=P.model_spec("flowers")), grpc.StatusCode.INVALID_ARGUMENT,
-     "at least one metadata_field"),
-    ("metadata-bad-field", P.GET_MODEL_METADATA,
-     lambda: P.GetModelMetadataRequest(model_spec=P.model_spec("flowers"), metadata_field=["graph"]),
-     grpc.StatusCode.INVALID_ARGUMENT, "Metadata field graph is not supported"),
-    ("metadata-unknown-model", P.GET_MODEL_METADATA,
-     lambda: P.GetModelMetadataRequest(model_spec=P.model_spec("x"), metadata_field=["signature_def"]),
-     grpc.StatusCode.NOT_FOUND, "Servable not found"),
-    ("status-unknown-model", P.GET_MODEL_STATUS,
-     lambda: P.GetModelStatusRequest(model_spec=P.model_spec("x")), grpc.StatusCode.NOT_FOUND,
-     "Could not find any versions of model x"),
-    ("status-unknown-version", P.GET_MODEL_STATUS,
-     lambda: P.GetModelStatusRequest(model_spec=P.model_spec("flowers", 5)), grpc.StatusCode.NOT_FOUND,
-     "Could not find version 5"),
-    ("status-no-spec", P.GET_MODEL_STATUS, lambda: P.GetModelStatusRequest(), grpc.StatusCode.INVALID_ARGUMENT,
-     "Missing ModelSpec"),
+    (
+        "unknown-output-filter",
+        P.PREDICT,
+        lambda: (lambda r: (r.output_filter.append("logits"), r)[1])(_predict_request(image=IMG)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "output tensor alias not found in signature: logits",
+    ),
+    (
+        "unsupported-dtype",
+        P.PREDICT,
+        lambda: _predict_request(image=_resource_dtype()),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "DT_RESOURCE is not supported",
+    ),
+    (
+        "unknown-dim",
+        P.PREDICT,
+        lambda: _predict_request("half_plus_two", x=_unknown_dim()),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "unknown (-1) dimension",
+    ),
+    (
+        "undecodable-image",
+        P.PREDICT,
+        lambda: _with_spec(
+            _predict_request(image_bytes=np.array([b"not an image"], dtype=object)),
+            signature_name="predict_image_bytes",
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "image_bytes[0]",
+    ),
+    (
+        "bytes-2d",
+        P.PREDICT,
+        lambda: _with_spec(
+            _predict_request(image_bytes=np.array([[b"a"]], dtype=object)), signature_name="predict_image_bytes"
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "must have shape [batch]",
+    ),
+    (
+        "generic-int-input",
+        P.PREDICT,
+        lambda: _predict_request("half_plus_two", x=np.array([1, 2], np.int32)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "must have dtype float32",
+    ),
+    (
+        "metadata-no-field",
+        P.GET_MODEL_METADATA,
+        lambda: P.GetModelMetadataRequest(model_spec=P.model_spec("flowers")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "at least one metadata_field",
+    ),
+    (
+        "metadata-bad-field",
+        P.GET_MODEL_METADATA,
+        lambda: P.GetModelMetadataRequest(model_spec=P.model_spec("flowers"), metadata_field=["graph"]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Metadata field graph is not supported",
+    ),
+    (
+        "metadata-unknown-model",
+        P.GET_MODEL_METADATA,
+        lambda: P.GetModelMetadataRequest(model_spec=P.model_spec("x"), metadata_field=["signature_def"]),
+        grpc.StatusCode.NOT_FOUND,
+        "Servable not found",
+    ),
+    (
+        "status-unknown-model",
+        P.GET_MODEL_STATUS,
+        lambda: P.GetModelStatusRequest(model_spec=P.model_spec("x")),
+        grpc.StatusCode.NOT_FOUND,
+        "Could not find any versions of model x",
+    ),
+    (
+        "status-unknown-version",
+        P.GET_MODEL_STATUS,
+        lambda: P.GetModelStatusRequest(model_spec=P.model_spec("flowers", 5)),
+        grpc.StatusCode.NOT_FOUND,
+        "Could not find version 5",
+    ),
+    (
+        "status-no-spec",
+        P.GET_MODEL_STATUS,
+        lambda: P.GetModelStatusRequest(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Missing ModelSpec",
+    ),
 ]
 
 
@@ -202,8 +404,9 @@ def channel(server):
         yield ch
 
 
-@pytest.mark.parametrize(("method", "make", "code", "needle"), [c[1:] for c in GRPC_CASES],
-                         ids=[c[0] for c in GRPC_CASES])
+@pytest.mark.parametrize(
+    ("method", "make", "code", "needle"), [c[1:] for c in GRPC_CASES], ids=[c[0] for c in GRPC_CASES]
+)
 def test_grpc_bad_request(channel, method, make, code, needle):
     with pytest.raises(grpc.RpcError) as info:
         P.unary_unary(channel, method)(make(), timeout=30)
@@ -217,8 +420,7 @@ def test_grpc_garbage_bytes_are_invalid_not_a_crash(channel):
     raw = channel.unary_unary(P.PREDICT.path)  # no serializers: send raw bytes
     with pytest.raises(grpc.RpcError) as info:
         raw(b"\xff\xff\xff\xff\x0f garbage", timeout=10)
-    assert info.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT,
-                                 grpc.StatusCode.UNKNOWN)
+    assert info.value.code() in (grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNKNOWN)
 
 
 def test_still_healthy_and_no_5xx_after_the_bad_requests(server):
@@ -227,6 +429,10 @@ def test_still_healthy_and_no_5xx_after_the_bad_requests(server):
     r = requests.post(server.rest_url + "/v1/models/half_plus_two:predict", data=b'{"instances": [2.0]}', timeout=10)
     assert r.json() == {"predictions": [3.0]}
     text = requests.get(server.metrics_url, timeout=5).text
-    bad = [line for line in text.splitlines() if line.startswith("deepclf_serving_request_count_total")
-           and any(f'status="{s}"' in line for s in ("INTERNAL", "UNKNOWN", "DATA_LOSS"))]
+    bad = [
+        line
+        for line in text.splitlines()
+        if line.startswith("deepclf_serving_request_count_total")
+        and any(f'status="{s}"' in line for s in ("INTERNAL", "UNKNOWN", "DATA_LOSS"))
+    ]
     assert not bad, bad

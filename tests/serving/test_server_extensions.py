@@ -33,8 +33,15 @@ def srv(shared_version_dir: Path) -> Iterator[Any]:
     """flowers (the session's model, read-only: no polling), REST + gRPC, a 1 MiB body limit."""
     from deepclf.serving import EdgeServer, ModelConfig, ServerConfig
 
-    cfg = ServerConfig(model_configs=[ModelConfig("flowers", str(shared_version_dir.parent))], port=0,
-                       rest_api_port=0, threads=1, poll_seconds=0, max_body_bytes=LIMIT, access_log=False)
+    cfg = ServerConfig(
+        model_configs=[ModelConfig("flowers", str(shared_version_dir.parent))],
+        port=0,
+        rest_api_port=0,
+        threads=1,
+        poll_seconds=0,
+        max_body_bytes=LIMIT,
+        access_log=False,
+    )
     with EdgeServer(cfg) as server:
         yield server
 
@@ -74,14 +81,17 @@ def test_a_zip_bomb_is_cut_off_at_the_limit_with_413(srv: Any) -> None:
     assert _predict(srv, gzip.compress(ONE_IMAGE)).status_code == 200  # and the server is fine
 
 
-@pytest.mark.parametrize(("body", "encoding", "status", "words"), [
-    (b"definitely not gzip", "gzip", 400, "not valid gzip"),
-    (gzip.compress(ONE_IMAGE)[:-100], "gzip", 400, "truncated"),
-    (gzip.compress(ONE_IMAGE) + b"trailing junk", "gzip", 400, "not valid gzip"),
-    (b"", "gzip", 400, "empty"),
-    (ONE_IMAGE, "br", 415, "not supported"),
-    (gzip.compress(gzip.compress(ONE_IMAGE)), "gzip, gzip", 415, "more than once"),
-])
+@pytest.mark.parametrize(
+    ("body", "encoding", "status", "words"),
+    [
+        (b"definitely not gzip", "gzip", 400, "not valid gzip"),
+        (gzip.compress(ONE_IMAGE)[:-100], "gzip", 400, "truncated"),
+        (gzip.compress(ONE_IMAGE) + b"trailing junk", "gzip", 400, "not valid gzip"),
+        (b"", "gzip", 400, "empty"),
+        (ONE_IMAGE, "br", 415, "not supported"),
+        (gzip.compress(gzip.compress(ONE_IMAGE)), "gzip, gzip", 415, "more than once"),
+    ],
+)
 def test_bad_gzip_bodies_say_what_is_wrong(srv: Any, body: bytes, encoding: str, status: int, words: str) -> None:
     resp = _predict(srv, body, encoding)
     assert resp.status_code == status and words in resp.json()["error"], resp.text
@@ -94,11 +104,11 @@ def test_the_inflater_never_produces_more_than_the_limit() -> None:
     inflater, produced = GzipInflater(1000), 0
     with pytest.raises(BodyTooLarge):
         for i in range(0, len(body), 4096):
-            produced += len(inflater.feed(body[i:i + 4096]))
+            produced += len(inflater.feed(body[i : i + 4096]))
     assert produced <= 1000 and inflater.size <= 1001
     ok = GzipInflater(len(ONE_IMAGE))
     data = gzip.compress(ONE_IMAGE)
-    assert b"".join(ok.feed(data[i:i + 7]) for i in range(0, len(data), 7)) == ONE_IMAGE
+    assert b"".join(ok.feed(data[i : i + 7]) for i in range(0, len(data), 7)) == ONE_IMAGE
     ok.finish()
 
 
@@ -109,16 +119,22 @@ def test_grpc_metadata_returns_the_manifest_when_asked(srv: Any, shared_version_
     labels = Manifest.load(shared_version_dir).labels
     with grpc.insecure_channel(srv.grpc_target) as channel:
         call = P.rpc.unary_unary(channel, P.rpc.GET_MODEL_METADATA)
-        resp = call(P.GetModelMetadataRequest(model_spec=P.model_spec("flowers"),
-                                              metadata_field=["deepclf_manifest"]), timeout=10)
+        resp = call(
+            P.GetModelMetadataRequest(model_spec=P.model_spec("flowers"), metadata_field=["deepclf_manifest"]),
+            timeout=10,
+        )
         assert list(resp.metadata) == ["deepclf_manifest"]
         entry = resp.metadata["deepclf_manifest"]
         assert entry.type_url == "type.googleapis.com/google.protobuf.StringValue"
         text = P.messages.message_class("google.protobuf.StringValue").FromString(entry.value).value
         assert json.loads(text)["labels"] == labels
 
-        both = call(P.GetModelMetadataRequest(model_spec=P.model_spec("flowers"),
-                                              metadata_field=["signature_def", "deepclf_manifest"]), timeout=10)
+        both = call(
+            P.GetModelMetadataRequest(
+                model_spec=P.model_spec("flowers"), metadata_field=["signature_def", "deepclf_manifest"]
+            ),
+            timeout=10,
+        )
         assert sorted(both.metadata) == ["deepclf_manifest", "signature_def"]
         assert "serving_default" in P.unpack_signature_defs(both).signature_def
 
@@ -167,12 +183,20 @@ def _pem_pair(cn: str = "localhost") -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()),
-            cert.public_bytes(serialization.Encoding.PEM))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return (
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        cert.public_bytes(serialization.Encoding.PEM),
+    )
 
 
 def _quoted(pem: bytes) -> str:
@@ -183,8 +207,9 @@ def test_ssl_config_text_is_parsed_as_tf_serving_writes_it(tmp_path: Path) -> No
     from deepclf.serving.tls import load_ssl_config_file, parse_ssl_config
 
     key, cert = _pem_pair()
-    m = parse_ssl_config(f"server_key: {_quoted(key)}\nserver_cert: {_quoted(cert)}\n"
-                         f"custom_ca: {_quoted(cert)}\nclient_verify: true\n")
+    m = parse_ssl_config(
+        f"server_key: {_quoted(key)}\nserver_cert: {_quoted(cert)}\ncustom_ca: {_quoted(cert)}\nclient_verify: true\n"
+    )
     assert (m.key, m.cert, m.client_ca, m.client_verify, m.mutual) == (key, cert, cert, True, True)
     m.ssl_context()  # the key is the certificate's
     m.grpc_credentials()
@@ -198,11 +223,14 @@ def test_ssl_config_text_is_parsed_as_tf_serving_writes_it(tmp_path: Path) -> No
     assert (m.key, m.cert, m.client_ca, m.client_verify) == (key, cert, None, False)
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ("server_key: 1 2 3", "not a valid TF Serving SSLConfig"),
-    ("server_cert: \"-----BEGIN CERTIFICATE-----\"", "needs both server_key and server_cert"),
-    ("unknown_field: true", "not a valid TF Serving SSLConfig"),
-])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("server_key: 1 2 3", "not a valid TF Serving SSLConfig"),
+        ('server_cert: "-----BEGIN CERTIFICATE-----"', "needs both server_key and server_cert"),
+        ("unknown_field: true", "not a valid TF Serving SSLConfig"),
+    ],
+)
 def test_bad_ssl_config_text_is_one_clear_error(text: str, words: str) -> None:
     from deepclf.serving.tls import parse_ssl_config
 
@@ -241,10 +269,28 @@ def test_tls_settings_are_checked(tmp_path: Path, shared_version_dir: Path) -> N
 def test_serve_flags_map_to_the_config() -> None:
     from deepclf.serving.cli import build_serve_args, config_from_args
 
-    cfg = config_from_args(build_serve_args(["--model_base_path", "m", "--ssl_cert", "c.pem", "--ssl_key", "k.pem",
-                                             "--ssl_client_ca", "ca.pem", "--rest_api_ssl"]))
-    assert (cfg.ssl_cert, cfg.ssl_key, cfg.ssl_client_ca, cfg.rest_ssl, cfg.tls) == \
-        ("c.pem", "k.pem", "ca.pem", True, True)
+    cfg = config_from_args(
+        build_serve_args(
+            [
+                "--model_base_path",
+                "m",
+                "--ssl_cert",
+                "c.pem",
+                "--ssl_key",
+                "k.pem",
+                "--ssl_client_ca",
+                "ca.pem",
+                "--rest_api_ssl",
+            ]
+        )
+    )
+    assert (cfg.ssl_cert, cfg.ssl_key, cfg.ssl_client_ca, cfg.rest_ssl, cfg.tls) == (
+        "c.pem",
+        "k.pem",
+        "ca.pem",
+        True,
+        True,
+    )
     cfg = config_from_args(build_serve_args(["--model_base_path", "m", "--ssl_config_file", "ssl.config"]))
     assert (cfg.ssl_config_file, cfg.ssl_cert, cfg.rest_ssl, cfg.tls) == ("ssl.config", None, False, True)
     assert not config_from_args(build_serve_args(["--model_base_path", "m"])).tls

@@ -49,8 +49,10 @@ def test_healthz_readyz_and_grpc_health(server):
     assert requests.get(server.rest_url + "/healthz", timeout=5).json() == {"status": "alive"}
     ready = requests.get(server.rest_url + "/readyz", timeout=5)
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "models": {"flowers": {"1": "tflite-fp32"},
-                                                         "half_plus_two": {"1": "tflite-generic"}}}
+    assert ready.json() == {
+        "status": "ready",
+        "models": {"flowers": {"1": "tflite-fp32"}, "half_plus_two": {"1": "tflite-generic"}},
+    }
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     with grpc.insecure_channel(server.grpc_target) as ch:
@@ -75,8 +77,10 @@ def test_metrics_are_labelled_per_model_version_format_api_method_status(server)
     assert f'deepclf_serving_request_count_total{{API="rest",{base},status="OK",version="1"}}' in text
     assert f'deepclf_serving_request_count_total{{API="rest",{base},status="INVALID_ARGUMENT",version="1"}}' in text
     assert f'deepclf_serving_request_count_total{{API="grpc",{base},status="OK",version="1"}}' in text
-    assert ('deepclf_serving_request_latency_seconds_bucket{API="grpc",format="tflite-generic",le="+Inf",'
-            'method="predict",model_name="half_plus_two",status="OK",version="1"}') in text
+    assert (
+        'deepclf_serving_request_latency_seconds_bucket{API="grpc",format="tflite-generic",le="+Inf",'
+        'method="predict",model_name="half_plus_two",status="OK",version="1"}'
+    ) in text
     assert 'deepclf_serving_model_versions_available{model_name="flowers"} 1.0' in text
 
     # The benchmark's own parser reads these families (request counts and latency percentiles).
@@ -89,8 +93,9 @@ def test_metrics_are_labelled_per_model_version_format_api_method_status(server)
 
 def test_access_log_is_one_json_line_per_request(server, caplog):
     caplog.set_level(logging.INFO, logger="deepclf.serving.access")
-    requests.post(server.rest_url + "/v1/models/half_plus_two/versions/1:predict", data=b'{"instances": [4.0]}',
-                  timeout=10)
+    requests.post(
+        server.rest_url + "/v1/models/half_plus_two/versions/1:predict", data=b'{"instances": [4.0]}', timeout=10
+    )
     requests.get(server.rest_url + "/v1/models/nope", timeout=10)
     records = [json.loads(r.getMessage()) for r in caplog.records if r.name == "deepclf.serving.access"]
     ok = next(r for r in records if r.get("http") == "POST /v1/models/half_plus_two/versions/1:predict")
@@ -154,8 +159,15 @@ class Counting(Wrapped):
 
 def test_micro_batching_merges_concurrent_requests_and_isolates_bad_ones(models_root, photos):
     Counting.calls = []
-    cfg = _cfg(models_root / "flowers", runner_wrapper=Counting, enable_batching=True, max_batch_size=8,
-               batch_timeout_micros=300_000, num_batch_threads=1, threads=4)
+    cfg = _cfg(
+        models_root / "flowers",
+        runner_wrapper=Counting,
+        enable_batching=True,
+        max_batch_size=8,
+        batch_timeout_micros=300_000,
+        num_batch_threads=1,
+        threads=4,
+    )
     images = preprocess_batch(photos, (64, 64))
     bad = np.full((1, 64, 64, 3), np.nan, np.float32)
     with EdgeServer(cfg) as srv:
@@ -173,9 +185,13 @@ def test_micro_batching_merges_concurrent_requests_and_isolates_bad_ones(models_
     assert max(Counting.calls) > 1, Counting.calls  # at least one runner call served several requests
     with EdgeServer(_cfg(models_root / "flowers")) as plain:  # the same requests without batching
         for x, got in zip([images[i : i + 1] for i in range(4)] + [images[:2]], answers[:4] + answers[5:], strict=True):
-            want = P.decode_predict_response(requests.post(plain.rest_url + "/v1/models/flowers:predict",
-                                                           data=P.encode_predict_request({"image": x}),
-                                                           timeout=30).content)
+            want = P.decode_predict_response(
+                requests.post(
+                    plain.rest_url + "/v1/models/flowers:predict",
+                    data=P.encode_predict_request({"image": x}),
+                    timeout=30,
+                ).content
+            )
             out = P.decode_predict_response(got.content)
             np.testing.assert_array_equal(out["classes"], want["classes"])
             np.testing.assert_allclose(out["probabilities"], want["probabilities"], rtol=0, atol=1e-6)
@@ -206,8 +222,10 @@ model_config_list {
 
 
 def test_models_config_parses_like_tf_serving(tmp_path):
-    msc_pb2 = pytest.importorskip("tensorflow_serving.config.model_server_config_pb2",
-                                  reason="tensorflow-serving-api (the dev extra) has the official proto")
+    msc_pb2 = pytest.importorskip(
+        "tensorflow_serving.config.model_server_config_pb2",
+        reason="tensorflow-serving-api (the dev extra) has the official proto",
+    )
     from google.protobuf import text_format
 
     ours = parse_model_server_config(MODELS_CONFIG)
@@ -239,23 +257,28 @@ def test_server_from_models_config_routes_versions_and_labels(tmp_path, shared_v
         (root / "half_plus_two" / str(v)).mkdir(parents=True)
         (root / "half_plus_two" / str(v) / "model.tflite").write_bytes(half_plus_two_tflite)
     (root / "models.config").write_text(MODELS_CONFIG)
-    cfg = ServerConfig(model_config_file=str(root / "models.config"), port=0, rest_api_port=0, threads=2,
-                       poll_seconds=0, format="int8")
+    cfg = ServerConfig(
+        model_config_file=str(root / "models.config"), port=0, rest_api_port=0, threads=2, poll_seconds=0, format="int8"
+    )
     with EdgeServer(cfg) as srv:
-        assert srv.describe() == {"flowers": {"1": "tflite-int8", "2": "tflite-int8"},
-                                  "half_plus_two": {"1": "tflite-generic", "2": "tflite-generic"}}
+        assert srv.describe() == {
+            "flowers": {"1": "tflite-int8", "2": "tflite-int8"},
+            "half_plus_two": {"1": "tflite-generic", "2": "tflite-generic"},
+        }
         with grpc.insecure_channel(srv.grpc_target) as ch:
             predict = P.unary_unary(ch, P.PREDICT)
-            for spec, version in ((P.model_spec("flowers"), 2), (P.model_spec("flowers", version_label="stable"), 1),
-                                  (P.model_spec("flowers", version_label="canary"), 2),
-                                  (P.model_spec("flowers", 1), 1)):
+            for spec, version in (
+                (P.model_spec("flowers"), 2),
+                (P.model_spec("flowers", version_label="stable"), 1),
+                (P.model_spec("flowers", version_label="canary"), 2),
+                (P.model_spec("flowers", 1), 1),
+            ):
                 req = P.PredictRequest(model_spec=spec)
                 req.inputs["image"].CopyFrom(P.to_tensor_proto(np.zeros((1, 64, 64, 3), np.float32)))
                 assert predict(req, timeout=10).model_spec.version.value == version
         status = requests.get(srv.rest_url + "/v1/models/flowers", timeout=5).json()
         assert [s["version"] for s in status["model_version_status"]] == ["1", "2"]
-        r = requests.post(srv.rest_url + "/v1/models/flowers/versions/3:predict", data=b'{"instances": [1]}',
-                          timeout=5)
+        r = requests.post(srv.rest_url + "/v1/models/flowers/versions/3:predict", data=b'{"instances": [1]}', timeout=5)
         assert r.status_code == 404 and "available versions: [1, 2]" in r.json()["error"]
 
 
@@ -301,8 +324,15 @@ def test_odd_version_folders_are_skipped_not_fatal(tmp_path, half_plus_two_tflit
 def test_port_in_use_is_a_usage_error(server, models_root):
     rest_port = int(server.rest_url.rsplit(":", 1)[1])
     with pytest.raises(UsageError, match="cannot bind the REST port"):
-        EdgeServer(ServerConfig(model_name="flowers", model_base_path=str(models_root / "flowers"), port=0,
-                                rest_api_port=rest_port, poll_seconds=0)).start()
+        EdgeServer(
+            ServerConfig(
+                model_name="flowers",
+                model_base_path=str(models_root / "flowers"),
+                port=0,
+                rest_api_port=rest_port,
+                poll_seconds=0,
+            )
+        ).start()
     assert requests.get(server.rest_url + "/healthz", timeout=5).status_code == 200  # the first one is unharmed
 
 

@@ -24,8 +24,9 @@ ADDRESS = re.compile(r"gRPC on (\S+), REST on (http://\S+);")
 
 def _start(*args: str) -> tuple[subprocess.Popen, str, str]:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    proc = subprocess.Popen([sys.executable, str(DRIVER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(DRIVER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     line = proc.stdout.readline()  # the first line names the addresses once every model is AVAILABLE
     m = ADDRESS.search(line)
     if not m:
@@ -36,21 +37,33 @@ def _start(*args: str) -> tuple[subprocess.Popen, str, str]:
 
 
 def test_serves_tflite_without_tensorflow_and_sigterm_exits_0(models_root):
-    proc, grpc_target, rest = _start("--", "--model_config_file", str(_config(models_root)), "--port", "0",
-                                     "--rest_api_port", "0", "--format", "int8", "--threads", "2")
+    proc, grpc_target, rest = _start(
+        "--",
+        "--model_config_file",
+        str(_config(models_root)),
+        "--port",
+        "0",
+        "--rest_api_port",
+        "0",
+        "--format",
+        "int8",
+        "--threads",
+        "2",
+    )
     try:
-        r = requests.post(f"{rest}/v1/models/half_plus_two:predict", data=b'{"instances": [1.0, 2.0, 5.0]}',
-                          timeout=30)
+        r = requests.post(f"{rest}/v1/models/half_plus_two:predict", data=b'{"instances": [1.0, 2.0, 5.0]}', timeout=30)
         assert r.json() == {"predictions": [2.5, 3.0, 4.5]}
         x = np.zeros((2, 64, 64, 3), np.float32)
-        r = requests.post(f"{rest}/v1/models/flowers:predict", data=P.encode_predict_request({"image": x}),
-                          timeout=30)
+        r = requests.post(f"{rest}/v1/models/flowers:predict", data=P.encode_predict_request({"image": x}), timeout=30)
         assert r.status_code == 200 and len(r.json()["predictions"]) == 2
         import grpc
 
         with grpc.insecure_channel(grpc_target) as ch:
             meta = P.GetModelMetadataRequest(model_spec=P.model_spec("flowers"), metadata_field=["signature_def"])
-            assert "serving_default" in P.unpack_signature_defs(P.unary_unary(ch, P.GET_MODEL_METADATA)(meta)).signature_def
+            assert (
+                "serving_default"
+                in P.unpack_signature_defs(P.unary_unary(ch, P.GET_MODEL_METADATA)(meta)).signature_def
+            )
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
@@ -64,15 +77,26 @@ def test_serves_tflite_without_tensorflow_and_sigterm_exits_0(models_root):
 def _config(root: Path) -> Path:
     path = root / "serve.config"
     path.write_text(f"""model_config_list {{
-  config {{ name: "flowers" base_path: "{root / 'flowers'}" model_platform: "tensorflow" }}
-  config {{ name: "half_plus_two" base_path: "{root / 'half_plus_two'}" model_platform: "tensorflow" }}
+  config {{ name: "flowers" base_path: "{root / "flowers"}" model_platform: "tensorflow" }}
+  config {{ name: "half_plus_two" base_path: "{root / "half_plus_two"}" model_platform: "tensorflow" }}
 }}""")
     return path
 
 
 def test_sigterm_drains_in_flight_requests_then_exits_0(models_root):
-    proc, _, rest = _start("--slow", "2.0", "--", "--model_base_path", str(models_root / "half_plus_two"),
-                           "--port", "0", "--rest_api_port", "0", "--grace_seconds", "20")
+    proc, _, rest = _start(
+        "--slow",
+        "2.0",
+        "--",
+        "--model_base_path",
+        str(models_root / "half_plus_two"),
+        "--port",
+        "0",
+        "--rest_api_port",
+        "0",
+        "--grace_seconds",
+        "20",
+    )
     results: list = []
 
     def call() -> None:
@@ -102,8 +126,22 @@ def test_sigterm_drains_in_flight_requests_then_exits_0(models_root):
 
 def test_cli_errors_are_one_line_without_traceback(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    proc = subprocess.run([sys.executable, str(DRIVER), "--", "--model_base_path", str(tmp_path / "nope"),
-                           "--port", "0", "--rest_api_port", "0"], capture_output=True, text=True, env=env,
-                          timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(DRIVER),
+            "--",
+            "--model_base_path",
+            str(tmp_path / "nope"),
+            "--port",
+            "0",
+            "--rest_api_port",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "error: model 'nope': base path" in proc.stderr and "Traceback" not in proc.stderr

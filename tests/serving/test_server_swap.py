@@ -38,8 +38,15 @@ def wait_for(predicate, timeout: float = 30.0, step: float = 0.05) -> bool:
 
 
 def _load(base: Path, photos, seconds: float, clients: int = 8) -> None:
-    cfg = ServerConfig(model_name="flowers", model_base_path=str(base), port=0, rest_api_port=0, threads=2,
-                       poll_seconds=0.2, access_log=False)
+    cfg = ServerConfig(
+        model_name="flowers",
+        model_base_path=str(base),
+        port=0,
+        rest_api_port=0,
+        threads=2,
+        poll_seconds=0.2,
+        access_log=False,
+    )
     images = preprocess_batch(photos, (64, 64))
     body = P.encode_predict_request({"image": images[:2]})
     stop = threading.Event()
@@ -127,8 +134,16 @@ class Slow:
 def test_old_version_finishes_in_flight_requests_and_removed_versions_unload(tmp_path, shared_version_dir):
     base = tmp_path / "flowers"
     shutil.copytree(shared_version_dir.parent, base)
-    cfg = ServerConfig(model_name="flowers", model_base_path=str(base), port=0, rest_api_port=0, threads=2,
-                       poll_seconds=0.1, runner_wrapper=Slow, access_log=False)
+    cfg = ServerConfig(
+        model_name="flowers",
+        model_base_path=str(base),
+        port=0,
+        rest_api_port=0,
+        threads=2,
+        poll_seconds=0.1,
+        runner_wrapper=Slow,
+        access_log=False,
+    )
     x = np.zeros((1, 64, 64, 3), np.float32)
     with EdgeServer(cfg) as srv:
         result: dict = {}

@@ -9,8 +9,19 @@ tf = pytest.importorskip("tensorflow")
 from deepclf.errors import UsageError
 from deepclf.train.models import MODELS, build_model, compile_model
 
-BASIC_LAYERS = ["InputLayer", "Rescaling", "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Conv2D",
-                "MaxPooling2D", "Flatten", "Dense", "Dense"]
+BASIC_LAYERS = [
+    "InputLayer",
+    "Rescaling",
+    "Conv2D",
+    "MaxPooling2D",
+    "Conv2D",
+    "MaxPooling2D",
+    "Conv2D",
+    "MaxPooling2D",
+    "Flatten",
+    "Dense",
+    "Dense",
+]
 
 
 def _types(model) -> list[str]:

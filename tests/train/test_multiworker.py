@@ -36,8 +36,9 @@ def _free_ports(n: int) -> list[int]:
 
 
 def _tf_config(ports: list[int], index: int) -> str:
-    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-                       "task": {"type": "worker", "index": index}})
+    return json.dumps(
+        {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
+    )
 
 
 def _env(tf_config: str | None) -> dict[str, str]:
@@ -55,8 +56,10 @@ def _start_pair(argv_for, cwd: Path) -> list[subprocess.Popen]:
     ports = _free_ports(2)
     (cwd / "tmp").mkdir(exist_ok=True)
     envs = [{**_env(_tf_config(ports, i)), "TMPDIR": str(cwd / "tmp")} for i in range(2)]
-    return [subprocess.Popen(argv_for(i), cwd=cwd, env=envs[i], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    return [
+        subprocess.Popen(argv_for(i), cwd=cwd, env=envs[i], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(2)
+    ]
 
 
 def _finish(procs: list[subprocess.Popen]) -> list[tuple[int, str]]:
@@ -83,8 +86,25 @@ def mw_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _train_argv(data: Path, out: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "deepclf.cli", "train", "--model", "basic", "--data", str(data), "--epochs", "1",
-            "--img-size", "32", "--batch-size", "16", "--out", out, *extra]
+    return [
+        sys.executable,
+        "-m",
+        "deepclf.cli",
+        "train",
+        "--model",
+        "basic",
+        "--data",
+        str(data),
+        "--epochs",
+        "1",
+        "--img-size",
+        "32",
+        "--batch-size",
+        "16",
+        "--out",
+        out,
+        *extra,
+    ]
 
 
 def test_two_workers_on_loopback_train_one_model(mw_photos: Path, tmp_path: Path) -> None:
@@ -96,8 +116,16 @@ def test_two_workers_on_loopback_train_one_model(mw_photos: Path, tmp_path: Path
     assert "[worker 1] strategy: MultiWorkerMirroredStrategy (2 workers, this is worker 1)" in log1
     assert "run folder:" in log0 and "run folder:" not in log1  # only the chief claims a run folder
     chief = tmp_path / "runs" / "mw-0"
-    for name in ("model.keras", "manifest.json", "config.json", "history.json", "metrics.json", "train.log",
-                 "plots/curves.png", "plots/confusion_matrix.png"):
+    for name in (
+        "model.keras",
+        "manifest.json",
+        "config.json",
+        "history.json",
+        "metrics.json",
+        "train.log",
+        "plots/curves.png",
+        "plots/confusion_matrix.png",
+    ):
         assert (chief / name).is_file(), name
     assert not (chief / "checkpoints").exists()
     # Nothing of the non-chief is left: not its --out folder, not its temporary folder.
@@ -110,10 +138,13 @@ def test_two_workers_on_loopback_train_one_model(mw_photos: Path, tmp_path: Path
     assert metrics["workers"] == 2 and sum(map(sum, metrics["confusion_matrix"])) == 16  # the whole val split
 
     # The chief's model loads and predicts, in a fresh single-process interpreter.
-    code = ("import numpy as np, keras; m = keras.models.load_model('runs/mw-0/model.keras'); "
-            "p = m.predict(np.zeros((2, 32, 32, 3), 'float32'), verbose=0); print(p.shape, np.isfinite(p).all())")
-    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_env(None), capture_output=True,
-                         text=True, timeout=120)
+    code = (
+        "import numpy as np, keras; m = keras.models.load_model('runs/mw-0/model.keras'); "
+        "p = m.predict(np.zeros((2, 32, 32, 3), 'float32'), verbose=0); print(p.shape, np.isfinite(p).all())"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=_env(None), capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "(2, 5) True" in res.stdout
 
@@ -162,11 +193,18 @@ def test_interrupted_pair_resumes_from_the_chiefs_backup(mw_photos: Path, tmp_pa
 
 def test_a_worker_whose_peers_never_come_fails_within_its_timeout(mw_photos: Path, tmp_path: Path) -> None:
     port, absent = _free_ports(2)
-    tf_config = json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}", f"127.0.0.1:{absent}"]},
-                            "task": {"type": "worker", "index": 0}})
+    tf_config = json.dumps(
+        {"cluster": {"worker": [f"127.0.0.1:{port}", f"127.0.0.1:{absent}"]}, "task": {"type": "worker", "index": 0}}
+    )
     start = time.monotonic()
-    proc = subprocess.Popen(_train_argv(mw_photos, "runs/alone", "--peer-timeout", "5"), cwd=tmp_path,
-                            env=_env(tf_config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        _train_argv(mw_photos, "runs/alone", "--peer-timeout", "5"),
+        cwd=tmp_path,
+        env=_env(tf_config),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     ((rc, log),) = _finish([proc])
     elapsed = time.monotonic() - start
     assert rc == PEER_TIMEOUT_EXIT, log[-3000:]
@@ -190,13 +228,16 @@ def test_cluster_role_reads_tf_config_without_tensorflow() -> None:
     assert cluster_role("auto", {}).is_chief
 
 
-@pytest.mark.parametrize(("tf_config", "message"), [
-    ("{not json", "not valid JSON"),
-    ('{"task": {"type": "worker", "index": 0}}', "lacks a 'cluster' or 'task'"),
-    ('{"cluster": {"worker": ["h0"]}, "task": {"type": "worker", "index": 0}}', "list of 'host:port'"),
-    ('{"cluster": {"worker": ["h0:1"]}, "task": {"type": "worker", "index": 3}}', "task index 3"),
-    ('{"cluster": {"worker": ["h0:1"], "ps": ["p:1"]}, "task": {"type": "ps", "index": 0}}', "cannot train here"),
-])
+@pytest.mark.parametrize(
+    ("tf_config", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"task": {"type": "worker", "index": 0}}', "lacks a 'cluster' or 'task'"),
+        ('{"cluster": {"worker": ["h0"]}, "task": {"type": "worker", "index": 0}}', "list of 'host:port'"),
+        ('{"cluster": {"worker": ["h0:1"]}, "task": {"type": "worker", "index": 3}}', "task index 3"),
+        ('{"cluster": {"worker": ["h0:1"], "ps": ["p:1"]}, "task": {"type": "ps", "index": 0}}', "cannot train here"),
+    ],
+)
 def test_bad_tf_config_is_refused_clearly(tf_config: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         cluster_role("auto", {"TF_CONFIG": tf_config})
@@ -205,8 +246,14 @@ def test_bad_tf_config_is_refused_clearly(tf_config: str, message: str) -> None:
 
 
 def test_bad_tf_config_on_the_command_line_is_one_error_line(mw_photos: Path, tmp_path: Path) -> None:
-    res = subprocess.run(_train_argv(mw_photos, "runs/x"), cwd=tmp_path, env=_env('{"cluster": 1}'),
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        _train_argv(mw_photos, "runs/x"),
+        cwd=tmp_path,
+        env=_env('{"cluster": 1}'),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2
     assert "error: TF_CONFIG" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "runs").exists()

@@ -20,13 +20,30 @@ from deepclf.errors import DatasetError, UsageError
 from deepclf.manifest import Manifest
 from deepclf.train.trainer import TrainConfig, train
 
-ARTIFACTS = ["model.keras", "manifest.json", "config.json", "history.json", "history.csv", "metrics.json",
-             "plots/curves.png", "plots/samples.png", "plots/augmentation.png", "plots/confusion_matrix.png"]
+ARTIFACTS = [
+    "model.keras",
+    "manifest.json",
+    "config.json",
+    "history.json",
+    "history.csv",
+    "metrics.json",
+    "plots/curves.png",
+    "plots/samples.png",
+    "plots/augmentation.png",
+    "plots/confusion_matrix.png",
+]
 
 
 def _cfg(data: Path, run: Path, **kw) -> TrainConfig:
-    return TrainConfig(model=kw.pop("model", "augmented"), data_dir=str(data), run_dir=str(run),
-                       epochs=kw.pop("epochs", 2), img_size=(48, 48), batch_size=32, **kw)
+    return TrainConfig(
+        model=kw.pop("model", "augmented"),
+        data_dir=str(data),
+        run_dir=str(run),
+        epochs=kw.pop("epochs", 2),
+        img_size=(48, 48),
+        batch_size=32,
+        **kw,
+    )
 
 
 def test_short_run_writes_every_artifact(gen_photos: Path, tmp_path: Path) -> None:
@@ -88,8 +105,12 @@ def test_unreadable_images_are_refused_before_training(gen_photos: Path, tmp_pat
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "deepclf.cli", "train", "--data", str(tmp_path / "nowhere")],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "deepclf.cli", "train", "--data", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2
     assert r.stderr.startswith("error: --data points at") and "Traceback" not in r.stderr
 
@@ -100,10 +121,14 @@ def test_a_run_folder_is_trained_by_one_process_at_a_time(tmp_path: Path) -> Non
     run = tmp_path / "run"
     # A real second process holds the lock, as a concurrent `deepclf train --out run` would.
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from deepclf.train.trainer import run_lock\n"
-         f"with run_lock(Path({str(run)!r})):\n    print('locked', flush=True); time.sleep(30)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from deepclf.train.trainer import run_lock\n"
+            f"with run_lock(Path({str(run)!r})):\n    print('locked', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"

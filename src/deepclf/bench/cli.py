@@ -56,54 +56,90 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``deepclf bench`` with its ``latency`` and ``parity`` subcommands."""
     from deepclf.bench.scenarios import SCENARIOS  # TF-free
 
-    bench = sub.add_parser("bench", help="benchmark latency/throughput and accuracy parity of models and servers",
-                           description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench = sub.add_parser(
+        "bench",
+        help="benchmark latency/throughput and accuracy parity of models and servers",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     bsub = bench.add_subparsers(dest="bench_command", metavar="{latency,parity}")
     bench.set_defaults(func=lambda args: (bench.print_help(), 2)[1])
 
-    target_help = ("targets: keras:RUN_DIR, savedmodel:VERSION_DIR, tflite:VERSION_DIR?variant=int8&threads=2, "
-                   "litert-raw:VERSION_DIR, rest://HOST:PORT/MODEL?send=tensor|bytes&codec=stdlib, "
-                   "grpc://HOST:PORT/MODEL?send=bytes (any: &name=LABEL)")
+    target_help = (
+        "targets: keras:RUN_DIR, savedmodel:VERSION_DIR, tflite:VERSION_DIR?variant=int8&threads=2, "
+        "litert-raw:VERSION_DIR, rest://HOST:PORT/MODEL?send=tensor|bytes&codec=stdlib, "
+        "grpc://HOST:PORT/MODEL?send=bytes (any: &name=LABEL)"
+    )
 
-    lat = bsub.add_parser("latency", help="latency and throughput: single-stream, server, offline, concurrency",
-                          description="Measure latency percentiles and throughput. " + target_help)
+    lat = bsub.add_parser(
+        "latency",
+        help="latency and throughput: single-stream, server, offline, concurrency",
+        description="Measure latency percentiles and throughput. " + target_help,
+    )
     lat.add_argument("targets", nargs="+", metavar="TARGET", help=target_help)
-    lat.add_argument("--scenario", action="append", choices=[*SCENARIOS, "all"], default=None,
-                     help="repeatable (default: single-stream); all = every scenario")
-    lat.add_argument("--duration", type=_positive_float, default=10.0,
-                     help="seconds per measurement, per concurrency level (default 10)")
+    lat.add_argument(
+        "--scenario",
+        action="append",
+        choices=[*SCENARIOS, "all"],
+        default=None,
+        help="repeatable (default: single-stream); all = every scenario",
+    )
+    lat.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=10.0,
+        help="seconds per measurement, per concurrency level (default 10)",
+    )
     lat.add_argument("--requests", type=int, default=None, help="stop a measurement after N requests")
     lat.add_argument("--warmup", type=int, default=5, help="warm-up requests per client, not measured (default 5)")
     lat.add_argument("--batch-size", type=int, default=32, help="images per request in offline (default 32)")
     lat.add_argument("--rate", type=_positive_float, default=20.0, help="server scenario: requests/s (default 20)")
-    lat.add_argument("--server-workers", type=int, default=8,
-                     help="server scenario: most requests in flight (default 8)")
-    lat.add_argument("--concurrency", type=_int_list, default=[1, 2, 4, 8],
-                     help="concurrency sweep levels (default 1,2,4,8)")
+    lat.add_argument(
+        "--server-workers", type=int, default=8, help="server scenario: most requests in flight (default 8)"
+    )
+    lat.add_argument(
+        "--concurrency", type=_int_list, default=[1, 2, 4, 8], help="concurrency sweep levels (default 1,2,4,8)"
+    )
     lat.add_argument("--threads", type=int, default=None, help="LiteRT threads for tflite targets without &threads")
-    lat.add_argument("--images", default=None,
-                     help="sample images (file or folder); default: synthetic 320x240 JPEGs")
-    lat.add_argument("--size", type=_size, default=None,
-                     help="input size for remote targets (default: from the local targets' manifests, else 180x180)")
+    lat.add_argument("--images", default=None, help="sample images (file or folder); default: synthetic 320x240 JPEGs")
+    lat.add_argument(
+        "--size",
+        type=_size,
+        default=None,
+        help="input size for remote targets (default: from the local targets' manifests, else 180x180)",
+    )
     lat.add_argument("--seed", type=int, default=0, help="seed of the server scenario's arrivals")
     lat.add_argument("--out", default=None, help="folder for latency.json and latency.csv")
     lat.add_argument("--plots", action="store_true", help="also write PNG plots into --out")
     lat.add_argument("--quiet", action="store_true", help="no progress bars")
     lat.set_defaults(func=_latency)
 
-    par = bsub.add_parser("parity", help="accuracy parity of every format/transport against Keras",
-                          description="Compare predictions on the same images. " + target_help)
+    par = bsub.add_parser(
+        "parity",
+        help="accuracy parity of every format/transport against Keras",
+        description="Compare predictions on the same images. " + target_help,
+    )
     par.add_argument("targets", nargs="+", metavar="TARGET", help=target_help)
-    par.add_argument("--images", default=None,
-                     help="folder of class sub-folders (default: the data folder in the models' manifests)")
-    par.add_argument("--subset", choices=["validation", "all"], default="validation",
-                     help="which images of the folder: the training-time validation split (seed 123) or all")
+    par.add_argument(
+        "--images", default=None, help="folder of class sub-folders (default: the data folder in the models' manifests)"
+    )
+    par.add_argument(
+        "--subset",
+        choices=["validation", "all"],
+        default="validation",
+        help="which images of the folder: the training-time validation split (seed 123) or all",
+    )
     par.add_argument("--validation-split", type=float, default=0.2)
     par.add_argument("--seed", type=int, default=123, help="split seed (training's default is 123)")
     par.add_argument("--limit", type=int, default=None, help="use at most N images (spread evenly)")
     par.add_argument("--reference", default=None, help="name of the reference target (default: the Keras one)")
-    par.add_argument("--pair", action="append", default=[], metavar="SERVED=LOCAL",
-                     help="compare served target SERVED with in-process target LOCAL (names); repeatable")
+    par.add_argument(
+        "--pair",
+        action="append",
+        default=[],
+        metavar="SERVED=LOCAL",
+        help="compare served target SERVED with in-process target LOCAL (names); repeatable",
+    )
     par.add_argument("--batch-size", type=int, default=32)
     par.add_argument("--threads", type=int, default=None)
     par.add_argument("--accuracy-ratio", type=float, default=0.99, help="accuracy >= RATIO x reference (0.99)")
@@ -129,9 +165,17 @@ def _latency(args: argparse.Namespace) -> int:
 
         require_matplotlib()  # before the run, not after it
     opts = LatencyOptions(
-        scenarios=tuple(dict.fromkeys(scenarios)), duration=args.duration, requests=args.requests,
-        warmup=args.warmup, batch_size=args.batch_size, rate=args.rate, server_workers=args.server_workers,
-        concurrency=tuple(args.concurrency), size=args.size, seed=args.seed, quiet=args.quiet,
+        scenarios=tuple(dict.fromkeys(scenarios)),
+        duration=args.duration,
+        requests=args.requests,
+        warmup=args.warmup,
+        batch_size=args.batch_size,
+        rate=args.rate,
+        server_workers=args.server_workers,
+        concurrency=tuple(args.concurrency),
+        size=args.size,
+        seed=args.seed,
+        quiet=args.quiet,
     )
     images = sample_images(args.images)
 
@@ -167,12 +211,25 @@ def _parity(args: argparse.Namespace) -> int:
         raise UsageError(f"--limit must be at least 1, got {args.limit}")
     images = None
     if args.images:
-        images = ParityImages.from_folder(args.images, subset=args.subset, validation_split=args.validation_split,
-                                          seed=args.seed, limit=args.limit)
-    th = Thresholds(accuracy_ratio=args.accuracy_ratio, quantized_agreement=args.agreement,
-                    float_tolerance=args.float_tolerance, served_tolerance=args.served_tolerance)
-    report = run_parity(args.targets, images, thresholds=th, reference=args.reference, served_ref=pairs,
-                        batch_size=args.batch_size, limit=args.limit, threads=args.threads)
+        images = ParityImages.from_folder(
+            args.images, subset=args.subset, validation_split=args.validation_split, seed=args.seed, limit=args.limit
+        )
+    th = Thresholds(
+        accuracy_ratio=args.accuracy_ratio,
+        quantized_agreement=args.agreement,
+        float_tolerance=args.float_tolerance,
+        served_tolerance=args.served_tolerance,
+    )
+    report = run_parity(
+        args.targets,
+        images,
+        thresholds=th,
+        reference=args.reference,
+        served_ref=pairs,
+        batch_size=args.batch_size,
+        limit=args.limit,
+        threads=args.threads,
+    )
     print(report.table())
     if args.out:
         for p in report.write(args.out, plots=args.plots):

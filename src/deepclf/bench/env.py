@@ -24,14 +24,42 @@ from deepclf import __version__
 
 #: Distributions whose versions a report lists (absent ones are left out).
 LIBRARIES = (
-    "numpy", "pillow", "ai-edge-litert", "tensorflow", "keras", "grpcio", "protobuf", "orjson", "httpx",
-    "starlette", "uvicorn", "tensorflow-serving-api",
+    "numpy",
+    "pillow",
+    "ai-edge-litert",
+    "tensorflow",
+    "keras",
+    "grpcio",
+    "protobuf",
+    "orjson",
+    "httpx",
+    "starlette",
+    "uvicorn",
+    "tensorflow-serving-api",
 )
 
 #: The ISA flags that decide which kernels XNNPACK and TensorFlow pick.
 ISA_FLAGS = (
-    "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
-    "avx_vnni", "amx_tile", "amx_int8", "amx_bf16", "asimd", "asimddp", "sve", "i8mm", "bf16", "neon",
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+    "asimd",
+    "asimddp",
+    "sve",
+    "i8mm",
+    "bf16",
+    "neon",
 )
 
 
@@ -111,7 +139,9 @@ def describe(env: dict[str, Any]) -> str:
     cpu = env.get("cpu", {})
     libs = env.get("libraries", {})
     flags = " ".join(f for f in cpu.get("flags", []) if f.startswith(("avx", "amx", "asimd", "sve", "fma")))
-    parts = [f"{cpu.get('model', '?')} ({cpu.get('usable_cores')}/{cpu.get('logical_cores')} cores; {flags or 'no AVX'})"]
+    parts = [
+        f"{cpu.get('model', '?')} ({cpu.get('usable_cores')}/{cpu.get('logical_cores')} cores; {flags or 'no AVX'})"
+    ]
     parts.append(f"Python {env.get('python')}")
     for key, label in (("numpy", "numpy"), ("ai-edge-litert", "LiteRT"), ("tensorflow", "TF"), ("grpcio", "grpcio")):
         if key in libs:

@@ -60,8 +60,13 @@ class LatencyOptions:
 
     def configs(self) -> list[ScenarioConfig]:
         """One ``ScenarioConfig`` per scenario (the concurrency sweep is one config, expanded by ``sweep``)."""
-        base = {"duration": self.duration, "requests": self.requests, "warmup": self.warmup, "seed": self.seed,
-                "quiet": self.quiet}
+        base = {
+            "duration": self.duration,
+            "requests": self.requests,
+            "warmup": self.warmup,
+            "seed": self.seed,
+            "quiet": self.quiet,
+        }
         out = []
         for s in self.scenarios:
             if s == "single-stream":
@@ -69,8 +74,7 @@ class LatencyOptions:
             elif s == "server":
                 out.append(ScenarioConfig(s, batch_size=1, concurrency=self.server_workers, rate=self.rate, **base))
             elif s == "offline":
-                out.append(ScenarioConfig(s, batch_size=self.batch_size, concurrency=self.offline_concurrency,
-                                          **base))
+                out.append(ScenarioConfig(s, batch_size=self.batch_size, concurrency=self.offline_concurrency, **base))
             else:
                 out.append(ScenarioConfig(s, batch_size=1, concurrency=int(self.concurrency[0]), **base))
         return out
@@ -96,9 +100,19 @@ class TargetRun:
 
 #: Columns of the terminal table and the CSV (CSV has more).
 TABLE_COLUMNS = [
-    ("target", "target"), ("scenario", "scenario"), ("c", "concurrency"), ("batch", "batch_size"),
-    ("n", "count"), ("err", "errors"), ("p50 ms", "p50_ms"), ("p90 ms", "p90_ms"), ("p99 ms", "p99_ms"),
-    ("mean ms", "mean_ms"), ("req/s", "throughput_rps"), ("img/s", "throughput_ips"), ("cpu", "client_cpu"),
+    ("target", "target"),
+    ("scenario", "scenario"),
+    ("c", "concurrency"),
+    ("batch", "batch_size"),
+    ("n", "count"),
+    ("err", "errors"),
+    ("p50 ms", "p50_ms"),
+    ("p90 ms", "p90_ms"),
+    ("p99 ms", "p99_ms"),
+    ("mean ms", "mean_ms"),
+    ("req/s", "throughput_rps"),
+    ("img/s", "throughput_ips"),
+    ("cpu", "client_cpu"),
     ("srv p50 ms", "server_p50_ms"),
 ]
 
@@ -116,9 +130,16 @@ class LatencyReport:
         rows: list[dict[str, Any]] = []
         for t in self.targets:
             common = {
-                "target": t.name, "spec": t.spec, "status": t.status, "format": t.info.get("format"),
-                "variant": t.info.get("variant"), "transport": t.info.get("transport"), "send": t.info.get("send"),
-                "threads": t.info.get("threads"), "model_bytes": t.info.get("model_bytes"), "open_s": t.open_s,
+                "target": t.name,
+                "spec": t.spec,
+                "status": t.status,
+                "format": t.info.get("format"),
+                "variant": t.info.get("variant"),
+                "transport": t.info.get("transport"),
+                "send": t.info.get("send"),
+                "threads": t.info.get("threads"),
+                "model_bytes": t.info.get("model_bytes"),
+                "open_s": t.open_s,
             }
             if t.status != "ok" or not t.results:
                 rows.append({**common, "scenario": "-", "error": t.error})
@@ -126,19 +147,40 @@ class LatencyReport:
             for r in t.results:
                 lat = r.latency
                 srv = (r.server or {}).get("request_latency") or {}
-                rows.append({
-                    **common, "scenario": r.scenario, "concurrency": r.concurrency, "batch_size": r.batch_size,
-                    "rate": r.rate, "offered_rate": r.offered_rate, "achieved_rate": r.achieved_rate,
-                    "dropped": r.dropped, "count": r.count,
-                    "errors": r.errors, "p50_ms": lat.p50, "p90_ms": lat.p90, "p95_ms": lat.p95,
-                    "p99_ms": lat.p99, "p999_ms": lat.p999, "mean_ms": lat.mean, "std_ms": lat.std,
-                    "min_ms": lat.min, "max_ms": lat.max, "throughput_rps": r.throughput_rps,
-                    "throughput_ips": r.throughput_ips, "client_cpu": r.client_cpu, "duration_s": r.duration_s,
-                    "warmup_first_ms": r.warmup.get("first_ms"), "warmup_mean_ms": r.warmup.get("mean_ms"),
-                    "server_requests": (r.server or {}).get("requests"), "server_p50_ms": srv.get("p50_ms"),
-                    "server_p99_ms": srv.get("p99_ms"), "server_mean_ms": srv.get("mean_ms"),
-                    "error": "; ".join(r.error_messages[:1]) or None,
-                })
+                rows.append(
+                    {
+                        **common,
+                        "scenario": r.scenario,
+                        "concurrency": r.concurrency,
+                        "batch_size": r.batch_size,
+                        "rate": r.rate,
+                        "offered_rate": r.offered_rate,
+                        "achieved_rate": r.achieved_rate,
+                        "dropped": r.dropped,
+                        "count": r.count,
+                        "errors": r.errors,
+                        "p50_ms": lat.p50,
+                        "p90_ms": lat.p90,
+                        "p95_ms": lat.p95,
+                        "p99_ms": lat.p99,
+                        "p999_ms": lat.p999,
+                        "mean_ms": lat.mean,
+                        "std_ms": lat.std,
+                        "min_ms": lat.min,
+                        "max_ms": lat.max,
+                        "throughput_rps": r.throughput_rps,
+                        "throughput_ips": r.throughput_ips,
+                        "client_cpu": r.client_cpu,
+                        "duration_s": r.duration_s,
+                        "warmup_first_ms": r.warmup.get("first_ms"),
+                        "warmup_mean_ms": r.warmup.get("mean_ms"),
+                        "server_requests": (r.server or {}).get("requests"),
+                        "server_p50_ms": srv.get("p50_ms"),
+                        "server_p99_ms": srv.get("p99_ms"),
+                        "server_mean_ms": srv.get("mean_ms"),
+                        "error": "; ".join(r.error_messages[:1]) or None,
+                    }
+                )
         return rows
 
     def table(self) -> str:
@@ -152,9 +194,12 @@ class LatencyReport:
                 continue
             size = human_bytes(t.info.get("model_bytes")) if t.info.get("model_bytes") else None
             first = next((r.warmup.get("first_ms") for r in t.results if r.warmup.get("first_ms")), None)
-            bits = [f"load {t.open_s:.2f} s" if t.open_s is not None else None,
-                    f"first request {first:.1f} ms" if first else None, f"model {size}" if size else None,
-                    t.info.get("delegate")]
+            bits = [
+                f"load {t.open_s:.2f} s" if t.open_s is not None else None,
+                f"first request {first:.1f} ms" if first else None,
+                f"model {size}" if size else None,
+                t.info.get("delegate"),
+            ]
             notes.append(f"  {t.name}: " + ", ".join(b for b in bits if b))
             for r in t.results:
                 for m in r.error_messages[:3]:
@@ -162,9 +207,11 @@ class LatencyReport:
                 if r.scenario == "server" and r.achieved_rate is not None:
                     offered = r.offered_rate or r.rate or 0.0
                     keep = "kept up" if r.achieved_rate >= 0.95 * offered and not r.dropped else "FELL BEHIND"
-                    notes.append(f"    server: rate {r.rate:.1f}/s (offered {offered:.1f}/s), achieved "
-                                 f"{r.achieved_rate:.1f}/s ({keep}), "
-                                 f"{r.dropped} dropped, queueing p99 {r.queue_ms.p99 if r.queue_ms else 0:.1f} ms")
+                    notes.append(
+                        f"    server: rate {r.rate:.1f}/s (offered {offered:.1f}/s), achieved "
+                        f"{r.achieved_rate:.1f}/s ({keep}), "
+                        f"{r.dropped} dropped, queueing p99 {r.queue_ms.p99 if r.queue_ms else 0:.1f} ms"
+                    )
                 if r.server and "error" in r.server:
                     notes.append(f"    server metrics: {r.server['error']}")
         return "\n".join([*lines, "", "notes (warm-up excluded from the table):", *notes])
@@ -216,7 +263,11 @@ def sample_images(source: str | os.PathLike[str] | None = None, n: int = 8) -> l
 
 
 def run_target(
-    target: Target, images: Sequence[bytes], opts: LatencyOptions, *, default_size: tuple[int, int] = DEFAULT_SIZE,
+    target: Target,
+    images: Sequence[bytes],
+    opts: LatencyOptions,
+    *,
+    default_size: tuple[int, int] = DEFAULT_SIZE,
 ) -> TargetRun:
     """Open one target, run every scenario on it, close it; failures end up in the returned ``TargetRun``."""
     run = TargetRun(target.name, target.spec, target.info())
@@ -248,8 +299,12 @@ def run_target(
 
 
 def run_latency(
-    targets: Sequence[str | Target], opts: LatencyOptions | None = None, *, images: Sequence[bytes] | None = None,
-    threads: int | None = None, on_target: Callable[[TargetRun], None] | None = None,
+    targets: Sequence[str | Target],
+    opts: LatencyOptions | None = None,
+    *,
+    images: Sequence[bytes] | None = None,
+    threads: int | None = None,
+    on_target: Callable[[TargetRun], None] | None = None,
 ) -> LatencyReport:
     """Measure every target under every scenario in ``opts``; returns the report (nothing is written)."""
     opts = opts or LatencyOptions()

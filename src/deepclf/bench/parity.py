@@ -66,8 +66,13 @@ class ParityImages:
 
     @classmethod
     def from_folder(
-        cls, folder: str | os.PathLike[str], *, subset: str = "validation", validation_split: float = 0.2,
-        seed: int = 123, limit: int | None = None,
+        cls,
+        folder: str | os.PathLike[str],
+        *,
+        subset: str = "validation",
+        validation_split: float = 0.2,
+        seed: int = 123,
+        limit: int | None = None,
     ) -> ParityImages:
         """A folder of class sub-folders; ``subset`` as in training (``all`` for every image).
 
@@ -79,8 +84,12 @@ class ParityImages:
         if limit is not None and limit < len(paths):
             keep = np.linspace(0, len(paths) - 1, max(1, limit)).round().astype(int)
             paths, labels = [paths[i] for i in keep], [labels[i] for i in keep]
-        return cls(list(map(Path, paths)), np.asarray(labels, dtype=np.int64), list(classes),
-                   f"{folder} ({subset}, {len(paths)} images)")
+        return cls(
+            list(map(Path, paths)),
+            np.asarray(labels, dtype=np.int64),
+            list(classes),
+            f"{folder} ({subset}, {len(paths)} images)",
+        )
 
 
 @dataclass
@@ -128,28 +137,59 @@ class ParityReport:
     def rows(self) -> list[dict[str, Any]]:
         out = []
         for t in self.targets:
-            verdict = "FAILED" if t.status != "ok" else ("ref" if t.passed is None else ("pass" if t.passed else "FAIL"))
-            out.append({
-                "target": t.name, "kind": t.kind, "status": t.status, "images": t.images, "accuracy": t.accuracy,
-                "accuracy_delta": t.accuracy_delta, "agreement": t.agreement, "max_abs_diff": t.max_abs_diff,
-                "mean_abs_diff": t.mean_abs_diff, "compared_with": t.compared_with, "verdict": verdict,
-                "model_bytes": t.info.get("model_bytes"), "variant": t.info.get("variant"),
-                "format": t.info.get("format"), "transport": t.info.get("transport"), "seconds": t.seconds,
-                "error": t.error, "spec": t.spec,
-            })
+            verdict = (
+                "FAILED" if t.status != "ok" else ("ref" if t.passed is None else ("pass" if t.passed else "FAIL"))
+            )
+            out.append(
+                {
+                    "target": t.name,
+                    "kind": t.kind,
+                    "status": t.status,
+                    "images": t.images,
+                    "accuracy": t.accuracy,
+                    "accuracy_delta": t.accuracy_delta,
+                    "agreement": t.agreement,
+                    "max_abs_diff": t.max_abs_diff,
+                    "mean_abs_diff": t.mean_abs_diff,
+                    "compared_with": t.compared_with,
+                    "verdict": verdict,
+                    "model_bytes": t.info.get("model_bytes"),
+                    "variant": t.info.get("variant"),
+                    "format": t.info.get("format"),
+                    "transport": t.info.get("transport"),
+                    "seconds": t.seconds,
+                    "error": t.error,
+                    "spec": t.spec,
+                }
+            )
         return out
 
     def table(self) -> str:
-        cols = [("target", "target"), ("kind", "kind"), ("n", "images"), ("top-1", "accuracy"),
-                ("d top-1", "accuracy_delta"), ("agree", "agreement"), ("max |dp|", "max_abs_diff"),
-                ("mean |dp|", "mean_abs_diff"), ("vs", "compared_with"), ("verdict", "verdict")]
+        cols = [
+            ("target", "target"),
+            ("kind", "kind"),
+            ("n", "images"),
+            ("top-1", "accuracy"),
+            ("d top-1", "accuracy_delta"),
+            ("agree", "agreement"),
+            ("max |dp|", "max_abs_diff"),
+            ("mean |dp|", "mean_abs_diff"),
+            ("vs", "compared_with"),
+            ("verdict", "verdict"),
+        ]
         rows = self.rows()
         for r in rows:  # probability differences read better in scientific notation
             for k in ("max_abs_diff", "mean_abs_diff"):
                 if isinstance(r[k], float):
                     r[k] = "0" if r[k] == 0 else f"{r[k]:.1e}"
-        lines = [f"environment: {describe(self.environment)}", f"images: {self.images.get('source')}",
-                 f"reference: {self.reference or '(none loaded)'}", "", format_table(rows, cols, digits=4), ""]
+        lines = [
+            f"environment: {describe(self.environment)}",
+            f"images: {self.images.get('source')}",
+            f"reference: {self.reference or '(none loaded)'}",
+            "",
+            format_table(rows, cols, digits=4),
+            "",
+        ]
         for t in self.targets:
             if t.status != "ok":
                 lines.append(f"  {t.name}: FAILED - {t.error}")
@@ -211,11 +251,12 @@ def _label_map(class_names: list[str], labels: list[str] | None) -> np.ndarray |
     return np.asarray([labels.index(c) for c in class_names], dtype=np.int64)
 
 
-def _predict_all(target: Target, data: ParityImages, tensors: np.ndarray, encoded: list[bytes],
-                 batch_size: int) -> np.ndarray:
+def _predict_all(
+    target: Target, data: ParityImages, tensors: np.ndarray, encoded: list[bytes], batch_size: int
+) -> np.ndarray:
     out = []
     for s in range(0, len(data.paths), batch_size):
-        batch = Batch(tensors[s:s + batch_size], tuple(encoded[s:s + batch_size]) if target.send == "bytes" else ())
+        batch = Batch(tensors[s : s + batch_size], tuple(encoded[s : s + batch_size]) if target.send == "bytes" else ())
         out.append(np.asarray(target.predict(batch), dtype=np.float32))
     return np.concatenate(out)
 
@@ -323,13 +364,24 @@ def run_parity(
             continue
         _verdict(tp, p, probs, local, ref_acc, th, (served_ref or {}).get(tp.name))
 
-    imgs = {"source": data.source, "count": len(data.paths), "class_names": data.class_names,
-            "files": [str(p) for p in data.paths]}
+    imgs = {
+        "source": data.source,
+        "count": len(data.paths),
+        "class_names": data.class_names,
+        "files": [str(p) for p in data.paths],
+    }
     return ParityReport(environment(), th, imgs, ref_name, results)
 
 
-def _verdict(tp: TargetParity, p: np.ndarray, probs: dict[str, np.ndarray], local: set[str],
-             ref_acc: float | None, th: Thresholds, pair: str | None) -> None:
+def _verdict(
+    tp: TargetParity,
+    p: np.ndarray,
+    probs: dict[str, np.ndarray],
+    local: set[str],
+    ref_acc: float | None,
+    th: Thresholds,
+    pair: str | None,
+) -> None:
     checks: list[tuple[bool, str]] = []
     bar = th.accuracy_ratio * float(ref_acc or 0.0)
     if tp.kind == "served":
@@ -344,17 +396,37 @@ def _verdict(tp: TargetParity, p: np.ndarray, probs: dict[str, np.ndarray], loca
             tp.compared_with, tp.max_abs_diff = best, d
             tp.mean_abs_diff = float(np.mean(np.abs(probs[best].astype(np.float64) - p)))
             tp.agreement = float(np.mean(np.argmax(p, 1) == np.argmax(probs[best], 1)))
-            checks.append((d <= th.served_tolerance,
-                           f"max |dp| vs {best} = {d:.3g} (must be <= {th.served_tolerance:g}: same model file)"))
+            checks.append(
+                (
+                    d <= th.served_tolerance,
+                    f"max |dp| vs {best} = {d:.3g} (must be <= {th.served_tolerance:g}: same model file)",
+                )
+            )
     elif tp.kind == "float":
-        checks.append((tp.max_abs_diff is not None and tp.max_abs_diff <= th.float_tolerance,
-                       f"max |dp| = {tp.max_abs_diff:.3g} (float conversion: must be <= {th.float_tolerance:g})"))
-        checks.append((tp.accuracy is not None and tp.accuracy >= bar - 1e-12,
-                       f"accuracy {tp.accuracy:.4f} (must be >= {th.accuracy_ratio:g} x {ref_acc:.4f} = {bar:.4f})"))
+        checks.append(
+            (
+                tp.max_abs_diff is not None and tp.max_abs_diff <= th.float_tolerance,
+                f"max |dp| = {tp.max_abs_diff:.3g} (float conversion: must be <= {th.float_tolerance:g})",
+            )
+        )
+        checks.append(
+            (
+                tp.accuracy is not None and tp.accuracy >= bar - 1e-12,
+                f"accuracy {tp.accuracy:.4f} (must be >= {th.accuracy_ratio:g} x {ref_acc:.4f} = {bar:.4f})",
+            )
+        )
     else:  # quantized, or anything else: MLPerf's accuracy bar plus the agreement bound
-        checks.append((tp.accuracy is not None and tp.accuracy >= bar - 1e-12,
-                       f"accuracy {tp.accuracy:.4f} (must be >= {th.accuracy_ratio:g} x {ref_acc:.4f} = {bar:.4f})"))
-        checks.append((tp.agreement is not None and tp.agreement >= th.quantized_agreement,
-                       f"top-1 agreement {tp.agreement:.4f} (must be >= {th.quantized_agreement:g})"))
+        checks.append(
+            (
+                tp.accuracy is not None and tp.accuracy >= bar - 1e-12,
+                f"accuracy {tp.accuracy:.4f} (must be >= {th.accuracy_ratio:g} x {ref_acc:.4f} = {bar:.4f})",
+            )
+        )
+        checks.append(
+            (
+                tp.agreement is not None and tp.agreement >= th.quantized_agreement,
+                f"top-1 agreement {tp.agreement:.4f} (must be >= {th.quantized_agreement:g})",
+            )
+        )
     tp.passed = all(ok for ok, _ in checks)
     tp.checks = [("ok: " if ok else "FAIL: ") + msg for ok, msg in checks]

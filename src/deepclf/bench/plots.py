@@ -75,8 +75,11 @@ def concurrency_curves(report: LatencyReport, path: str | os.PathLike[str]) -> P
     """Throughput and p99 latency against concurrency (closed loop), one line per target."""
     lines = []
     for t in report.targets:
-        pts = sorted((r.concurrency, r.throughput_rps, r.latency.p99) for r in t.results
-                     if r.scenario == "concurrency" and r.count)
+        pts = sorted(
+            (r.concurrency, r.throughput_rps, r.latency.p99)
+            for r in t.results
+            if r.scenario == "concurrency" and r.count
+        )
         if pts:
             lines.append((t.name, pts))
     if not lines:
@@ -136,18 +139,32 @@ def merge_points(latency: LatencyReport, parity: ParityReport | None) -> list[di
         ss = next((r for r in t.results if r.scenario == "single-stream" and r.count), None)
         if ss is None or t.info.get("transport") not in ("in-process", "in-process (raw interpreter)"):
             continue
-        out.append({"name": t.name, "model_bytes": t.info.get("model_bytes"), "p50_ms": ss.latency.p50,
-                    "accuracy": acc.get(t.spec, acc.get(t.name))})
+        out.append(
+            {
+                "name": t.name,
+                "model_bytes": t.info.get("model_bytes"),
+                "p50_ms": ss.latency.p50,
+                "accuracy": acc.get(t.spec, acc.get(t.name)),
+            }
+        )
     return out
 
 
-def latency_plots(report: LatencyReport, out_dir: str | os.PathLike[str], *, prefix: str = "latency",
-                  parity: ParityReport | None = None, size_plot: bool = True) -> list[Path]:
+def latency_plots(
+    report: LatencyReport,
+    out_dir: str | os.PathLike[str],
+    *,
+    prefix: str = "latency",
+    parity: ParityReport | None = None,
+    size_plot: bool = True,
+) -> list[Path]:
     """Every plot a latency report supports: distribution, concurrency curves and (``size_plot``) the
     size/latency plot, labelled with accuracy when ``parity`` is given."""
     out = Path(out_dir)
-    made = [latency_distribution(report, out / f"{prefix}_distribution.png"),
-            concurrency_curves(report, out / f"{prefix}_concurrency.png")]
+    made = [
+        latency_distribution(report, out / f"{prefix}_distribution.png"),
+        concurrency_curves(report, out / f"{prefix}_concurrency.png"),
+    ]
     if size_plot:
         made.append(size_latency_accuracy(merge_points(report, parity), out / "size_latency_accuracy.png"))
     return [p for p in made if p is not None]

@@ -90,8 +90,11 @@ def _run_dir_of(version: Path) -> Path | None:
     return Path(run) if run and (Path(run) / "model.keras").is_file() else None
 
 
-def _groups(paths: Sequence[str | os.PathLike[str]], runs: Mapping[str, str | os.PathLike[str]] | None,
-            versions: Mapping[str, str | os.PathLike[str]] | None) -> dict[str, list[Path]]:
+def _groups(
+    paths: Sequence[str | os.PathLike[str]],
+    runs: Mapping[str, str | os.PathLike[str]] | None,
+    versions: Mapping[str, str | os.PathLike[str]] | None,
+) -> dict[str, list[Path]]:
     """Model folders grouped per model, so each model's formats are compared with *its own* Keras original."""
     from deepclf.runtime import resolve_model_path  # TF-free
 
@@ -153,28 +156,57 @@ def quick_report(
                 continue
         if gi == 0:
             specs += _server_specs(server_url, model)
-        lines += _one_model(key, model, specs, images, duration, parity_images, threads, out_dir,
-                            len(groups) > 1)
+        lines += _one_model(key, model, specs, images, duration, parity_images, threads, out_dir, len(groups) > 1)
     return "\n".join(lines)
 
 
-def _one_model(key: str, model: str, specs: list[str], images: str | os.PathLike[str] | None, duration: float,
-               parity_images: int, threads: int | None, out_dir: str | os.PathLike[str] | None,
-               several: bool) -> list[str]:
+def _one_model(
+    key: str,
+    model: str,
+    specs: list[str],
+    images: str | os.PathLike[str] | None,
+    duration: float,
+    parity_images: int,
+    threads: int | None,
+    out_dir: str | os.PathLike[str] | None,
+    several: bool,
+) -> list[str]:
     targets: list[Target] = parse_targets(specs, threads=threads)
-    lat = run_latency(targets, LatencyOptions(scenarios=("single-stream",), duration=duration, warmup=3,
-                                              quiet=True), images=sample_images(images, n=4) if images else None)
+    lat = run_latency(
+        targets,
+        LatencyOptions(scenarios=("single-stream",), duration=duration, warmup=3, quiet=True),
+        images=sample_images(images, n=4) if images else None,
+    )
     title = f" [{key}: model {model!r}]" if several else ""
     lines = [f"== latency{title}: single-stream, batch 1, {duration:g} s per target, warm-up excluded =="]
     rows = []
     for t in lat.targets:
         r = t.results[0] if t.results else None
-        rows.append({"target": t.name, "size": human_bytes(t.info.get("model_bytes")) if t.info.get("model_bytes")
-                     else "-", "p50": r.latency.p50 if r else None, "p90": r.latency.p90 if r else None,
-                     "p99": r.latency.p99 if r else None, "rps": r.throughput_rps if r else None,
-                     "status": "ok" if t.status == "ok" else f"FAILED: {t.error}"[:90]})
-    lines.append(format_table(rows, [("target", "target"), ("size", "size"), ("p50 ms", "p50"), ("p90 ms", "p90"),
-                                     ("p99 ms", "p99"), ("req/s", "rps"), ("status", "status")]))
+        rows.append(
+            {
+                "target": t.name,
+                "size": human_bytes(t.info.get("model_bytes")) if t.info.get("model_bytes") else "-",
+                "p50": r.latency.p50 if r else None,
+                "p90": r.latency.p90 if r else None,
+                "p99": r.latency.p99 if r else None,
+                "rps": r.throughput_rps if r else None,
+                "status": "ok" if t.status == "ok" else f"FAILED: {t.error}"[:90],
+            }
+        )
+    lines.append(
+        format_table(
+            rows,
+            [
+                ("target", "target"),
+                ("size", "size"),
+                ("p50 ms", "p50"),
+                ("p90 ms", "p90"),
+                ("p99 ms", "p99"),
+                ("req/s", "rps"),
+                ("status", "status"),
+            ],
+        )
+    )
     folder = str(images) if images else default_images_for(targets)
     par = None
     if folder is None:

@@ -132,10 +132,15 @@ class _StdlibRestClient:
         self._timeout = timeout
 
     def predict(
-        self, inputs: Mapping[str, np.ndarray], *, model: str, version: int | None = None, label: str | None = None,
+        self,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        model: str,
+        version: int | None = None,
+        label: str | None = None,
         signature: str = SIGNATURE_FLOAT,
     ) -> dict[str, np.ndarray]:
-        (key, value), = inputs.items()
+        ((key, value),) = inputs.items()
         if value.dtype == object:  # binary strings travel as {"b64": ...} in TF Serving's JSON
             instances: list[Any] = [{key: {"b64": base64.b64encode(v).decode("ascii")}} for v in value]
         else:
@@ -146,8 +151,12 @@ class _StdlibRestClient:
         elif label is not None:
             path += f"/labels/{label}"
         body = json.dumps({"signature_name": signature, "instances": instances})
-        r = self._session.post(self._base + path + ":predict", content=body, timeout=self._timeout,
-                               headers={"Content-Type": "application/json"})
+        r = self._session.post(
+            self._base + path + ":predict",
+            content=body,
+            timeout=self._timeout,
+            headers={"Content-Type": "application/json"},
+        )
         if r.status_code != 200:
             raise RuntimeError(f"HTTP {r.status_code} from {path}:predict: {r.text[:200]}")
         preds = json.loads(r.text)["predictions"]

@@ -43,7 +43,9 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str,
     numeric = [all(_is_num(r.get(key)) for r in rows) and rows for _, key in columns]
 
     def line(vals: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(vals, widths, numeric, strict=True)).rstrip()
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(vals, widths, numeric, strict=True)
+        ).rstrip()
 
     out = [line(headers), line(["-" * w for w in widths])]
     out += [line(c) for c in cells]
@@ -71,13 +73,16 @@ def to_csv(rows: Iterable[Mapping[str, Any]], fields: Sequence[str] | None = Non
     return buf.getvalue()
 
 
-def write_csv(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]], fields: Sequence[str] | None = None) -> Path:
+def write_csv(
+    path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]], fields: Sequence[str] | None = None
+) -> Path:
     """Write ``rows`` as CSV atomically."""
     return atomic_write_text(path, to_csv(rows, fields))
 
 
-def write_report(out_dir: str | os.PathLike[str], prefix: str, doc: Mapping[str, Any],
-                 rows: Iterable[Mapping[str, Any]]) -> list[Path]:
+def write_report(
+    out_dir: str | os.PathLike[str], prefix: str, doc: Mapping[str, Any], rows: Iterable[Mapping[str, Any]]
+) -> list[Path]:
     """Write a report as ``<prefix>.json`` (``doc``) and ``<prefix>.csv`` (``rows``) into ``out_dir``, atomically."""
     out = Path(out_dir)
     return [atomic_write_json(out / f"{prefix}.json", doc), write_csv(out / f"{prefix}.csv", rows)]

@@ -322,8 +322,9 @@ def run_scenario(target: Target, images: Batch, cfg: ScenarioConfig) -> Scenario
     )
 
 
-def _join(threads: list[threading.Thread], deadline: float | None, stop: threading.Event,
-          hang_grace: float = 60.0) -> None:
+def _join(
+    threads: list[threading.Thread], deadline: float | None, stop: threading.Event, hang_grace: float = 60.0
+) -> None:
     """Wait for the workers; at ``deadline`` ask them to stop, and ``hang_grace`` s later stop waiting for ones
     stuck in a request (they are daemon threads; their requests are simply not counted)."""
     for t in threads:
@@ -346,7 +347,10 @@ def _scrape(url: str | None) -> tuple[prom.Samples | None, str | None]:
 
 
 def sweep(
-    target: Target, images: Batch, base: ScenarioConfig, levels: list[int],
+    target: Target,
+    images: Batch,
+    base: ScenarioConfig,
+    levels: list[int],
 ) -> list[ScenarioResult]:
     """The concurrency sweep: one closed-loop run per level in ``levels``."""
     out = []

@@ -119,10 +119,22 @@ def parse_target(spec: str, *, threads: int | None = None) -> Target:
         if not ts.location:
             raise UsageError(f"target spec {spec!r} names no model path (expected {ts.scheme}:PATH)")
         if ts.scheme == "litert-raw":
-            return RawLiteRTTarget(spec, ts.location, variant=variant, threads=n_threads,
-                                   name=name or _default_name("litert-raw", variant, n_threads))
-        return RunnerTarget(spec, ts.location, ts.scheme, variant=variant, threads=n_threads, send=send,
-                            name=name or _default_name(ts.scheme, variant, n_threads, send))
+            return RawLiteRTTarget(
+                spec,
+                ts.location,
+                variant=variant,
+                threads=n_threads,
+                name=name or _default_name("litert-raw", variant, n_threads),
+            )
+        return RunnerTarget(
+            spec,
+            ts.location,
+            ts.scheme,
+            variant=variant,
+            threads=n_threads,
+            send=send,
+            name=name or _default_name(ts.scheme, variant, n_threads, send),
+        )
 
     parsed = urllib.parse.urlsplit(f"{ts.scheme}:{ts.location}")
     model = parsed.path.strip("/")
@@ -138,11 +150,22 @@ def parse_target(spec: str, *, threads: int | None = None) -> Target:
     try:
         timeout = float(opts.get("timeout", 30.0))
     except ValueError:
-        raise UsageError(f"target spec {spec!r}: timeout must be a number of seconds, got {opts['timeout']!r}") from None
+        raise UsageError(
+            f"target spec {spec!r}: timeout must be a number of seconds, got {opts['timeout']!r}"
+        ) from None
     dflt = f"{ts.scheme}-{send}" + ("-stdlib" if codec == "stdlib" else "")
     return RemoteTarget(
-        spec, ts.scheme, parsed.hostname, port, model, send=send, version=_int_opt(spec, opts, "version"),
-        label=opts.get("label") or None, codec=codec, timeout=timeout, metrics_url=opts.get("metrics") or None,
+        spec,
+        ts.scheme,
+        parsed.hostname,
+        port,
+        model,
+        send=send,
+        version=_int_opt(spec, opts, "version"),
+        label=opts.get("label") or None,
+        codec=codec,
+        timeout=timeout,
+        metrics_url=opts.get("metrics") or None,
         name=name or dflt,
     )
 

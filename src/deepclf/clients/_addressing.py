@@ -28,8 +28,7 @@ def model_key(model: str, version: int | None, label: str | None) -> ModelKey:
         raise UsageError(f"model must be a non-empty model name, got {model!r}")
     if version is not None and label is not None:
         raise UsageError(f"address a model by version ({version!r}) or by label ({label!r}), not both")
-    if version is not None and (isinstance(version, bool) or not isinstance(version, (int, np.integer))
-                                or version < 0):
+    if version is not None and (isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0):
         raise UsageError(f"version must be a non-negative integer, got {version!r}")
     if label is not None and (not isinstance(label, str) or not label):
         raise UsageError(f"label must be a non-empty string, got {label!r}")

@@ -143,16 +143,18 @@ class SyncClient:
         key = model_key(model, version, label)
         send, k = check_send(send), check_top_k(top_k)
         items = image_list(images)
-        size = self.metadata(model, version=version, label=label, timeout=timeout).input_size() \
-            if send == SEND_TENSOR and items else None
+        size = (
+            self.metadata(model, version=version, label=label, timeout=timeout).input_size()
+            if send == SEND_TENSOR and items
+            else None
+        )
         vocabulary = None
         if labels is None and k > 1 and items:
             found = self.manifest(model, version=version, label=label, timeout=timeout)
             vocabulary = found.labels if found is not None else None
         results: list[Classification] = []
         for signature, inputs in classify_batches(items, send, size):
-            out = self.predict(inputs, model=model, version=version, label=label, signature=signature,
-                               timeout=timeout)
+            out = self.predict(inputs, model=model, version=version, label=label, signature=signature, timeout=timeout)
             results += self._core.classified(key, inputs, out, k, labels, vocabulary)
         return results
 
@@ -296,8 +298,9 @@ class AsyncClient:
             vocabulary = found.labels if found is not None else None
         results: list[Classification] = []
         for signature, inputs in classify_batches(items, send, size):
-            out = await self.predict(inputs, model=model, version=version, label=label, signature=signature,
-                                     timeout=timeout)
+            out = await self.predict(
+                inputs, model=model, version=version, label=label, signature=signature, timeout=timeout
+            )
             results += self._core.classified(key, inputs, out, k, labels, vocabulary)
         return results
 

@@ -45,8 +45,9 @@ def image_list(images: Any) -> list[ImageSource]:
 
 def check_send(send: str) -> str:
     if send not in (SEND_TENSOR, SEND_BYTES):
-        raise UsageError(f"send must be {SEND_TENSOR!r} (preprocess here) or {SEND_BYTES!r} (encoded images), "
-                         f"got {send!r}")
+        raise UsageError(
+            f"send must be {SEND_TENSOR!r} (preprocess here) or {SEND_BYTES!r} (encoded images), got {send!r}"
+        )
     return send
 
 
@@ -94,13 +95,16 @@ class LabelBook:
         classes, labels = outputs.get(OUTPUT_CLASSES), outputs.get(OUTPUT_LABELS)
         if classes is None or labels is None or np.shape(classes) != np.shape(labels):
             return
-        pairs = {int(c): (x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x))
-                 for c, x in zip(np.ravel(classes).tolist(), np.ravel(labels).tolist(), strict=True)}
+        pairs = {
+            int(c): (x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x))
+            for c, x in zip(np.ravel(classes).tolist(), np.ravel(labels).tolist(), strict=True)
+        }
         with self._lock:
             self._known.setdefault(key, {}).update(pairs)
 
-    def names(self, key: ModelKey, n: int, given: Sequence[str] | None = None,
-              vocabulary: Sequence[str] | None = None) -> list[str]:
+    def names(
+        self, key: ModelKey, n: int, given: Sequence[str] | None = None, vocabulary: Sequence[str] | None = None
+    ) -> list[str]:
         """``n`` class names: ``given`` (must have ``n``), else ``vocabulary`` (the server's manifest labels, used
         when it has ``n``), else the names learned from answers."""
         if given is not None:

@@ -1,9 +1,9 @@
 """A client from a URL, and a client bound to one model (what ``deepclf predict --server`` uses)::
 
-    connect("http://localhost:8501")          # RestClient
-    connect("grpc://localhost:8500")          # GrpcClient (grpcs:// for TLS)
-    p = RemotePredictor(connect(url), model="flowers")
-    p.classify(["rose.jpg"], top_k=3); p.close()
+connect("http://localhost:8501")          # RestClient
+connect("grpc://localhost:8500")          # GrpcClient (grpcs:// for TLS)
+p = RemotePredictor(connect(url), model="flowers")
+p.classify(["rose.jpg"], top_k=3); p.close()
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ class RemotePredictor:
         self.send = check_send(send)
 
     def classify(self, images: Sequence[Any], top_k: int = 5) -> list[Classification]:
-        return self.client.classify(images, model=self.model, version=self.version, label=self.label,
-                                    top_k=top_k, send=self.send)
+        return self.client.classify(
+            images, model=self.model, version=self.version, label=self.label, top_k=top_k, send=self.send
+        )
 
     def close(self) -> None:
         self.client.close()

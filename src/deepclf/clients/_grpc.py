@@ -78,10 +78,13 @@ class _GrpcSetup:
             raise UsageError(f"targets mix grpc:// and grpcs://: {target!r}; use one kind")
         has_certs = any(x is not None for x in (root_certificates, private_key, certificate_chain))
         scheme_tls = schemes.pop() if schemes else None
-        if (scheme_tls is not None and tls is not None and scheme_tls != tls) or \
-                ((tls is False or scheme_tls is False) and has_certs):
-            raise UsageError(f"TLS settings contradict each other (target {target!r}, tls={tls!r}, certificates "
-                             f"given: {has_certs}); use grpcs:// or tls=True with certificates")
+        if (scheme_tls is not None and tls is not None and scheme_tls != tls) or (
+            (tls is False or scheme_tls is False) and has_certs
+        ):
+            raise UsageError(
+                f"TLS settings contradict each other (target {target!r}, tls={tls!r}, certificates "
+                f"given: {has_certs}); use grpcs:// or tls=True with certificates"
+            )
         if tls is None:
             tls = bool(scheme_tls) or has_certs
         if (private_key is None) != (certificate_chain is None):

@@ -43,9 +43,7 @@ def grpc_read_predict(response: Any) -> dict[str, np.ndarray]:
 
 
 def grpc_metadata_request(key: ModelKey) -> Any:
-    return messages.GetModelMetadataRequest(
-        model_spec=model_spec(key), metadata_field=[messages.SIGNATURE_DEF_FIELD]
-    )
+    return messages.GetModelMetadataRequest(model_spec=model_spec(key), metadata_field=[messages.SIGNATURE_DEF_FIELD])
 
 
 def grpc_manifest_request(key: ModelKey) -> Any:

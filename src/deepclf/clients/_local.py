@@ -127,23 +127,37 @@ class LocalClient:
         return results
 
     def metadata(
-        self, model: str | None = None, *, version: int | None = None, label: str | None = None,
-        timeout: float | None = None, refresh: bool = False,
+        self,
+        model: str | None = None,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        timeout: float | None = None,
+        refresh: bool = False,
     ) -> ModelMetadata:
         """The loaded model's signatures (the same ``SignatureSpec``s a server's metadata gives)."""
         self._check(model, version)
         return ModelMetadata(self.model_name, self.version, dict(self.runner.signatures))
 
     def manifest(
-        self, model: str | None = None, *, version: int | None = None, label: str | None = None,
-        timeout: float | None = None, refresh: bool = False,
+        self,
+        model: str | None = None,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        timeout: float | None = None,
+        refresh: bool = False,
     ) -> Manifest:
         """The loaded model's manifest (what the edge server's ``deepclf_manifest`` metadata returns)."""
         self._check(model, version)
         return self.runner.manifest
 
     def status(
-        self, model: str | None = None, *, version: int | None = None, label: str | None = None,
+        self,
+        model: str | None = None,
+        *,
+        version: int | None = None,
+        label: str | None = None,
         timeout: float | None = None,
     ) -> ModelStatus:
         """Always AVAILABLE: the model is loaded."""

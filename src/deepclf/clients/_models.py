@@ -30,9 +30,7 @@ class ModelMetadata:
         """(height, width) of the image input of ``signature`` (``[batch, H, W, C]``), to preprocess for it."""
         spec = self.signatures.get(signature)
         if spec is None:
-            raise InvalidInput(
-                f"model {self.model!r} has no signature {signature!r}; it has {sorted(self.signatures)}"
-            )
+            raise InvalidInput(f"model {self.model!r} has no signature {signature!r}; it has {sorted(self.signatures)}")
         tensor = spec.inputs.get(input_name)
         if tensor is None and len(spec.inputs) == 1:
             tensor = next(iter(spec.inputs.values()))

@@ -120,8 +120,9 @@ class RestClient(_RestSetup, SyncClient):
         default_ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
         self._client = httpx.Client(
             verify=self._ssl_context(default_ca=default_ca),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=pool_size * len(self._bases),
-                                keepalive_expiry=None),
+            limits=httpx.Limits(
+                max_connections=None, max_keepalive_connections=pool_size * len(self._bases), keepalive_expiry=None
+            ),
             follow_redirects=True,
         )
 
@@ -129,8 +130,9 @@ class RestClient(_RestSetup, SyncClient):
         def attempt(left: float) -> bytes:
             url = self._bases.next() + request.path
             try:
-                resp = self._client.request(request.method, url, content=request.content, headers=request.headers,
-                                            timeout=left)
+                resp = self._client.request(
+                    request.method, url, content=request.content, headers=request.headers, timeout=left
+                )
             except self._httpx.HTTPError as exc:
                 raise map_http_error(exc) from exc
             if resp.status_code >= 400:
@@ -156,12 +158,12 @@ class RestClient(_RestSetup, SyncClient):
         Inputs whose names end in ``_bytes`` go as ``{"b64": ...}``. Returns output name -> array.
         """
         key = model_key(model, version, label)
-        content = self._send(self._codec.predict(key, as_inputs(inputs), signature=signature, format=format),
-                             timeout)
+        content = self._send(self._codec.predict(key, as_inputs(inputs), signature=signature, format=format), timeout)
         out = self._read_predict(content, key, signature)
         if has_unnamed(out):
-            out = name_single_output(out, self.metadata(model, version=version, label=label, timeout=timeout),
-                                     signature)
+            out = name_single_output(
+                out, self.metadata(model, version=version, label=label, timeout=timeout), signature
+            )
         return out
 
     def status(
@@ -199,8 +201,9 @@ class AsyncRestClient(_RestSetup, AsyncClient):
         async def attempt(left: float) -> bytes:
             url = self._bases.next() + request.path
             try:
-                resp = await self._client.request(request.method, url, content=request.content,
-                                                  headers=request.headers, timeout=left)
+                resp = await self._client.request(
+                    request.method, url, content=request.content, headers=request.headers, timeout=left
+                )
             except self._httpx.HTTPError as exc:
                 raise map_http_error(exc) from exc
             if resp.status_code >= 400:

@@ -78,12 +78,14 @@ class RestCodec:
         self.headers = dict(headers or {})
 
     def predict(
-        self, key: ModelKey, inputs: dict[str, np.ndarray] | np.ndarray, *, signature: str,
+        self,
+        key: ModelKey,
+        inputs: dict[str, np.ndarray] | np.ndarray,
+        *,
+        signature: str,
         format: str | None = None,
     ) -> HttpRequest:
-        body = rest.encode_predict_request(
-            inputs, signature_name=signature, format=check_format(format or self.format)
-        )
+        body = rest.encode_predict_request(inputs, signature_name=signature, format=check_format(format or self.format))
         headers = {**self.headers, "Content-Type": "application/json"}
         if self.gzip_threshold is not None and len(body) > self.gzip_threshold:
             # Level 1: numbers in JSON shrink ~3x already; higher levels cost far more CPU for little more.

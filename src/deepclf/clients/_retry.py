@@ -163,9 +163,7 @@ class WaitState:
         """The timeout for the next ``status`` call; ``TimeoutError`` once the wait is over."""
         left = self._end - time.monotonic()
         if left <= 0:
-            raise TimeoutError(
-                f"model {self.key[0]!r} was not available within {self.timeout:g}s; last: {self._last}"
-            )
+            raise TimeoutError(f"model {self.key[0]!r} was not available within {self.timeout:g}s; last: {self._last}")
         return min(left, self._attempt_timeout)
 
     def ready(self, status: ModelStatus) -> bool:

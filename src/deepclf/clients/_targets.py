@@ -1,8 +1,8 @@
 """Server targets as the clients take them: gRPC ``host:port`` (or ``grpc(s)://``), REST base URLs, and lists::
 
-    parse_grpc_target("grpcs://edge:8500")       # ("edge:8500", True): TLS
-    parse_rest_url("http://edge:8501/")          # "http://edge:8501"
-    as_targets("edge-1:8500,edge-2:8500")        # ["edge-1:8500", "edge-2:8500"]: round-robin
+parse_grpc_target("grpcs://edge:8500")       # ("edge:8500", True): TLS
+parse_rest_url("http://edge:8501/")          # "http://edge:8501"
+as_targets("edge-1:8500,edge-2:8500")        # ["edge-1:8500", "edge-2:8500"]: round-robin
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def parse_grpc_target(target: str) -> tuple[str, bool | None]:
     t = target.strip()
     for scheme, tls in (("grpc://", False), ("grpcs://", True)):
         if t.startswith(scheme):
-            t = t[len(scheme):].rstrip("/")
+            t = t[len(scheme) :].rstrip("/")
             if not t:
                 raise UsageError(f"gRPC target {target!r} names no host:port")
             return t, tls

@@ -69,16 +69,18 @@ def _export(model: Any, manifest: Manifest, out: str | Path, *, serving: bool) -
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(SIGNATURE_FLOAT, serve_image,
-                         input_signature=[tf.TensorSpec([None, h, w, c], tf.float32, name=INPUT_FLOAT)])
+    archive.add_endpoint(
+        SIGNATURE_FLOAT, serve_image, input_signature=[tf.TensorSpec([None, h, w, c], tf.float32, name=INPUT_FLOAT)]
+    )
     if serving:
         from deepclf import preprocessing_tf  # imports TF
 
         def serve_image_bytes(image_bytes):
             return heads(preprocessing_tf.decode_and_resize_batch(image_bytes, h, w))
 
-        archive.add_endpoint(SIGNATURE_BYTES, serve_image_bytes,
-                             input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_BYTES)])
+        archive.add_endpoint(
+            SIGNATURE_BYTES, serve_image_bytes, input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_BYTES)]
+        )
     archive.write_out(str(out), verbose=False)
     return Path(out)
 
@@ -140,7 +142,7 @@ def verify_savedmodel(
     float_fn = loaded.signatures[SIGNATURE_FLOAT]
     probs, classes = [], []
     for start in range(0, len(images), 32):
-        out = float_fn(**{INPUT_FLOAT: tf.constant(images[start:start + 32])})
+        out = float_fn(**{INPUT_FLOAT: tf.constant(images[start : start + 32])})
         probs.append(out[OUTPUT_PROBABILITIES].numpy())
         classes.append(out[OUTPUT_CLASSES].numpy())
         if list(out[OUTPUT_LABELS].numpy()) != list(labels[classes[-1]]):
@@ -164,5 +166,10 @@ def verify_savedmodel(
                 f"SavedModel {SIGNATURE_BYTES!r} (in-graph decoding) differs from {SIGNATURE_FLOAT!r} on "
                 f"deepclf.preprocessing's tensors by {bytes_diff:.3g} (allowed {BYTES_TOLERANCE:g})"
             )
-    return {"images": len(p), "max_abs_diff": float_diff, "bytes_images": len(image_bytes),
-            "bytes_max_abs_diff": bytes_diff, "top1_agreement": 1.0}
+    return {
+        "images": len(p),
+        "max_abs_diff": float_diff,
+        "bytes_images": len(image_bytes),
+        "bytes_max_abs_diff": bytes_diff,
+        "top1_agreement": 1.0,
+    }

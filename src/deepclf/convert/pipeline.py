@@ -66,8 +66,9 @@ class ConvertOptions:
 
     def check(self) -> None:
         if self.version is not None and not 1 <= self.version <= MAX_VERSION:
-            raise UsageError(f"--version must be a positive integer up to {MAX_VERSION} (TF Serving's int64), "
-                             f"got {self.version}")
+            raise UsageError(
+                f"--version must be a positive integer up to {MAX_VERSION} (TF Serving's int64), got {self.version}"
+            )
         if self.calibration_steps < 1:
             raise UsageError(f"--calibration-steps must be at least 1, got {self.calibration_steps}")
         if self.parity_images < 1:
@@ -103,8 +104,9 @@ def _load_run(run_dir: Path) -> tuple[Manifest, dict[str, Any], Path]:
     return manifest, config, keras_file
 
 
-def _images(run_dir: Path, manifest: Manifest, config: dict[str, Any], data_dir: str | Path | None,
-            opts: ConvertOptions) -> tuple[list[Path], list[Path], list[int] | None]:
+def _images(
+    run_dir: Path, manifest: Manifest, config: dict[str, Any], data_dir: str | Path | None, opts: ConvertOptions
+) -> tuple[list[Path], list[Path], list[int] | None]:
     """Calibration files (training subset), parity files (validation subset) and their true labels if known."""
     from deepclf.data.split import split_files
 
@@ -159,8 +161,9 @@ def agreement_failures(parity: dict[str, dict[str, Any]], min_agreement: float) 
     ]
 
 
-def convert_run(run_dir: str | Path, models_dir: str | Path, options: ConvertOptions | None = None,
-                *, log: Log = _stderr) -> ConvertResult:
+def convert_run(
+    run_dir: str | Path, models_dir: str | Path, options: ConvertOptions | None = None, *, log: Log = _stderr
+) -> ConvertResult:
     """Convert the Keras model of a training run into ``models_dir/<name>/<version>/`` (see module docstring).
 
     Raises ``UsageError`` for bad options, a missing run or data folder, or an existing version without
@@ -187,8 +190,9 @@ def convert_run(run_dir: str | Path, models_dir: str | Path, options: ConvertOpt
 
     size = manifest.input
     parity_x = preprocess_batch(parity_files, size)
-    reference = np.concatenate([softmax(model(tf.constant(parity_x[i:i + 32]), training=False).numpy())
-                                for i in range(0, len(parity_x), 32)])
+    reference = np.concatenate(
+        [softmax(model(tf.constant(parity_x[i : i + 32]), training=False).numpy()) for i in range(0, len(parity_x), 32)]
+    )
     bytes_files = parity_files[:BYTES_CHECK_IMAGES]
     image_bytes = [read_bytes(f) for f in bytes_files]
 
@@ -196,13 +200,20 @@ def convert_run(run_dir: str | Path, models_dir: str | Path, options: ConvertOpt
     from deepclf.runtime.litert import LiteRTRunner
 
     out_manifest = manifest.replace(
-        name=name, format="savedmodel", variants={},
+        name=name,
+        format="savedmodel",
+        variants={},
         source={**manifest.source, "run_dir": str(run_dir), "keras_file": str(keras_file), "version": version},
     )
     report: dict[str, Any] = {
-        "model": name, "version": version, "run_dir": str(run_dir), "input": list(size.shape),
-        "labels": list(manifest.labels), "parity_images": len(parity_files),
-        "calibration_images": len(calib_files), "min_agreement": opts.min_agreement,
+        "model": name,
+        "version": version,
+        "run_dir": str(run_dir),
+        "input": list(size.shape),
+        "labels": list(manifest.labels),
+        "parity_images": len(parity_files),
+        "calibration_images": len(calib_files),
+        "min_agreement": opts.min_agreement,
         "keras": {"file": keras_file.name, "size_bytes": keras_file.stat().st_size},
         "variants": {},
     }
@@ -211,10 +222,15 @@ def convert_run(run_dir: str | Path, models_dir: str | Path, options: ConvertOpt
         export.export_savedmodel(model, out_manifest, tmp)
         sm_seconds = time.perf_counter() - t0
         log(f"exported SavedModel in {sm_seconds:.1f}s; verifying it")
-        check = export.verify_savedmodel(tmp, out_manifest, parity_x, reference, image_bytes,
-                                         reference[: len(image_bytes)])
-        report["savedmodel"] = {"file": "saved_model.pb + variables/", "size_bytes": _dir_size(tmp),
-                                "seconds": sm_seconds, "parity": check}
+        check = export.verify_savedmodel(
+            tmp, out_manifest, parity_x, reference, image_bytes, reference[: len(image_bytes)]
+        )
+        report["savedmodel"] = {
+            "file": "saved_model.pb + variables/",
+            "size_bytes": _dir_size(tmp),
+            "seconds": sm_seconds,
+            "parity": check,
+        }
         if truth is not None:  # the SavedModel's classes equal Keras' argmax (checked), so is its accuracy
             check["accuracy"] = parity_stats(reference, reference, truth)["accuracy"]
 
@@ -231,16 +247,23 @@ def convert_run(run_dir: str | Path, models_dir: str | Path, options: ConvertOpt
                 file = VARIANTS[variant].file
                 (tmp / file).write_bytes(content)
                 runner = LiteRTRunner(tmp / file, manifest=out_manifest)
-                probs = np.concatenate([runner.predict(parity_x[i:i + 32]) for i in range(0, len(parity_x), 32)])
+                probs = np.concatenate([runner.predict(parity_x[i : i + 32]) for i in range(0, len(parity_x), 32)])
                 runner.close()
                 parity = parity_stats(reference, probs, truth)
-                info = {"file": file, "size_bytes": len(content), "seconds": seconds,
-                        **VARIANTS[variant].quantization(), "quantization": tflite.quantization_params(content),
-                        "parity": parity}
+                info = {
+                    "file": file,
+                    "size_bytes": len(content),
+                    "seconds": seconds,
+                    **VARIANTS[variant].quantization(),
+                    "quantization": tflite.quantization_params(content),
+                    "parity": parity,
+                }
                 report["variants"][variant] = info
                 out_manifest.variants[variant] = info
-                log(f"converted {variant:<7} in {seconds:5.1f}s: {len(content) / 1e6:6.2f} MB, top-1 agreement "
-                    f"{parity['top1_agreement']:.3f}, max |dp| {parity['max_abs_diff']:.2g}")
+                log(
+                    f"converted {variant:<7} in {seconds:5.1f}s: {len(content) / 1e6:6.2f} MB, top-1 agreement "
+                    f"{parity['top1_agreement']:.3f}, max |dp| {parity['max_abs_diff']:.2g}"
+                )
         failures = agreement_failures({v: e["parity"] for v, e in report["variants"].items()}, opts.min_agreement)
         if failures:
             raise ModelFormatError("conversion rejected, nothing published: " + "; ".join(failures))
@@ -259,8 +282,10 @@ def convert_run(run_dir: str | Path, models_dir: str | Path, options: ConvertOpt
 
 def format_report(report: dict[str, Any]) -> str:
     """The conversion report as a fixed-width table (what ``deepclf convert`` prints)."""
-    head = f"{'artifact':<14} {'file':<28} {'size MB':>8} {'x fp32':>7} {'secs':>6} {'top-1 agree':>11} " \
-           f"{'max |dp|':>9} {'accuracy':>8}"
+    head = (
+        f"{'artifact':<14} {'file':<28} {'size MB':>8} {'x fp32':>7} {'secs':>6} {'top-1 agree':>11} "
+        f"{'max |dp|':>9} {'accuracy':>8}"
+    )
     rows = [head, "-" * len(head)]
 
     def fmt(value: Any, spec: str) -> str:
@@ -268,15 +293,19 @@ def format_report(report: dict[str, Any]) -> str:
 
     def row(label: str, e: dict[str, Any]) -> str:
         p = e.get("parity", {})
-        return (f"{label:<14} {e['file']:<28} {e['size_bytes'] / 1e6:8.2f} {fmt(e.get('ratio_to_fp32'), '.2f'):>7} "
-                f"{fmt(e.get('seconds'), '.1f'):>6} {fmt(p.get('top1_agreement'), '.3f'):>11} "
-                f"{fmt(p.get('max_abs_diff'), '.2g'):>9} {fmt(p.get('accuracy'), '.3f'):>8}")
+        return (
+            f"{label:<14} {e['file']:<28} {e['size_bytes'] / 1e6:8.2f} {fmt(e.get('ratio_to_fp32'), '.2f'):>7} "
+            f"{fmt(e.get('seconds'), '.1f'):>6} {fmt(p.get('top1_agreement'), '.3f'):>11} "
+            f"{fmt(p.get('max_abs_diff'), '.2g'):>9} {fmt(p.get('accuracy'), '.3f'):>8}"
+        )
 
     rows.append(row("keras", report["keras"]))
     rows.append(row("savedmodel", report["savedmodel"]))
     for variant, e in report["variants"].items():
         rows.append(row(VARIANTS[variant].runner_format if variant in VARIANTS else variant, e))
-    rows.append(f"parity on {report['parity_images']} validation images against Keras; "
-                f"int8 calibrated on {report['calibration_images']} training images; "
-                f"total {report.get('seconds_total', 0):.1f}s")
+    rows.append(
+        f"parity on {report['parity_images']} validation images against Keras; "
+        f"int8 calibrated on {report['calibration_images']} training images; "
+        f"total {report.get('seconds_total', 0):.1f}s"
+    )
     return "\n".join(rows)

@@ -36,8 +36,9 @@ def warmup_path(version_dir: str | Path) -> Path:
     return Path(version_dir) / WARMUP_DIR / WARMUP_FILE
 
 
-def write_warmup(version_dir: str | Path, model_name: str, image_bytes: list[bytes],
-                 images: np.ndarray | None = None) -> Path:
+def write_warmup(
+    version_dir: str | Path, model_name: str, image_bytes: list[bytes], images: np.ndarray | None = None
+) -> Path:
     """Write PredictionLog records: one bytes request per encoded image and one float request for ``images``."""
     tf = require_tensorflow("writing TF Serving warmup requests")
     predict_pb2, prediction_log_pb2 = _apis()

@@ -74,16 +74,21 @@ class CheckReport:
         width = max((len(c) for c in self.counts), default=5)
         for c, n in self.counts.items():
             lines.append(f"  {c:<{width}}  {n:>6}")
+
         def section(title: str, items: list[str]) -> None:
             lines.append(f"{title}: {len(items) if items else 'none'}")
             lines.extend(f"  {s}" for s in items)
+
         section("unreadable images", [f"{self._rel(p)}: {r}" for p, r in self.unreadable])
         section("non-image files", [self._rel(p) for p in self.non_images])
         cross = {tuple(g) for g in self.cross_class_duplicates()}
-        section("exact duplicate groups", [
-            " == ".join(self._rel(p) for p in g) + ("   (across classes!)" if tuple(g) in cross else "")
-            for g in self.duplicates
-        ])
+        section(
+            "exact duplicate groups",
+            [
+                " == ".join(self._rel(p) for p in g) + ("   (across classes!)" if tuple(g) in cross else "")
+                for g in self.duplicates
+            ],
+        )
         section(f"tiny images (shorter side < {TINY_SIDE} px)", [f"{self._rel(p)}: {w}x{h}" for p, (w, h) in self.tiny])
         if self.stray_files:
             section("files outside class folders (ignored)", [self._rel(p) for p in self.stray_files])

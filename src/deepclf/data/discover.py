@@ -39,7 +39,11 @@ def keras_cache_dir() -> Path:
 def cached_copies() -> list[Path]:
     """Candidate folders where ``keras.utils.get_file(..., untar/extract=True)`` leaves flower_photos."""
     base = keras_cache_dir()
-    return [base / "flower_photos", base / "flower_photos_extracted" / "flower_photos", base / "flower_photos_extracted"]
+    return [
+        base / "flower_photos",
+        base / "flower_photos_extracted" / "flower_photos",
+        base / "flower_photos_extracted",
+    ]
 
 
 def _looks_like_dataset(p: Path) -> bool:

@@ -18,8 +18,16 @@ from deepclf.data.split import split_files
 from deepclf.errors import require_tensorflow
 
 
-def make_dataset(paths, labels, *, img_size: tuple[int, int], batch_size: int, shuffle_seed: int | None = None,
-                 shuffle_buffer: int = 1000, cache: bool = True):  # -> tf.data.Dataset
+def make_dataset(
+    paths,
+    labels,
+    *,
+    img_size: tuple[int, int],
+    batch_size: int,
+    shuffle_seed: int | None = None,
+    shuffle_buffer: int = 1000,
+    cache: bool = True,
+):  # -> tf.data.Dataset
     """(float32 images 0..255, int32 labels) batches from file paths and label indices."""
     tf = require_tensorflow("loading images")
     from deepclf.preprocessing_tf import decode_and_resize
@@ -47,7 +55,14 @@ def load_datasets(
     """Training and validation datasets and the class names (sorted folder names)."""
     tr_paths, tr_labels, class_names = split_files(data_dir, "training", validation_split=validation_split, seed=seed)
     va_paths, va_labels, _ = split_files(data_dir, "validation", validation_split=validation_split, seed=seed)
-    train_ds = make_dataset(tr_paths, tr_labels, img_size=img_size, batch_size=batch_size, shuffle_seed=seed,
-                            shuffle_buffer=shuffle_buffer, cache=cache)
+    train_ds = make_dataset(
+        tr_paths,
+        tr_labels,
+        img_size=img_size,
+        batch_size=batch_size,
+        shuffle_seed=seed,
+        shuffle_buffer=shuffle_buffer,
+        cache=cache,
+    )
     val_ds = make_dataset(va_paths, va_labels, img_size=img_size, batch_size=batch_size, cache=cache)
     return train_ds, val_ds, class_names

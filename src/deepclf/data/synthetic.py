@@ -37,5 +37,7 @@ def make_synthetic_dataset(
                 blob = (np.cos(r / (4 + ci * 2)) > 0).astype(np.float32)[..., None]
                 green = np.array([40, 120, 40], np.float32)
                 img = blob * palette[ci] + (1 - blob) * green + rng.normal(0, 25, (h, w, 3))
-                Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(tmp / cls / f"{cls}_{i:03d}.jpg", quality=90)
+                Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(
+                    tmp / cls / f"{cls}_{i:03d}.jpg", quality=90
+                )
     return dest

@@ -24,8 +24,10 @@ from deepclf.errors import UsageError
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``deploy training|edge|tfserving|validate`` to the ``deepclf`` parser."""
     deploy = subparsers.add_parser(
-        "deploy", help="Kubernetes manifests: multi-worker training, the edge server, TF Serving; validation",
-        description="Generate Kubernetes bundles (kubectl apply -k) for training and serving, or validate them.")
+        "deploy",
+        help="Kubernetes manifests: multi-worker training, the edge server, TF Serving; validation",
+        description="Generate Kubernetes bundles (kubectl apply -k) for training and serving, or validate them.",
+    )
     deploy.set_defaults(func=lambda args: (deploy.print_help(), 2)[1])
     sub = deploy.add_subparsers(dest="deploy_command", metavar="SUBCOMMAND")
     _register_training(sub)
@@ -39,7 +41,8 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
 
     d = TrainingOptions()
     p = sub.add_parser(
-        "training", help="run `deepclf train` on N workers: a Kubeflow TFJob, or an Indexed Job without the operator",
+        "training",
+        help="run `deepclf train` on N workers: a Kubeflow TFJob, or an Indexed Job without the operator",
         description=(
             "Write storage/ (claims for the photos and the run folders), tfjob/ (Kubeflow TFJob: the operator sets "
             "TF_CONFIG), indexed-job/ (an Indexed Job and a headless Service; a wrapper builds TF_CONFIG from the "
@@ -52,23 +55,34 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", choices=TRAIN_MODELS, default=d.model, help="default: %(default)s")
     p.add_argument("--workers", type=int, default=d.workers, help="number of workers (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=None, help="default: the model's (10 basic, 15 augmented)")
-    p.add_argument("--image", default=DEFAULT_IMAGE,
-                   help="the training image built from deployment/train/Dockerfile (default: %(default)s)")
+    p.add_argument(
+        "--image",
+        default=DEFAULT_IMAGE,
+        help="the training image built from deployment/train/Dockerfile (default: %(default)s)",
+    )
     p.add_argument("--data-subdir", default=d.data_subdir, help="photo folder in the data claim (default: %(default)s)")
     p.add_argument("--run", default=None, help="run folder name in the runs claim (default: --name)")
     p.add_argument("--port", type=int, default=d.port, help="the workers' gRPC port (default: %(default)s)")
     p.add_argument("--cpus", type=int, default=d.cpus, help="CPUs per worker (default: %(default)s)")
     p.add_argument("--memory-mib", type=int, default=d.memory_mib, help="memory per worker (default: %(default)s)")
-    p.add_argument("--backoff-limit", type=int, default=d.backoff_limit,
-                   help="restarts before the job fails (default: %(default)s)")
+    p.add_argument(
+        "--backoff-limit",
+        type=int,
+        default=d.backoff_limit,
+        help="restarts before the job fails (default: %(default)s)",
+    )
     p.add_argument("--data-size", default=d.data_size, help="size of the data claim (default: %(default)s)")
     p.add_argument("--runs-size", default=d.runs_size, help="size of the runs claim (default: %(default)s)")
     p.add_argument("--data-claim", default=d.data_claim, help="default: %(default)s")
     p.add_argument("--runs-claim", default=d.runs_claim, help="default: %(default)s")
-    p.add_argument("--models-claim", default=d.models_claim,
-                   help="the claim convert-job.yaml publishes into (default: %(default)s, what `deepclf deploy edge` "
-                        "creates)")
-    p.add_argument("--model-name", default=None, help="name convert-job.yaml publishes under (default: flowers_<model>)")
+    p.add_argument(
+        "--models-claim",
+        default=d.models_claim,
+        help="the claim convert-job.yaml publishes into (default: %(default)s, what `deepclf deploy edge` creates)",
+    )
+    p.add_argument(
+        "--model-name", default=None, help="name convert-job.yaml publishes under (default: flowers_<model>)"
+    )
     tfserving_cli.add_storage_arguments(p, "the data and runs claims")
     p.set_defaults(func=run_training)
 
@@ -80,7 +94,8 @@ def _register_edge(sub: argparse._SubParsersAction) -> None:
 
     d = EdgeOptions()
     p = sub.add_parser(
-        "edge", help="the edge server (`deepclf serve`) on Kubernetes for a models folder",
+        "edge",
+        help="the edge server (`deepclf serve`) on Kubernetes for a models folder",
         description=(
             "Scan MODELS_DIR/<name>/<version>/ and write k8s/ (ConfigMap with models.config, PVC, Deployment with "
             "probes on /readyz and /healthz, a ClusterIP and a headless Service, HPA, kustomization), "
@@ -91,25 +106,49 @@ def _register_edge(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder (created if missing)")
     p.add_argument("--force", action="store_true", help="replace files a previous run wrote there")
     p.add_argument("--name", default=d.name, help="Kubernetes object name (default: %(default)s)")
-    p.add_argument("--image", default=DEFAULT_IMAGE,
-                   help="the edge image built from deployment/edge/Dockerfile (default: %(default)s)")
+    p.add_argument(
+        "--image",
+        default=DEFAULT_IMAGE,
+        help="the edge image built from deployment/edge/Dockerfile (default: %(default)s)",
+    )
     p.add_argument("--grpc-port", type=int, default=d.grpc_port, help="default: %(default)s")
     p.add_argument("--rest-port", type=int, default=d.rest_port, help="default: %(default)s")
-    p.add_argument("--format", type=variant_arg, choices=EDGE_FORMATS, default=d.format,
-                   help="LiteRT variant (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=d.threads,
-                   help="inference threads, also the CPUs requested (default: %(default)s)")
+    p.add_argument(
+        "--format",
+        type=variant_arg,
+        choices=EDGE_FORMATS,
+        default=d.format,
+        help="LiteRT variant (default: %(default)s)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=d.threads,
+        help="inference threads, also the CPUs requested (default: %(default)s)",
+    )
     p.add_argument("--enable-batching", action="store_true", help="merge concurrent requests into batches")
-    p.add_argument("--version-policy", choices=VERSION_POLICIES, default=d.version_policy,
-                   help="specific: the labelled versions; all: every version found (default: %(default)s)")
-    p.add_argument("--memory-request-mib", type=int, default=None,
-                   help="default: 192 + 64 per served version beyond the first (from measured RSS)")
+    p.add_argument(
+        "--version-policy",
+        choices=VERSION_POLICIES,
+        default=d.version_policy,
+        help="specific: the labelled versions; all: every version found (default: %(default)s)",
+    )
+    p.add_argument(
+        "--memory-request-mib",
+        type=int,
+        default=None,
+        help="default: 192 + 64 per served version beyond the first (from measured RSS)",
+    )
     p.add_argument("--memory-limit-mib", type=int, default=None, help="default: the request + 320")
     p.add_argument("--min-replicas", type=int, default=d.min_replicas, help="default: %(default)s")
     p.add_argument("--max-replicas", type=int, default=d.max_replicas, help="default: %(default)s")
     p.add_argument("--target-cpu-percent", type=int, default=d.target_cpu_percent, help="default: %(default)s")
-    p.add_argument("--grace-seconds", type=int, default=d.grace_seconds,
-                   help="how long SIGTERM drains in-flight requests (default: %(default)s)")
+    p.add_argument(
+        "--grace-seconds",
+        type=int,
+        default=d.grace_seconds,
+        help="how long SIGTERM drains in-flight requests (default: %(default)s)",
+    )
     p.add_argument("--models-size", default=d.models_size, help="size of the models claim (default: %(default)s)")
     tfserving_cli.add_storage_arguments(p, "the models claim")
     p.set_defaults(func=run_edge)
@@ -119,7 +158,8 @@ def _register_validate(sub: argparse._SubParsersAction) -> None:
     from deepclf.deploy.validate import K8S_VERSIONS  # data only, no YAML import
 
     p = sub.add_parser(
-        "validate", help="check manifests offline: Kubernetes schemas (strict), TFJob schema, references, kustomize",
+        "validate",
+        help="check manifests offline: Kubernetes schemas (strict), TFJob schema, references, kustomize",
         description=(
             "Validate every *.yaml under PATH against Kubernetes' OpenAPI schemas (kubernetes-validate, strict: "
             "unknown fields fail) for each --kubernetes-version, TFJobs against deepclf's TFJob schema, the "
@@ -128,11 +168,20 @@ def _register_validate(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="manifest files or folders")
-    p.add_argument("--kubernetes-version", action="append", default=None, metavar="X.Y",
-                   help=f"Kubernetes minor version to validate against; repeat for several (default: "
-                        f"{', '.join(K8S_VERSIONS)})")
-    p.add_argument("--external-claim", action="append", default=[], metavar="NAME",
-                   help="a PersistentVolumeClaim another bundle creates (not an error when no manifest here does)")
+    p.add_argument(
+        "--kubernetes-version",
+        action="append",
+        default=None,
+        metavar="X.Y",
+        help=f"Kubernetes minor version to validate against; repeat for several (default: {', '.join(K8S_VERSIONS)})",
+    )
+    p.add_argument(
+        "--external-claim",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a PersistentVolumeClaim another bundle creates (not an error when no manifest here does)",
+    )
     p.set_defaults(func=run_validate)
 
 
@@ -142,17 +191,31 @@ def run_training(args: argparse.Namespace) -> int:
     from deepclf.deploy.training import TrainingOptions, render_training, worker_hosts
 
     opts = TrainingOptions(
-        name=args.name, model=args.model, workers=args.workers, epochs=args.epochs, image=args.image,
-        data_subdir=args.data_subdir, run=args.run, port=args.port, cpus=args.cpus, memory_mib=args.memory_mib,
-        backoff_limit=args.backoff_limit, data_size=args.data_size, runs_size=args.runs_size,
-        data_claim=args.data_claim, runs_claim=args.runs_claim, models_claim=args.models_claim,
+        name=args.name,
+        model=args.model,
+        workers=args.workers,
+        epochs=args.epochs,
+        image=args.image,
+        data_subdir=args.data_subdir,
+        run=args.run,
+        port=args.port,
+        cpus=args.cpus,
+        memory_mib=args.memory_mib,
+        backoff_limit=args.backoff_limit,
+        data_size=args.data_size,
+        runs_size=args.runs_size,
+        data_claim=args.data_claim,
+        runs_claim=args.runs_claim,
+        models_claim=args.models_claim,
         model_name=args.model_name,
         storage=StorageOptions(access_mode=args.access_mode, storage_class=args.storage_class),
     )
     written = write_bundle(args.out, render_training(opts), force=args.force)
     print(f"{opts.workers} workers: {', '.join(worker_hosts(opts))}; run folder {opts.run_dir}")
-    print(f"wrote {len(written)} files to {args.out} (start with: kubectl apply -k {args.out}/storage, then "
-          f"kubectl apply -k {args.out}/tfjob or {args.out}/indexed-job; see README.md)")
+    print(
+        f"wrote {len(written)} files to {args.out} (start with: kubectl apply -k {args.out}/storage, then "
+        f"kubectl apply -k {args.out}/tfjob or {args.out}/indexed-job; see README.md)"
+    )
     return 0
 
 
@@ -164,17 +227,29 @@ def run_edge(args: argparse.Namespace) -> int:
 
     models = scan_models(args.models_dir)
     opts = EdgeOptions(
-        name=args.name, image=args.image, grpc_port=args.grpc_port, rest_port=args.rest_port, format=args.format,
-        threads=args.threads, enable_batching=args.enable_batching, version_policy=args.version_policy,
-        memory_request_mib=args.memory_request_mib, memory_limit_mib=args.memory_limit_mib,
-        min_replicas=args.min_replicas, max_replicas=args.max_replicas, target_cpu_percent=args.target_cpu_percent,
-        grace_seconds=args.grace_seconds, models_size=args.models_size,
+        name=args.name,
+        image=args.image,
+        grpc_port=args.grpc_port,
+        rest_port=args.rest_port,
+        format=args.format,
+        threads=args.threads,
+        enable_batching=args.enable_batching,
+        version_policy=args.version_policy,
+        memory_request_mib=args.memory_request_mib,
+        memory_limit_mib=args.memory_limit_mib,
+        min_replicas=args.min_replicas,
+        max_replicas=args.max_replicas,
+        target_cpu_percent=args.target_cpu_percent,
+        grace_seconds=args.grace_seconds,
+        models_size=args.models_size,
         storage=StorageOptions(access_mode=args.access_mode, storage_class=args.storage_class),
     )
     written = write_bundle(args.out, render_edge(models, opts), force=args.force)
     request, limit = memory_mib(models, opts)
-    print(f"{len(models)} models, {served_count(models, opts)} versions per replica; memory {request}Mi request, "
-          f"{limit}Mi limit")
+    print(
+        f"{len(models)} models, {served_count(models, opts)} versions per replica; memory {request}Mi request, "
+        f"{limit}Mi limit"
+    )
     print(f"wrote {len(written)} files to {args.out} (start with: kubectl apply -k {args.out}/k8s; see README.md)")
     return 0
 
@@ -187,12 +262,16 @@ def run_validate(args: argparse.Namespace) -> int:
     shipped = shipped_versions()
     unknown = [v for v in versions if v not in shipped]
     if unknown:
-        raise UsageError(f"kubernetes-validate {validator_version()} has no schemas for {', '.join(unknown)}; "
-                         f"expected minor versions among {shipped[0]}..{shipped[-1]}")
+        raise UsageError(
+            f"kubernetes-validate {validator_version()} has no schemas for {', '.join(unknown)}; "
+            f"expected minor versions among {shipped[0]}..{shipped[-1]}"
+        )
     count, problems = validate_paths(args.paths, versions, external_claims=args.external_claim)
     for problem in problems:
         print(problem, file=sys.stderr)
     verdict = f"{len(problems)} problems" if problems else "valid"
-    print(f"{count} objects in {', '.join(args.paths)}: {verdict} (Kubernetes {', '.join(versions)}, strict; "
-          f"kubernetes-validate {validator_version()}; references; kustomizations)")
+    print(
+        f"{count} objects in {', '.join(args.paths)}: {verdict} (Kubernetes {', '.join(versions)}, strict; "
+        f"kubernetes-validate {validator_version()}; references; kustomizations)"
+    )
     return 1 if problems else 0

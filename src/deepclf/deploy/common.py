@@ -43,14 +43,19 @@ def check_name(field: str, value: str, max_len: int) -> None:
 def check_image(field: str, value: str) -> None:
     """Raise ``UsageError`` unless ``value`` looks like a Docker image reference (``repo/name:tag``)."""
     if not isinstance(value, str) or not _IMAGE.match(value):
-        raise UsageError(f"{field} must be a Docker image reference like 'registry.example.com/deepclf-edge:0.1.0', "
-                         f"got {value!r}")
+        raise UsageError(
+            f"{field} must be a Docker image reference like 'registry.example.com/deepclf-edge:0.1.0', got {value!r}"
+        )
 
 
 def check_positive(field: str, value: object, *, minimum: int = 1, maximum: int | None = None) -> None:
     """Raise ``UsageError`` unless ``value`` is an int in ``minimum..maximum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or \
-            (maximum is not None and value > maximum):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
         bound = f"in {minimum}..{maximum}" if maximum is not None else f">= {minimum}"
         raise UsageError(f"{field} must be an integer {bound}, got {value!r}")
 
@@ -79,8 +84,10 @@ class StorageOptions:
         if self.access_mode not in ACCESS_MODES:
             raise UsageError(f"access mode must be one of {', '.join(ACCESS_MODES)}, got {self.access_mode!r}")
         if self.storage_class is not None and not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", self.storage_class):
-            raise UsageError(f"storage class must be a Kubernetes object name (lower-case, digits, '-', '.'), "
-                             f"got {self.storage_class!r}")
+            raise UsageError(
+                f"storage class must be a Kubernetes object name (lower-case, digits, '-', '.'), "
+                f"got {self.storage_class!r}"
+            )
 
     @property
     def single_node(self) -> bool:
@@ -162,7 +169,9 @@ def tmp_mount() -> dict[str, str]:
     return {"name": "tmp", "mountPath": TMP_DIR}
 
 
-def claim(name: str, labels: Mapping[str, str], storage: StorageOptions, *, size: str, why: str) -> dict[object, object]:
+def claim(
+    name: str, labels: Mapping[str, str], storage: StorageOptions, *, size: str, why: str
+) -> dict[object, object]:
     """A PersistentVolumeClaim, with ``why`` (what it holds, who writes it) as its comment."""
     spec: dict[object, object] = {"accessModes": [storage.access_mode]}
     if storage.storage_class is not None:
@@ -171,9 +180,9 @@ def claim(name: str, labels: Mapping[str, str], storage: StorageOptions, *, size
     mode_note = {
         "ReadWriteMany": "ReadWriteMany: pods on any node mount it (NFS, EFS, Filestore, Azure Files, CephFS...).",
         "ReadOnlyMany": "ReadOnlyMany: pods on any node mount it read-only; it must come filled (from a snapshot or "
-                        "a pre-provisioned volume), since no pod can write it.",
+        "a pre-provisioned volume), since no pod can write it.",
         "ReadWriteOnce": "ReadWriteOnce: one node at a time, so every pod mounting it is kept on one node "
-                         "(required pod affinity).",
+        "(required pod affinity).",
     }[storage.access_mode]
     return {
         Comment(f"{why}\n{mode_note}"): None,
@@ -218,15 +227,16 @@ def files_pod(
         "spec": {
             "securityContext": pod_security_context(uid),
             "restartPolicy": "Never",
-            "containers": [{
-                "name": "files",
-                "image": image,
-                "command": ["sleep", "86400"],
-                "securityContext": container_security_context(),
-                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
-                "volumeMounts": [{"name": v, "mountPath": p} for v, (_, p) in claims.items()]
-                + [tmp_mount()],
-            }],
+            "containers": [
+                {
+                    "name": "files",
+                    "image": image,
+                    "command": ["sleep", "86400"],
+                    "securityContext": container_security_context(),
+                    "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+                    "volumeMounts": [{"name": v, "mountPath": p} for v, (_, p) in claims.items()] + [tmp_mount()],
+                }
+            ],
             "volumes": [*volumes, tmp_volume()],
         },
     }

@@ -126,18 +126,23 @@ class EdgeOptions:
             raise UsageError(f"the gRPC and REST ports must differ, got {self.grpc_port} for both")
         object.__setattr__(self, "format", canonical_variant(self.format) or self.format)  # frozen dataclass
         if self.format not in EDGE_FORMATS:
-            raise UsageError(f"format must be one of {', '.join(EDGE_FORMATS)} (the edge image has no TensorFlow, "
-                             f"so no savedmodel), got {self.format!r}")
+            raise UsageError(
+                f"format must be one of {', '.join(EDGE_FORMATS)} (the edge image has no TensorFlow, "
+                f"so no savedmodel), got {self.format!r}"
+            )
         check_positive("threads", self.threads, maximum=64)
         if self.version_policy not in VERSION_POLICIES:
             raise UsageError(f"version_policy must be one of {list(VERSION_POLICIES)}, got {self.version_policy!r}")
         for f in ("memory_request_mib", "memory_limit_mib"):
             if getattr(self, f) is not None:
                 check_positive(f, getattr(self, f), minimum=64)
-        if None not in (self.memory_request_mib, self.memory_limit_mib) and \
-                self.memory_limit_mib < self.memory_request_mib:  # type: ignore[operator]
-            raise UsageError(f"memory_limit_mib ({self.memory_limit_mib}) must be >= memory_request_mib "
-                             f"({self.memory_request_mib})")
+        if (
+            None not in (self.memory_request_mib, self.memory_limit_mib)
+            and self.memory_limit_mib < self.memory_request_mib
+        ):  # type: ignore[operator]
+            raise UsageError(
+                f"memory_limit_mib ({self.memory_limit_mib}) must be >= memory_request_mib ({self.memory_request_mib})"
+            )
         check_positive("min_replicas", self.min_replicas)
         check_positive("max_replicas", self.max_replicas)
         if self.max_replicas < self.min_replicas:
@@ -171,14 +176,22 @@ def memory_mib(models: Sequence[ModelEntry], opts: EdgeOptions) -> tuple[int, in
 def serve_args(opts: EdgeOptions) -> list[str]:
     """The ``deepclf serve`` command line of the container."""
     args = [
-        "deepclf", "serve",
-        "--model_config_file", f"{CONFIG_MOUNT}/{MODELS_CONFIG}",
-        "--host", "0.0.0.0",  # noqa: S104 - every interface of the pod (the default, 127.0.0.1, is unreachable from outside)
-        "--port", str(opts.grpc_port),
-        "--rest_api_port", str(opts.rest_port),
-        "--format", opts.format,
-        "--threads", str(opts.threads),
-        "--grace_seconds", str(opts.grace_seconds),
+        "deepclf",
+        "serve",
+        "--model_config_file",
+        f"{CONFIG_MOUNT}/{MODELS_CONFIG}",
+        "--host",
+        "0.0.0.0",  # noqa: S104 - every interface of the pod (the default, 127.0.0.1, is unreachable from outside)
+        "--port",
+        str(opts.grpc_port),
+        "--rest_api_port",
+        str(opts.rest_port),
+        "--format",
+        opts.format,
+        "--threads",
+        str(opts.threads),
+        "--grace_seconds",
+        str(opts.grace_seconds),
     ]
     return [*args, "--enable_batching"] if opts.enable_batching else args
 
@@ -214,43 +227,45 @@ def deployment(models: Sequence[ModelEntry], opts: EdgeOptions, config_text: str
     }
     if opts.storage.single_node:
         pod["affinity"] = same_node_affinity(selector_of(labels(opts)))
-    pod["containers"] = [{
-        "name": "server",
-        "image": opts.image,
-        "command": serve_args(opts),
-        "ports": [
-            {"name": "grpc", "containerPort": opts.grpc_port, "protocol": "TCP"},
-            {"name": "http", "containerPort": opts.rest_port, "protocol": "TCP"},
-        ],
-        Comment(
-            f"The server answers {READINESS_PATH} with 200 only once every model in models.config has an AVAILABLE\n"
-            f"version (about 1 s for the flowers models); {LIVENESS_PATH} answers whenever the process runs. Inference\n"
-            "runs on worker threads, never on the event loop that answers the probes, so a busy replica stays live."
-        ): None,
-        "startupProbe": _probe(READINESS_PATH, periodSeconds=2, failureThreshold=60),
-        "readinessProbe": _probe(READINESS_PATH, periodSeconds=5, timeoutSeconds=3, failureThreshold=2),
-        "livenessProbe": _probe(LIVENESS_PATH, periodSeconds=10, timeoutSeconds=5, failureThreshold=6),
-        "lifecycle": {
-            Comment("Let the endpoints controller take the pod out of the Services before SIGTERM stops it."): None,
-            "preStop": {"exec": {"command": ["sleep", "5"]}},
-        },
-        Comment(
-            f"Measured RSS (fp32, 2 threads, after 200 predictions per version): 1 version {MEASURED_RSS_MIB[1]} MiB,\n"
-            f"3 versions {MEASURED_RSS_MIB[3]} MiB. This replica serves {versions} version(s): request {request}Mi"
-            + ("\n(192 + 64 per further version), " if opts.memory_request_mib is None else " (set by hand), ")
-            + f"limit {limit}Mi (bursts, large images). One CPU per inference thread."
-        ): None,
-        "resources": {
-            "requests": {"cpu": str(opts.threads), "memory": f"{request}Mi"},
-            "limits": {"cpu": str(opts.threads), "memory": f"{limit}Mi"},
-        },
-        "securityContext": container_security_context(),
-        "volumeMounts": [
-            {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
-            {"name": "models", "mountPath": MODELS_MOUNT, "readOnly": True},
-            tmp_mount(),
-        ],
-    }]
+    pod["containers"] = [
+        {
+            "name": "server",
+            "image": opts.image,
+            "command": serve_args(opts),
+            "ports": [
+                {"name": "grpc", "containerPort": opts.grpc_port, "protocol": "TCP"},
+                {"name": "http", "containerPort": opts.rest_port, "protocol": "TCP"},
+            ],
+            Comment(
+                f"The server answers {READINESS_PATH} with 200 only once every model in models.config has an AVAILABLE\n"
+                f"version (about 1 s for the flowers models); {LIVENESS_PATH} answers whenever the process runs. Inference\n"
+                "runs on worker threads, never on the event loop that answers the probes, so a busy replica stays live."
+            ): None,
+            "startupProbe": _probe(READINESS_PATH, periodSeconds=2, failureThreshold=60),
+            "readinessProbe": _probe(READINESS_PATH, periodSeconds=5, timeoutSeconds=3, failureThreshold=2),
+            "livenessProbe": _probe(LIVENESS_PATH, periodSeconds=10, timeoutSeconds=5, failureThreshold=6),
+            "lifecycle": {
+                Comment("Let the endpoints controller take the pod out of the Services before SIGTERM stops it."): None,
+                "preStop": {"exec": {"command": ["sleep", "5"]}},
+            },
+            Comment(
+                f"Measured RSS (fp32, 2 threads, after 200 predictions per version): 1 version {MEASURED_RSS_MIB[1]} MiB,\n"
+                f"3 versions {MEASURED_RSS_MIB[3]} MiB. This replica serves {versions} version(s): request {request}Mi"
+                + ("\n(192 + 64 per further version), " if opts.memory_request_mib is None else " (set by hand), ")
+                + f"limit {limit}Mi (bursts, large images). One CPU per inference thread."
+            ): None,
+            "resources": {
+                "requests": {"cpu": str(opts.threads), "memory": f"{request}Mi"},
+                "limits": {"cpu": str(opts.threads), "memory": f"{limit}Mi"},
+            },
+            "securityContext": container_security_context(),
+            "volumeMounts": [
+                {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True},
+                {"name": "models", "mountPath": MODELS_MOUNT, "readOnly": True},
+                tmp_mount(),
+            ],
+        }
+    ]
     pod["volumes"] = [
         {"name": "config", "configMap": {"name": f"{opts.name}-config"}},
         {"name": "models", "persistentVolumeClaim": {"claimName": f"{opts.name}-models", "readOnly": True}},
@@ -307,7 +322,7 @@ def headless_service(opts: EdgeOptions) -> dict[object, object]:
         Comment(
             "Headless (clusterIP: None): the DNS name resolves to every ready pod's IP. A gRPC client with the\n"
             "round_robin policy opens a connection to each and spreads its calls, e.g.\n"
-            f"GrpcClient(\"{opts.name}-headless:{opts.grpc_port}\", options=[(\"grpc.lb_policy_name\", \"round_robin\")])."
+            f'GrpcClient("{opts.name}-headless:{opts.grpc_port}", options=[("grpc.lb_policy_name", "round_robin")]).'
         ): None,
         "apiVersion": "v1",
         "kind": "Service",
@@ -330,8 +345,15 @@ def hpa(opts: EdgeOptions) -> dict[object, object]:
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": opts.name},
             "minReplicas": opts.min_replicas,
             "maxReplicas": opts.max_replicas,
-            "metrics": [{"type": "Resource", "resource": {
-                "name": "cpu", "target": {"type": "Utilization", "averageUtilization": opts.target_cpu_percent}}}],
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": opts.target_cpu_percent},
+                    },
+                }
+            ],
             "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
         },
     }
@@ -343,11 +365,16 @@ def readme(models: Sequence[ModelEntry], opts: EdgeOptions) -> str:
     example = max(models, key=lambda m: (len(m.versions), m.name))
     rows = "\n".join(
         f"| `{m.name}` | {', '.join(str(v) for v in served_versions(m, opts.config_options()))} | "
-        + ", ".join(f"`{k}` = {v}" for k, v in version_labels(m).items()) + " |" for m in models)
+        + ", ".join(f"`{k}` = {v}" for k, v in version_labels(m).items())
+        + " |"
+        for m in models
+    )
     rwo = (
         "\n**ReadWriteOnce storage**: every replica is kept on the node that holds the volume (required pod\n"
         "affinity), so the autoscaler can only add replicas on that node. Delete the files pod before applying\n"
-        "`k8s/`, as below.\n" if opts.storage.single_node else ""
+        "`k8s/`, as below.\n"
+        if opts.storage.single_node
+        else ""
     )
     return f"""\
 <!-- {HEADER} -->
@@ -410,24 +437,42 @@ def render_edge(models: Sequence[ModelEntry], opts: EdgeOptions) -> dict[str, st
     config_text = models_config(models, opts.config_options())
     files = {
         "k8s/configmap.yaml": document(HEADER, configmap(opts, config_text)),
-        "k8s/pvc.yaml": document(HEADER, claim(
-            f"{opts.name}-models", labels(opts), opts.storage, size=opts.models_size,
-            why="The models folder (<name>/<version>/ as `deepclf convert` publishes it), read-only in every replica;\n"
-                "fill it through files-pod.yaml or training's convert-job.yaml.")),
+        "k8s/pvc.yaml": document(
+            HEADER,
+            claim(
+                f"{opts.name}-models",
+                labels(opts),
+                opts.storage,
+                size=opts.models_size,
+                why="The models folder (<name>/<version>/ as `deepclf convert` publishes it), read-only in every replica;\n"
+                "fill it through files-pod.yaml or training's convert-job.yaml.",
+            ),
+        ),
         "k8s/deployment.yaml": document(HEADER, deployment(models, opts, config_text)),
         "k8s/service.yaml": document(HEADER, service(opts)),
         "k8s/service-headless.yaml": document(HEADER, headless_service(opts)),
         "k8s/hpa.yaml": document(HEADER, hpa(opts)),
-        "k8s/kustomization.yaml": document(HEADER, kustomization(
-            ["configmap.yaml", "pvc.yaml", "deployment.yaml", "service.yaml", "service-headless.yaml", "hpa.yaml"],
-            "`kubectl apply -k k8s/` applies all of these.")),
-        "files-pod.yaml": document(HEADER, files_pod(
-            f"{opts.name}-files",
-            standard_labels(f"{opts.name}-files", component="files", name="deepclf-edge",
-                            version=image_tag(opts.image)),
-            image=opts.image, uid=IMAGE_UID, claims={"models": (f"{opts.name}-models", MODELS_MOUNT)},
-            why="Not part of the kustomization: `kubectl apply -f files-pod.yaml`, `kubectl cp models/. "
-                f"{opts.name}-files:{MODELS_MOUNT}`,\nthen `kubectl delete -f files-pod.yaml`.")),
+        "k8s/kustomization.yaml": document(
+            HEADER,
+            kustomization(
+                ["configmap.yaml", "pvc.yaml", "deployment.yaml", "service.yaml", "service-headless.yaml", "hpa.yaml"],
+                "`kubectl apply -k k8s/` applies all of these.",
+            ),
+        ),
+        "files-pod.yaml": document(
+            HEADER,
+            files_pod(
+                f"{opts.name}-files",
+                standard_labels(
+                    f"{opts.name}-files", component="files", name="deepclf-edge", version=image_tag(opts.image)
+                ),
+                image=opts.image,
+                uid=IMAGE_UID,
+                claims={"models": (f"{opts.name}-models", MODELS_MOUNT)},
+                why="Not part of the kustomization: `kubectl apply -f files-pod.yaml`, `kubectl cp models/. "
+                f"{opts.name}-files:{MODELS_MOUNT}`,\nthen `kubectl delete -f files-pod.yaml`.",
+            ),
+        ),
         "README.md": readme(models, opts),
     }
     return dict(sorted(files.items()))

@@ -58,8 +58,10 @@ def scan_models(models_dir: str | os.PathLike[str]) -> list[ModelEntry]:
     """
     root = Path(models_dir)
     if not root.is_dir():
-        raise UsageError(f"models folder {str(root)!r} does not exist or is not a folder; expected the folder "
-                         "`deepclf convert` publishes into (MODELS_DIR/<name>/<version>/)")
+        raise UsageError(
+            f"models folder {str(root)!r} does not exist or is not a folder; expected the folder "
+            "`deepclf convert` publishes into (MODELS_DIR/<name>/<version>/)"
+        )
     entries: list[ModelEntry] = []
     for child in sorted(root.iterdir(), key=lambda p: p.name):
         if child.name.startswith(".") or not child.is_dir():

@@ -75,8 +75,11 @@ _TEMPLATE = {
                 "containers": {
                     "type": "array",
                     "minItems": 1,
-                    "items": {"type": "object", "required": ["name", "image"],
-                              "properties": {"image": {"type": "string", "minLength": 1}}},
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "image"],
+                        "properties": {"image": {"type": "string", "minLength": 1}},
+                    },
                     "contains": {"type": "object", "properties": {"name": {"const": CONTAINER_NAME}}},
                 },
             },

@@ -126,13 +126,21 @@ class TrainingOptions:
         check_quantity("runs_size", self.runs_size)
         for folder_field in ("data_subdir", "run"):
             value = getattr(self, folder_field)
-            if value is not None and (not value or "/" in value or value in (".", "..") or not value.isprintable()
-                                      or any(c in value for c in "'\"$`\\ ")):
-                raise UsageError(f"{folder_field} must be one plain folder name (no '/', quotes or spaces), "
-                                 f"got {value!r}")
+            if value is not None and (
+                not value
+                or "/" in value
+                or value in (".", "..")
+                or not value.isprintable()
+                or any(c in value for c in "'\"$`\\ ")
+            ):
+                raise UsageError(
+                    f"{folder_field} must be one plain folder name (no '/', quotes or spaces), got {value!r}"
+                )
         if self.model_name is not None and not all(c.isalnum() or c in "_.-" for c in self.model_name):
-            raise UsageError(f"model_name must be letters, digits, '_', '.' or '-' (it becomes part of URLs like "
-                             f"/v1/models/<name>), got {self.model_name!r}")
+            raise UsageError(
+                f"model_name must be letters, digits, '_', '.' or '-' (it becomes part of URLs like "
+                f"/v1/models/<name>), got {self.model_name!r}"
+            )
 
     @property
     def run_dir(self) -> str:
@@ -158,8 +166,9 @@ class TrainingOptions:
 def labels(opts: TrainingOptions, instance: str | None = None, component: str = "training") -> dict[str, str]:
     """The labels of the job's objects. The workers' selector is (name, instance = the job's name); the helper
     pod, the convert job and the claims get other instances so that no selector of the workers picks them up."""
-    return standard_labels(instance or opts.name, component=component, name="deepclf-train",
-                           version=image_tag(opts.image))
+    return standard_labels(
+        instance or opts.name, component=component, name="deepclf-train", version=image_tag(opts.image)
+    )
 
 
 def pod_labels(opts: TrainingOptions, engine: str) -> dict[str, str]:
@@ -197,8 +206,8 @@ def tf_config_script(opts: TrainingOptions) -> str:
     return (
         "set -eu\n"
         ': "${JOB_COMPLETION_INDEX:?is not set: this wrapper runs in an Indexed Job (completionMode: Indexed)}"\n'
-        f"export TF_CONFIG='{{\"cluster\": {cluster}, \"task\": {{\"type\": \"worker\", \"index\": '"
-        '"${JOB_COMPLETION_INDEX}"\'}}\'\n'
+        f'export TF_CONFIG=\'{{"cluster": {cluster}, "task": {{"type": "worker", "index": \''
+        "\"${JOB_COMPLETION_INDEX}\"'}}'\n"
         'echo "TF_CONFIG=${TF_CONFIG}"\n'
         'exec "$@"\n'
     )
@@ -251,8 +260,9 @@ def _container(opts: TrainingOptions, name: str, port_name: str, **command: obje
     }
 
 
-def _pod_spec(opts: TrainingOptions, container: dict[object, object], engine: str,
-              **extra: object) -> dict[object, object]:
+def _pod_spec(
+    opts: TrainingOptions, container: dict[object, object], engine: str, **extra: object
+) -> dict[object, object]:
     spec: dict[object, object] = {**extra, "securityContext": pod_security_context(IMAGE_UID)}
     if opts.storage.single_node:
         spec["affinity"] = same_node_affinity({**selector_of(labels(opts)), ENGINE_LABEL: engine})
@@ -267,8 +277,8 @@ def tfjob(opts: TrainingOptions) -> dict[object, object]:
     return {
         Comment(
             "Needs the Kubeflow training operator (kubeflow.org/v1 TFJob). It creates one pod and one Service per\n"
-            f"worker ({opts.name}-worker-<i>) and injects TF_CONFIG into the container named \"{TFJOB_CONTAINER}\",\n"
-            f"using the port named \"{TFJOB_PORT_NAME}\". Only Worker replicas: worker 0 is the chief, as\n"
+            f'worker ({opts.name}-worker-<i>) and injects TF_CONFIG into the container named "{TFJOB_CONTAINER}",\n'
+            f'using the port named "{TFJOB_PORT_NAME}". Only Worker replicas: worker 0 is the chief, as\n'
             "MultiWorkerMirroredStrategy expects."
         ): None,
         "apiVersion": "kubeflow.org/v1",
@@ -300,9 +310,13 @@ def tfjob(opts: TrainingOptions) -> dict[object, object]:
 
 def indexed_job(opts: TrainingOptions) -> dict[object, object]:
     """The operator-free ``Job``: Indexed, N pods at once, TF_CONFIG built from each pod's completion index."""
-    container = _container(opts, TFJOB_CONTAINER, JOB_PORT_NAME,
-                           command=["/bin/sh", "-c", Literal(tf_config_script(opts)), "tf-config"],
-                           args=train_command(opts))
+    container = _container(
+        opts,
+        TFJOB_CONTAINER,
+        JOB_PORT_NAME,
+        command=["/bin/sh", "-c", Literal(tf_config_script(opts)), "tf-config"],
+        args=train_command(opts),
+    )
     return {
         Comment(
             f"No operator needed: an Indexed Job gives each pod a completion index 0..{opts.workers - 1} (env\n"
@@ -322,7 +336,10 @@ def indexed_job(opts: TrainingOptions) -> dict[object, object]:
             "template": {
                 "metadata": {"labels": pod_labels(opts, "indexed-job")},
                 "spec": _pod_spec(
-                    opts, container, "indexed-job", subdomain=opts.service_name,
+                    opts,
+                    container,
+                    "indexed-job",
+                    subdomain=opts.service_name,
                     # A failed worker restarts in place (same pod, same name); `deepclf train` resumes from the
                     # run folder after the last completed epoch.
                     restartPolicy="OnFailure",
@@ -358,8 +375,17 @@ def convert_job(opts: TrainingOptions) -> dict[object, object]:
     container = {
         "name": "convert",
         "image": opts.image,
-        "command": ["deepclf", "convert", opts.run_dir, "--out", "/models", "--name", opts.published_name,
-                    "--data", opts.data_dir],
+        "command": [
+            "deepclf",
+            "convert",
+            opts.run_dir,
+            "--out",
+            "/models",
+            "--name",
+            opts.published_name,
+            "--data",
+            opts.data_dir,
+        ],
         "env": [{"name": "HOME", "value": TMP_DIR}, {"name": "PYTHONUNBUFFERED", "value": "1"}],
         Comment(
             f"Measured: `deepclf convert` (four LiteRT variants, int8 calibration, parity) peaks at\n"
@@ -401,13 +427,21 @@ def storage(opts: TrainingOptions) -> dict[str, dict[object, object]]:
     shared = labels(opts, "deepclf-training-storage", "storage")
     return {
         "pvc-data.yaml": claim(
-            opts.data_claim, shared, opts.storage, size=opts.data_size,
+            opts.data_claim,
+            shared,
+            opts.storage,
+            size=opts.data_size,
             why=f"The photos (one sub-folder per class), at {opts.data_dir} in the pods: written once through\n"
-                "files-pod.yaml, then read by every worker (mounted read-only)."),
+            "files-pod.yaml, then read by every worker (mounted read-only).",
+        ),
         "pvc-runs.yaml": claim(
-            opts.runs_claim, shared, opts.storage, size=opts.runs_size,
+            opts.runs_claim,
+            shared,
+            opts.storage,
+            size=opts.runs_size,
             why=f"The run folders, at {RUNS_MOUNT}/<run> in the pods: the chief worker writes model.keras, manifest.json,\n"
-                "history and plots there; the convert job reads them; `kubectl cp` through files-pod.yaml fetches them."),
+            "history and plots there; the convert job reads them; `kubectl cp` through files-pod.yaml fetches them.",
+        ),
     }
 
 
@@ -418,13 +452,15 @@ def readme(opts: TrainingOptions) -> str:
     rwo = (
         "\n**ReadWriteOnce storage**: every pod that mounts the claims is kept on one node (required pod affinity),\n"
         "so the workers share that node's CPUs: it runs, but it does not scale out. Use ReadWriteMany storage to\n"
-        "spread the workers over nodes.\n" if opts.storage.single_node else ""
+        "spread the workers over nodes.\n"
+        if opts.storage.single_node
+        else ""
     )
     return f"""\
 <!-- {HEADER} -->
 # `deepclf train` on Kubernetes: {opts.workers} workers
 
-Every worker runs the same command, `{' '.join(train_command(opts))}`; `MultiWorkerMirroredStrategy` reads
+Every worker runs the same command, `{" ".join(train_command(opts))}`; `MultiWorkerMirroredStrategy` reads
 `TF_CONFIG`, worker 0 is the chief and the only one that writes `{opts.run_dir}` (the others write to their own
 temporary folders). Pick one engine: `tfjob/` (the Kubeflow training operator sets `TF_CONFIG`) or `indexed-job/`
 (plain Kubernetes: an Indexed Job plus a headless Service; a small shell wrapper builds `TF_CONFIG` from the pod's
@@ -483,20 +519,38 @@ def render_training(opts: TrainingOptions) -> dict[str, str]:
     claims = storage(opts)
     for name, obj in claims.items():
         files[f"storage/{name}"] = document(HEADER, obj)
-    files["storage/kustomization.yaml"] = document(HEADER, kustomization(
-        sorted(claims), "`kubectl apply -k storage/` once, before either engine; deleting a job keeps these."))
+    files["storage/kustomization.yaml"] = document(
+        HEADER,
+        kustomization(
+            sorted(claims), "`kubectl apply -k storage/` once, before either engine; deleting a job keeps these."
+        ),
+    )
     files["tfjob/tfjob.yaml"] = document(HEADER, tfjob(opts))
-    files["tfjob/kustomization.yaml"] = document(HEADER, kustomization(
-        ["tfjob.yaml"], "`kubectl apply -k tfjob/`: the Kubeflow TFJob (needs the training operator)."))
+    files["tfjob/kustomization.yaml"] = document(
+        HEADER,
+        kustomization(["tfjob.yaml"], "`kubectl apply -k tfjob/`: the Kubeflow TFJob (needs the training operator)."),
+    )
     files["indexed-job/service.yaml"] = document(HEADER, headless_service(opts))
     files["indexed-job/job.yaml"] = document(HEADER, indexed_job(opts))
-    files["indexed-job/kustomization.yaml"] = document(HEADER, kustomization(
-        ["service.yaml", "job.yaml"], "`kubectl apply -k indexed-job/`: the operator-free Indexed Job and its headless Service."))
-    files["files-pod.yaml"] = document(HEADER, files_pod(
-        "deepclf-train-files", labels(opts, "deepclf-train-files", "files"), image=opts.image, uid=IMAGE_UID,
-        claims={"data": (opts.data_claim, DATA_MOUNT), "runs": (opts.runs_claim, RUNS_MOUNT)},
-        why="Not part of a kustomization: `kubectl apply -f files-pod.yaml`, then `kubectl cp` the photos in and the\n"
-            "run folders out (see README.md); `kubectl delete -f files-pod.yaml` when done."))
+    files["indexed-job/kustomization.yaml"] = document(
+        HEADER,
+        kustomization(
+            ["service.yaml", "job.yaml"],
+            "`kubectl apply -k indexed-job/`: the operator-free Indexed Job and its headless Service.",
+        ),
+    )
+    files["files-pod.yaml"] = document(
+        HEADER,
+        files_pod(
+            "deepclf-train-files",
+            labels(opts, "deepclf-train-files", "files"),
+            image=opts.image,
+            uid=IMAGE_UID,
+            claims={"data": (opts.data_claim, DATA_MOUNT), "runs": (opts.runs_claim, RUNS_MOUNT)},
+            why="Not part of a kustomization: `kubectl apply -f files-pod.yaml`, then `kubectl cp` the photos in and the\n"
+            "run folders out (see README.md); `kubectl delete -f files-pod.yaml` when done.",
+        ),
+    )
     files["convert-job.yaml"] = document(HEADER, convert_job(opts))
     files["README.md"] = readme(opts)
     return dict(sorted(files.items()))

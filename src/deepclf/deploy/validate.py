@@ -29,9 +29,22 @@ K8S_VERSIONS = ("1.30", "1.33", "1.37")
 Doc = tuple[str, dict[str, Any]]
 
 #: The kustomization.yaml fields this check knows; anything else is most likely a typo.
-_KUSTOMIZATION_KEYS = {"apiVersion", "kind", "resources", "configMapGenerator", "secretGenerator", "namespace",
-                       "namePrefix", "nameSuffix", "labels", "commonLabels", "commonAnnotations", "images",
-                       "patches", "replicas"}
+_KUSTOMIZATION_KEYS = {
+    "apiVersion",
+    "kind",
+    "resources",
+    "configMapGenerator",
+    "secretGenerator",
+    "namespace",
+    "namePrefix",
+    "nameSuffix",
+    "labels",
+    "commonLabels",
+    "commonAnnotations",
+    "images",
+    "patches",
+    "replicas",
+}
 _PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 _HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
 
@@ -48,8 +61,9 @@ def _kubernetes_validate() -> Any:
     try:
         import kubernetes_validate
     except ImportError:
-        raise MissingDependencyError("kubernetes-validate", "dev", "validating manifests against Kubernetes' "
-                                     "schemas") from None
+        raise MissingDependencyError(
+            "kubernetes-validate", "dev", "validating manifests against Kubernetes' schemas"
+        ) from None
     return kubernetes_validate
 
 
@@ -75,8 +89,10 @@ def manifest_files(root: str | os.PathLike[str]) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise UsageError(f"{str(path)!r} is neither a manifest file nor a folder; expected a .yaml file or a folder "
-                         "of them (a generated bundle)")
+        raise UsageError(
+            f"{str(path)!r} is neither a manifest file nor a folder; expected a .yaml file or a folder "
+            "of them (a generated bundle)"
+        )
     return sorted(p for p in path.rglob("*.yaml") if p.is_file())
 
 
@@ -128,12 +144,16 @@ def tfjob_problems(obj: Mapping[str, Any], versions: Sequence[str], where: str =
         for e in sorted(jsonschema.Draft202012Validator(TFJOB_SCHEMA).iter_errors(dict(obj)), key=str)
     ]
     specs = obj.get("spec", {}).get("tfReplicaSpecs", {}) if isinstance(obj.get("spec"), dict) else {}
-    for replica, spec in (specs.items() if isinstance(specs, dict) else []):
+    for replica, spec in specs.items() if isinstance(specs, dict) else []:
         template = spec.get("template") if isinstance(spec, dict) else None
         if not isinstance(template, dict):
             continue
-        wrapped = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": f"tfjob-{replica.lower()}"},
-                   "template": template}
+        wrapped = {
+            "apiVersion": "v1",
+            "kind": "PodTemplate",
+            "metadata": {"name": f"tfjob-{replica.lower()}"},
+            "template": template,
+        }
         for version in versions:
             problems += _k8s_problems(wrapped, version, f"{where}: tfReplicaSpecs.{replica}.template")
     return problems
@@ -166,8 +186,11 @@ def pod_templates(obj: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, str],
     elif kind == "TFJob":
         for replica, rspec in (spec.get("tfReplicaSpecs") or {}).items():
             template = rspec.get("template") or {}
-            yield (f"{_name(obj)} {replica}", dict(template.get("metadata", {}).get("labels") or {}),
-                   template.get("spec") or {})
+            yield (
+                f"{_name(obj)} {replica}",
+                dict(template.get("metadata", {}).get("labels") or {}),
+                template.get("spec") or {},
+            )
 
 
 def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
@@ -185,8 +208,12 @@ def _port_problems(container: Mapping[str, Any], port: object, what: str) -> lis
     return []
 
 
-def _pod_problems(what: str, spec: Mapping[str, Any], objects: Mapping[tuple[str, str], Mapping[str, Any]],
-                  external_claims: Iterable[str]) -> list[str]:
+def _pod_problems(
+    what: str,
+    spec: Mapping[str, Any],
+    objects: Mapping[tuple[str, str], Mapping[str, Any]],
+    external_claims: Iterable[str],
+) -> list[str]:
     problems: list[str] = []
     volumes = {v.get("name"): v for v in spec.get("volumes") or []}
     containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
@@ -215,13 +242,16 @@ def _pod_problems(what: str, spec: Mapping[str, Any], objects: Mapping[tuple[str
         if name not in mounted:
             problems.append(f"{what}: volume {name!r} is mounted by no container")
         if "configMap" in volume and ("ConfigMap", volume["configMap"].get("name")) not in objects:
-            problems.append(f"{what}: volume {name!r} names ConfigMap {volume['configMap'].get('name')!r}, "
-                            "which no manifest defines")
+            problems.append(
+                f"{what}: volume {name!r} names ConfigMap {volume['configMap'].get('name')!r}, "
+                "which no manifest defines"
+            )
         if "persistentVolumeClaim" in volume:
             claim = volume["persistentVolumeClaim"].get("claimName")
             if ("PersistentVolumeClaim", claim) not in objects and claim not in set(external_claims):
-                problems.append(f"{what}: volume {name!r} names PersistentVolumeClaim {claim!r}, which no manifest "
-                                "defines")
+                problems.append(
+                    f"{what}: volume {name!r} names PersistentVolumeClaim {claim!r}, which no manifest defines"
+                )
     return problems
 
 
@@ -299,8 +329,11 @@ def kustomization_problems(folder: str | os.PathLike[str], *, _seen: set[Path] |
     if not path.is_file():
         return [f"{root}: no kustomization.yaml"]
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or data.get("kind") != "Kustomization" or \
-            data.get("apiVersion") != "kustomize.config.k8s.io/v1beta1":
+    if (
+        not isinstance(data, dict)
+        or data.get("kind") != "Kustomization"
+        or data.get("apiVersion") != "kustomize.config.k8s.io/v1beta1"
+    ):
         return [f"{path}: not a kustomize.config.k8s.io/v1beta1 Kustomization"]
     problems = [f"{path}: unknown field {k!r}" for k in sorted(set(data) - _KUSTOMIZATION_KEYS)]
     listed: set[Path] = set()
@@ -339,8 +372,12 @@ def kustomization_folders(root: str | os.PathLike[str]) -> list[Path]:
     return sorted(folders)
 
 
-def validate_paths(paths: Sequence[str | os.PathLike[str]], versions: Sequence[str] = K8S_VERSIONS,
-                   *, external_claims: Iterable[str] = ()) -> tuple[int, list[str]]:
+def validate_paths(
+    paths: Sequence[str | os.PathLike[str]],
+    versions: Sequence[str] = K8S_VERSIONS,
+    *,
+    external_claims: Iterable[str] = (),
+) -> tuple[int, list[str]]:
     """All three layers over ``paths``: (number of objects checked, problems)."""
     docs = load_manifests(*paths)
     problems = schema_problems(docs, versions) + reference_problems(docs, external_claims=external_claims)

@@ -119,8 +119,8 @@ def _sequence(items: Sequence[object], indent: int) -> list[str]:
             # Comments before the first field stay above the dash; the first field goes on the dash's line.
             first = next(i for i, line in enumerate(lines) if not line.lstrip().startswith("#"))
             out += [pad + line.lstrip() for line in lines[:first]]
-            out.append(f"{pad}- {lines[first][indent + 2:]}")
-            out += lines[first + 1:]
+            out.append(f"{pad}- {lines[first][indent + 2 :]}")
+            out += lines[first + 1 :]
         elif isinstance(item, Literal):
             header, lines = _literal(item.text, pad + "  ")
             out += [f"{pad}- {header}", *lines]

@@ -137,7 +137,7 @@ def _strings_to_array(value: Any, name: str) -> np.ndarray:
         elif _is_b64(v):
             flat.append(_b64decode(v))
         else:
-            raise InvalidInput(f"input {name!r}: {_short(v)} is not a string or a {{\"b64\": ...}} object")
+            raise InvalidInput(f'input {name!r}: {_short(v)} is not a string or a {{"b64": ...}} object')
 
     fill(value, 0)
     arr = np.empty(len(flat), dtype=object)
@@ -255,8 +255,7 @@ def _sole_name(sig: dict[str, np.dtype] | None, what: str) -> str:
         return UNNAMED
     if len(sig) > 1:
         raise InvalidInput(
-            f"{what} is a plain value/list, but the signature has {len(sig)} inputs {sorted(sig)}: "
-            "name each input"
+            f"{what} is a plain value/list, but the signature has {len(sig)} inputs {sorted(sig)}: name each input"
         )
     return next(iter(sig))
 
@@ -283,9 +282,7 @@ def _decode_rows(instances: Any, sig: dict[str, np.dtype] | None) -> tuple[dict[
         if not is_object(item):
             raise InvalidInput(f"expecting an object but got {_short(item)} at item {i} of 'instances'")
         if sorted(item) != names:
-            raise InvalidInput(
-                f"item {i} of 'instances' has keys {sorted(item)}; every item must have exactly {names}"
-            )
+            raise InvalidInput(f"item {i} of 'instances' has keys {sorted(item)}; every item must have exactly {names}")
     out = {}
     for name in names:
         try:

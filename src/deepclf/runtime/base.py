@@ -46,17 +46,23 @@ from deepclf.signatures import (
 from deepclf.variants import VARIANTS
 
 __all__ = [
-    "CLASSIFY_BATCH", "FORMATS", "Classification", "Runner", "SignatureSpec", "TensorSpec", "check_request",
-    "softmax", "standard_signatures",
+    "CLASSIFY_BATCH",
+    "FORMATS",
+    "Classification",
+    "Runner",
+    "SignatureSpec",
+    "TensorSpec",
+    "check_request",
+    "softmax",
+    "standard_signatures",
 ]
 
 #: Every format a deepclf runner can have; ``Runner.format`` is one of these (a LiteRT runner's is its variant's
 #: ``runner_format``, ``tflite-int8``, from the table in ``deepclf.variants``).
 FORMATS = ("keras", "savedmodel", *(v.runner_format for v in VARIANTS.values()))
 
-def check_request(
-    signatures: Mapping[str, SignatureSpec], signature: str, inputs: Any, model: str
-) -> SignatureSpec:
+
+def check_request(signatures: Mapping[str, SignatureSpec], signature: str, inputs: Any, model: str) -> SignatureSpec:
     """The spec of the signature a ``run`` call names, once ``inputs`` is known to be a mapping with exactly that
     signature's input names: ``NotFoundError`` for an unknown signature, ``InvalidInputError`` for the rest.
     Every runner's ``run`` starts here, so all of them word these errors alike."""
@@ -208,15 +214,12 @@ class Runner(abc.ABC):
             )
         if arr.ndim != 1:
             raise InvalidInputError(
-                f"input {INPUT_BYTES!r} must have shape [batch] (one encoded image per element), "
-                f"got {list(arr.shape)}"
+                f"input {INPUT_BYTES!r} must have shape [batch] (one encoded image per element), got {list(arr.shape)}"
             )
         images = []
         for i, item in enumerate(arr.tolist()):
             if not isinstance(item, (bytes, bytearray, memoryview)):
-                raise InvalidInputError(
-                    f"{INPUT_BYTES}[{i}] must be encoded image bytes, got {type(item).__name__}"
-                )
+                raise InvalidInputError(f"{INPUT_BYTES}[{i}] must be encoded image bytes, got {type(item).__name__}")
             try:
                 images.append(preprocess(item, self.manifest.input, name=f"{INPUT_BYTES}[{i}]"))
             except ImageError as exc:

@@ -59,8 +59,10 @@ def resolve_model_path(path: str | os.PathLike[str]) -> Path:
 
 
 def _looks_like_model(d: Path) -> bool:
-    return (d / "model.keras").is_file() or (d / "saved_model.pb").is_file() or any(
-        (d / f).is_file() for f in TFLITE_FILES.values()
+    return (
+        (d / "model.keras").is_file()
+        or (d / "saved_model.pb").is_file()
+        or any((d / f).is_file() for f in TFLITE_FILES.values())
     )
 
 
@@ -81,8 +83,10 @@ def load_runner(
     fmt, var = _split_format(format, variant)
     p = Path(path)
     if not p.exists():
-        raise ModelFormatError(f"model path not found: {p} (expected a run folder, a .keras or .tflite file, "
-                               "a SavedModel folder or a models/<name>[/<version>] folder)")
+        raise ModelFormatError(
+            f"model path not found: {p} (expected a run folder, a .keras or .tflite file, "
+            "a SavedModel folder or a models/<name>[/<version>] folder)"
+        )
     if p.is_file() and p.name in ("saved_model.pb", MANIFEST_NAME):
         p = p.parent
     p = resolve_model_path(p)
@@ -92,8 +96,10 @@ def load_runner(
             if fmt not in (None, "tflite"):
                 raise UsageError(f"{p} is a TFLite file; it cannot be loaded as format {format!r}")
             if var is not None and var != _file_variant(p):
-                raise UsageError(f"{p} is the {_file_variant(p)} variant; asked for {var!r} (pass the version "
-                                 "folder to pick a variant by name)")
+                raise UsageError(
+                    f"{p} is the {_file_variant(p)} variant; asked for {var!r} (pass the version "
+                    "folder to pick a variant by name)"
+                )
             return _litert(p, num_threads)
         if p.suffix == ".keras":
             if fmt not in (None, "keras"):

@@ -51,8 +51,11 @@ class KerasRunner(Runner):
         h, w, c = manifest.input.shape
         model = self._model
         # One traced graph for every batch size: eager calls cost ~5x more per request on this small CNN.
-        self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True,
-                                 input_signature=[tf.TensorSpec([None, h, w, c], tf.float32)])
+        self._call = tf.function(
+            lambda x: model(x, training=False),
+            reduce_retracing=True,
+            input_signature=[tf.TensorSpec([None, h, w, c], tf.float32)],
+        )
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """The model's raw logits for a float32 batch (what training saw), for parity checks."""

@@ -99,8 +99,10 @@ def manifest_json(served: ServedVersion) -> str:
             return orjson.dumps(orjson.loads(file.read_bytes())).decode("utf-8")
         except (OSError, orjson.JSONDecodeError):
             pass
-    raise P.InvalidInput(f"Metadata field {DEEPCLF_MANIFEST} is not available for model {served.model!r} version "
-                         f"{served.version}: it is not a deepclf model (no {MANIFEST_NAME})")
+    raise P.InvalidInput(
+        f"Metadata field {DEEPCLF_MANIFEST} is not available for model {served.model!r} version "
+        f"{served.version}: it is not a deepclf model (no {MANIFEST_NAME})"
+    )
 
 
 def public_error(exc: BaseException, *, context: str = "") -> P.ServingError:
@@ -140,7 +142,7 @@ class ServingCore:
         spec = sigs.get(key)
         if spec is None:
             raise P.ModelNotFound(
-                f"Serving signature name: \"{key}\" not found in signature def; "
+                f'Serving signature name: "{key}" not found in signature def; '
                 f"model {served.model!r} version {served.version} has {sorted(sigs)}"
             )
         return key, spec
@@ -216,13 +218,14 @@ class ServingCore:
         if signature:
             target.signature_name = signature
 
-    def metadata(self, name: str, version: int | None, label: str | None, fields: list[str],
-                 info: CallInfo) -> Message:
+    def metadata(self, name: str, version: int | None, label: str | None, fields: list[str], info: CallInfo) -> Message:
         """``GetModelMetadata``: the version's ``SignatureDefMap``, packed as TF Serving packs it, and (deepclf
         extension, field ``deepclf_manifest``) its manifest JSON in a packed ``StringValue``."""
         if not fields:
-            raise P.InvalidInput("GetModelMetadataRequest must specify at least one metadata_field "
-                                 f"(supported: {', '.join(METADATA_FIELDS)})")
+            raise P.InvalidInput(
+                "GetModelMetadataRequest must specify at least one metadata_field "
+                f"(supported: {', '.join(METADATA_FIELDS)})"
+            )
         for f in fields:
             if f not in METADATA_FIELDS:
                 raise P.InvalidInput(f"Metadata field {f} is not supported; supported: {', '.join(METADATA_FIELDS)}")

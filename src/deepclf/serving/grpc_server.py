@@ -31,7 +31,10 @@ SERVICES = (P.PREDICTION_SERVICE, P.MODEL_SERVICE)
 
 
 def _handler(
-    core: ServingCore, metrics: ServerMetrics, method: str, fn: Callable[[Message, CallInfo], Message],
+    core: ServingCore,
+    metrics: ServerMetrics,
+    method: str,
+    fn: Callable[[Message, CallInfo], Message],
     access_log: bool,
 ) -> Callable[[Message, grpc.ServicerContext], Message]:
     def handle(request: Message, context: grpc.ServicerContext) -> Message:
@@ -45,11 +48,27 @@ def _handler(
             code = err.code.name
         finally:
             elapsed = time.perf_counter() - t0
-            metrics.observe(api="grpc", method=method, model=info.model, version=info.version, format=info.format,
-                            status=code, seconds=elapsed)
-            log_access(access_log, api="grpc", method=method, code=code, model=info.model, version=info.version,
-                       format=info.format, signature=info.signature, ms=round(elapsed * 1e3, 3),
-                       client=context.peer())
+            metrics.observe(
+                api="grpc",
+                method=method,
+                model=info.model,
+                version=info.version,
+                format=info.format,
+                status=code,
+                seconds=elapsed,
+            )
+            log_access(
+                access_log,
+                api="grpc",
+                method=method,
+                code=code,
+                model=info.model,
+                version=info.version,
+                format=info.format,
+                signature=info.signature,
+                ms=round(elapsed * 1e3, 3),
+                client=context.peer(),
+            )
         context.abort(P.grpc_code_for(err), err.message)  # raises; never returns
 
     return handle
@@ -79,24 +98,36 @@ def create_grpc_server(
         # Two servers must never share a port silently (SO_REUSEPORT would let a second bind succeed).
         ("grpc.so_reuseport", 0),
     ]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deepclf-grpc"),
-                         options=options)
-    server.add_generic_rpc_handlers([
-        P.generic_handler(P.PREDICTION_SERVICE, {
-            "Predict": _handler(core, metrics, "predict", core.grpc_predict, access_log),
-            "GetModelMetadata": _handler(core, metrics, "metadata", core.grpc_metadata, access_log),
-        }),
-        P.generic_handler(P.MODEL_SERVICE, {
-            "GetModelStatus": _handler(core, metrics, "status", core.grpc_status, access_log),
-        }),
-    ])
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deepclf-grpc"), options=options
+    )
+    server.add_generic_rpc_handlers(
+        [
+            P.generic_handler(
+                P.PREDICTION_SERVICE,
+                {
+                    "Predict": _handler(core, metrics, "predict", core.grpc_predict, access_log),
+                    "GetModelMetadata": _handler(core, metrics, "metadata", core.grpc_metadata, access_log),
+                },
+            ),
+            P.generic_handler(
+                P.MODEL_SERVICE,
+                {
+                    "GetModelStatus": _handler(core, metrics, "status", core.grpc_status, access_log),
+                },
+            ),
+        ]
+    )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     set_serving(health_servicer, False)
     address = f"{bracket_host(host)}:{port}"
     try:
-        bound = server.add_secure_port(address, credentials) if credentials is not None \
+        bound = (
+            server.add_secure_port(address, credentials)
+            if credentials is not None
             else server.add_insecure_port(address)
+        )
     except RuntimeError:  # grpcio raises instead of returning 0 on some failures
         bound = 0
     if bound == 0:

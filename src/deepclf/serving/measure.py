@@ -54,11 +54,27 @@ def measure(base: Path, fmt: str, requests_n: int, threads: int) -> dict:
     from deepclf.runtime.loader import resolve_model_path
 
     size = Manifest.load(resolve_model_path(base)).input.shape
-    cmd = [sys.executable, "-m", "deepclf.cli", "serve", "--model_base_path", str(base), "--port", "0",
-           "--rest_api_port", "0", "--format", fmt, "--threads", str(threads), "--no_access_log"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "deepclf.cli",
+        "serve",
+        "--model_base_path",
+        str(base),
+        "--port",
+        "0",
+        "--rest_api_port",
+        "0",
+        "--format",
+        fmt,
+        "--threads",
+        str(threads),
+        "--no_access_log",
+    ]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    )
     try:
         line = proc.stdout.readline()
         m = ADDRESS.search(line)
@@ -71,15 +87,21 @@ def measure(base: Path, fmt: str, requests_n: int, threads: int) -> dict:
             ready_s = time.perf_counter() - t0
             rss_ready = rss_bytes(proc.pid)
             body = P.encode_predict_request(
-                {"image": np.random.default_rng(0).uniform(0, 255, (1, *size)).astype(np.float32)})
+                {"image": np.random.default_rng(0).uniform(0, 255, (1, *size)).astype(np.float32)}
+            )
             for _ in range(requests_n):
                 s.post(url + "/v1/models/" + base.name + ":predict", content=body, timeout=30).raise_for_status()
         rss_loaded = rss_bytes(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
-    return {"format": fmt, "ready_s": ready_s, "rss_ready_mib": rss_ready / 2**20,
-            "rss_after_mib": rss_loaded / 2**20, "exit": proc.returncode}
+    return {
+        "format": fmt,
+        "ready_s": ready_s,
+        "rss_ready_mib": rss_ready / 2**20,
+        "rss_after_mib": rss_loaded / 2**20,
+        "exit": proc.returncode,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,8 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|")
     for fmt in args.formats:
         r = measure(args.base, fmt, args.requests, args.threads)
-        print(f"| {fmt} | {r['ready_s']:.2f} | {r['rss_ready_mib']:.0f} | {r['rss_after_mib']:.0f} | {r['exit']} |",
-              flush=True)
+        print(
+            f"| {fmt} | {r['ready_s']:.2f} | {r['rss_ready_mib']:.0f} | {r['rss_after_mib']:.0f} | {r['exit']} |",
+            flush=True,
+        )
     return 0
 
 

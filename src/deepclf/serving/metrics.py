@@ -36,24 +36,34 @@ class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "deepclf_serving_request_count", "Requests by model, version, format, API, method and final status",
-            LABELS, registry=self.registry,
+            "deepclf_serving_request_count",
+            "Requests by model, version, format, API, method and final status",
+            LABELS,
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "deepclf_serving_request_latency_seconds", "Request latency from receipt to answer, in seconds",
-            LABELS, buckets=LATENCY_BUCKETS, registry=self.registry,
+            "deepclf_serving_request_latency_seconds",
+            "Request latency from receipt to answer, in seconds",
+            LABELS,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.batch_size = Histogram(
-            "deepclf_serving_batch_size", "Items per runner call when micro-batching is on",
-            buckets=BATCH_BUCKETS, registry=self.registry,
+            "deepclf_serving_batch_size",
+            "Items per runner call when micro-batching is on",
+            buckets=BATCH_BUCKETS,
+            registry=self.registry,
         )
         self.available = Gauge(
-            "deepclf_serving_model_versions_available", "Versions of each model that are AVAILABLE",
-            ("model_name",), registry=self.registry,
+            "deepclf_serving_model_versions_available",
+            "Versions of each model that are AVAILABLE",
+            ("model_name",),
+            registry=self.registry,
         )
 
-    def observe(self, *, api: str, method: str, model: str, version: str, format: str, status: str,
-                seconds: float) -> None:
+    def observe(
+        self, *, api: str, method: str, model: str, version: str, format: str, status: str, seconds: float
+    ) -> None:
         labels = (model, version, format, api, method, status)
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)

@@ -68,8 +68,9 @@ def parse_text_proto(cls: type[Message], text: str, *, source: str, what: str) -
 
 def parse_model_server_config(text: str, *, source: str = "<text>") -> Message:
     """Parse a ``models.config`` text into a ``ModelServerConfig`` message; syntax errors name the line."""
-    return parse_text_proto(model_server_config_class(), text, source=source,
-                            what="TF Serving model config (ModelServerConfig text format)")
+    return parse_text_proto(
+        model_server_config_class(), text, source=source, what="TF Serving model config (ModelServerConfig text format)"
+    )
 
 
 def model_configs_from_message(msg: Message, *, base_dir: Path | None = None) -> list[ModelConfig]:
@@ -79,7 +80,9 @@ def model_configs_from_message(msg: Message, *, base_dir: Path | None = None) ->
     out: list[ModelConfig] = []
     for i, c in enumerate(msg.model_config_list.config):
         if not c.name or not c.base_path:
-            raise UsageError(f"config #{i + 1} needs both name and base_path, got name={c.name!r} base_path={c.base_path!r}")
+            raise UsageError(
+                f"config #{i + 1} needs both name and base_path, got name={c.name!r} base_path={c.base_path!r}"
+            )
         base = Path(c.base_path)
         if not base.is_absolute() and base_dir is not None:
             base = base_dir / base
@@ -93,8 +96,14 @@ def model_configs_from_message(msg: Message, *, base_dir: Path | None = None) ->
             kwargs["versions"] = tuple(int(v) for v in vp.specific.versions)
         elif choice == "latest":
             kwargs["num_versions"] = int(vp.latest.num_versions) or 1
-        out.append(ModelConfig(name=c.name, base_path=str(base),
-                               version_labels={k: int(v) for k, v in c.version_labels.items()}, **kwargs))
+        out.append(
+            ModelConfig(
+                name=c.name,
+                base_path=str(base),
+                version_labels={k: int(v) for k, v in c.version_labels.items()},
+                **kwargs,
+            )
+        )
     if not out:
         raise UsageError("the model config lists no models (model_config_list has no config entries)")
     return out

@@ -124,7 +124,8 @@ class ModelManager:
                     f"model {name!r}: no version could be loaded from {m.config.base_path} "
                     f"(version folders found: {found or 'none'}; policy {m.config.policy}"
                     + (f"; ignored folders (not ASCII-digit names): {skipped}" if skipped else "")
-                    + (f"; {'; '.join(errors)}" if errors else "") + ")"
+                    + (f"; {'; '.join(errors)}" if errors else "")
+                    + ")"
                 )
         if problems:
             raise ModelFormatError("; ".join(problems))
@@ -208,8 +209,13 @@ class ModelManager:
             m.status[version] = VersionStatus(version, AVAILABLE)
         if self._on_change is not None:
             self._on_change()
-        log.info("model %r version %d AVAILABLE (%s, loaded in %.2f s)", m.config.name, version, served.format,
-                 time.perf_counter() - t0)
+        log.info(
+            "model %r version %d AVAILABLE (%s, loaded in %.2f s)",
+            m.config.name,
+            version,
+            served.format,
+            time.perf_counter() - t0,
+        )
 
     def _unload(self, m: _Model, version: int, timeout: float) -> None:
         with self._lock:
@@ -222,8 +228,13 @@ class ModelManager:
             while served.inflight > 0:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    log.warning("model %r version %d: %d requests still running after %.0f s; unloading anyway",
-                                m.config.name, version, served.inflight, timeout)
+                    log.warning(
+                        "model %r version %d: %d requests still running after %.0f s; unloading anyway",
+                        m.config.name,
+                        version,
+                        served.inflight,
+                        timeout,
+                    )
                     break
                 self._lock.wait(left)
             m.status[version] = VersionStatus(version, END)
@@ -254,8 +265,7 @@ class ModelManager:
         served = m.live.get(version)
         if served is None:
             raise E.ModelNotFound(
-                f"Servable not found for request: Specific({name}, {version}); "
-                f"available versions: {sorted(m.live)}"
+                f"Servable not found for request: Specific({name}, {version}); available versions: {sorted(m.live)}"
             )
         return served
 

@@ -101,8 +101,10 @@ class GzipInflater:
                 raise P.InvalidInput(f"the request body is not valid gzip (Content-Encoding: gzip): {exc}") from None
             self.size += len(piece)
             if self.size > self.limit:
-                raise BodyTooLarge(f"the gzip request body inflates to over {self.limit} bytes (--max_body_bytes "
-                                   "applies to the decompressed size); send fewer or smaller images per request")
+                raise BodyTooLarge(
+                    f"the gzip request body inflates to over {self.limit} bytes (--max_body_bytes "
+                    "applies to the decompressed size); send fewer or smaller images per request"
+                )
             out.append(piece)
             data = self._d.unconsumed_tail or (self._d.unused_data if self._d.eof else b"")
         return b"".join(out)
@@ -111,8 +113,9 @@ class GzipInflater:
         if not self._started:
             raise P.InvalidInput("the request body is empty but says Content-Encoding: gzip")
         if not self._d.eof:
-            raise P.InvalidInput("the gzip request body is truncated (the gzip stream does not end); "
-                                 "send the whole compressed body")
+            raise P.InvalidInput(
+                "the gzip request body is truncated (the gzip stream does not end); send the whole compressed body"
+            )
 
 
 def _content_encodings(request: Request) -> list[str]:
@@ -121,8 +124,10 @@ def _content_encodings(request: Request) -> list[str]:
     codings = [c for c in codings if c != "identity"]
     for c in codings:
         if c not in ("gzip", "x-gzip"):
-            raise UnsupportedEncoding(f"Content-Encoding {header!r} is not supported; send the body as it is "
-                                      "or gzip-compressed (Content-Encoding: gzip)")
+            raise UnsupportedEncoding(
+                f"Content-Encoding {header!r} is not supported; send the body as it is "
+                "or gzip-compressed (Content-Encoding: gzip)"
+            )
     if len(codings) > 1:
         raise UnsupportedEncoding(f"Content-Encoding {header!r}: a body compressed more than once is not supported")
     return codings
@@ -142,14 +147,17 @@ async def read_body(request: Request, limit: int) -> bytes:
         except ValueError:
             raise P.InvalidInput(f"Content-Length must be an integer, got {declared!r}") from None
         if size > limit:
-            raise BodyTooLarge(f"request body is {size} bytes; this server accepts at most {limit} bytes "
-                               "(--max_body_bytes); send fewer or smaller images per request")
+            raise BodyTooLarge(
+                f"request body is {size} bytes; this server accepts at most {limit} bytes "
+                "(--max_body_bytes); send fewer or smaller images per request"
+            )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(f"request body is over {limit} bytes (--max_body_bytes); "
-                               "send fewer or smaller images per request")
+            raise BodyTooLarge(
+                f"request body is over {limit} bytes (--max_body_bytes); send fewer or smaller images per request"
+            )
         chunks.append(inflater.feed(chunk) if inflater is not None else chunk)
     if inflater is not None:
         inflater.finish()
@@ -200,8 +208,9 @@ def create_app(
             if SIGNATURE_DEF not in wanted:
                 del doc["metadata"][SIGNATURE_DEF]
             if DEEPCLF_MANIFEST in wanted:
-                doc["metadata"][DEEPCLF_MANIFEST] = orjson.loads(_STRING_VALUE.FromString(
-                    resp.metadata[DEEPCLF_MANIFEST].value).value)
+                doc["metadata"][DEEPCLF_MANIFEST] = orjson.loads(
+                    _STRING_VALUE.FromString(resp.metadata[DEEPCLF_MANIFEST].value).value
+                )
             return Response(orjson.dumps(doc, option=orjson.OPT_INDENT_2), media_type=JSON)
         return Response(P.model_status_to_json(core.status(m["name"], version, m["label"], info)), media_type=JSON)
 
@@ -218,8 +227,11 @@ def create_app(
                 method = "metadata" if m["metadata"] else "status"
                 response = await get_model(request, m, info)
             elif verb not in ("GET", "POST"):
-                response = JSONResponse({"error": f"method {verb} is not allowed; use GET or POST"},
-                                        status_code=405, headers={"Allow": "GET, POST"})
+                response = JSONResponse(
+                    {"error": f"method {verb} is not allowed; use GET or POST"},
+                    status_code=405,
+                    headers={"Allow": "GET, POST"},
+                )
             else:
                 raise P.InvalidInput(f"Malformed request: {verb} {path}")
             code = "OK" if response.status_code < 400 else "METHOD_NOT_ALLOWED"
@@ -228,13 +240,30 @@ def create_app(
             response, code = _error_response(err), err.code.name
         elapsed = time.perf_counter() - t0
         if method != "unknown":
-            metrics.observe(api="rest", method=method, model=info.model, version=info.version, format=info.format,
-                            status=code, seconds=elapsed)
-        log_access(access_log, api="rest", method=method, http=f"{verb} {path}", status=response.status_code,
-                   code=code, model=info.model, version=info.version, format=info.format,
-                   signature=info.signature, ms=round(elapsed * 1e3, 3),
-                   client=request.client.host if request.client else None,
-                   bytes_out=len(response.body) if hasattr(response, "body") else None)
+            metrics.observe(
+                api="rest",
+                method=method,
+                model=info.model,
+                version=info.version,
+                format=info.format,
+                status=code,
+                seconds=elapsed,
+            )
+        log_access(
+            access_log,
+            api="rest",
+            method=method,
+            http=f"{verb} {path}",
+            status=response.status_code,
+            code=code,
+            model=info.model,
+            version=info.version,
+            format=info.format,
+            signature=info.signature,
+            ms=round(elapsed * 1e3, 3),
+            client=request.client.host if request.client else None,
+            bytes_out=len(response.body) if hasattr(response, "body") else None,
+        )
         return response
 
     async def healthz(request: Request) -> Response:

@@ -168,8 +168,12 @@ class EdgeServer:
                 max_enqueued_batches=cfg.max_enqueued_batches,
                 on_batch=self.metrics.batch_size.observe,
             )
-        self.manager = ModelManager(models, loader=lambda p: load_version(p, cfg), poll_seconds=cfg.poll_seconds,
-                                    on_change=self._on_models_changed)
+        self.manager = ModelManager(
+            models,
+            loader=lambda p: load_version(p, cfg),
+            poll_seconds=cfg.poll_seconds,
+            on_change=self._on_models_changed,
+        )
         self.manager.load_initial()
         self.core = ServingCore(self.manager, self._executor, batcher=self._batcher)
 
@@ -177,8 +181,13 @@ class EdgeServer:
             from deepclf.serving.grpc_server import create_grpc_server
 
             self._grpc, self.grpc_port, self._health = create_grpc_server(
-                self.core, self.metrics, host=cfg.host, port=cfg.port, workers=cfg.grpc_workers,
-                max_message_bytes=cfg.grpc_max_message_bytes, access_log=cfg.access_log,
+                self.core,
+                self.metrics,
+                host=cfg.host,
+                port=cfg.port,
+                workers=cfg.grpc_workers,
+                max_message_bytes=cfg.grpc_max_message_bytes,
+                access_log=cfg.access_log,
                 credentials=self.tls.grpc_credentials() if self.tls is not None else None,
             )
         if cfg.rest_api_port is not None:
@@ -198,8 +207,14 @@ class EdgeServer:
         from deepclf.serving.rest import create_app
 
         cfg = self.config
-        app = create_app(self.core, self.metrics, ready=self.ready, max_body_bytes=cfg.max_body_bytes,
-                         access_log=cfg.access_log, describe=self.describe)
+        app = create_app(
+            self.core,
+            self.metrics,
+            ready=self.ready,
+            max_body_bytes=cfg.max_body_bytes,
+            access_log=cfg.access_log,
+            describe=self.describe,
+        )
         sock = _bind(cfg.host, cfg.rest_api_port or 0)
         self.rest_port = sock.getsockname()[1]
         config_class = uvicorn.Config
@@ -211,11 +226,19 @@ class EdgeServer:
                     super().load()
                     self.ssl = context
 
-        ucfg = config_class(app, log_level="warning", access_log=False, lifespan="off", server_header=False,
-                            timeout_keep_alive=30, timeout_graceful_shutdown=30)
+        ucfg = config_class(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+            timeout_keep_alive=30,
+            timeout_graceful_shutdown=30,
+        )
         self._uvicorn = uvicorn.Server(ucfg)
-        self._rest_thread = threading.Thread(target=self._uvicorn.run, kwargs={"sockets": [sock]},
-                                             name="deepclf-rest", daemon=True)
+        self._rest_thread = threading.Thread(
+            target=self._uvicorn.run, kwargs={"sockets": [sock]}, name="deepclf-rest", daemon=True
+        )
         self._rest_thread.start()
         deadline = time.monotonic() + 30.0
         while not self._uvicorn.started:

@@ -54,8 +54,10 @@ class TlsMaterial:
         if self.client_ca is not None and _PEM_MARK not in self.client_ca:
             raise UsageError(f"{self.source}: the client CA is not PEM text (no '-----BEGIN ...' line)")
         if self.client_verify and not self.client_ca:
-            raise UsageError(f"{self.source}: client_verify needs a CA to verify client certificates with "
-                             "(custom_ca / --ssl_client_ca)")
+            raise UsageError(
+                f"{self.source}: client_verify needs a CA to verify client certificates with "
+                "(custom_ca / --ssl_client_ca)"
+            )
 
     @property
     def mutual(self) -> bool:
@@ -85,8 +87,10 @@ class TlsMaterial:
             try:
                 ctx.load_cert_chain(cert, key)
             except ssl.SSLError as exc:
-                raise UsageError(f"{self.source}: the server key and certificate are unusable together "
-                                 f"({exc.reason or exc}); is the key the certificate's?") from None
+                raise UsageError(
+                    f"{self.source}: the server key and certificate are unusable together "
+                    f"({exc.reason or exc}); is the key the certificate's?"
+                ) from None
         if self.client_verify:
             try:
                 ctx.load_verify_locations(cadata=self.client_ca.decode("ascii"))  # type: ignore[union-attr]
@@ -112,9 +116,13 @@ def parse_ssl_config(text: str, *, source: str = "<ssl config>") -> TlsMaterial:
     if not msg.server_key or not msg.server_cert:
         raise UsageError(f"{source}: an SSLConfig needs both server_key and server_cert (PEM text)")
     ca = _pem_or_file(msg.custom_ca, "custom_ca", source) if msg.custom_ca else None
-    return TlsMaterial(key=_pem_or_file(msg.server_key, "server_key", source),
-                       cert=_pem_or_file(msg.server_cert, "server_cert", source),
-                       client_ca=ca, client_verify=bool(msg.client_verify), source=source)
+    return TlsMaterial(
+        key=_pem_or_file(msg.server_key, "server_key", source),
+        cert=_pem_or_file(msg.server_cert, "server_cert", source),
+        client_ca=ca,
+        client_verify=bool(msg.client_verify),
+        source=source,
+    )
 
 
 def load_ssl_config_file(path: str | os.PathLike[str]) -> TlsMaterial:
@@ -135,5 +143,10 @@ def tls_material(config: Any) -> TlsMaterial | None:
     if config.ssl_cert is None:
         return None
     ca = read_bytes_or_path(config.ssl_client_ca, "the --ssl_client_ca") if config.ssl_client_ca is not None else None
-    return TlsMaterial(key=read_bytes_or_path(config.ssl_key, "the --ssl_key"), cert=read_bytes_or_path(config.ssl_cert, "the --ssl_cert"),
-                       client_ca=ca, client_verify=ca is not None, source="--ssl_cert/--ssl_key")
+    return TlsMaterial(
+        key=read_bytes_or_path(config.ssl_key, "the --ssl_key"),
+        cert=read_bytes_or_path(config.ssl_cert, "the --ssl_cert"),
+        client_ca=ca,
+        client_verify=ca is not None,
+        source="--ssl_cert/--ssl_key",
+    )

@@ -22,19 +22,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("train", help="train the flowers CNNs (basic, augmented) and write a run folder")
     p.add_argument("--model", choices=sorted(MODELS), default="basic", help="architecture (default: basic)")
-    p.add_argument("--data", default=None,
-                   help="dataset folder (class sub-folders); default: DEEPCLF_DATA, the Keras cache, or a download")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="dataset folder (class sub-folders); default: DEEPCLF_DATA, the Keras cache, or a download",
+    )
     p.add_argument("--out", default=None, help="run folder (default: runs/<model>); rerun it to resume")
     p.add_argument("--epochs", type=int, default=None, help="default: 10 for basic, 15 for augmented")
     p.add_argument("--img-size", type=int, nargs="+", default=[180, 180], metavar="N", help="HEIGHT [WIDTH]")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=123)
     p.add_argument("--validation-split", type=float, default=0.2)
-    p.add_argument("--strategy", default="auto", choices=list(STRATEGIES),
-                   help="tf.distribute strategy (auto: multi-worker with TF_CONFIG, mirrored with several GPUs)")
-    p.add_argument("--peer-timeout", type=float, default=DEFAULT_PEER_TIMEOUT, metavar="SECONDS",
-                   help="multi-worker only: give up (a message, then exit status 137) when the other workers have not joined "
-                        f"within this many seconds (default {DEFAULT_PEER_TIMEOUT:g})")
+    p.add_argument(
+        "--strategy",
+        default="auto",
+        choices=list(STRATEGIES),
+        help="tf.distribute strategy (auto: multi-worker with TF_CONFIG, mirrored with several GPUs)",
+    )
+    p.add_argument(
+        "--peer-timeout",
+        type=float,
+        default=DEFAULT_PEER_TIMEOUT,
+        metavar="SECONDS",
+        help="multi-worker only: give up (a message, then exit status 137) when the other workers have not joined "
+        f"within this many seconds (default {DEFAULT_PEER_TIMEOUT:g})",
+    )
     p.add_argument("--name", default="flowers", help="model name recorded in the manifest")
     p.add_argument("--force", action="store_true", help="train again into a folder that holds a finished run")
     p.set_defaults(func=_train)
@@ -46,9 +58,16 @@ def _train(args: argparse.Namespace) -> int:
 
     data = resolve_dataset(args.data)
     cfg = TrainConfig(
-        model=args.model, data_dir=str(data), run_dir=args.out or f"runs/{args.model}", epochs=args.epochs,
-        img_size=parse_img_size(args.img_size), batch_size=args.batch_size, seed=args.seed,
-        validation_split=args.validation_split, strategy=args.strategy, name=args.name,
+        model=args.model,
+        data_dir=str(data),
+        run_dir=args.out or f"runs/{args.model}",
+        epochs=args.epochs,
+        img_size=parse_img_size(args.img_size),
+        batch_size=args.batch_size,
+        seed=args.seed,
+        validation_split=args.validation_split,
+        strategy=args.strategy,
+        name=args.name,
     )
     if args.peer_timeout <= 0:
         raise UsageError(f"--peer-timeout must be a positive number of seconds, got {args.peer_timeout:g}")

@@ -77,8 +77,9 @@ def build_augmented(num_classes: int, img_size: tuple[int, int] = (180, 180), se
 
 MODELS: dict[str, ModelSpec] = {
     "basic": ModelSpec("basic", "3-conv CNN from the TF flowers tutorial", 10, build_basic),
-    "augmented": ModelSpec("augmented", "basic + RandomFlip/RandomRotation/RandomZoom and Dropout(0.2)", 15,
-                           build_augmented),
+    "augmented": ModelSpec(
+        "augmented", "basic + RandomFlip/RandomRotation/RandomZoom and Dropout(0.2)", 15, build_augmented
+    ),
 }
 
 

@@ -49,8 +49,9 @@ def plot_history(history: Mapping[str, Sequence[float]], path: str | os.PathLike
     return _save(fig, path)
 
 
-def plot_samples(images: np.ndarray, labels: Sequence[int], class_names: Sequence[str],
-                 path: str | os.PathLike[str]) -> Path:
+def plot_samples(
+    images: np.ndarray, labels: Sequence[int], class_names: Sequence[str], path: str | os.PathLike[str]
+) -> Path:
     """A 3x3 grid of training images with their labels."""
     plt = _plt()
     fig = plt.figure(figsize=(8, 8))

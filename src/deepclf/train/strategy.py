@@ -60,8 +60,9 @@ class ClusterRole:
     @property
     def is_chief(self) -> bool:
         """True for the process that writes the run folder."""
-        return self.task_type in (None, "chief") or (self.task_type == "worker" and self.task_index == 0
-                                                      and not self.has_chief)
+        return self.task_type in (None, "chief") or (
+            self.task_type == "worker" and self.task_index == 0 and not self.has_chief
+        )
 
     @property
     def name(self) -> str:
@@ -85,8 +86,10 @@ def cluster_role(strategy: str = "auto", env: Mapping[str, str] | None = None) -
         if strategy == "multiworker":
             raise UsageError("--strategy multiworker needs TF_CONFIG (a cluster spec) in the environment")
         return ClusterRole.single()
-    expected = ('expected {"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": N}} '
-                '(an optional "chief" list of one)')
+    expected = (
+        'expected {"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": N}} '
+        '(an optional "chief" list of one)'
+    )
     try:
         spec = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -97,19 +100,26 @@ def cluster_role(strategy: str = "auto", env: Mapping[str, str] | None = None) -
     training = [*_hosts(cluster, "chief", raw, expected), *_hosts(cluster, "worker", raw, expected)]
     task_type, index = task.get("type"), task.get("index", 0)
     if task_type not in ("chief", "worker"):
-        raise UsageError(f"TF_CONFIG task type {task_type!r} cannot train here; expected 'chief' or 'worker' "
-                         "(parameter servers and evaluators are not used by MultiWorkerMirroredStrategy)")
+        raise UsageError(
+            f"TF_CONFIG task type {task_type!r} cannot train here; expected 'chief' or 'worker' "
+            "(parameter servers and evaluators are not used by MultiWorkerMirroredStrategy)"
+        )
     if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(cluster.get(task_type, [])):
-        raise UsageError(f"TF_CONFIG task index {index!r} is not an index into cluster[{task_type!r}] "
-                         f"({cluster.get(task_type, [])})")
+        raise UsageError(
+            f"TF_CONFIG task index {index!r} is not an index into cluster[{task_type!r}] ({cluster.get(task_type, [])})"
+        )
     me = cluster[task_type][index]
-    return ClusterRole(task_type, index, len(training), tuple(h for h in training if h != me), bool(cluster.get("chief")))
+    return ClusterRole(
+        task_type, index, len(training), tuple(h for h in training if h != me), bool(cluster.get("chief"))
+    )
 
 
 def _hosts(cluster: dict[str, Any], kind: str, raw: str, expected: str) -> list[str]:
     hosts = cluster.get(kind, [])
     if not isinstance(hosts, list) or not all(isinstance(h, str) and ":" in h for h in hosts):
-        raise UsageError(f"TF_CONFIG cluster[{kind!r}] must be a list of 'host:port' strings, got {hosts!r}; {expected}")
+        raise UsageError(
+            f"TF_CONFIG cluster[{kind!r}] must be a list of 'host:port' strings, got {hosts!r}; {expected}"
+        )
     return hosts
 
 
@@ -123,8 +133,12 @@ class Distribution:
     replicas: int
 
 
-def choose_strategy(name: str = "auto", *, peer_timeout: float = DEFAULT_PEER_TIMEOUT,
-                    discard_on_timeout: Sequence[str | os.PathLike[str]] = ()) -> Distribution:
+def choose_strategy(
+    name: str = "auto",
+    *,
+    peer_timeout: float = DEFAULT_PEER_TIMEOUT,
+    discard_on_timeout: Sequence[str | os.PathLike[str]] = (),
+) -> Distribution:
     """The strategy for ``name`` (auto, default, mirrored, multiworker). Must be the first TensorFlow op.
 
     For multi-worker training this also waits until every peer has joined (one collective all-reduce), at most
@@ -136,15 +150,21 @@ def choose_strategy(name: str = "auto", *, peer_timeout: float = DEFAULT_PEER_TI
     role = cluster_role(name)
     tf = require_tensorflow("choosing a distribution strategy")
     if role.multi_worker:
-        message = (f"{role.name} of {role.workers}: the other workers ({', '.join(role.peers)}) did not join within "
-                   f"{peer_timeout:g} s; start them with the same TF_CONFIG cluster (task index set per worker), check "
-                   "that the addresses resolve and the ports are reachable, or raise --peer-timeout")
+        message = (
+            f"{role.name} of {role.workers}: the other workers ({', '.join(role.peers)}) did not join within "
+            f"{peer_timeout:g} s; start them with the same TF_CONFIG cluster (task index set per worker), check "
+            "that the addresses resolve and the ports are reachable, or raise --peer-timeout"
+        )
         with _Watchdog(peer_timeout, message, discard_on_timeout):
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
             # Strategy creation returns before every peer is there; an all-reduce completes only when all are.
             strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1)), axis=None)
-        return Distribution(strategy, f"MultiWorkerMirroredStrategy ({role.workers} workers, this is {role.name})",
-                            role, strategy.num_replicas_in_sync)
+        return Distribution(
+            strategy,
+            f"MultiWorkerMirroredStrategy ({role.workers} workers, this is {role.name})",
+            role,
+            strategy.num_replicas_in_sync,
+        )
     gpus = tf.config.list_physical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         s = tf.distribute.MirroredStrategy()
@@ -172,8 +192,15 @@ class _Watchdog:
     """Within the block, kill this process with ``message`` (and remove ``cleanup`` folders) after ``seconds``."""
 
     def __init__(self, seconds: float, message: str, cleanup: Sequence[str | os.PathLike[str]] = ()) -> None:
-        self._argv = [sys.executable, "-c", _WATCHDOG, str(os.getpid()), f"{seconds:g}", message,
-                      *map(os.fspath, cleanup)]
+        self._argv = [
+            sys.executable,
+            "-c",
+            _WATCHDOG,
+            str(os.getpid()),
+            f"{seconds:g}",
+            message,
+            *map(os.fspath, cleanup),
+        ]
 
     def __enter__(self) -> _Watchdog:
         sys.stderr.flush()

@@ -118,7 +118,7 @@ def _read_history_csv(path: Path) -> dict[str, list[float]]:
         for row in csv.DictReader(fh):
             epoch = (row.get("epoch") or "").strip()
             if epoch.isascii() and epoch.isdigit():  # Keras writes 0, 1, ...; skip anything else (str.isdigit
-                rows[int(epoch)] = row                # alone would let '²' through to int())
+                rows[int(epoch)] = row  # alone would let '²' through to int())
     keys = [k for k in (next(iter(rows.values()), {}) or {}) if k != "epoch"]
     return {k: [float(rows[e][k]) for e in sorted(rows) if rows[e].get(k) not in (None, "")] for k in keys}
 
@@ -164,23 +164,51 @@ def train(
         # folder of their own (their copy of what every worker must write, e.g. the saved model) and remove it.
         work = Path(tempfile.mkdtemp(prefix=f"deepclf-train-{role.task_type}{role.task_index}-"))
         try:
-            result = _train_in(cfg, role, work, log=_quiet(log, role), force=False,
-                               extra_callbacks=extra_callbacks, verbose=verbose, peer_timeout=peer_timeout,
-                               discard_on_timeout=[work])
+            result = _train_in(
+                cfg,
+                role,
+                work,
+                log=_quiet(log, role),
+                force=False,
+                extra_callbacks=extra_callbacks,
+                verbose=verbose,
+                peer_timeout=peer_timeout,
+                discard_on_timeout=[work],
+            )
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        log(f"{role.name}: done; the chief writes the run ({cfg.run_dir} on its machine); this worker's temporary "
-            f"folder {work} was removed")
+        log(
+            f"{role.name}: done; the chief writes the run ({cfg.run_dir} on its machine); this worker's temporary "
+            f"folder {work} was removed"
+        )
         return dataclasses.replace(result, run_dir=run, artifacts={})
     # A chief that gives up waiting for its peers has written only the lock file: remove a folder it made.
     discard = [] if run.exists() else [run]
-    return _train_in(cfg, role, run, log=log, force=force, extra_callbacks=extra_callbacks, verbose=verbose,
-                     peer_timeout=peer_timeout, discard_on_timeout=discard)
+    return _train_in(
+        cfg,
+        role,
+        run,
+        log=log,
+        force=force,
+        extra_callbacks=extra_callbacks,
+        verbose=verbose,
+        peer_timeout=peer_timeout,
+        discard_on_timeout=discard,
+    )
 
 
-def _train_in(cfg: TrainConfig, role: ClusterRole, work: Path, *, log: Log, force: bool,
-              extra_callbacks: Sequence[Any], verbose: int | None, peer_timeout: float,
-              discard_on_timeout: Sequence[Path]) -> TrainResult:
+def _train_in(
+    cfg: TrainConfig,
+    role: ClusterRole,
+    work: Path,
+    *,
+    log: Log,
+    force: bool,
+    extra_callbacks: Sequence[Any],
+    verbose: int | None,
+    peer_timeout: float,
+    discard_on_timeout: Sequence[Path],
+) -> TrainResult:
     """Lock ``work``, check it and the data, create the strategy, then train into ``work``."""
     with run_lock(work):
         _check_run_folder(work, cfg, force)
@@ -193,8 +221,9 @@ def _train_in(cfg: TrainConfig, role: ClusterRole, work: Path, *, log: Log, forc
             )
         # The strategy is the first TensorFlow op of the process (tf.distribute requires it for collectives).
         dist = choose_strategy(cfg.strategy, peer_timeout=peer_timeout, discard_on_timeout=discard_on_timeout)
-        return _train(cfg, dist, work, report.total, log=log, force=force, extra_callbacks=extra_callbacks,
-                      verbose=verbose)
+        return _train(
+            cfg, dist, work, report.total, log=log, force=force, extra_callbacks=extra_callbacks, verbose=verbose
+        )
 
 
 def _quiet(log: Log, role: ClusterRole) -> Log:
@@ -289,14 +318,19 @@ def _train(
     tf.keras.utils.set_random_seed(cfg.seed)
     with dist.strategy.scope():
         train_ds, val_ds, class_names = load_datasets(
-            cfg.data_dir, img_size=cfg.img_size, batch_size=cfg.batch_size, seed=cfg.seed,
+            cfg.data_dir,
+            img_size=cfg.img_size,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
             validation_split=cfg.validation_split,
         )
         train_ds, val_ds = _shard_by_data(tf, train_ds), _shard_by_data(tf, val_ds)
         model = build_model(cfg.model, len(class_names), cfg.img_size, seed=cfg.seed)
         compile_model(model)
-    log(f"data: {cfg.data_dir}: {images} images in {len(class_names)} classes ({', '.join(class_names)}); "
-        f"{1 - cfg.validation_split:.0%}/{cfg.validation_split:.0%} split, seed {cfg.seed}")
+    log(
+        f"data: {cfg.data_dir}: {images} images in {len(class_names)} classes ({', '.join(class_names)}); "
+        f"{1 - cfg.validation_split:.0%}/{cfg.validation_split:.0%} split, seed {cfg.seed}"
+    )
     if chief:
         model.summary(print_fn=lambda line, *a, **k: log(line))
 
@@ -327,7 +361,11 @@ def _train(
     if start_epoch:
         log(f"resuming the interrupted run in {run if chief else 'the chief'} after epoch {start_epoch}")
     model.fit(
-        train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks, shuffle=False,  # ds shuffles
+        train_ds,
+        validation_data=val_ds,
+        epochs=cfg.epochs,
+        callbacks=callbacks,
+        shuffle=False,  # ds shuffles
         initial_epoch=start_epoch,  # the chief's BackupAndRestore sets it too; the other workers learn it here
         verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
     )
@@ -352,17 +390,27 @@ def _train(
         y_true.extend(y.numpy().tolist())
         y_pred.extend(np.argmax(logits.numpy(), axis=1).tolist())
     cm = plots.confusion_matrix(y_true, y_pred, len(class_names))
-    artifacts["confusion_matrix"] = plots.plot_confusion(cm, class_names, run / "plots" / "confusion_matrix.png",
-                                                         title=f"{cfg.model}: validation confusion matrix")
-    artifacts["curves"] = plots.plot_history(history, run / "plots" / "curves.png",
-                                             title=f"{cfg.model} ({len(history.get('accuracy', []))} epochs)")
+    artifacts["confusion_matrix"] = plots.plot_confusion(
+        cm, class_names, run / "plots" / "confusion_matrix.png", title=f"{cfg.model}: validation confusion matrix"
+    )
+    artifacts["curves"] = plots.plot_history(
+        history, run / "plots" / "curves.png", title=f"{cfg.model} ({len(history.get('accuracy', []))} epochs)"
+    )
     val_acc = float(np.trace(cm) / max(1, cm.sum()))
     metrics = {
-        "model": cfg.model, "epochs": len(history.get("accuracy", [])), "val_accuracy": val_acc,
-        "val_loss": val_loss, "train_accuracy": float(history.get("accuracy", [float("nan")])[-1]),
-        "seconds_per_epoch": sec_per_epoch, "first_epoch_seconds": float(times[0]) if times else float("nan"),
-        "strategy": dist.description, "workers": dist.role.workers, "replicas": dist.replicas,
-        "images": images, "confusion_matrix": cm.tolist(), "class_names": class_names,
+        "model": cfg.model,
+        "epochs": len(history.get("accuracy", [])),
+        "val_accuracy": val_acc,
+        "val_loss": val_loss,
+        "train_accuracy": float(history.get("accuracy", [float("nan")])[-1]),
+        "seconds_per_epoch": sec_per_epoch,
+        "first_epoch_seconds": float(times[0]) if times else float("nan"),
+        "strategy": dist.description,
+        "workers": dist.role.workers,
+        "replicas": dist.replicas,
+        "images": images,
+        "confusion_matrix": cm.tolist(),
+        "class_names": class_names,
     }
     atomic_write_json(run / "metrics.json", metrics)
     manifest.replace(source={**manifest.source, "val_accuracy": val_acc, "epochs": metrics["epochs"]}).save(run)
@@ -470,5 +518,6 @@ def _plot_inputs(tf, train_ds, class_names, run: Path, cfg: TrainConfig, model) 
     first = images[:1]
     versions = [aug(first, training=True).numpy()[0] for _ in range(9)]
     out["augmentation"] = plots.plot_augmentations(
-        versions, run / "plots" / "augmentation.png", title=f"augmentations of one {class_names[int(labels[0])]} image")
+        versions, run / "plots" / "augmentation.png", title=f"augmentations of one {class_names[int(labels[0])]} image"
+    )
     return out

@@ -51,10 +51,10 @@ CONFIG_DIR = "config"
 _STORAGE_NOTE = {
     "ReadWriteMany": "every replica, on any node, mounts it read-only (NFS, EFS, Filestore,\nAzure Files, CephFS...).",
     "ReadOnlyMany": "replicas on any node mount it read-only, but no pod can write it: create it filled\n"
-                    "(from a VolumeSnapshot or a pre-provisioned volume) instead of using the files pod.",
+    "(from a VolumeSnapshot or a pre-provisioned volume) instead of using the files pod.",
     "ReadWriteOnce": "one node at a time, so a required pod affinity keeps every replica on one node\n"
-                     "(the autoscaler can only add replicas there). Delete the files pod before applying k8s/, as "
-                     "above.",
+    "(the autoscaler can only add replicas there). Delete the files pod before applying k8s/, as "
+    "above.",
 }
 
 

@@ -37,8 +37,11 @@ def _serving_subparsers(subparsers: argparse._SubParsersAction) -> argparse._Sub
             if isinstance(action, argparse._SubParsersAction):
                 return action
         return existing.add_subparsers(dest="serving_command", metavar="SUBCOMMAND")
-    serving = subparsers.add_parser("serving", help="deployment files for model servers (TF Serving, edge)",
-                                     description="Generate deployment files for model servers.")
+    serving = subparsers.add_parser(
+        "serving",
+        help="deployment files for model servers (TF Serving, edge)",
+        description="Generate deployment files for model servers.",
+    )
     serving.set_defaults(func=lambda args: (serving.print_help(), 2)[1])
     return serving.add_subparsers(dest="serving_command", metavar="SUBCOMMAND")
 
@@ -63,12 +66,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_storage_arguments(p: argparse.ArgumentParser, what: str) -> None:
     """``--access-mode`` and ``--storage-class`` for the claims a bundle creates (``what``: which ones)."""
-    p.add_argument("--access-mode", choices=ACCESS_MODES, default="ReadWriteMany",
-                   help=f"access mode of {what}: ReadWriteMany (pods on any node), ReadOnlyMany (pods on any node, "
-                        "created filled from a snapshot), ReadWriteOnce (block storage: every pod kept on one node) "
-                        "(default: %(default)s)")
-    p.add_argument("--storage-class", default=None,
-                   help=f"storage class of {what} (default: the cluster's default class)")
+    p.add_argument(
+        "--access-mode",
+        choices=ACCESS_MODES,
+        default="ReadWriteMany",
+        help=f"access mode of {what}: ReadWriteMany (pods on any node), ReadOnlyMany (pods on any node, "
+        "created filled from a snapshot), ReadWriteOnce (block storage: every pod kept on one node) "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--storage-class", default=None, help=f"storage class of {what} (default: the cluster's default class)"
+    )
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -77,28 +85,50 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (created if missing)")
     p.add_argument("--force", action="store_true", help="replace files a previous run wrote there")
     p.add_argument("--image", default=DEFAULT_IMAGE, help="TF Serving image, pinned (default: %(default)s)")
-    p.add_argument("--version-policy", choices=VERSION_POLICIES, default=_DEFAULTS.version_policy,
-                   help="specific: serve the labelled versions only; all: every version found (default: %(default)s)")
+    p.add_argument(
+        "--version-policy",
+        choices=VERSION_POLICIES,
+        default=_DEFAULTS.version_policy,
+        help="specific: serve the labelled versions only; all: every version found (default: %(default)s)",
+    )
     p.add_argument("--grpc-port", type=int, default=_DEFAULTS.grpc_port, help="default: %(default)s")
     p.add_argument("--rest-port", type=int, default=_DEFAULTS.rest_port, help="default: %(default)s")
-    p.add_argument("--poll-seconds", type=int, default=_DEFAULTS.poll_seconds,
-                   help="how often TF Serving re-reads models.config (default: %(default)s)")
-    p.add_argument("--cpus", type=int, default=_DEFAULTS.cpus,
-                   help="CPUs per server: limits, batch threads, TF thread pools (default: %(default)s)")
-    p.add_argument("--memory-mib", type=int, default=_DEFAULTS.memory_mib,
-                   help="memory per server in MiB (default: %(default)s)")
+    p.add_argument(
+        "--poll-seconds",
+        type=int,
+        default=_DEFAULTS.poll_seconds,
+        help="how often TF Serving re-reads models.config (default: %(default)s)",
+    )
+    p.add_argument(
+        "--cpus",
+        type=int,
+        default=_DEFAULTS.cpus,
+        help="CPUs per server: limits, batch threads, TF thread pools (default: %(default)s)",
+    )
+    p.add_argument(
+        "--memory-mib", type=int, default=_DEFAULTS.memory_mib, help="memory per server in MiB (default: %(default)s)"
+    )
     p.add_argument("--max-batch-size", type=int, default=_DEFAULTS.max_batch_size, help="default: %(default)s")
-    p.add_argument("--batch-timeout-micros", type=int, default=_DEFAULTS.batch_timeout_micros,
-                   help="default: %(default)s")
-    p.add_argument("--max-enqueued-batches", type=int, default=_DEFAULTS.max_enqueued_batches,
-                   help="default: %(default)s")
-    p.add_argument("--models-host-path", default=None,
-                   help="the models folder as written in docker-compose.yml (default: MODELS_DIR relative to --out)")
+    p.add_argument(
+        "--batch-timeout-micros", type=int, default=_DEFAULTS.batch_timeout_micros, help="default: %(default)s"
+    )
+    p.add_argument(
+        "--max-enqueued-batches", type=int, default=_DEFAULTS.max_enqueued_batches, help="default: %(default)s"
+    )
+    p.add_argument(
+        "--models-host-path",
+        default=None,
+        help="the models folder as written in docker-compose.yml (default: MODELS_DIR relative to --out)",
+    )
     p.add_argument("--name", default=_DEFAULTS.name, help="Kubernetes object name (default: %(default)s)")
     p.add_argument("--min-replicas", type=int, default=_DEFAULTS.min_replicas, help="default: %(default)s")
     p.add_argument("--max-replicas", type=int, default=_DEFAULTS.max_replicas, help="default: %(default)s")
-    p.add_argument("--target-cpu-percent", type=int, default=_DEFAULTS.target_cpu_percent,
-                   help="HPA target CPU utilisation (default: %(default)s)")
+    p.add_argument(
+        "--target-cpu-percent",
+        type=int,
+        default=_DEFAULTS.target_cpu_percent,
+        help="HPA target CPU utilisation (default: %(default)s)",
+    )
     add_storage_arguments(p, "the models claim")
     p.set_defaults(func=run_tfserving_config)
 

@@ -102,10 +102,17 @@ def k8s_manifests(models: Sequence[ModelEntry], opts: TFServingOptions, configs:
         + "".join(f"  {_q(name)}: |\n{_block_scalar(configs[name], 4)}\n" for name in sorted(configs))
     )
 
-    pvc = document(HEADER.removeprefix("# ").rstrip("\n"), claim(
-        pvc_name, labels, opts.storage, size="1Gi",
-        why="The models folder (<name>/<version>/ as `deepclf convert` publishes it), read-only in every replica.\n"
-            "Fill it once through files-pod.yaml (`kubectl cp models/. <pod>:/models`, see README)."))
+    pvc = document(
+        HEADER.removeprefix("# ").rstrip("\n"),
+        claim(
+            pvc_name,
+            labels,
+            opts.storage,
+            size="1Gi",
+            why="The models folder (<name>/<version>/ as `deepclf convert` publishes it), read-only in every replica.\n"
+            "Fill it once through files-pod.yaml (`kubectl cp models/. <pod>:/models`, see README).",
+        ),
+    )
 
     args = "\n".join(f"            - {_q(a)}" for a in server_args(models, opts))
     # One exec probe asks about every model (an httpGet probe can name only one): bash is in the image, curl is not.
@@ -113,7 +120,9 @@ def k8s_manifests(models: Sequence[ModelEntry], opts: TFServingOptions, configs:
     affinity = ""
     if opts.storage.single_node:
         affinity = "      affinity:\n" + dump(same_node_affinity(selector_labels(opts)), 8)
-    deployment = HEADER + f"""\
+    deployment = (
+        HEADER
+        + f"""\
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -214,8 +223,11 @@ spec:
           emptyDir:
             sizeLimit: "256Mi"
 """
+    )
 
-    service = HEADER + f"""\
+    service = (
+        HEADER
+        + f"""\
 apiVersion: v1
 kind: Service
 metadata:
@@ -236,8 +248,11 @@ spec:
       targetPort: http
       protocol: TCP
 """
+    )
 
-    hpa = HEADER + f"""\
+    hpa = (
+        HEADER
+        + f"""\
 # Adds replicas when the average CPU use passes {opts.target_cpu_percent}% of the request; CPU is what a CPU-only
 # model server saturates first. Scale-down waits 5 minutes so a short lull does not unload warm replicas.
 apiVersion: autoscaling/v2
@@ -264,8 +279,11 @@ spec:
     scaleDown:
       stabilizationWindowSeconds: 300
 """
+    )
 
-    kustomization = HEADER + """\
+    kustomization = (
+        HEADER
+        + """\
 # `kubectl apply -k k8s/` applies all of these.
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -276,14 +294,23 @@ resources:
   - service.yaml
   - hpa.yaml
 """
-    files_labels = standard_labels(f"{opts.name}-files", component="files", name="tensorflow-serving",
-                                   version=labels["app.kubernetes.io/version"])
-    helper = document(HEADER.removeprefix("# ").rstrip("\n"), files_pod(
-        f"{opts.name}-files", files_labels, image=opts.image, uid=TFSERVING_UID,
-        claims={"models": (pvc_name, MODELS_MOUNT)},
-        why="Not part of the kustomization: `kubectl apply -f files-pod.yaml`, `kubectl cp models/. "
+    )
+    files_labels = standard_labels(
+        f"{opts.name}-files", component="files", name="tensorflow-serving", version=labels["app.kubernetes.io/version"]
+    )
+    helper = document(
+        HEADER.removeprefix("# ").rstrip("\n"),
+        files_pod(
+            f"{opts.name}-files",
+            files_labels,
+            image=opts.image,
+            uid=TFSERVING_UID,
+            claims={"models": (pvc_name, MODELS_MOUNT)},
+            why="Not part of the kustomization: `kubectl apply -f files-pod.yaml`, `kubectl cp models/. "
             f"{opts.name}-files:{MODELS_MOUNT}`,\nthen `kubectl delete -f files-pod.yaml` (the image has tar, which "
-            "kubectl cp needs)."))
+            "kubectl cp needs).",
+        ),
+    )
     return {
         "files-pod.yaml": helper,
         "k8s/configmap.yaml": configmap,

@@ -85,16 +85,24 @@ class TFServingOptions:
             if not isinstance(value, int) or value < 1:
                 raise UsageError(f"{name} must be a positive integer, got {value!r}")
 
-        for name in ("cpus", "memory_mib", "max_batch_size", "max_enqueued_batches", "min_replicas",
-                     "max_replicas", "poll_seconds"):
+        for name in (
+            "cpus",
+            "memory_mib",
+            "max_batch_size",
+            "max_enqueued_batches",
+            "min_replicas",
+            "max_replicas",
+            "poll_seconds",
+        ):
             positive(name, getattr(self, name))
         for name in ("grpc_port", "rest_port"):
             port = getattr(self, name)
             if not isinstance(port, int) or not 1 <= port <= 65535:
                 raise UsageError(f"{name} must be a TCP port (1..65535), got {port!r}")
         if self.grpc_port == self.rest_port:
-            raise UsageError(f"the gRPC and REST ports must differ (TF Serving refuses the same port), "
-                             f"got {self.grpc_port} for both")
+            raise UsageError(
+                f"the gRPC and REST ports must differ (TF Serving refuses the same port), got {self.grpc_port} for both"
+            )
         if not isinstance(self.batch_timeout_micros, int) or self.batch_timeout_micros < 0:
             raise UsageError(f"batch_timeout_micros must be >= 0, got {self.batch_timeout_micros!r}")
         if self.version_policy not in VERSION_POLICIES:
