@@ -63,7 +63,10 @@ def main() -> int:
         ]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            url = re.search(r"REST on (http://\S+);", proc.stdout.readline())[1]
+            assert proc.stdout is not None  # a PIPE
+            found = re.search(r"REST on (http://\S+);", proc.stdout.readline())
+            assert found, "the server did not print its REST address"
+            url = found[1]
             with httpx.Client() as s:
                 while s.get(url + "/readyz", timeout=5).status_code != 200:
                     time.sleep(0.05)

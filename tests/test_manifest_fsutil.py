@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,7 +64,8 @@ def test_manifest_input_settings_the_code_cannot_honour_are_refused_at_load(
         Manifest.load(tmp_path)
     assert str(info.value).startswith(expected)
     with pytest.raises(ModelFormatError, match=f"input.{field} is"):
-        InputSpec(**{field: value})  # built in code: refused the same way
+        kwargs: dict[str, Any] = {field: value}
+        InputSpec(**kwargs)  # built in code: refused the same way
 
 
 def test_manifest_input_settings_that_are_implemented_load(tmp_path: Path) -> None:

@@ -90,7 +90,7 @@ def _parse_intermixed(p: argparse.ArgumentParser) -> None:
     does not. The subcommand dispatcher calls ``parse_known_args``, so that is what is redirected."""
     plain = p.parse_known_args
 
-    def parse_known_args(args=None, namespace=None):  # type: ignore[no-untyped-def]
+    def parse_known_args(args=None, namespace=None):
         p.parse_known_args = plain  # type: ignore[method-assign]  # intermixed parsing calls it twice inside
         try:
             return p.parse_known_intermixed_args(args, namespace)

@@ -56,9 +56,9 @@ Size: TypeAlias = "tuple[int, int] | InputSpec"
 
 def _as_size(size: Size) -> tuple[int, int]:
     if hasattr(size, "height") and hasattr(size, "width"):
-        return (int(size.height), int(size.width))  # type: ignore[union-attr]
+        return (int(size.height), int(size.width))  # type: ignore[union-attr]  # an InputSpec, duck-typed
     try:
-        h, w = size  # type: ignore[misc]
+        h, w = size
         h, w = int(h), int(w)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"image size must be (height, width) or an InputSpec, got {size!r}") from exc

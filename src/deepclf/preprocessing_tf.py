@@ -6,9 +6,14 @@ signature and the training pipeline). Same steps: decode (first frame), RGB, TF 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from deepclf.errors import require_tensorflow
 
-tf = require_tensorflow("the TensorFlow preprocessing twin")
+if TYPE_CHECKING:  # what type checkers see; at run time the same module, or an error naming the missing extra
+    import tensorflow as tf
+else:
+    tf = require_tensorflow("the TensorFlow preprocessing twin")
 
 
 def decode_and_resize(image_bytes: tf.Tensor, height: int, width: int) -> tf.Tensor:

@@ -9,7 +9,7 @@ import pytest
 
 from deepclf.bench.parity import ParityImages, Thresholds, confusion_matrix, run_parity
 from deepclf.bench.specs import parse_target
-from deepclf.bench.targets import FunctionTarget
+from deepclf.bench.targets import FunctionTarget, Target
 from deepclf.cli import main
 from deepclf.errors import UsageError
 
@@ -30,7 +30,7 @@ def parity_report(bench_run, bench_version, gen_photos, closed_port):
         p = fp32.predict(batch)
         return np.nextafter(p, np.float32(2.0))
 
-    targets = [
+    targets: list[str | Target] = [
         f"keras:{bench_run}",
         f"savedmodel:{bench_version}",
         fp32,

@@ -24,7 +24,11 @@ def images64() -> Batch:
     return Batch.from_sources(sample_images(n=4), (64, 64))
 
 
-def _counting_target(delay: float = 0.0, fail_every: int = 0) -> FunctionTarget:
+class _CountingTarget(FunctionTarget):
+    calls: dict[str, int]  # {"n": calls so far}
+
+
+def _counting_target(delay: float = 0.0, fail_every: int = 0) -> _CountingTarget:
     calls = {"n": 0}
     lock = threading.Lock()
 
@@ -38,8 +42,8 @@ def _counting_target(delay: float = 0.0, fail_every: int = 0) -> FunctionTarget:
             raise RuntimeError(f"injected failure on call {n}")
         return np.full((len(batch), 3), 1 / 3, dtype=np.float32)
 
-    t = FunctionTarget("fn", fn)
-    t.calls = calls  # type: ignore[attr-defined]
+    t = _CountingTarget("fn", fn)
+    t.calls = calls
     return t
 
 
@@ -105,6 +109,7 @@ def test_server_scenario_counts_queueing_from_the_scheduled_arrival(images64):
     )
     assert res.count > 0
     assert min(res.latencies_ms) >= 20.0
+    assert res.queue_ms is not None and res.latency is not None
     assert res.queue_ms.max > 0
     assert res.latency.max >= res.queue_ms.max + 20.0
 

@@ -18,15 +18,19 @@ def test_local_specs():
     assert parse_target("tflite:m/1").kind == "float"
     assert parse_target("keras:runs/basic").kind == "reference"
     assert parse_target("savedmodel:m/1?name=sm").name == "sm"
-    assert isinstance(parse_target("litert-raw:m/1", threads=4), RawLiteRTTarget)
-    assert parse_target("litert-raw:m/1", threads=4).threads == 4  # the CLI's --threads default applies
+    raw = parse_target("litert-raw:m/1", threads=4)
+    assert isinstance(raw, RawLiteRTTarget)
+    assert raw.threads == 4  # the CLI's --threads default applies
 
 
 def test_variant_spellings_in_specs():
     # deepclf.variants: the runner-format spelling names the same variant, shown canonical in names and reports.
     t = parse_target("tflite:m/1?variant=tflite-int8")
+    assert isinstance(t, RunnerTarget)
     assert (t.variant, t.kind, t.name) == ("int8", "quantized", "tflite-int8")
-    assert parse_target("litert-raw:m/1?variant=tflite-fp16").variant == "fp16"
+    raw = parse_target("litert-raw:m/1?variant=tflite-fp16")
+    assert isinstance(raw, RawLiteRTTarget)
+    assert raw.variant == "fp16"
 
 
 def test_remote_specs():
@@ -43,6 +47,7 @@ def test_remote_specs():
     assert t.kind == "served"
     assert t.metrics_url == "http://127.0.0.1:9000/monitoring/prometheus/metrics"
     g = parse_target("grpc://localhost/flowers")
+    assert isinstance(g, RemoteTarget)
     assert g.port == 8500 and g.metrics_url == "http://localhost:8501/monitoring/prometheus/metrics"
     assert parse_target("grpc://h:7000/m?metrics=http://h:1/x").metrics_url == "http://h:1/x"
     assert parse_target("rest://h:1/m?codec=stdlib").name == "rest-tensor-stdlib"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ def edge_config(model_base: Path, **kw):
     models = [
         ModelConfig(name=MODEL, base_path=str(model_base), policy="all", version_labels={"stable": 1, "canary": 2})
     ]
-    defaults = {
+    defaults: dict[str, Any] = {
         "model_configs": models,
         "port": 0,
         "rest_api_port": 0,

@@ -27,7 +27,7 @@ from deepclf.clients._rest_codec import RestCodec, rest_model_path
 from deepclf.clients._retry import CallState, RoundRobin, WaitState
 from deepclf.clients._targets import as_targets, parse_grpc_target, parse_rest_url
 from deepclf.errors import UsageError
-from deepclf.protocol.errors import DeadlineExceeded
+from deepclf.protocol.errors import DeadlineExceeded, ServingError
 from deepclf.protocol.rest import decode_predict_request
 
 
@@ -71,7 +71,7 @@ def test_call_retries_only_retryable_errors_until_max_attempts() -> None:
 @pytest.mark.parametrize(
     "error", [InvalidInput("bad"), ModelNotFound("no"), TLSError("bad cert"), DeadlineExceeded("late")]
 )
-def test_final_errors_are_never_retried(error: Exception) -> None:
+def test_final_errors_are_never_retried(error: ServingError) -> None:
     call = CallState(RetryPolicy(max_attempts=10), 10.0)
     call.next_attempt()
     with pytest.raises(type(error)) as info:
@@ -164,6 +164,7 @@ def test_rest_bodies_row_columnar_b64_and_gzip() -> None:
     req = RestCodec().predict(key, {"image": img}, signature="serving_default")
     assert req.method == "POST" and req.path == "/v1/models/flowers/labels/canary:predict"
     assert "Content-Encoding" not in req.headers
+    assert req.content is not None
     doc = orjson.loads(req.content)
     assert doc["signature_name"] == "serving_default" and len(doc["instances"]) == 2
     back = decode_predict_request(req.content, {"image": "float32"})
@@ -173,6 +174,7 @@ def test_rest_bodies_row_columnar_b64_and_gzip() -> None:
     req = RestCodec(format="columnar").predict(
         key, {"image_bytes": np.array([jpeg], dtype=object)}, signature="predict_image_bytes"
     )
+    assert req.content is not None
     doc = orjson.loads(req.content)
     assert list(doc["inputs"]["image_bytes"][0]) == ["b64"]
     assert decode_predict_request(req.content, {"image_bytes": object}).inputs["image_bytes"][0] == jpeg
@@ -182,6 +184,7 @@ def test_rest_bodies_row_columnar_b64_and_gzip() -> None:
         key, {"image": big}, signature="serving_default"
     )
     assert req.headers["Content-Encoding"] == "gzip" and req.headers["x-token"] == "t"
+    assert req.content is not None
     plain = gzip.decompress(req.content)
     np.testing.assert_array_equal(decode_predict_request(plain, {"image": "float32"}).inputs["image"], big)
     assert len(req.content) < len(plain)
@@ -200,7 +203,7 @@ def test_label_book_learns_names_from_answers() -> None:
 def test_classifications_match_the_runner_rule() -> None:
     probs = np.array([[0.1, 0.6, 0.3], [0.4, 0.2, 0.4]], dtype=np.float32)
     out = classifications(probs, ["a", "b", "c"], 2)
-    assert (out[0].label, out[0].index, out[0].score) == ("b", 1, pytest.approx(0.6))
+    assert (out[0].label, out[0].index) == ("b", 1) and out[0].score == pytest.approx(0.6)
     assert [t[1] for t in out[1].top_k] == [0, 2]  # ties go to the lower index, as Runner.classify does
     np.testing.assert_array_equal(out[1].probabilities, probs[1])
 

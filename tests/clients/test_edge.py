@@ -3,6 +3,7 @@ labels, tensor and b64 inputs, and the same answers as in-process inference (tol
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def _v1(edge: Any) -> Path:
 
 
 @pytest.fixture(scope="module")
-def local(edge: Any) -> LocalClient:
+def local(edge: Any) -> Iterator[LocalClient]:
     with LocalClient(_v1(edge)) as c:  # LiteRT fp32, the edge server's format
         yield c
 
@@ -180,7 +181,7 @@ def test_round_robin_and_failover_across_targets(edge: Any, photos: list[str]) -
         for _ in range(4):
             assert r.status(MODEL).available and g.status(MODEL).available
     with RestClient([f"http://127.0.0.1:{dead}", edge.rest_url], retry=NO_RETRIES) as r:
-        outcomes = []
+        outcomes: list[bool | str] = []
         for _ in range(4):
             try:
                 outcomes.append(r.status(MODEL).available)

@@ -229,7 +229,8 @@ async def test_async_mutual_tls(pki: Pki, mtls_edge: Any) -> None:
         metadata=[("x-trace", "t-1")],
     ) as c:
         assert (await c.status(MODEL)).available
-        assert (await c.manifest(MODEL)).labels  # the deepclf_manifest extension works over TLS too
+        manifest = await c.manifest(MODEL)  # the deepclf_manifest extension works over TLS too
+        assert manifest is not None and manifest.labels
 
 
 def test_rest_over_https_verify_and_client_certificates(

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from deepclf.runtime import load_runner
+from deepclf.runtime.litert import LiteRTRunner
 
 BOUNDS = {"fp32": (1e-4, 1.0), "fp16": (5e-3, 0.95), "dynamic": (3e-2, 0.90), "int8": (6e-2, 0.90)}
 
@@ -43,6 +44,7 @@ def test_variant_agrees_with_keras(variant: str, version_dir: Path, keras_refere
 
 def test_int8_runner_quantizes_pixels_to_uint8(version_dir: Path) -> None:
     with load_runner(version_dir, variant="int8") as r:
+        assert isinstance(r, LiteRTRunner)
         assert r.input_dtype == "uint8"
         scale, zero = r.input_quantization
         assert scale == pytest.approx(1.0, abs=0.01) and zero == 0

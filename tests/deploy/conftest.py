@@ -16,6 +16,7 @@ DEPLOYMENT = REPO / "deployment"
 def load_example_module() -> ModuleType:
     """deployment/regenerate_example.py as a module (it is a script, not a package)."""
     spec = importlib.util.spec_from_file_location("deepclf_regenerate_example", DEPLOYMENT / "regenerate_example.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -34,6 +34,7 @@ EXAMPLE_SCRIPT = REPO / "deployment" / "regenerate_example.py"
 
 def _load_example_module():
     spec = importlib.util.spec_from_file_location("deepclf_regenerate_example", EXAMPLE_SCRIPT)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -208,6 +209,7 @@ class _FakeStatusServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # http.server's naming
                 name = self.path.removeprefix("/v1/models/")
+                body: dict[str, object]
                 if name not in states_:
                     body, code = {"error": f"Could not find any versions of model {name}"}, 404
                 else:
@@ -564,7 +566,9 @@ def test_edge_dockerfile_references(tmp_path):
             assert (REPO / item).exists(), item
             assert f"!{item.rstrip('/')}" in {line.rstrip("/") for line in ignore}, item
     # the command is `deepclf serve --model_base_path /models/<name> --host 0.0.0.0`
-    cmd = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, flags=re.M)[1])
+    found = re.search(r"^CMD (\[.*\])$", dockerfile, flags=re.M)
+    assert found, dockerfile
+    cmd = json.loads(found[1])
     serve = cmd[-1].removeprefix("exec ").replace('"$MODEL_BASE_PATH/$MODEL_NAME"', "/models/flowers_basic").split()
     assert serve[:2] == ["deepclf", "serve"] and serve[2:] == [
         "--model_base_path",
@@ -576,6 +580,7 @@ def test_edge_dockerfile_references(tmp_path):
 
     parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command").choices
+    assert commands is not None  # the subcommands' action
     if "serve" not in commands:
         pytest.skip("`deepclf serve` (the edge server) is not registered in this checkout yet")
     parser.parse_args(serve[1:])  # exits (SystemExit) if the edge server does not take these flags

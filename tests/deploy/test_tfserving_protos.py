@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location(
     "deepclf_regenerate_example", REPO / "deployment" / "regenerate_example.py"
 )
+assert _spec is not None and _spec.loader is not None
 example = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(example)
 make_tree = example.make_fake_models_tree

@@ -153,7 +153,9 @@ def test_commands_parse_with_the_real_deepclf_parsers():
         "multiworker",
     )
     convert = _container(docs["convert-job.yaml"]["spec"]["template"]["spec"])["command"]
-    if "convert" not in next(a for a in parser._actions if a.dest == "command").choices:
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    assert commands is not None  # the subcommands' action
+    if "convert" not in commands:
         pytest.skip("`deepclf convert` is not registered in this checkout")
     args = parser.parse_args(convert[1:])
     assert (args.command, args.run_dir, args.out, args.name, args.data) == (
@@ -347,7 +349,9 @@ def test_training_dockerfile_references():
             assert (REPO / item).exists(), item
             assert f"!{item.rstrip('/')}" in ignore, item
     # the port the workers listen on is the one the manifests use by default
-    assert re.search(r"^EXPOSE (\d+)$", dockerfile, flags=re.M)[1] == str(TrainingOptions().port)
+    exposed = re.search(r"^EXPOSE (\d+)$", dockerfile, flags=re.M)
+    assert exposed, dockerfile
+    assert exposed[1] == str(TrainingOptions().port)
     assert "HOME=/tmp" in dockerfile  # read-only root filesystem: caches go to the /tmp emptyDir
 
 

@@ -135,7 +135,7 @@ def test_code_of_accepts_names_numbers_and_grpc_codes():
         (ValueError("bug"), P.Internal),
     ],
 )
-def test_from_exception(exc, cls):
+def test_from_exception(exc: BaseException, cls: type[P.ServingError]) -> None:
     err = P.from_exception(exc)
     assert type(err) is cls
     assert err.__cause__ is exc

@@ -85,7 +85,9 @@ def test_errors_cross_the_wire_with_their_code(server_address):
         # A method the server does not register answers UNIMPLEMENTED -> Unimplemented.
         with pytest.raises(grpc.RpcError) as info:
             P.unary_unary(channel, P.GET_MODEL_METADATA)(P.GetModelMetadataRequest(), timeout=10)
-        assert type(P.error_for_grpc(info.value.code(), info.value.details())) is P.Unimplemented
+        details = info.value.details()
+        assert details is not None
+        assert type(P.error_for_grpc(info.value.code(), details)) is P.Unimplemented
 
 
 def test_official_stubs_talk_to_our_handlers(server_address):

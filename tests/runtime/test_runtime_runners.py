@@ -12,6 +12,7 @@ from deepclf.errors import InvalidInputError, ModelFormatError, NotFoundError, U
 from deepclf.manifest import Manifest
 from deepclf.preprocessing import preprocess_batch
 from deepclf.runtime import Classification, load_runner, standard_signatures
+from deepclf.runtime.litert import LiteRTRunner
 
 FORMATS = {
     "keras": lambda run, ver: load_runner(run),
@@ -189,6 +190,7 @@ def test_load_runner_base_folder_skips_odd_version_names(tmp_path: Path, version
 def test_load_runner_takes_the_runner_format_spelling_as_a_variant(version_dir: Path) -> None:
     # deepclf.variants: "int8" is the name; "tflite-int8" (Runner.format, what the server reports) means the same.
     with load_runner(version_dir, variant="tflite-int8") as a, load_runner(version_dir, format="tflite-int8") as b:
+        assert isinstance(a, LiteRTRunner) and isinstance(b, LiteRTRunner)
         assert a.format == b.format == "tflite-int8" and a.variant == b.variant == "int8"
     with pytest.raises(UsageError, match="contradicts"):
         load_runner(version_dir, format="tflite-fp16", variant="tflite-int8")

@@ -208,10 +208,15 @@ def test_rest_bad_request(server, method, path, body, status, needle):
     assert "Traceback" not in doc["error"] and 'File "' not in doc["error"]
 
 
-def _predict_request(model="flowers", **inputs) -> object:
+def _predict_request(model="flowers", **inputs) -> P.PredictRequest:
     req = P.PredictRequest(model_spec=P.model_spec(model))
     for name, value in inputs.items():
         req.inputs[name].CopyFrom(value if isinstance(value, P.TensorProto) else P.to_tensor_proto(value))
+    return req
+
+
+def _with_output_filter(req: P.PredictRequest, name: str) -> P.PredictRequest:
+    req.output_filter.append(name)
     return req
 
 
@@ -309,7 +314,7 @@ GRPC_CASES = [
     (
         "unknown-output-filter",
         P.PREDICT,
-        lambda: (lambda r: (r.output_filter.append("logits"), r)[1])(_predict_request(image=IMG)),
+        lambda: _with_output_filter(_predict_request(image=IMG), "logits"),
         grpc.StatusCode.INVALID_ARGUMENT,
         "output tensor alias not found in signature: logits",
     ),
@@ -410,9 +415,11 @@ def channel(server):
 def test_grpc_bad_request(channel, method, make, code, needle):
     with pytest.raises(grpc.RpcError) as info:
         P.unary_unary(channel, method)(make(), timeout=30)
-    assert info.value.code() == code, info.value.details()
-    assert needle in info.value.details(), info.value.details()
-    assert "Traceback" not in info.value.details()
+    details = info.value.details()
+    assert info.value.code() == code, details
+    assert details is not None
+    assert needle in details, details
+    assert "Traceback" not in details
 
 
 def test_grpc_garbage_bytes_are_invalid_not_a_crash(channel):

@@ -126,7 +126,7 @@ def test_grpc_metadata_returns_the_manifest_when_asked(srv: Any, shared_version_
         assert list(resp.metadata) == ["deepclf_manifest"]
         entry = resp.metadata["deepclf_manifest"]
         assert entry.type_url == "type.googleapis.com/google.protobuf.StringValue"
-        text = P.messages.message_class("google.protobuf.StringValue").FromString(entry.value).value
+        text = P.messages.StringValue.FromString(entry.value).value
         assert json.loads(text)["labels"] == labels
 
         both = call(
@@ -141,7 +141,8 @@ def test_grpc_metadata_returns_the_manifest_when_asked(srv: Any, shared_version_
         with pytest.raises(grpc.RpcError) as err:
             call(P.GetModelMetadataRequest(model_spec=P.model_spec("flowers"), metadata_field=["nope"]), timeout=10)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "nope is not supported" in err.value.details() and "deepclf_manifest" in err.value.details()
+        details = err.value.details()
+        assert details and "nope is not supported" in details and "deepclf_manifest" in details
 
 
 def test_rest_metadata_returns_the_manifest_when_asked(srv: Any, shared_version_dir: Path) -> None:
@@ -251,7 +252,7 @@ def test_tls_settings_are_checked(tmp_path: Path, shared_version_dir: Path) -> N
     with pytest.raises(UsageError, match="unusable together"):
         TlsMaterial(other_key, cert).ssl_context()
 
-    base = {"model_base_path": str(shared_version_dir.parent), "port": 0, "rest_api_port": None}
+    base: dict[str, Any] = {"model_base_path": str(shared_version_dir.parent), "port": 0, "rest_api_port": None}
     with pytest.raises(UsageError, match="both --ssl_cert and --ssl_key"):
         ServerConfig(**base, ssl_cert="c.pem")
     with pytest.raises(UsageError, match="needs --ssl_cert"):

@@ -138,7 +138,8 @@ def test_unexpected_exceptions_are_500_with_a_generic_message(models_root, caplo
             req.inputs["image"].CopyFrom(P.to_tensor_proto(np.zeros((1, 64, 64, 3), np.float32)))
             with pytest.raises(grpc.RpcError) as info:
                 P.unary_unary(ch, P.PREDICT)(req, timeout=10)
-        assert info.value.code() == grpc.StatusCode.INTERNAL and "secret" not in info.value.details()
+        details = info.value.details()
+        assert info.value.code() == grpc.StatusCode.INTERNAL and details is not None and "secret" not in details
         assert requests.get(srv.rest_url + "/healthz", timeout=5).status_code == 200
     logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert "secret internal detail" in logged and "RuntimeError" in logged  # the details stay server-side
@@ -313,6 +314,7 @@ def test_odd_version_folders_are_skipped_not_fatal(tmp_path, half_plus_two_tflit
     (base / "9").write_text("a file, not a version folder")
     with EdgeServer(_cfg(base)) as srv:
         assert srv.describe() == {"flowers": {"7": "tflite-generic"}}
+        assert srv.manager is not None  # made by start()
         srv.manager.poll_once()  # the periodic poll goes through the same scan: still fine, nothing reloaded
         assert srv.describe() == {"flowers": {"7": "tflite-generic"}}
     shutil.rmtree(base / "1")

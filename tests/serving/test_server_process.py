@@ -27,6 +27,7 @@ def _start(*args: str) -> tuple[subprocess.Popen, str, str]:
     proc = subprocess.Popen(
         [sys.executable, str(DRIVER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
+    assert proc.stdout is not None  # a PIPE
     line = proc.stdout.readline()  # the first line names the addresses once every model is AVAILABLE
     m = ADDRESS.search(line)
     if not m:

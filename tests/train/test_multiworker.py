@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -215,7 +216,7 @@ def test_a_worker_whose_peers_never_come_fails_within_its_timeout(mw_photos: Pat
 
 
 def test_cluster_role_reads_tf_config_without_tensorflow() -> None:
-    two = {"cluster": {"worker": ["h0:1", "h1:1"]}, "task": {"type": "worker", "index": 1}}
+    two: dict[str, Any] = {"cluster": {"worker": ["h0:1", "h1:1"]}, "task": {"type": "worker", "index": 1}}
     role = cluster_role("auto", {"TF_CONFIG": json.dumps(two)})
     assert role == ClusterRole("worker", 1, 2, ("h0:1",), False)
     assert not role.is_chief and role.multi_worker

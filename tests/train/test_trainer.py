@@ -11,10 +11,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+tf: Any = pytest.importorskip("tensorflow")
 
 from deepclf.errors import DatasetError, UsageError
 from deepclf.manifest import Manifest
@@ -130,6 +131,7 @@ def test_a_run_folder_is_trained_by_one_process_at_a_time(tmp_path: Path) -> Non
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert holder.stdout is not None  # a PIPE
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(UsageError, match=r"being trained by another process \(pid \d+\)"), run_lock(run):

@@ -78,7 +78,7 @@ def cpu_info() -> dict[str, Any]:
     except OSError:
         pass  # not Linux: the platform module's answer stands
     try:
-        usable = len(os.sched_getaffinity(0))
+        usable: int | None = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         usable = os.cpu_count()
     return {

@@ -60,7 +60,7 @@ class LatencyOptions:
 
     def configs(self) -> list[ScenarioConfig]:
         """One ``ScenarioConfig`` per scenario (the concurrency sweep is one config, expanded by ``sweep``)."""
-        base = {
+        base: dict[str, Any] = {
             "duration": self.duration,
             "requests": self.requests,
             "warmup": self.warmup,

@@ -131,9 +131,9 @@ def merge_points(latency: LatencyReport, parity: ParityReport | None) -> list[di
     """Join a latency report's single-stream p50 with a parity report's accuracy, by target spec or name."""
     acc: dict[str, float] = {}
     if parity is not None:
-        for t in parity.targets:
-            if t.accuracy is not None:
-                acc[t.spec] = acc[t.name] = t.accuracy
+        for p in parity.targets:
+            if p.accuracy is not None:
+                acc[p.spec] = acc[p.name] = p.accuracy
     out = []
     for t in latency.targets:
         ss = next((r for r in t.results if r.scenario == "single-stream" and r.count), None)
@@ -182,6 +182,7 @@ def parity_plots(report: ParityReport, out_dir: str | os.PathLike[str], *, prefi
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.2 * rows), squeeze=False)
     names = report.images.get("class_names", [])
     for ax, t in zip(axes.flat, done, strict=False):  # the grid may have spare axes (switched off below)
+        assert t.confusion is not None  # done holds only the targets that have one
         ax.imshow(t.confusion, cmap="Blues")
         for i, row in enumerate(t.confusion):
             for j, v in enumerate(row):

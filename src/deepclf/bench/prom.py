@@ -24,6 +24,8 @@ from collections import defaultdict
 from typing import Any
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+#: One selected series: its name, then its sorted label pairs.
+Series = tuple[str, *tuple[tuple[str, str], ...]]
 
 #: The units TF Serving records latency in (microseconds); a ``_seconds`` family is read as seconds.
 _US_TO_MS = 1e-3
@@ -67,19 +69,19 @@ def parse(text: str) -> Samples:
     return out
 
 
-def _select(samples: Samples, suffix: str, model: str | None) -> dict[tuple[tuple[str, str], ...], float]:
-    out: dict[tuple[tuple[str, str], ...], float] = {}
+def _select(samples: Samples, suffix: str, model: str | None) -> dict[Series, float]:
+    out: dict[Series, float] = {}
     for (name, labels), value in samples.items():
         if not name.endswith(suffix):
             continue
         lab = dict(labels)
         if model is not None and lab.get("model_name", lab.get("model", model)) != model:
             continue
-        out[(name, *labels)] = value  # type: ignore[index]
+        out[(name, *labels)] = value
     return out
 
 
-def _diff(before: Samples, after: Samples, suffix: str, model: str | None) -> dict[Any, float]:
+def _diff(before: Samples, after: Samples, suffix: str, model: str | None) -> dict[Series, float]:
     b, a = _select(before, suffix, model), _select(after, suffix, model)
     return {k: v - b.get(k, 0.0) for k, v in a.items()}
 

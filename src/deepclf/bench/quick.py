@@ -99,8 +99,8 @@ def _groups(
     from deepclf.runtime import resolve_model_path  # TF-free
 
     groups: dict[str, list[Path]] = {}
-    for key in list(dict.fromkeys([*(runs or {}), *(versions or {})])):
-        groups[str(key)] = [Path(d[key]) for d in (runs or {}, versions or {}) if key in d]
+    for name in list(dict.fromkeys([*(runs or {}), *(versions or {})])):
+        groups[str(name)] = [Path(d[name]) for d in (runs or {}, versions or {}) if name in d]
     by_run: dict[Path, str] = {}
     for raw in paths:
         p = resolve_model_path(Path(raw))

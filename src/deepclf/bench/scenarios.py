@@ -226,6 +226,7 @@ def run_scenario(target: Target, images: Batch, cfg: ScenarioConfig) -> Scenario
                 break
             req = requests[k % len(requests)]
             k += 1
+            due: float | None = None  # the request's scheduled start (server scenario)
             if schedule is not None:
                 due = t0_box[0] + float(schedule[i])
                 delay = due - time.perf_counter()
@@ -239,9 +240,9 @@ def run_scenario(target: Target, images: Batch, cfg: ScenarioConfig) -> Scenario
                 progress.update()
                 continue
             done = time.perf_counter()
-            origin = due if schedule is not None else start
+            origin = due if due is not None else start
             rec.latencies.append((done - origin) * 1e3)
-            if schedule is not None:
+            if due is not None:
                 rec.queue.append((start - due) * 1e3)
             rec.last_done = max(rec.last_done, done)
             progress.update()
@@ -278,8 +279,9 @@ def run_scenario(target: Target, images: Batch, cfg: ScenarioConfig) -> Scenario
     achieved = offered = None
     if schedule is not None:
         # The Poisson draw offers about ``rate`` requests/s; the number actually offered is what to keep up with.
-        by_duration = cfg.duration is not None and (cfg.requests is None or len(schedule) < cfg.requests)
-        offered = len(schedule) / (float(cfg.duration) if by_duration else max(float(schedule[-1]), 1e-9))
+        by_duration = cfg.requests is None or len(schedule) < cfg.requests
+        duration = cfg.duration if by_duration else None
+        offered = len(schedule) / (float(duration) if duration is not None else max(float(schedule[-1]), 1e-9))
         dropped = max(0, len(schedule) - count - rec.errors)
         span = (rec.last_done - t0) if count else wall
         achieved = count / span if span > 0 else 0.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -36,10 +36,10 @@ SEND_BYTES = "bytes"
 
 def image_list(images: Any) -> list[ImageSource]:
     """One image or a sequence of them (paths, bytes, PIL images, arrays) -> a list."""
-    if isinstance(images, (str, bytes, bytearray, memoryview, np.ndarray)) or not isinstance(images, Iterable):
+    if isinstance(images, (str, bytes, bytearray, memoryview, np.ndarray)):
         return [images]
-    if hasattr(images, "getpixel"):  # a PIL image is iterable-ish; it is one image
-        return [images]
+    if not isinstance(images, Iterable) or hasattr(images, "getpixel"):  # a PIL image is iterable-ish: one image
+        return [cast("ImageSource", images)]  # one image of any kind; preprocessing says if it is not one
     return list(images)
 
 

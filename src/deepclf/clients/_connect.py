@@ -53,9 +53,10 @@ class RemotePredictor:
         self.send = check_send(send)
 
     def classify(self, images: Sequence[Any], top_k: int = 5) -> list[Classification]:
-        return self.client.classify(
+        results: list[Classification] = self.client.classify(
             images, model=self.model, version=self.version, label=self.label, top_k=top_k, send=self.send
         )
+        return results
 
     def close(self) -> None:
         self.client.close()

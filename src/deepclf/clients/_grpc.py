@@ -42,7 +42,7 @@ from deepclf.fsutil import read_bytes_or_path
 from deepclf.manifest import SIGNATURE_FLOAT, Manifest
 from deepclf.protocol import rpc
 
-PemSource = bytes | str | os.PathLike
+PemSource = bytes | str | os.PathLike[str]
 
 
 def _pem(value: PemSource | None, what: str) -> bytes | None:

@@ -62,7 +62,7 @@ def grpc_read_manifest(response: Any) -> Manifest | None:
     if entry.type_url.split("/")[-1] != _STRING_VALUE:
         raise ProtocolError(f"metadata[{DEEPCLF_MANIFEST!r}] packs {entry.type_url!r}, expected {_STRING_VALUE}")
     try:
-        text = messages.message_class(_STRING_VALUE).FromString(entry.value).value
+        text = messages.StringValue.FromString(entry.value).value
         return manifest_from(orjson.loads(text))
     except (DecodeError, orjson.JSONDecodeError) as exc:
         raise ProtocolError(f"metadata[{DEEPCLF_MANIFEST!r}] is not a JSON manifest: {exc}") from None

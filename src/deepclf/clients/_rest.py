@@ -32,7 +32,7 @@ from deepclf.errors import UsageError
 from deepclf.manifest import SIGNATURE_FLOAT, Manifest
 from deepclf.protocol.rest import ROW
 
-PathLike = str | os.PathLike
+PathLike = str | os.PathLike[str]
 
 
 class _RestSetup:

@@ -75,7 +75,7 @@ def split_files(
     order_paths = list(paths)
     order_labels = np.asarray(labels, dtype=np.int32)
     # Keras shuffles the two lists with two generators seeded identically; mirror that exactly.
-    np.random.RandomState(seed).shuffle(order_paths)
+    np.random.RandomState(seed).shuffle(order_paths)  # type: ignore[arg-type]  # any mutable sequence, as Keras does
     np.random.RandomState(seed).shuffle(order_labels)
     if subset == "all":
         return order_paths, order_labels.tolist(), classes

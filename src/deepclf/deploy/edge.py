@@ -136,10 +136,8 @@ class EdgeOptions:
         for f in ("memory_request_mib", "memory_limit_mib"):
             if getattr(self, f) is not None:
                 check_positive(f, getattr(self, f), minimum=64)
-        if (
-            None not in (self.memory_request_mib, self.memory_limit_mib)
-            and self.memory_limit_mib < self.memory_request_mib
-        ):  # type: ignore[operator]
+        request, limit = self.memory_request_mib, self.memory_limit_mib
+        if request is not None and limit is not None and limit < request:
             raise UsageError(
                 f"memory_limit_mib ({self.memory_limit_mib}) must be >= memory_request_mib ({self.memory_request_mib})"
             )

@@ -239,31 +239,34 @@ def _mounts() -> list[object]:
 
 
 def _container(opts: TrainingOptions, name: str, port_name: str, **command: object) -> dict[object, object]:
-    return {
-        "name": name,
-        "image": opts.image,
-        **command,
-        "env": [
-            # Keras and matplotlib keep caches under $HOME; the root filesystem is read-only, /tmp is not.
-            {"name": "HOME", "value": TMP_DIR},
-            {"name": "PYTHONUNBUFFERED", "value": "1"},
-        ],
-        "ports": [{"name": port_name, "containerPort": opts.port, "protocol": "TCP"}],
-        Comment(
-            f"requests == limits (Guaranteed QoS: not the first to be evicted). Measured: one `deepclf train\n"
-            f"--model basic` process peaks at {MEASURED_TRAIN_PEAK_MIB} MiB RSS (2,645 photos cached at 180x180);\n"
-            f"the limit leaves room for the augmented model and the collective-ops buffers."
-        ): None,
-        "resources": _resources(opts.cpus, opts.memory_mib),
-        "securityContext": container_security_context(),
-        "volumeMounts": _mounts(),
-    }
+    container: dict[object, object] = {"name": name, "image": opts.image}
+    container.update(command.items())  # command and/or args, in the caller's order
+    container.update(
+        {
+            "env": [
+                # Keras and matplotlib keep caches under $HOME; the root filesystem is read-only, /tmp is not.
+                {"name": "HOME", "value": TMP_DIR},
+                {"name": "PYTHONUNBUFFERED", "value": "1"},
+            ],
+            "ports": [{"name": port_name, "containerPort": opts.port, "protocol": "TCP"}],
+            Comment(
+                f"requests == limits (Guaranteed QoS: not the first to be evicted). Measured: one `deepclf train\n"
+                f"--model basic` process peaks at {MEASURED_TRAIN_PEAK_MIB} MiB RSS (2,645 photos cached at 180x180);\n"
+                f"the limit leaves room for the augmented model and the collective-ops buffers."
+            ): None,
+            "resources": _resources(opts.cpus, opts.memory_mib),
+            "securityContext": container_security_context(),
+            "volumeMounts": _mounts(),
+        }
+    )
+    return container
 
 
 def _pod_spec(
     opts: TrainingOptions, container: dict[object, object], engine: str, **extra: object
 ) -> dict[object, object]:
-    spec: dict[object, object] = {**extra, "securityContext": pod_security_context(IMAGE_UID)}
+    spec: dict[object, object] = dict(extra.items())
+    spec["securityContext"] = pod_security_context(IMAGE_UID)
     if opts.storage.single_node:
         spec["affinity"] = same_node_affinity({**selector_of(labels(opts)), ENGINE_LABEL: engine})
     spec["containers"] = [container]

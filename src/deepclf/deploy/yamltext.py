@@ -32,6 +32,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 #: Keys written without quotes: label keys, field names. Anything else (and YAML 1.1's booleans) is quoted.
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
@@ -133,12 +134,15 @@ def _sequence(items: Sequence[object], indent: int) -> list[str]:
     return out
 
 
-def dump(data: Mapping[object, object], indent: int = 0) -> str:
-    """``data`` (a mapping) as block-style YAML text ending in a newline, every line indented by ``indent``."""
+def dump(data: Mapping[Any, object], indent: int = 0) -> str:
+    """``data`` (a mapping) as block-style YAML text ending in a newline, every line indented by ``indent``.
+
+    Keys are strings, or ``Comment`` objects (comment lines before the next key).
+    """
     return "\n".join(_mapping(data, indent)) + "\n"
 
 
-def document(header: str, data: Mapping[object, object]) -> str:
+def document(header: str, data: Mapping[Any, object]) -> str:
     """One YAML file: ``header`` comment lines (``# ...``), then ``data``."""
     lines = "".join(f"# {line}".rstrip() + "\n" for line in header.rstrip("\n").split("\n")) if header else ""
     return lines + dump(data)

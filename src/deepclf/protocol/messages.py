@@ -17,6 +17,7 @@ different classes), so convert with ``Official.FromString(ours.SerializeToString
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
@@ -49,36 +50,72 @@ def enum(full_name: str) -> EnumTypeWrapper:
     return EnumTypeWrapper(POOL.FindEnumTypeByName(full_name))
 
 
-# tensorflow (core)
-TensorProto = message_class("tensorflow.TensorProto")
-TensorShapeProto = message_class("tensorflow.TensorShapeProto")
-TensorInfo = message_class("tensorflow.TensorInfo")
-SignatureDef = message_class("tensorflow.SignatureDef")
-Example = message_class("tensorflow.Example")
-Feature = message_class("tensorflow.Feature")
-Features = message_class("tensorflow.Features")
-DataType = enum("tensorflow.DataType")
-Code = enum("tensorflow.error.Code")
+if TYPE_CHECKING:
+    # The classes' fields, for type checkers: a stub generated from the same descriptor set (build_protos).
+    from deepclf.protocol import _tfserving as _types
 
-# tensorflow.serving
-ModelSpec = message_class("tensorflow.serving.ModelSpec")
-PredictRequest = message_class("tensorflow.serving.PredictRequest")
-PredictResponse = message_class("tensorflow.serving.PredictResponse")
-SignatureDefMap = message_class("tensorflow.serving.SignatureDefMap")
-GetModelMetadataRequest = message_class("tensorflow.serving.GetModelMetadataRequest")
-GetModelMetadataResponse = message_class("tensorflow.serving.GetModelMetadataResponse")
-StatusProto = message_class("tensorflow.serving.StatusProto")
-GetModelStatusRequest = message_class("tensorflow.serving.GetModelStatusRequest")
-ModelVersionStatus = message_class("tensorflow.serving.ModelVersionStatus")
-GetModelStatusResponse = message_class("tensorflow.serving.GetModelStatusResponse")
-ModelVersionState = enum("tensorflow.serving.ModelVersionStatus.State")
-Input = message_class("tensorflow.serving.Input")
-ClassificationRequest = message_class("tensorflow.serving.ClassificationRequest")
-ClassificationResponse = message_class("tensorflow.serving.ClassificationResponse")
-RegressionRequest = message_class("tensorflow.serving.RegressionRequest")
-RegressionResponse = message_class("tensorflow.serving.RegressionResponse")
-MultiInferenceRequest = message_class("tensorflow.serving.MultiInferenceRequest")
-MultiInferenceResponse = message_class("tensorflow.serving.MultiInferenceResponse")
+    ClassificationRequest = _types.ClassificationRequest
+    ClassificationResponse = _types.ClassificationResponse
+    Code = _types.Code
+    DataType = _types.DataType
+    Example = _types.Example
+    Feature = _types.Feature
+    Features = _types.Features
+    GetModelMetadataRequest = _types.GetModelMetadataRequest
+    GetModelMetadataResponse = _types.GetModelMetadataResponse
+    GetModelStatusRequest = _types.GetModelStatusRequest
+    GetModelStatusResponse = _types.GetModelStatusResponse
+    Input = _types.Input
+    ModelSpec = _types.ModelSpec
+    ModelVersionStatus = _types.ModelVersionStatus
+    MultiInferenceRequest = _types.MultiInferenceRequest
+    MultiInferenceResponse = _types.MultiInferenceResponse
+    PredictRequest = _types.PredictRequest
+    PredictResponse = _types.PredictResponse
+    RegressionRequest = _types.RegressionRequest
+    RegressionResponse = _types.RegressionResponse
+    SignatureDef = _types.SignatureDef
+    SignatureDefMap = _types.SignatureDefMap
+    StatusProto = _types.StatusProto
+    StringValue = _types.StringValue
+    TensorInfo = _types.TensorInfo
+    TensorProto = _types.TensorProto
+    TensorShapeProto = _types.TensorShapeProto
+    ModelVersionState = ModelVersionStatus.State
+else:
+    # tensorflow (core)
+    TensorProto = message_class("tensorflow.TensorProto")
+    TensorShapeProto = message_class("tensorflow.TensorShapeProto")
+    TensorInfo = message_class("tensorflow.TensorInfo")
+    SignatureDef = message_class("tensorflow.SignatureDef")
+    Example = message_class("tensorflow.Example")
+    Feature = message_class("tensorflow.Feature")
+    Features = message_class("tensorflow.Features")
+    DataType = enum("tensorflow.DataType")
+    Code = enum("tensorflow.error.Code")
+
+    # tensorflow.serving
+    ModelSpec = message_class("tensorflow.serving.ModelSpec")
+    PredictRequest = message_class("tensorflow.serving.PredictRequest")
+    PredictResponse = message_class("tensorflow.serving.PredictResponse")
+    SignatureDefMap = message_class("tensorflow.serving.SignatureDefMap")
+    GetModelMetadataRequest = message_class("tensorflow.serving.GetModelMetadataRequest")
+    GetModelMetadataResponse = message_class("tensorflow.serving.GetModelMetadataResponse")
+    StatusProto = message_class("tensorflow.serving.StatusProto")
+    GetModelStatusRequest = message_class("tensorflow.serving.GetModelStatusRequest")
+    ModelVersionStatus = message_class("tensorflow.serving.ModelVersionStatus")
+    GetModelStatusResponse = message_class("tensorflow.serving.GetModelStatusResponse")
+    ModelVersionState = enum("tensorflow.serving.ModelVersionStatus.State")
+    Input = message_class("tensorflow.serving.Input")
+    ClassificationRequest = message_class("tensorflow.serving.ClassificationRequest")
+    ClassificationResponse = message_class("tensorflow.serving.ClassificationResponse")
+    RegressionRequest = message_class("tensorflow.serving.RegressionRequest")
+    RegressionResponse = message_class("tensorflow.serving.RegressionResponse")
+    MultiInferenceRequest = message_class("tensorflow.serving.MultiInferenceRequest")
+    MultiInferenceResponse = message_class("tensorflow.serving.MultiInferenceResponse")
+    # google.protobuf (the well-known types the TF Serving protos use)
+    StringValue = message_class("google.protobuf.StringValue")
+
 
 #: The metadata key TF Serving uses for the packed SignatureDefMap (the only metadata field it supports).
 SIGNATURE_DEF_FIELD = "signature_def"
@@ -91,7 +128,7 @@ def model_spec(
     *,
     version_label: str | None = None,
     signature_name: str = "",
-) -> Message:
+) -> ModelSpec:
     """A ``ModelSpec``; ``version`` and ``version_label`` are exclusive (unset: the latest version).
 
     >>> model_spec("flowers", 3, signature_name="predict_image_bytes").version.value
@@ -107,7 +144,9 @@ def model_spec(
     return spec
 
 
-def pack_signature_defs(response: Message, signature_defs: Message) -> Message:
+def pack_signature_defs(
+    response: GetModelMetadataResponse, signature_defs: SignatureDefMap
+) -> GetModelMetadataResponse:
     """Put a ``SignatureDefMap`` into ``response.metadata["signature_def"]`` (an ``Any``), as TF Serving does.
 
     Done by hand (type URL + bytes) because ``Any.Pack`` looks the type up by class, and ours are private-pool
@@ -120,7 +159,7 @@ def pack_signature_defs(response: Message, signature_defs: Message) -> Message:
     return response
 
 
-def unpack_signature_defs(response: Message) -> Message:
+def unpack_signature_defs(response: GetModelMetadataResponse) -> SignatureDefMap:
     """The ``SignatureDefMap`` packed in a ``GetModelMetadataResponse`` (our class or the official one).
 
     Raises ``KeyError`` naming what is there when the response has no ``signature_def`` entry, ``ValueError``

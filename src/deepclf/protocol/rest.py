@@ -29,7 +29,7 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -203,8 +203,8 @@ def _value_to_array(value: Any, dtype: np.dtype | None, name: str) -> np.ndarray
 
 def _dtype_of(spec: Any) -> np.dtype:
     """A signature dtype given as numpy dtype-like, DataType number or name, or a TensorInfo message."""
-    if isinstance(spec, Message):
-        return numpy_dtype_for(spec.dtype)
+    if isinstance(spec, Message):  # ours or the official class: either has TensorInfo's fields
+        return numpy_dtype_for(cast("messages.TensorInfo", spec).dtype)
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         return numpy_dtype_for(int(spec))
     if isinstance(spec, str) and spec.startswith("DT_"):
@@ -510,7 +510,7 @@ def _to_dict(msg: Message, *, preserve_names: bool) -> dict[str, Any]:
     )
 
 
-def model_status_to_json(response: Message) -> bytes:
+def model_status_to_json(response: messages.GetModelStatusResponse) -> bytes:
     """A ``GetModelStatusResponse`` as TF Serving's ``GET /v1/models/<name>`` body (proto3 JSON).
 
     TF Serving always fills each version's ``status`` (``{"error_code": "OK", "error_message": ""}`` when
@@ -525,7 +525,7 @@ def model_status_to_json(response: Message) -> bytes:
     return orjson.dumps(_to_dict(response, preserve_names=False), option=orjson.OPT_INDENT_2)
 
 
-def model_status_from_json(body: bytes | str) -> Message:
+def model_status_from_json(body: bytes | str) -> messages.GetModelStatusResponse:
     """Parse a ``GET /v1/models/<name>`` body into our ``GetModelStatusResponse``."""
     doc = _load_object(body)
     try:
@@ -536,7 +536,7 @@ def model_status_from_json(body: bytes | str) -> Message:
         raise InvalidInput(f"not a model status response: {exc}") from None
 
 
-def model_metadata_to_json(response: Message) -> bytes:
+def model_metadata_to_json(response: messages.GetModelMetadataResponse) -> bytes:
     """A ``GetModelMetadataResponse`` as TF Serving's ``GET /v1/models/<name>/metadata`` body.
 
     TF Serving writes ``{"model_spec": {...}, "metadata": {"signature_def": <SignatureDefMap>}}``: the packed
@@ -551,7 +551,7 @@ def model_metadata_to_json(response: Message) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
 
 
-def model_metadata_from_json(body: bytes | str) -> Message:
+def model_metadata_from_json(body: bytes | str) -> messages.GetModelMetadataResponse:
     """Parse a ``GET /v1/models/<name>/metadata`` body into our ``GetModelMetadataResponse``."""
     doc = _load_object(body)
     try:

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from google.protobuf.message import Message
 
 from deepclf.protocol import messages
 from deepclf.protocol.errors import InvalidInput
@@ -100,7 +99,7 @@ def numpy_dtype_for(datatype: int | str) -> np.dtype:
         raise InvalidInput(f"{name} is not supported; supported dtypes: {supported_dtypes()}") from None
 
 
-def shape_proto(shape: Sequence[int]) -> Message:
+def shape_proto(shape: Sequence[int | None]) -> messages.TensorShapeProto:
     """A ``TensorShapeProto`` for a shape (``-1`` or ``None`` for an unknown dimension, as in signatures)."""
     proto = messages.TensorShapeProto()
     for d in shape:
@@ -108,7 +107,7 @@ def shape_proto(shape: Sequence[int]) -> Message:
     return proto
 
 
-def shape_of(proto: Message) -> tuple[int, ...]:
+def shape_of(proto: messages.TensorShapeProto) -> tuple[int, ...]:
     """The shape of a ``TensorShapeProto`` (``-1`` for unknown dimensions); unknown rank raises."""
     if proto.unknown_rank:
         raise InvalidInput("tensor shape has unknown rank; a tensor needs a concrete shape")
@@ -155,7 +154,7 @@ def _first_leaf_is_text(value: Any) -> bool:
     return isinstance(value, (bytes, str, bytearray, memoryview))
 
 
-def to_tensor_proto(value: Any, dtype: Any = None) -> Message:
+def to_tensor_proto(value: Any, dtype: Any = None) -> messages.TensorProto:
     """Encode an array (or anything ``np.asarray`` takes) as a ``TensorProto``.
 
     ``dtype`` casts first (``to_tensor_proto([1, 2], "float32")``). Numeric arrays go into ``tensor_content``;
@@ -176,7 +175,7 @@ def to_tensor_proto(value: Any, dtype: Any = None) -> Message:
     return proto
 
 
-def to_ndarray(proto: Message) -> np.ndarray:
+def to_ndarray(proto: messages.TensorProto) -> np.ndarray:
     """Decode a ``TensorProto`` (ours or the official class) into a numpy array, as ``tf.make_ndarray`` does.
 
     Numeric results are read-only views of the message's bytes when ``tensor_content`` is used (no copy); call

@@ -142,7 +142,7 @@ class Runner(abc.ABC):
     def classify(self, images: Sequence[ImageSource], top_k: int = 5) -> list[Classification]:
         """Paths, bytes, PIL images or arrays -> one ``Classification`` each (preprocessed per the manifest)."""
         if isinstance(images, (str, bytes, bytearray, memoryview, np.ndarray)) or not isinstance(images, Iterable):
-            images = [images]  # type: ignore[list-item]  # one image given on its own
+            images = [images]  # one image given on its own
         items = list(images)
         results: list[Classification] = []
         for start in range(0, len(items), CLASSIFY_BATCH):
@@ -235,4 +235,5 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float32)
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+    out: np.ndarray = (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return out

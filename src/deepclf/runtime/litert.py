@@ -82,10 +82,10 @@ class _Slot:
 
 
 def _quant(details: dict[str, Any]) -> tuple[float, int]:
-    q = details.get("quantization_parameters") or {}
-    scales, zeros = q.get("scales"), q.get("zero_points")
+    q: dict[str, Any] = details.get("quantization_parameters") or {}
+    scales = q.get("scales")
     if scales is not None and len(scales):
-        return float(scales[0]), int(zeros[0])
+        return float(scales[0]), int(q["zero_points"][0])  # LiteRT gives both arrays, or neither
     scale, zero = details.get("quantization", (0.0, 0))
     return float(scale), int(zero)
 

@@ -29,6 +29,8 @@ import numpy as np
 from deepclf.protocol.errors import ResourceExhausted, Unavailable
 
 RunFn = Callable[[Mapping[str, np.ndarray], str], Mapping[str, np.ndarray]]
+#: What a request's future holds: its own outputs.
+Outputs = Mapping[str, np.ndarray]
 
 
 @dataclass
@@ -37,11 +39,11 @@ class _Item:
     inputs: Mapping[str, np.ndarray]
     signature: str
     rows: int
-    future: Future = field(default_factory=Future)
+    future: Future[Outputs] = field(default_factory=Future)
     enqueued: float = field(default_factory=time.monotonic)
 
 
-def batch_key(prefix: tuple, inputs: Mapping[str, np.ndarray]) -> tuple | None:
+def batch_key(prefix: tuple[Hashable, ...], inputs: Mapping[str, np.ndarray]) -> tuple[Hashable, ...] | None:
     """The queue key for ``inputs`` (``prefix`` + each input's name, dtype and per-item shape), or ``None`` when
     the request cannot be merged (a scalar input, or inputs whose batch sizes differ)."""
     rows = {int(v.shape[0]) for v in inputs.values() if v.ndim >= 1}
@@ -77,7 +79,7 @@ class Batcher:
         for t in self._threads:
             t.start()
 
-    def submit(self, key: Hashable, run: RunFn, inputs: Mapping[str, np.ndarray], signature: str) -> Future:
+    def submit(self, key: Hashable, run: RunFn, inputs: Mapping[str, np.ndarray], signature: str) -> Future[Outputs]:
         """Queue one request; its future gets the request's own slice of the outputs (or its exception)."""
         rows = int(next(iter(inputs.values())).shape[0])
         item = _Item(run, inputs, signature, rows)

@@ -34,7 +34,7 @@ def _port(text: str) -> int | None:
     return None if value < 0 else value
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``serve`` to the ``deepclf`` parser."""
     p = subparsers.add_parser(
         "serve",

@@ -30,18 +30,16 @@ from typing import Any
 
 import numpy as np
 import orjson
-from google.protobuf.message import Message
 
 from deepclf import protocol as P
 from deepclf.manifest import MANIFEST_NAME, SIGNATURE_FLOAT
 from deepclf.protocol import rest as R
-from deepclf.protocol.messages import message_class
+from deepclf.protocol.messages import StringValue
 from deepclf.protocol.tensors import datatype_for, shape_proto
-from deepclf.serving.batching import Batcher, batch_key
+from deepclf.serving.batching import Batcher, Outputs, batch_key
 from deepclf.serving.models import ModelManager, ServedVersion
 
 log = logging.getLogger("deepclf.serving")
-_STRING_VALUE = message_class("google.protobuf.StringValue")
 
 PREDICT_METHOD_NAME = "tensorflow/serving/predict"
 SIGNATURE_DEF = "signature_def"
@@ -72,7 +70,7 @@ def spec_dtype(dtype: str) -> np.dtype:
     return np.dtype(object) if dtype == "string" else np.dtype(dtype)
 
 
-def signature_def_map(signatures: Mapping[str, Any]) -> Message:
+def signature_def_map(signatures: Mapping[str, Any]) -> P.SignatureDefMap:
     """The ``SignatureDefMap`` of a runner's ``SignatureSpec``s (what ``GetModelMetadata`` answers)."""
     out = P.SignatureDefMap()
     for key in sorted(signatures):
@@ -147,7 +145,7 @@ class ServingCore:
             )
         return key, spec
 
-    def infer(self, served: ServedVersion, signature: str, inputs: dict[str, np.ndarray]) -> Future:
+    def infer(self, served: ServedVersion, signature: str, inputs: dict[str, np.ndarray]) -> Future[Outputs]:
         """Start inference: the batcher when it can merge the request, else one call in the worker pool."""
         runner = served.runner
         if self.batcher is not None:
@@ -172,7 +170,7 @@ class ServingCore:
         req = R.decode_predict_request(body, dtypes_of)
         return found[0], req
 
-    def grpc_predict(self, request: Message, info: CallInfo) -> Message:
+    def grpc_predict(self, request: P.PredictRequest, info: CallInfo) -> P.PredictResponse:
         """``PredictionService.Predict``, blocking."""
         name, version, label = self.model_spec_of(request)
         with self.manager.acquire(name, version, label) as served:
@@ -199,7 +197,9 @@ class ServingCore:
     # -- metadata and status ---------------------------------------------------------------------------------
 
     @staticmethod
-    def model_spec_of(request: Message) -> tuple[str, int | None, str | None]:
+    def model_spec_of(
+        request: P.PredictRequest | P.GetModelMetadataRequest | P.GetModelStatusRequest,
+    ) -> tuple[str, int | None, str | None]:
         """(name, version or None, label or None) of a request's ``model_spec``; no name is INVALID_ARGUMENT."""
         if not request.HasField("model_spec") or not request.model_spec.name:
             raise P.InvalidInput("Missing ModelSpec: the request needs model_spec.name (the model to use)")
@@ -212,13 +212,15 @@ class ServingCore:
         return spec.name, None, None
 
     @staticmethod
-    def _fill_spec(target: Message, served: ServedVersion, signature: str = "") -> None:
+    def _fill_spec(target: P.ModelSpec, served: ServedVersion, signature: str = "") -> None:
         target.name = served.model
         target.version.value = served.version
         if signature:
             target.signature_name = signature
 
-    def metadata(self, name: str, version: int | None, label: str | None, fields: list[str], info: CallInfo) -> Message:
+    def metadata(
+        self, name: str, version: int | None, label: str | None, fields: list[str], info: CallInfo
+    ) -> P.GetModelMetadataResponse:
         """``GetModelMetadata``: the version's ``SignatureDefMap``, packed as TF Serving packs it, and (deepclf
         extension, field ``deepclf_manifest``) its manifest JSON in a packed ``StringValue``."""
         if not fields:
@@ -236,17 +238,17 @@ class ServingCore:
             if DEEPCLF_MANIFEST in fields:
                 entry = response.metadata[DEEPCLF_MANIFEST]
                 entry.type_url = STRING_VALUE_TYPE_URL
-                entry.value = _STRING_VALUE(value=manifest_json(served)).SerializeToString()
+                entry.value = StringValue(value=manifest_json(served)).SerializeToString()
             if SIGNATURE_DEF in fields:
                 P.pack_signature_defs(response, signature_def_map(served.signatures))
             return response
 
-    def grpc_metadata(self, request: Message, info: CallInfo) -> Message:
+    def grpc_metadata(self, request: P.GetModelMetadataRequest, info: CallInfo) -> P.GetModelMetadataResponse:
         name, version, label = self.model_spec_of(request)
         info.model = name
         return self.metadata(name, version, label, list(request.metadata_field), info)
 
-    def status(self, name: str, version: int | None, label: str | None, info: CallInfo) -> Message:
+    def status(self, name: str, version: int | None, label: str | None, info: CallInfo) -> P.GetModelStatusResponse:
         """``GetModelStatus``: every version the server knows of (or the one asked for) and its state."""
         statuses = self.manager.statuses(name, version, label)
         info.model = name
@@ -259,6 +261,6 @@ class ServingCore:
             entry.status.error_message = st.error_message
         return response
 
-    def grpc_status(self, request: Message, info: CallInfo) -> Message:
+    def grpc_status(self, request: P.GetModelStatusRequest, info: CallInfo) -> P.GetModelStatusResponse:
         name, version, label = self.model_spec_of(request)
         return self.status(name, version, label, info)

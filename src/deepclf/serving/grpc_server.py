@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent import futures
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -29,15 +29,18 @@ from deepclf.serving.metrics import ServerMetrics, log_access
 
 SERVICES = (P.PREDICTION_SERVICE, P.MODEL_SERVICE)
 
+_Request = TypeVar("_Request", bound=Message)
+_Response = TypeVar("_Response", bound=Message)
+
 
 def _handler(
     core: ServingCore,
     metrics: ServerMetrics,
     method: str,
-    fn: Callable[[Message, CallInfo], Message],
+    fn: Callable[[_Request, CallInfo], _Response],
     access_log: bool,
-) -> Callable[[Message, grpc.ServicerContext], Message]:
-    def handle(request: Message, context: grpc.ServicerContext) -> Message:
+) -> Callable[[_Request, grpc.ServicerContext], _Response]:
+    def handle(request: _Request, context: grpc.ServicerContext) -> _Response:
         t0 = time.perf_counter()
         info = CallInfo()
         code = "OK"

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from deepclf.variants import VARIANT_NAMES
 
@@ -44,7 +45,7 @@ def rss_bytes(pid: int) -> int:
     return int(psutil.Process(pid).memory_info().rss)
 
 
-def measure(base: Path, fmt: str, requests_n: int, threads: int) -> dict:
+def measure(base: Path, fmt: str, requests_n: int, threads: int) -> dict[str, Any]:
     """Launch, wait for readiness, load it a little, stop; returns the numbers for one format."""
     import httpx
     import numpy as np
@@ -75,6 +76,7 @@ def measure(base: Path, fmt: str, requests_n: int, threads: int) -> dict:
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     )
+    assert proc.stdout is not None and proc.stderr is not None  # both are PIPEs
     try:
         line = proc.stdout.readline()
         m = ADDRESS.search(line)

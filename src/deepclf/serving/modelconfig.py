@@ -25,12 +25,19 @@ import functools
 import os
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 from google.protobuf.message import Message
 
 from deepclf.errors import UsageError
 from deepclf.serving.modelspec import ModelConfig
+
+if TYPE_CHECKING:
+    # The classes' fields, for type checkers: a stub generated from the same descriptor set (build()).
+    from deepclf.serving._model_server_config import ModelServerConfig, SSLConfig
+
+_M = TypeVar("_M", bound=Message)
 
 DESCRIPTOR_SET_NAME = "model_server_config.binpb"
 PROTO_ROOT = Path(__file__).resolve().parent / "protos"
@@ -45,17 +52,19 @@ def _pool() -> descriptor_pool.DescriptorPool:
     return pool
 
 
-def model_server_config_class() -> type[Message]:
+def model_server_config_class() -> type[ModelServerConfig]:
     """The private-pool class of ``tensorflow.serving.ModelServerConfig``."""
-    return message_factory.GetMessageClass(_pool().FindMessageTypeByName("tensorflow.serving.ModelServerConfig"))
+    cls = message_factory.GetMessageClass(_pool().FindMessageTypeByName("tensorflow.serving.ModelServerConfig"))
+    return cast("type[ModelServerConfig]", cls)  # the class of that descriptor, which the stub types
 
 
-def ssl_config_class() -> type[Message]:
+def ssl_config_class() -> type[SSLConfig]:
     """The private-pool class of ``tensorflow.serving.SSLConfig`` (``--ssl_config_file``)."""
-    return message_factory.GetMessageClass(_pool().FindMessageTypeByName("tensorflow.serving.SSLConfig"))
+    cls = message_factory.GetMessageClass(_pool().FindMessageTypeByName("tensorflow.serving.SSLConfig"))
+    return cast("type[SSLConfig]", cls)  # the class of that descriptor, which the stub types
 
 
-def parse_text_proto(cls: type[Message], text: str, *, source: str, what: str) -> Message:
+def parse_text_proto(cls: type[_M], text: str, *, source: str, what: str) -> _M:
     """Parse text-format ``text`` into a new ``cls`` (a private-pool class); a syntax error is a ``UsageError``
     that names ``source``, ``what`` was expected, and the line."""
     msg = cls()
@@ -66,14 +75,14 @@ def parse_text_proto(cls: type[Message], text: str, *, source: str, what: str) -
     return msg
 
 
-def parse_model_server_config(text: str, *, source: str = "<text>") -> Message:
+def parse_model_server_config(text: str, *, source: str = "<text>") -> ModelServerConfig:
     """Parse a ``models.config`` text into a ``ModelServerConfig`` message; syntax errors name the line."""
     return parse_text_proto(
         model_server_config_class(), text, source=source, what="TF Serving model config (ModelServerConfig text format)"
     )
 
 
-def model_configs_from_message(msg: Message, *, base_dir: Path | None = None) -> list[ModelConfig]:
+def model_configs_from_message(msg: ModelServerConfig, *, base_dir: Path | None = None) -> list[ModelConfig]:
     """The ``ModelConfig`` list a ``ModelServerConfig`` describes (relative base paths resolve from ``base_dir``)."""
     if msg.WhichOneof("config") != "model_config_list":
         raise UsageError("the model config has no model_config_list (custom_model_config is not supported)")
@@ -88,7 +97,7 @@ def model_configs_from_message(msg: Message, *, base_dir: Path | None = None) ->
             base = base_dir / base
         vp = c.model_version_policy
         choice = vp.WhichOneof("policy_choice")
-        kwargs: dict = {}
+        kwargs: dict[str, Any] = {}
         if choice == "all":
             kwargs["policy"] = "all"
         elif choice == "specific":
@@ -120,12 +129,16 @@ def load_model_config_file(path: str | os.PathLike[str]) -> list[ModelConfig]:
 
 
 def build(out: Path | None = None) -> Path:
-    """Recompile ``protos/`` into the committed descriptor set (development time; needs grpcio-tools)."""
-    from deepclf.fsutil import atomic_write_bytes
-    from deepclf.protocol.build_protos import compile_descriptor_set
+    """Recompile ``protos/`` into the committed descriptor set, and its type stub ``_<stem>.pyi`` beside it
+    (development time; needs grpcio-tools)."""
+    from deepclf.fsutil import atomic_write_bytes, atomic_write_text
+    from deepclf.protocol.build_protos import compile_descriptor_set, stub_for, stub_path
 
-    target = out or Path(__file__).resolve().parent / DESCRIPTOR_SET_NAME
-    return atomic_write_bytes(target, compile_descriptor_set(PROTO_ROOT))
+    committed = Path(__file__).resolve().parent / DESCRIPTOR_SET_NAME
+    target = out or committed
+    data = compile_descriptor_set(PROTO_ROOT)
+    atomic_write_text(stub_path(target), stub_for(committed, data))
+    return atomic_write_bytes(target, data)
 
 
 if __name__ == "__main__":  # pragma: no cover

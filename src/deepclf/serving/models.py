@@ -60,7 +60,8 @@ class ServedVersion:
 
     @property
     def signatures(self) -> dict[str, Any]:
-        return self.runner.signatures
+        signatures: dict[str, Any] = self.runner.signatures  # a Runner's, or a runner_wrapper's (duck-typed)
+        return signatures
 
 
 @dataclass

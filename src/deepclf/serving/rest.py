@@ -41,12 +41,11 @@ from starlette.routing import Route
 
 from deepclf import protocol as P
 from deepclf.protocol import rest as R
-from deepclf.protocol.messages import SIGNATURE_DEF_FIELD, message_class
+from deepclf.protocol.messages import SIGNATURE_DEF_FIELD, StringValue
 from deepclf.serving.core import DEEPCLF_MANIFEST, SIGNATURE_DEF, CallInfo, ServingCore, public_error
 from deepclf.serving.metrics import CONTENT_TYPE, ServerMetrics, log_access
 
 JSON = "application/json"
-_STRING_VALUE = message_class("google.protobuf.StringValue")
 _SPEC = r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
 POST_RE = re.compile(_SPEC + r":(?P<verb>[A-Za-z]+)")
 GET_RE = re.compile(_SPEC + r"(?P<metadata>/metadata)?")
@@ -178,7 +177,7 @@ def create_app(
     async def in_pool(fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(core.executor, fn, *args)
 
-    async def predict(request: Request, m: re.Match, info: CallInfo) -> Response:
+    async def predict(request: Request, m: re.Match[str], info: CallInfo) -> Response:
         verb = m["verb"].lower()
         if verb in ("classify", "regress"):
             raise P.Unimplemented(f"the {verb} API is not served here (no Example-based signatures); use :predict")
@@ -193,7 +192,7 @@ def create_app(
             out = await in_pool(R.encode_predict_response, outputs, req.format)
         return Response(out, media_type=JSON)
 
-    async def get_model(request: Request, m: re.Match, info: CallInfo) -> Response:
+    async def get_model(request: Request, m: re.Match[str], info: CallInfo) -> Response:
         version = int(m["version"]) if m["version"] else None
         if m["metadata"]:
             fields = request.query_params.get("fields")
@@ -209,7 +208,7 @@ def create_app(
                 del doc["metadata"][SIGNATURE_DEF]
             if DEEPCLF_MANIFEST in wanted:
                 doc["metadata"][DEEPCLF_MANIFEST] = orjson.loads(
-                    _STRING_VALUE.FromString(resp.metadata[DEEPCLF_MANIFEST].value).value
+                    StringValue.FromString(resp.metadata[DEEPCLF_MANIFEST].value).value
                 )
             return Response(orjson.dumps(doc, option=orjson.OPT_INDENT_2), media_type=JSON)
         return Response(P.model_status_to_json(core.status(m["name"], version, m["label"], info)), media_type=JSON)

@@ -49,6 +49,7 @@ def load_version(path: Path, config: ServerConfig) -> Any:
     """
     from deepclf.runtime import load_runner  # keeps `import deepclf.serving` light
 
+    runner: Any  # a Runner, a GenericLiteRTRunner (its own signatures), or what runner_wrapper makes of them
     if (path / MANIFEST_NAME).is_file():
         if config.format == "savedmodel":
             runner = load_runner(path, format="savedmodel")
@@ -207,6 +208,7 @@ class EdgeServer:
         from deepclf.serving.rest import create_app
 
         cfg = self.config
+        assert self.core is not None, "start() makes the core before it starts the transports"
         app = create_app(
             self.core,
             self.metrics,
@@ -217,14 +219,16 @@ class EdgeServer:
         )
         sock = _bind(cfg.host, cfg.rest_api_port or 0)
         self.rest_port = sock.getsockname()[1]
-        config_class = uvicorn.Config
+        config_class: type[uvicorn.Config] = uvicorn.Config
         if cfg.rest_ssl:
             context = self.tls.ssl_context()
 
-            class config_class(uvicorn.Config):  # noqa: N801 - our SSLContext (uvicorn's options need files)
+            class _SSLConfig(uvicorn.Config):  # our SSLContext (uvicorn's options need files)
                 def load(self) -> None:
                     super().load()
                     self.ssl = context
+
+            config_class = _SSLConfig
 
         ucfg = config_class(
             app,

@@ -199,7 +199,7 @@ class _Watchdog:
             str(os.getpid()),
             f"{seconds:g}",
             message,
-            *map(os.fspath, cleanup),
+            *(os.fspath(p) for p in cleanup),
         ]
 
     def __enter__(self) -> _Watchdog:

@@ -94,7 +94,7 @@ class TrainResult:
 class _EpochTimer:
     """Adds ``epoch_seconds`` to each epoch's logs (placed before CSVLogger so it lands in history.csv)."""
 
-    def __init__(self, tf):
+    def __init__(self, tf: Any) -> None:
         outer = self
 
         class _CB(tf.keras.callbacks.Callback):

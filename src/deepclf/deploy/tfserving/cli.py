@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from deepclf.deploy.common import ACCESS_MODES, StorageOptions
 from deepclf.deploy.scan import scan_models
@@ -47,7 +48,7 @@ def _serving_subparsers(subparsers: argparse._SubParsersAction) -> argparse._Sub
 
 
 #: ``add_parser`` keywords of the command (also registered as ``deepclf deploy tfserving``).
-PARSER_TEXT = {
+PARSER_TEXT: dict[str, Any] = {
     "help": "docker-compose, TF Serving configs and Kubernetes manifests for a models folder",
     "description": (
         "Scan MODELS_DIR/<name>/<version>/ (as `deepclf convert` publishes it) and write docker-compose.yml, "
