@@ -60,7 +60,8 @@ class LocalClient:
         if runner is None:
             from deepclf.runtime.loader import load_runner
 
-            runner = load_runner(model_path, format=format, variant=variant, num_threads=num_threads)  # type: ignore[arg-type]
+            assert model_path is not None  # exactly one of the two, checked above
+            runner = load_runner(model_path, format=format, variant=variant, num_threads=num_threads)
         self.runner = runner
         self.model_name = runner.manifest.name
         self.version = version_of_path(runner.path)  # None outside the <base>/<version>/ layout

@@ -319,7 +319,8 @@ def from_exception(exc: BaseException) -> ServingError:
     code_attr = getattr(exc, "code", None)
     if callable(code_attr) and type(exc).__module__.startswith("grpc"):  # grpc.RpcError / AioRpcError
         try:
-            details = exc.details() if callable(getattr(exc, "details", None)) else str(exc)  # type: ignore[attr-defined]
+            details_attr = getattr(exc, "details", None)
+            details = details_attr() if callable(details_attr) else str(exc)
             err: ServingError = error_for_grpc(code_attr(), details or "")
         except ValueError:
             err = Unknown(str(exc))

@@ -92,8 +92,9 @@ class TlsMaterial:
                     f"({exc.reason or exc}); is the key the certificate's?"
                 ) from None
         if self.client_verify:
+            assert self.client_ca is not None  # __post_init__ refuses client_verify without a CA
             try:
-                ctx.load_verify_locations(cadata=self.client_ca.decode("ascii"))  # type: ignore[union-attr]
+                ctx.load_verify_locations(cadata=self.client_ca.decode("ascii"))
             except (ssl.SSLError, UnicodeDecodeError) as exc:
                 raise UsageError(f"{self.source}: the client CA is not a usable certificate ({exc})") from None
             ctx.verify_mode = ssl.CERT_REQUIRED
