@@ -7,12 +7,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deepclf-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow test-all protos bench clean help
+.PHONY: demo test test-slow test-all check protos bench clean help
 
 help:
 	@echo "make demo       - set up .venv and run the whole pipeline (train, convert, serve, bench) on real photos"
 	@echo "make test       - set up .venv and run the test suite (slow tests excluded)"
 	@echo "make test-slow  - only the slow tests (long training, long load tests)"
+	@echo "make check      - static checks: ruff lint, ruff format --check, mypy, every noqa has a reason"
 	@echo "make protos     - recompile src/deepclf/protocol/*.proto into the committed descriptor set"
 	@echo "make bench      - run the full benchmark suite (benchmarks/run.py)"
 
@@ -42,6 +43,13 @@ test-slow: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m 'slow or not slow' $(PYTEST_ARGS)
 
+# Static checks, configured in pyproject.toml ([tool.ruff], [tool.mypy]); all must pass with zero findings.
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python tools/check_noqa.py
+
 protos: $(STAMP)
 	$(BIN)/python -m deepclf.protocol.build_protos
 
@@ -49,4 +57,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf build dist src/*.egg-info .pytest_cache demo-output
+	rm -rf build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache demo-output

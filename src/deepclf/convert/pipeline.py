@@ -128,7 +128,7 @@ def _images(
     train_files, _, classes = split_files(src, "training", validation_split=split, seed=seed)
     val_files, val_labels, _ = split_files(src, "validation", validation_split=split, seed=seed)
     calib = list(train_files)
-    random.Random(seed).shuffle(calib)  # a sample of every class, not the first folder's files
+    random.Random(seed).shuffle(calib)  # noqa: S311 - a seeded sample of every class for int8 calibration, not a secret
     truth = val_labels[: opts.parity_images] if list(classes) == list(manifest.labels) else None
     return calib[: opts.calibration_steps], list(val_files[: opts.parity_images]), truth
 
