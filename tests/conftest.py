@@ -145,3 +145,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if total:
         n = len(ids["skipped"])
         terminalreporter.write_line(f"skipped: {n} of {total} tests ({100 * n / total:.1f}%)")
+
+
+@pytest.fixture(scope="session")
+def tfserving_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """TF Serving's test models built with TensorFlow (tests/tfserving_models.py): ``half_plus_two`` (TF1
+    SavedModel, versions ``00000123`` and ``00000124``) and ``half_plus_three`` (``00000123``) under the returned
+    root, with ``models.config`` serving both (half_plus_two labelled stable -> 123, canary -> 124).
+
+    Shared by the session: copy it before modifying.
+    """
+    from .tfserving_models import build_tfserving_models
+
+    return build_tfserving_models(tmp_path_factory.mktemp("tfserving_models"))

@@ -1,0 +1,131 @@
+"""TF Serving's test models, built here with TensorFlow from the description in docs/tfserving-behaviour.md §8.1/§8.2.
+
+``half_plus_two``: a TF1 graph (``tf.compat.v1``) saved with ``SavedModelBuilder`` (tag ``serve``), variables
+``a=0.5, b=2, c=3, a2=0.5, c2=3``; a ``tf_example`` string placeholder parsed for ``x`` (required) and ``x2``
+(default 0.0); ``y = a*x+b``, ``y2 = a*x+c``, ``y3 = a2*x2+c2``; an asset ``foo.txt``. Signatures:
+
+* ``serving_default`` (predict): ``x`` -> ``y``
+* ``classify_x_to_y`` (classify): ``inputs`` (serialized tf.Example) -> ``scores`` = y
+* ``classify_x2_to_y3`` (classify): ``inputs`` = x2 (float) -> ``scores`` = y3
+* ``regress_x_to_y`` / ``regress_x_to_y2`` (regress): ``inputs`` (tf.Example) -> ``outputs`` = y / y2
+* ``regress_x2_to_y3`` (regress): ``inputs`` = x2 (float) -> ``outputs`` = y3
+
+``half_plus_three``: the same with ``b=3`` (``serving_default`` x -> y = 0.5x+3, ``regress_x_to_y`` -> 0.5x+3).
+
+Usage (TensorFlow needed, tests only)::
+
+    from tests.tfserving_models import build_tfserving_models
+    root = build_tfserving_models(tmp_path)   # root/half_plus_two/{00000123,00000124}, root/half_plus_three/...
+    # root/models.config serves both, half_plus_two with labels stable -> 123, canary -> 124
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HALF_PLUS_TWO = "half_plus_two"
+HALF_PLUS_THREE = "half_plus_three"
+#: Version folder names (zero-padded as in TF Serving's testdata; parsed numerically to 123 and 124).
+VERSION_DIRS = ("00000123", "00000124")
+LABELS = {"stable": 123, "canary": 124}
+
+PREDICT = "tensorflow/serving/predict"
+CLASSIFY = "tensorflow/serving/classify"
+REGRESS = "tensorflow/serving/regress"
+
+
+def save_half_plus(export_dir: Path, b: float = 2.0) -> Path:
+    """Write one version of half_plus_two (``b=2``) or half_plus_three (``b=3``) as a TF1 SavedModel at
+    ``export_dir`` (which must not exist). Returns ``export_dir``."""
+    import tensorflow as tf  # tests only
+
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        a = v1.Variable(0.5, name="a")
+        bv = v1.Variable(b, name="b")
+        c = v1.Variable(3.0, name="c")
+        a2 = v1.Variable(0.5, name="a2")
+        c2 = v1.Variable(3.0, name="c2")
+        serialized = v1.placeholder(tf.string, shape=[None], name="tf_example")
+        features = {
+            "x": v1.FixedLenFeature([1], tf.float32),
+            "x2": v1.FixedLenFeature([1], tf.float32, default_value=[0.0]),
+        }
+        parsed = v1.parse_example(serialized, features)
+        x = tf.identity(parsed["x"], name="x")
+        y = tf.add(tf.multiply(a, x), bv, name="y")
+        y2 = tf.add(tf.multiply(a, x), c, name="y2")
+        x2 = tf.identity(parsed["x2"], name="x2")
+        y3 = tf.add(tf.multiply(a2, x2), c2, name="y3")
+
+        asset_dir = export_dir.parent / f".{export_dir.name}-assets"
+        asset_dir.mkdir(parents=True, exist_ok=True)
+        asset_file = asset_dir / "foo.txt"
+        asset_file.write_text("asset-file-contents")
+        asset_path = tf.constant(str(asset_file), name="filename_tensor_const")
+        v1.add_to_collection(v1.GraphKeys.ASSET_FILEPATHS, asset_path)
+        filename = v1.Variable("", name="filename_tensor", trainable=False)
+        init_op = v1.group(v1.assign(filename, asset_path), name="init_op")
+
+        info = v1.saved_model.utils.build_tensor_info
+        build = v1.saved_model.signature_def_utils.build_signature_def
+
+        def sig(inputs: dict, outputs: dict, method: str):
+            return build({k: info(t) for k, t in inputs.items()}, {k: info(t) for k, t in outputs.items()}, method)
+
+        signatures = {
+            "serving_default": sig({"x": x}, {"y": y}, PREDICT),
+            "classify_x_to_y": sig({"inputs": serialized}, {"scores": y}, CLASSIFY),
+            "classify_x2_to_y3": sig({"inputs": x2}, {"scores": y3}, CLASSIFY),
+            "regress_x_to_y": sig({"inputs": serialized}, {"outputs": y}, REGRESS),
+            "regress_x_to_y2": sig({"inputs": serialized}, {"outputs": y2}, REGRESS),
+            "regress_x2_to_y3": sig({"inputs": x2}, {"outputs": y3}, REGRESS),
+        }
+        with v1.Session(graph=graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            builder = v1.saved_model.Builder(str(export_dir))
+            builder.add_meta_graph_and_variables(
+                sess,
+                [v1.saved_model.tag_constants.SERVING],
+                signature_def_map=signatures,
+                assets_collection=v1.get_collection(v1.GraphKeys.ASSET_FILEPATHS),
+                main_op=init_op,
+                strip_default_attrs=True,
+            )
+            builder.save()
+    for f in asset_dir.iterdir():
+        f.unlink()
+    asset_dir.rmdir()
+    return export_dir
+
+
+def models_config_text(root: Path) -> str:
+    """A models.config (text ModelServerConfig) serving both models, half_plus_two's two versions with labels."""
+    labels = "\n".join(f"    version_labels {{ key: '{k}' value: {v} }}" for k, v in LABELS.items())
+    return (
+        "model_config_list {\n"
+        "  config {\n"
+        f"    name: '{HALF_PLUS_TWO}'\n"
+        f"    base_path: '{root / HALF_PLUS_TWO}'\n"
+        "    model_platform: 'tensorflow'\n"
+        "    model_version_policy { all {} }\n"
+        f"{labels}\n"
+        "  }\n"
+        "  config {\n"
+        f"    name: '{HALF_PLUS_THREE}'\n"
+        f"    base_path: '{root / HALF_PLUS_THREE}'\n"
+        "    model_platform: 'tensorflow'\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+def build_tfserving_models(root: Path) -> Path:
+    """``root/half_plus_two/{00000123,00000124}``, ``root/half_plus_three/00000123`` and ``root/models.config``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for version in VERSION_DIRS:
+        save_half_plus(root / HALF_PLUS_TWO / version, b=2.0)
+    save_half_plus(root / HALF_PLUS_THREE / VERSION_DIRS[0], b=3.0)
+    (root / "models.config").write_text(models_config_text(root))
+    return root
