@@ -70,10 +70,14 @@ def spec_dtype(dtype: str) -> np.dtype:
     return np.dtype(object) if dtype == "string" else np.dtype(dtype)
 
 
-def signature_def_map(signatures: Mapping[str, Any]) -> P.SignatureDefMap:
-    """The ``SignatureDefMap`` of a runner's ``SignatureSpec``s (what ``GetModelMetadata`` answers)."""
+def signature_def_map(signatures: Mapping[str, Any], runner: Any = None) -> P.SignatureDefMap:
+    """The ``SignatureDefMap`` of a runner's ``SignatureSpec``s (what ``GetModelMetadata`` answers); a runner with
+    ``signature_defs`` (serialized ``tensorflow.SignatureDef``s, a SavedModel's own) answers those as they are."""
     out = P.SignatureDefMap()
-    for key in sorted(signatures):
+    real: Mapping[str, bytes] = getattr(runner, "signature_defs", None) or {}
+    for key in sorted(real):
+        out.signature_def[key].ParseFromString(real[key])
+    for key in sorted(set(signatures) - set(real)):
         spec = signatures[key]
         sd = out.signature_def[key]
         sd.method_name = PREDICT_METHOD_NAME
@@ -84,6 +88,20 @@ def signature_def_map(signatures: Mapping[str, Any]) -> P.SignatureDefMap:
                 info.dtype = datatype_for(spec_dtype(t.dtype))
                 info.tensor_shape.CopyFrom(shape_proto(t.shape))
     return out
+
+
+def backend_info(served: ServedVersion) -> dict[str, str]:
+    """Which backend and variant answer for a served version (the ``deepclf`` field of REST metadata):
+    ``{"backend": "litert" | "tensorflow", "variant": "fp32" | ... | "savedmodel" | "generic", "runner": <format>}``."""
+    fmt = str(served.format)
+    backend = "litert" if fmt.startswith("tflite") else "tensorflow"
+    if fmt.endswith("-generic"):
+        variant = "generic"
+    elif fmt.startswith("tflite-"):
+        variant = fmt.removeprefix("tflite-")
+    else:
+        variant = fmt
+    return {"backend": backend, "variant": variant, "runner": fmt}
 
 
 def manifest_json(served: ServedVersion) -> str:
@@ -240,7 +258,7 @@ class ServingCore:
                 entry.type_url = STRING_VALUE_TYPE_URL
                 entry.value = StringValue(value=manifest_json(served)).SerializeToString()
             if SIGNATURE_DEF in fields:
-                P.pack_signature_defs(response, signature_def_map(served.signatures))
+                P.pack_signature_defs(response, signature_def_map(served.signatures, served.runner))
             return response
 
     def grpc_metadata(self, request: P.GetModelMetadataRequest, info: CallInfo) -> P.GetModelMetadataResponse:

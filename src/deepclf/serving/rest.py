@@ -42,7 +42,14 @@ from starlette.routing import Route
 from deepclf import protocol as P
 from deepclf.protocol import rest as R
 from deepclf.protocol.messages import SIGNATURE_DEF_FIELD, StringValue
-from deepclf.serving.core import DEEPCLF_MANIFEST, SIGNATURE_DEF, CallInfo, ServingCore, public_error
+from deepclf.serving.core import (
+    DEEPCLF_MANIFEST,
+    SIGNATURE_DEF,
+    CallInfo,
+    ServingCore,
+    backend_info,
+    public_error,
+)
 from deepclf.serving.metrics import CONTENT_TYPE, ServerMetrics, log_access
 
 JSON = "application/json"
@@ -192,13 +199,19 @@ def create_app(
             out = await in_pool(R.encode_predict_response, outputs, req.format)
         return Response(out, media_type=JSON)
 
+    def _backend_of(resp: P.GetModelMetadataResponse) -> dict[str, str]:
+        with core.manager.acquire(resp.model_spec.name, int(resp.model_spec.version.value)) as served:
+            return backend_info(served)
+
     async def get_model(request: Request, m: re.Match[str], info: CallInfo) -> Response:
         version = int(m["version"]) if m["version"] else None
         if m["metadata"]:
             fields = request.query_params.get("fields")
-            if fields is None:  # TF Serving's answer, byte for byte
+            if fields is None:  # TF Serving's answer, plus "deepclf": the backend and variant that answer
                 resp = core.metadata(m["name"], version, m["label"], [SIGNATURE_DEF_FIELD], info)
-                return Response(P.model_metadata_to_json(resp), media_type=JSON)
+                doc = orjson.loads(P.model_metadata_to_json(resp))
+                doc["deepclf"] = _backend_of(resp)
+                return Response(orjson.dumps(doc, option=orjson.OPT_INDENT_2), media_type=JSON)
             wanted = [f.strip() for f in fields.split(",") if f.strip()]
             if not wanted:
                 raise P.InvalidInput("?fields= names no metadata field (supported: signature_def, deepclf_manifest)")
@@ -206,6 +219,7 @@ def create_app(
             doc = orjson.loads(P.model_metadata_to_json(resp))
             if SIGNATURE_DEF not in wanted:
                 del doc["metadata"][SIGNATURE_DEF]
+            doc["deepclf"] = _backend_of(resp)
             if DEEPCLF_MANIFEST in wanted:
                 doc["metadata"][DEEPCLF_MANIFEST] = orjson.loads(
                     StringValue.FromString(resp.metadata[DEEPCLF_MANIFEST].value).value

@@ -45,7 +45,9 @@ def load_version(path: Path, config: ServerConfig) -> Any:
 
     A folder with a ``manifest.json`` is a deepclf model (``deepclf.runtime.load_runner``: the variant's
     ``.tflite``, or the SavedModel for ``savedmodel``). A folder without one is a generic TFLite model served
-    through its own signatures: the variant's file name when present, else ``model.tflite``.
+    through its own signatures: the variant's file name when present, else ``model.tflite``. A folder with a
+    ``saved_model.pb``, no manifest and no ``.tflite`` (or ``format="savedmodel"``) is any SavedModel, served with
+    all its signatures by ``GenericSavedModelRunner`` (needs TensorFlow; a clear error without it).
     """
     from deepclf.runtime import load_runner  # keeps `import deepclf.serving` light
 
@@ -55,6 +57,11 @@ def load_version(path: Path, config: ServerConfig) -> Any:
             runner = load_runner(path, format="savedmodel")
         else:
             runner = load_runner(path, variant=config.format, num_threads=config.interpreter_threads)
+    elif (path / "saved_model.pb").is_file() and (config.format == "savedmodel" or not list(path.glob("*.tflite"))):
+        # A SavedModel without a deepclf manifest (TF Serving's models): every signature, as TF Serving serves it.
+        from deepclf.runtime.savedmodel_generic import GenericSavedModelRunner  # TF, lazily (clear error without)
+
+        runner = GenericSavedModelRunner(path)
     else:
         from deepclf.runtime.generic import GenericLiteRTRunner
 

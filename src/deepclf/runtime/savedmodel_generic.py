@@ -1,0 +1,142 @@
+"""A runner for any TensorFlow SavedModel (TF1 or TF2), through its own SignatureDefs, as TF Serving serves it.
+
+Needs TensorFlow (the ``[tf]`` extra), imported only when a runner is created. Every signature of the ``serve``
+MetaGraph is exposed under its key, with its input and output aliases, dtypes, shapes and method name
+(``tensorflow/serving/predict``, ``.../classify``, ``.../regress``); ``signature_defs`` holds each one's
+serialized ``tensorflow.SignatureDef`` exactly as in ``saved_model.pb``, so ``GetModelMetadata`` answers the
+model's real SignatureDefMap. Shapes are not checked here (TF Serving does not either, spec §7.5); the graph
+refuses what it cannot run::
+
+    r = GenericSavedModelRunner("models/half_plus_two/00000123")
+    r.method_names["classify_x_to_y"]                    # 'tensorflow/serving/classify'
+    r.run({"x": np.array([[1.0], [2.0]], np.float32)})   # {'y': array([[2.5], [3. ]], dtype=float32)}
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepclf.errors import InvalidInputError, ModelFormatError
+from deepclf.runtime.base import SignatureSpec, TensorSpec, check_request
+
+#: TF Serving's default signature key and method names (signature_constants.h).
+DEFAULT_SIGNATURE = "serving_default"
+PREDICT_METHOD = "tensorflow/serving/predict"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+#: Signature keys that are not servable (TF2's init op).
+_HIDDEN = frozenset({"__saved_model_init_op"})
+_SERVE_TAG = "serve"
+
+
+def _import_tf() -> Any:
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        raise ModelFormatError(
+            "this version is a TensorFlow SavedModel without a deepclf manifest: serving it needs TensorFlow "
+            "(pip install 'deepclf[tf]'), or convert it to a .tflite file for the TF-free runtime"
+        ) from exc
+    return tf
+
+
+def _dtype_name(tf_dtype: Any) -> str:
+    return "string" if tf_dtype.name == "string" else str(np.dtype(tf_dtype.as_numpy_dtype).name)
+
+
+def _shape(info: Any) -> tuple[int | None, ...] | None:
+    shape = info.tensor_shape
+    if shape.unknown_rank:
+        return None
+    return tuple(None if d.size < 0 else int(d.size) for d in shape.dim)
+
+
+class GenericSavedModelRunner:
+    """Any SavedModel behind its own signatures; ``run(inputs, signature)`` -> ``{output alias: array}``."""
+
+    manifest = None
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        path = Path(path)
+        if not (path / "saved_model.pb").is_file():
+            raise ModelFormatError(f"{path} holds no saved_model.pb (expected a SavedModel folder)")
+        tf = _import_tf()
+        from tensorflow.core.protobuf import saved_model_pb2
+
+        self.path = path
+        self.format = "savedmodel-generic"
+        sm = saved_model_pb2.SavedModel()
+        sm.ParseFromString((path / "saved_model.pb").read_bytes())
+        graphs = [mg for mg in sm.meta_graphs if _SERVE_TAG in mg.meta_info_def.tags] or list(sm.meta_graphs)
+        if not graphs:
+            raise ModelFormatError(f"{path}/saved_model.pb has no MetaGraph")
+        meta = graphs[0]
+        try:
+            self._model = tf.saved_model.load(str(path), tags=list(meta.meta_info_def.tags) or None)
+        except Exception as exc:  # TF raises many types; the message says what went wrong
+            raise ModelFormatError(f"{path}: TensorFlow could not load the SavedModel: {exc}") from exc
+        self._functions: dict[str, Any] = dict(self._model.signatures)
+        self.signature_defs: dict[str, bytes] = {}
+        self.method_names: dict[str, str] = {}
+        self.signatures: dict[str, SignatureSpec] = {}
+        #: For each signature, each input alias's TF dtype (inputs are converted to it before the call).
+        self._in_dtypes: dict[str, dict[str, Any]] = {}
+        for key, sd in sorted(meta.signature_def.items()):
+            if key in _HIDDEN or key not in self._functions:
+                continue
+            self.signature_defs[key] = sd.SerializeToString()
+            self.method_names[key] = sd.method_name
+            ins = {a: TensorSpec(a, _dtype_name(tf.as_dtype(i.dtype)), _shape(i) or ()) for a, i in sd.inputs.items()}
+            outs = {a: TensorSpec(a, _dtype_name(tf.as_dtype(i.dtype)), _shape(i) or ()) for a, i in sd.outputs.items()}
+            self.signatures[key] = SignatureSpec(key, ins, outs)
+            self._in_dtypes[key] = {a: tf.as_dtype(i.dtype) for a, i in sd.inputs.items()}
+        if not self.signatures:
+            raise ModelFormatError(f"{path}: the SavedModel has no servable signatures")
+        self._tf = tf
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def run(self, inputs: Mapping[str, Any], signature: str = DEFAULT_SIGNATURE) -> dict[str, np.ndarray]:
+        """Run ``signature`` on named inputs (converted to the signature's dtypes); outputs by alias."""
+        if self._closed:
+            raise ModelFormatError(f"{self.path}: runner is closed")
+        spec = check_request(self.signatures, signature, inputs, self.path.parent.name or self.path.name)
+        tf = self._tf
+        feed = {}
+        for name, dtype in self._in_dtypes[signature].items():
+            value = inputs[name]
+            try:
+                feed[name] = tf.convert_to_tensor(value, dtype=dtype)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(f"input {name!r} cannot be converted to {dtype.name}: {exc}") from None
+        try:
+            out = self._functions[signature](**feed)
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            raise InvalidInputError(message.strip().splitlines()[0] if message else type(exc).__name__) from None
+        return {name: self._numpy(out[name]) for name in spec.outputs if name in out}
+
+    @staticmethod
+    def _numpy(t: Any) -> np.ndarray:
+        arr = np.asarray(t.numpy())
+        return arr
+
+    def close(self) -> None:
+        """Refuse new work and drop the TF objects."""
+        self._closed = True
+        self._functions = {}
+
+    def __enter__(self) -> GenericSavedModelRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<GenericSavedModelRunner {self.path}>"
