@@ -17,16 +17,173 @@ get its own error, not fail the requests it happened to share a batch with.
 
 from __future__ import annotations
 
+import bisect
 import collections
+import itertools
+import os
+import re
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from deepclf.protocol.errors import ResourceExhausted, Unavailable
+from deepclf.errors import UsageError
+from deepclf.protocol.errors import InvalidInput, Unavailable
+
+QUEUE_FULL = "The batch scheduling queue to which this task was submitted is full"
+
+
+@dataclass
+class BatchingParameters:
+    """TF Serving's ``BatchingParameters`` (``--batching_parameters_file``), with its defaults when unset.
+
+    ``parse_batching_parameters(text)`` reads the text proto::
+
+        max_batch_size { value: 128 }
+        batch_timeout_micros { value: 0 }
+        max_enqueued_batches { value: 1000000 }
+        num_batch_threads { value: 8 }
+        allowed_batch_sizes: 32
+        allowed_batch_sizes: 128
+        pad_variable_length_inputs: true
+    """
+
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    max_enqueued_batches: int = 10
+    num_batch_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    allowed_batch_sizes: tuple[int, ...] = ()
+    pad_variable_length_inputs: bool = False
+    thread_pool_name: str = "batch_threads"
+    enable_large_batch_splitting: bool = False
+    max_execution_batch_size: int | None = None
+
+    def validate(self, source: str = "batching parameters") -> None:
+        """Raise ``UsageError`` (what was wrong, what is expected) as TF Serving refuses the same file."""
+        for name in ("max_batch_size", "num_batch_threads", "max_enqueued_batches"):
+            value = getattr(self, name)
+            if value < 1:
+                raise UsageError(f"{source}: {name} must be >= 1, got {value}")
+        if self.batch_timeout_micros < 0:
+            raise UsageError(f"{source}: batch_timeout_micros must not be negative, got {self.batch_timeout_micros}")
+        sizes = self.allowed_batch_sizes
+        if sizes:
+            if any(b <= a for a, b in itertools.pairwise(sizes)) or sizes[0] < 1:
+                raise UsageError(
+                    f"{source}: allowed_batch_sizes entries must be positive and monotonically increasing, "
+                    f"got {list(sizes)}"
+                )
+            if sizes[-1] != self.max_batch_size:
+                raise UsageError(
+                    f"{source}: Last entry in allowed_batch_sizes must match max_batch_size; last entry was "
+                    f"{sizes[-1]}; expected {self.max_batch_size}"
+                )
+
+
+_WRAPPED = {
+    "max_batch_size": int,
+    "batch_timeout_micros": int,
+    "max_enqueued_batches": int,
+    "num_batch_threads": int,
+    "max_execution_batch_size": int,
+    "thread_pool_name": str,
+    "enable_large_batch_splitting": bool,
+}
+_TOKEN = re.compile(r'\s*(?:#[^\n]*|([A-Za-z_][A-Za-z0-9_]*)|(-?\d+)|("(?:[^"\\]|\\.)*")|([{}:<>;,]))')
+
+
+def _tokens(text: str, source: str) -> list[str]:
+    out: list[str] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            if text[pos:].strip() == "":
+                break
+            line = text.count("\n", 0, pos) + 1
+            raise UsageError(
+                f"{source}:{line}: cannot parse {text[pos : pos + 20]!r} (expected a BatchingParameters text proto)"
+            )
+        pos = m.end()
+        tok = next((g for g in m.groups() if g is not None), None)
+        if tok is not None and tok not in (";", ","):
+            out.append(tok)
+    return out
+
+
+def _scalar(tok: str, kind: type, name: str, source: str) -> int | str | bool:
+    if kind is bool:
+        if tok.lower() not in ("true", "false", "1", "0"):
+            raise UsageError(f"{source}: {name} must be true or false, got {tok}")
+        return tok.lower() in ("true", "1")
+    if kind is str:
+        if not tok.startswith('"'):
+            raise UsageError(f"{source}: {name} must be a quoted string, got {tok}")
+        return tok[1:-1]
+    try:
+        return int(tok)
+    except ValueError:
+        raise UsageError(f"{source}: {name} must be an integer, got {tok}") from None
+
+
+def parse_batching_parameters(text: str, *, source: str = "<text>") -> BatchingParameters:
+    """``BatchingParameters`` from TF Serving's text proto; ``UsageError`` naming the field on a bad file."""
+    toks = _tokens(text, source)
+    values: dict[str, object] = {}
+    sizes: list[int] = []
+    i = 0
+
+    def take(expected: str | None = None) -> str:
+        nonlocal i
+        if i >= len(toks):
+            raise UsageError(f"{source}: unexpected end of file" + (f" (expected {expected!r})" if expected else ""))
+        tok = toks[i]
+        i += 1
+        if expected is not None and tok != expected:
+            raise UsageError(f"{source}: expected {expected!r}, got {tok!r}")
+        return tok
+
+    while i < len(toks):
+        name = take()
+        if name in _WRAPPED:  # google.protobuf wrapper: name { value: X }  (also name: { value: X })
+            if toks[i : i + 1] == [":"]:
+                i += 1
+            close = "}" if take() == "{" else ">"
+            take("value")
+            take(":")
+            values[name] = _scalar(take(), _WRAPPED[name], name, source)
+            take(close)
+        elif name == "allowed_batch_sizes":
+            take(":")
+            sizes.append(int(_scalar(take(), int, name, source)))
+        elif name == "pad_variable_length_inputs":
+            take(":")
+            values[name] = _scalar(take(), bool, name, source)
+        else:
+            raise UsageError(
+                f"{source}: unknown field {name!r} in BatchingParameters (known: "
+                f"{', '.join(sorted([*_WRAPPED, 'allowed_batch_sizes', 'pad_variable_length_inputs']))})"
+            )
+    params = BatchingParameters(**values)  # type: ignore[arg-type]  # keys and types checked against _WRAPPED
+    params.allowed_batch_sizes = tuple(sizes)
+    return params
+
+
+def load_batching_parameters(path: str | os.PathLike[str]) -> BatchingParameters:
+    """Read and validate ``--batching_parameters_file``."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise UsageError(f"--batching_parameters_file {p}: cannot read it ({exc.strerror})") from None
+    params = parse_batching_parameters(text, source=str(p))
+    params.validate(str(p))
+    return params
+
 
 RunFn = Callable[[Mapping[str, np.ndarray], str], Mapping[str, np.ndarray]]
 #: What a request's future holds: its own outputs.
@@ -62,11 +219,16 @@ class Batcher:
         timeout_s: float = 0.001,
         num_threads: int = 2,
         max_enqueued_batches: int = 100,
+        allowed_batch_sizes: Sequence[int] = (),
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
+        if max_enqueued_batches < 1:
+            raise UsageError(f"max_enqueued_batches must be >= 1, got {max_enqueued_batches}")
         self.max_batch_size = max_batch_size
         self.timeout_s = timeout_s
+        self.max_enqueued_batches = max_enqueued_batches
         self.max_enqueued = max_enqueued_batches * max_batch_size
+        self.allowed_batch_sizes = tuple(allowed_batch_sizes)
         self._on_batch = on_batch
         self._queues: collections.OrderedDict[Hashable, collections.deque[_Item]] = collections.OrderedDict()
         self._queued_rows: dict[Hashable, int] = {}  # rows waiting per queue, kept as items come and go
@@ -82,13 +244,17 @@ class Batcher:
     def submit(self, key: Hashable, run: RunFn, inputs: Mapping[str, np.ndarray], signature: str) -> Future[Outputs]:
         """Queue one request; its future gets the request's own slice of the outputs (or its exception)."""
         rows = int(next(iter(inputs.values())).shape[0])
+        if rows > self.max_batch_size:
+            raise InvalidInput(f"Task size {rows} is larger than maximum input batch size {self.max_batch_size}")
         item = _Item(run, inputs, signature, rows)
         with self._cond:
             if self._closed:
                 raise Unavailable("the server is shutting down; retry against another replica")
             if self._pending + rows > self.max_enqueued:
-                raise ResourceExhausted(
-                    f"the batching queue is full ({self._pending} items waiting, limit {self.max_enqueued}); retry later"
+                batches = -(-self._pending // self.max_batch_size)
+                raise Unavailable(
+                    f"{QUEUE_FULL}; currently {batches} batches enqueued and max_enqueued_batches is "
+                    f"{self.max_enqueued_batches}"
                 )
             self._queues.setdefault(key, collections.deque()).append(item)
             self._queued_rows[key] = self._queued_rows.get(key, 0) + rows
@@ -142,10 +308,17 @@ class Batcher:
             return
         first = batch[0]
         try:
-            merged = {name: np.concatenate([i.inputs[name] for i in batch]) for name in first.inputs}
-            outputs = first.run(merged, first.signature)
             total = sum(i.rows for i in batch)
-            if any(np.ndim(v) == 0 or np.shape(v)[0] != total for v in outputs.values()):
+            padded = self.padded_size(total)
+            merged = {name: np.concatenate([i.inputs[name] for i in batch]) for name in first.inputs}
+            if padded > total:  # TF Serving pads with copies of a row of the last task; dropped from outputs
+                last = batch[-1]
+                merged = {
+                    k: np.concatenate([v, np.repeat(last.inputs[k][:1], padded - total, axis=0)])
+                    for k, v in merged.items()
+                }
+            outputs = first.run(merged, first.signature)
+            if any(np.ndim(v) == 0 or np.shape(v)[0] != padded for v in outputs.values()):
                 raise ValueError("outputs are not batch-major")  # cannot be split back: run one by one
         except BaseException:  # noqa: BLE001 - each request retried alone gets its own answer or error
             for item in batch:
@@ -159,6 +332,13 @@ class Batcher:
             if item.future.set_running_or_notify_cancel():
                 item.future.set_result({k: v[start:stop] for k, v in outputs.items()})
             start = stop
+
+    def padded_size(self, rows: int) -> int:
+        """The smallest allowed batch size >= ``rows`` (``rows`` itself without ``allowed_batch_sizes``)."""
+        if not self.allowed_batch_sizes:
+            return rows
+        i = bisect.bisect_left(self.allowed_batch_sizes, rows)
+        return self.allowed_batch_sizes[i] if i < len(self.allowed_batch_sizes) else rows
 
     def _run_one(self, item: _Item) -> None:
         if not item.future.set_running_or_notify_cancel():

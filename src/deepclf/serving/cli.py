@@ -15,11 +15,16 @@ line per request) and server logs go to stderr. Registration imports nothing hea
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import signal
 import sys
 import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+from deepclf.errors import UsageError
 from deepclf.serving.config import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -34,6 +39,109 @@ def _port(text: str) -> int | None:
     return None if value < 0 else value
 
 
+def _bool(text: str) -> bool:
+    """TF Serving's boolean values: ``true``/``false``/``1``/``0`` (any case)."""
+    low = text.strip().lower()
+    if low in ("true", "1"):
+        return True
+    if low in ("false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true, false, 1 or 0, got {text!r}")
+
+
+#: tensorflow_model_server flags with no meaning for a LiteRT edge server: accepted, one warning line, no effect.
+#: The value says whether the flag is boolean (a bare ``--flag`` takes no value).
+IGNORED_FLAGS: dict[str, bool] = {
+    "grpc_socket_path": False,
+    "rest_api_enable_cors_support": True,
+    "enable_per_model_batching_parameters": True,
+    "num_load_threads": False,
+    "num_unload_threads": False,
+    "flush_filesystem_caches": True,
+    "tensorflow_session_parallelism": False,
+    "tensorflow_session_config_file": False,
+    "use_alts_credentials": True,
+    "platform_config_file": False,
+    "per_process_gpu_memory_fraction": False,
+    "saved_model_tags": False,
+    "grpc_channel_arguments": False,
+    "grpc_max_threads": False,
+    "num_request_iterations_for_warmup": False,
+    "remove_unused_fields_from_bundle_metagraph": True,
+    "prefer_tflite_model": True,
+    "num_tflite_pools": False,
+    "num_tflite_interpreters_per_pool": False,
+    "enable_signature_method_name_check": True,
+    "xla_cpu_compilation_enabled": True,
+    "xla_gpu_compilation_enabled": True,
+    "enable_profiler": True,
+    "thread_pool_factory_config_file": False,
+    "mixed_precision": False,
+    "skip_initialize_tpu": True,
+    "enable_grpc_healthcheck_service": True,
+    "enable_serialization_as_tensor_content": True,
+}
+
+
+def _looks_like_bool(text: str) -> bool:
+    return text.strip().lower() in ("true", "false", "1", "0")
+
+
+def normalize_argv(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``argv`` with TF Serving's ignored flags dropped (one warning line on stderr naming them).
+
+    An unknown ``--flag`` stops the program with exit status 2 and the closest known name::
+
+        normalize_argv(p, ["--port=8500", "--xla_cpu_compilation_enabled=true"])   # -> ["--port=8500"] + warning
+        normalize_argv(p, ["--rest_api_prot=8501"])   # exit 2: unknown flag --rest_api_prot; did you mean ...?
+    """
+    known = {opt[2:] for opt in parser._option_string_actions if opt.startswith("--")}
+    out: list[str] = []
+    ignored: list[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            out.extend(args[i - 1 :])
+            break
+        if not arg.startswith("--"):
+            out.append(arg)
+            continue
+        name, eq, _value = arg[2:].partition("=")
+        if name in known:
+            out.append(arg)
+        elif name in IGNORED_FLAGS:
+            ignored.append(f"--{name}")
+            is_bool = IGNORED_FLAGS[name]
+            has_value = not eq and i < len(args) and not args[i].startswith("--")
+            if has_value and (not is_bool or _looks_like_bool(args[i])):
+                i += 1  # its value, in the "--flag value" form
+        else:
+            candidates = sorted(known | set(IGNORED_FLAGS))
+            close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+            hint = f"; did you mean --{close[0]}?" if close else "; see deepclf serve --help"
+            parser.error(f"unknown flag --{name}{hint}")
+    if ignored:
+        names = ", ".join(dict.fromkeys(ignored))
+        print(
+            f"deepclf serve: warning: ignoring TF Serving flags that have no meaning for a LiteRT edge server: {names}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return out
+
+
+class ServeArgumentParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that applies ``normalize_argv`` first (TF Serving's ignored and unknown flags)."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """``argparse``'s ``parse_known_args`` on the normalised argv (``Any``: argparse's overloads, unchanged)."""
+        argv = normalize_argv(self, sys.argv[1:] if args is None else list(args))
+        return super().parse_known_args(argv, namespace)
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``serve`` to the ``deepclf`` parser."""
     p = subparsers.add_parser(
@@ -45,15 +153,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Flags follow tensorflow_model_server's."
         ),
     )
+    p.__class__ = ServeArgumentParser  # the subparser action calls its parse_known_args
+    p.allow_abbrev = False  # TF Serving has no abbreviations; --port must not match --port_something
     add_arguments(p)
     p.set_defaults(func=run_serve)
 
 
 def build_serve_args(argv: list[str]) -> argparse.Namespace:
     """Parse ``deepclf serve`` flags on their own (for drivers that run ``serve_foreground`` themselves)."""
-    parser = argparse.ArgumentParser(prog="deepclf serve")
+    parser = ServeArgumentParser(prog="deepclf serve", allow_abbrev=False)
     add_arguments(parser)
     return parser.parse_args(argv)
+
+
+#: A TF Serving boolean: bare ``--flag`` is true, ``--flag=false`` / ``--flag 0`` set it explicitly.
+_BOOL: dict[str, Any] = {"nargs": "?", "const": True, "type": _bool, "metavar": "BOOL"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -89,7 +203,67 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=1.0,
         help="how often to look for new/removed versions (default 1; 0 = never)",
     )
-    p.add_argument("--enable_batching", action="store_true", help="merge concurrent requests into batches")
+    p.add_argument(
+        "--enable_batching", **_BOOL, default=False, help="merge concurrent requests into batches (default false)"
+    )
+    p.add_argument(
+        "--batching_parameters_file",
+        default=None,
+        help="TF Serving BatchingParameters text proto (max_batch_size, batch_timeout_micros, num_batch_threads, "
+        "max_enqueued_batches, allowed_batch_sizes, pad_variable_length_inputs); needs --enable_batching",
+    )
+    p.add_argument(
+        "--model_config_file_poll_wait_seconds",
+        type=float,
+        default=0.0,
+        help="re-read --model_config_file every N s (models added/removed, policies, labels); 0 = read once",
+    )
+    p.add_argument(
+        "--enable_model_warmup",
+        **_BOOL,
+        default=True,
+        help="replay assets.extra/tf_serving_warmup_requests before a version becomes AVAILABLE (default true)",
+    )
+    p.add_argument(
+        "--monitoring_config_file",
+        default=None,
+        help="TF Serving MonitoringConfig text proto (Prometheus metrics on the REST port; they are always on here)",
+    )
+    p.add_argument(
+        "--rest_api_timeout_in_ms",
+        type=int,
+        default=30000,
+        help="REST requests running longer fail with DEADLINE_EXCEEDED (default 30000)",
+    )
+    p.add_argument("--rest_api_num_threads", type=int, default=None, help="accepted; REST runs on one event loop here")
+    p.add_argument(
+        "--tensorflow_intra_op_parallelism",
+        type=int,
+        default=0,
+        help="same as --interpreter_threads when > 0 (XNNPACK threads per interpreter)",
+    )
+    p.add_argument(
+        "--tensorflow_inter_op_parallelism",
+        type=int,
+        default=0,
+        help="same as --threads when > 0 (concurrent interpreters)",
+    )
+    p.add_argument(
+        "--allow_version_labels_for_unavailable_models",
+        **_BOOL,
+        default=False,
+        help="let labels in models.config name versions that are not loaded yet (default false)",
+    )
+    p.add_argument(
+        "--max_num_load_retries", type=int, default=5, help="retries after a failed version load (default 5)"
+    )
+    p.add_argument(
+        "--load_retry_interval_micros",
+        type=int,
+        default=60_000_000,
+        help="wait between load retries (default 60000000 = 1 min)",
+    )
+    p.add_argument("--version", **_BOOL, default=False, help="print the version and exit")
     p.add_argument("--max_batch_size", type=int, default=d["max_batch_size"].default)
     p.add_argument("--batch_timeout_micros", type=int, default=d["batch_timeout_micros"].default)
     p.add_argument("--num_batch_threads", type=int, default=d["num_batch_threads"].default)
@@ -121,7 +295,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--rest_api_ssl",
-        action="store_true",
+        **_BOOL,
+        default=False,
         help="serve REST over HTTPS with the same certificates (default: plain HTTP, as TF Serving)",
     )
     p.add_argument(
@@ -135,8 +310,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    """The ``ServerConfig`` the parsed flags describe."""
+    """The ``ServerConfig`` the parsed flags describe (TF Serving's thread flags map onto deepclf's)."""
+    if args.tensorflow_intra_op_parallelism > 0:
+        args.interpreter_threads = args.tensorflow_intra_op_parallelism
+    if args.tensorflow_inter_op_parallelism > 0:
+        args.threads = args.tensorflow_inter_op_parallelism
+    if args.monitoring_config_file is not None and not Path(args.monitoring_config_file).is_file():
+        raise UsageError(f"--monitoring_config_file {args.monitoring_config_file}: no such file")
     return ServerConfig(
+        batching_parameters_file=args.batching_parameters_file,
+        config_poll_seconds=args.model_config_file_poll_wait_seconds,
+        enable_model_warmup=args.enable_model_warmup,
+        rest_api_timeout_ms=args.rest_api_timeout_in_ms,
+        max_num_load_retries=args.max_num_load_retries,
+        load_retry_interval_micros=args.load_retry_interval_micros,
+        allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
+        monitoring_config_file=args.monitoring_config_file,
         model_name=args.model_name,
         model_base_path=args.model_base_path,
         model_config_file=args.model_config_file,
@@ -223,6 +412,11 @@ def serve_foreground(config: ServerConfig, *, grace: float = 10.0) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Handler of ``deepclf serve``."""
+    if args.version:
+        from deepclf import __version__
+
+        print(f"TensorFlow ModelServer: deepclf {__version__} (LiteRT edge server)\nTensorFlow Library: none")
+        return 0
     config = config_from_args(args)
     setup_logging(args.log_level, access_log=not args.no_access_log)
     return serve_foreground(config, grace=args.grace_seconds)

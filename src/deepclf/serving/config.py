@@ -68,6 +68,15 @@ class ServerConfig:
     batch_timeout_micros: int = 1000
     num_batch_threads: int = 2
     max_enqueued_batches: int = 100
+    allowed_batch_sizes: tuple[int, ...] = ()
+    batching_parameters_file: str | os.PathLike[str] | None = None
+    config_poll_seconds: float = 0.0
+    enable_model_warmup: bool = True
+    rest_api_timeout_ms: int = 30000
+    max_num_load_retries: int = 5
+    load_retry_interval_micros: int = 60_000_000
+    allow_version_labels_for_unavailable_models: bool = False
+    monitoring_config_file: str | os.PathLike[str] | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     grpc_max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     grpc_workers: int = 16
@@ -97,8 +106,32 @@ class ServerConfig:
             raise UsageError("both the gRPC port and the REST port are disabled; enable at least one")
         if self.max_body_bytes < 1 or self.grpc_max_message_bytes < 1:
             raise UsageError("max_body_bytes and grpc_max_message_bytes must be positive")
-        if self.batch_timeout_micros < 0 or self.poll_seconds < 0:
-            raise UsageError("batch_timeout_micros and poll_seconds must not be negative")
+        if self.batch_timeout_micros < 0 or self.poll_seconds < 0 or self.config_poll_seconds < 0:
+            raise UsageError("batch_timeout_micros, poll_seconds and config_poll_seconds must not be negative")
+        if self.batching_parameters_file is not None:
+            if not self.enable_batching:
+                raise UsageError(
+                    "--batching_parameters_file is set without --enable_batching (TF Serving refuses this too); "
+                    "add --enable_batching"
+                )
+            from deepclf.serving.batching import load_batching_parameters
+
+            params = load_batching_parameters(self.batching_parameters_file)
+            self.max_batch_size = params.max_batch_size
+            self.batch_timeout_micros = params.batch_timeout_micros
+            self.num_batch_threads = params.num_batch_threads
+            self.max_enqueued_batches = params.max_enqueued_batches
+            self.allowed_batch_sizes = params.allowed_batch_sizes
+        if self.max_enqueued_batches < 1:
+            raise UsageError(
+                f"max_enqueued_batches must be >= 1 (how many batches may wait), got {self.max_enqueued_batches}"
+            )
+        if self.allowed_batch_sizes:
+            from deepclf.serving.batching import BatchingParameters
+
+            BatchingParameters(
+                max_batch_size=self.max_batch_size, allowed_batch_sizes=tuple(self.allowed_batch_sizes)
+            ).validate("allowed_batch_sizes")
         if (self.ssl_cert is None) != (self.ssl_key is None):
             raise UsageError("TLS needs both --ssl_cert and --ssl_key (the server certificate and its private key)")
         if self.ssl_client_ca is not None and self.ssl_cert is None:
