@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepclf.errors import ModelFormatError
+from deepclf.errors import ModelFormatError, UsageError
 from deepclf.protocol import errors as E
 from deepclf.protocol.messages import ModelVersionState
 from deepclf.versions import list_versions, skipped_folders, version_numbers
@@ -154,6 +154,62 @@ class ModelManager:
             for m in self._models.values():
                 for version in sorted(m.live):
                     self._unload(m, version, timeout)
+
+    def check_labels(self, models: Sequence[Any], *, allow_unavailable: bool = False) -> None:
+        """Raise ``UsageError`` when a label of ``models`` names a version that will not be served.
+
+        TF Serving accepts a label only for an AVAILABLE version (``--allow_version_labels_for_unavailable_models``
+        relaxes this to any version). Here: a version that is loaded, or on disk and wanted by the model's policy.
+        """
+        for mc in models:
+            if not mc.version_labels:
+                continue
+            with self._lock:
+                current = self._models.get(mc.name)
+                live = set(current.live) if current is not None else set()
+            on_disk = set(mc.wanted(version_numbers(mc.base_path))) if Path(mc.base_path).is_dir() else set()
+            for label, version in mc.version_labels.items():
+                if allow_unavailable or version in live or version in on_disk:
+                    continue
+                raise UsageError(
+                    f"model {mc.name!r}: version label {label!r} points to version {version}, which is not "
+                    f"available (available: {sorted(live | on_disk)})"
+                )
+
+    def reconfigure(self, models: Sequence[Any]) -> None:
+        """Serve ``models`` from now on (a reloaded ``models.config``), without a restart.
+
+        Removed models stop taking new requests at once (``ModelNotFound``, 404) and are unloaded once their
+        in-flight requests finish; new models are loaded; kept models get the new policy and labels (versions the
+        policy no longer wants are unloaded, new ones loaded) by the scan that follows.
+        """
+        names = [m.name for m in models]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise UsageError(f"model names must be unique; repeated: {dupes}")
+        with self._poll_lock:
+            with self._lock:
+                removed = [m for name, m in self._models.items() if name not in names]
+                updated: dict[str, _Model] = {}
+                for mc in models:
+                    m = self._models.get(mc.name)
+                    if m is None:
+                        m = _Model(mc)
+                    else:
+                        m.config = mc
+                    updated[mc.name] = m
+                self._models = updated  # from here on, requests for a removed model get NOT_FOUND
+            for m in removed:
+                for version in sorted(m.live):
+                    self._unload(m, version, DRAIN_TIMEOUT_S)
+            if removed and self._on_change is not None:
+                self._on_change()
+        log.info(
+            "models config applied: serving %s%s",
+            names,
+            f"; removed {[m.config.name for m in removed]}" if removed else "",
+        )
+        self.poll_once()
 
     # -- scanning, loading, unloading -----------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from deepclf.serving.config import ServerConfig, bracket_host
 from deepclf.serving.core import ServingCore
 from deepclf.serving.metrics import ServerMetrics
 from deepclf.serving.models import ModelManager
+from deepclf.serving.modelspec import ModelConfig
 from deepclf.variants import DEFAULT_VARIANT, TFLITE_FILES
 
 log = logging.getLogger("deepclf.serving")
@@ -116,6 +118,10 @@ class EdgeServer:
         self._state_lock = threading.Lock()
         self._running = False
         self.tls: Any = None  # deepclf.serving.tls.TlsMaterial when TLS is configured
+        self.config_reloads = 0  # models.config reloads applied (poll or HandleReloadConfigRequest)
+        self._config_text: str | None = None  # the models.config text last applied
+        self._config_stop = threading.Event()
+        self._config_thread: threading.Thread | None = None
 
     # -- addresses -------------------------------------------------------------------------------------------
 
@@ -174,6 +180,7 @@ class EdgeServer:
                 timeout_s=cfg.batch_timeout_micros / 1e6,
                 num_threads=cfg.num_batch_threads,
                 max_enqueued_batches=cfg.max_enqueued_batches,
+                allowed_batch_sizes=cfg.allowed_batch_sizes,
                 on_batch=self.metrics.batch_size.observe,
             )
         self.manager = ModelManager(
@@ -206,6 +213,13 @@ class EdgeServer:
             self._grpc.start()
             set_serving(self._health, True)
         self.manager.start()
+        if cfg.model_config_file and not cfg.model_configs:
+            self._config_text = Path(cfg.model_config_file).read_text()
+            if cfg.config_poll_seconds > 0:
+                self._config_thread = threading.Thread(
+                    target=self._config_poll_loop, name="deepclf-config-poll", daemon=True
+                )
+                self._config_thread.start()
         self._on_models_changed()
         log.info("edge server AVAILABLE: %s", self.describe())
 
@@ -265,7 +279,53 @@ class EdgeServer:
             self._running = False
             self._shutdown(grace)
 
+    def reload_config(self, models: Sequence[ModelConfig] | None = None) -> bool:
+        """Apply a new models list (``None``: re-read ``--model_config_file``); True if something changed.
+
+        Models added are loaded, removed ones unloaded after their in-flight requests, policies and labels updated
+        (``ModelManager.reconfigure``). An invalid config (syntax, duplicate names, labels naming versions that
+        are not available) raises ``UsageError`` and the running config stays::
+
+            server.reload_config()                                   # after editing models.config
+            server.reload_config([ModelConfig("a", "models/a")])     # what HandleReloadConfigRequest does
+        """
+        if self.manager is None:
+            raise UsageError("the server is not running")
+        cfg = self.config
+        if models is None:
+            if not cfg.model_config_file:
+                raise UsageError("no --model_config_file to reload")
+            from deepclf.serving.modelconfig import load_model_config_file
+
+            text = Path(cfg.model_config_file).read_text()
+            if text == self._config_text:
+                return False
+            try:
+                models = load_model_config_file(cfg.model_config_file)
+            finally:
+                self._config_text = text  # a bad file is reported once, not on every poll
+        self.manager.check_labels(models, allow_unavailable=cfg.allow_version_labels_for_unavailable_models)
+        self.manager.reconfigure(models)
+        self.config_reloads += 1
+        self._on_models_changed()
+        return True
+
+    def _config_poll_loop(self) -> None:
+        period = self.config.config_poll_seconds
+        while not self._config_stop.wait(period):
+            try:
+                self.reload_config()
+            except Exception as exc:  # noqa: BLE001 - a bad config is logged; the running config stays
+                log.error(
+                    "models.config %s not applied, keeping the running config: %s",
+                    self.config.model_config_file,
+                    " ".join(str(exc).split()),
+                )
+
     def _shutdown(self, grace: float) -> None:
+        self._config_stop.set()
+        if self._config_thread is not None:
+            self._config_thread.join(5.0)
         if self._health is not None:
             from deepclf.serving.grpc_server import set_serving
 
