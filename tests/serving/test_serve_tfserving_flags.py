@@ -454,3 +454,88 @@ def test_tfserving_documented_command_lines_start(line: str, models_root: Path, 
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-3000:]
     assert "blocked imports: []" in err and "Traceback" not in err
+
+
+# -- model warmup ----------------------------------------------------------------------------------------------------
+
+
+def _tfrecord(records: list[bytes]) -> bytes:
+    import struct
+
+    from deepclf.serving.warmup import masked_crc32c
+
+    out = b""
+    for data in records:
+        length = struct.pack("<Q", len(data))
+        out += length + struct.pack("<I", masked_crc32c(length)) + data + struct.pack("<I", masked_crc32c(data))
+    return out
+
+
+def _predict_log(inputs: dict[str, np.ndarray]) -> bytes:
+    from deepclf.protocol.messages import message_class
+
+    log: object = message_class("tensorflow.serving.PredictionLog")()
+    request = log.predict_log.request  # type: ignore[attr-defined]
+    request.model_spec.name = "flowers"
+    for name, value in inputs.items():
+        request.inputs[name].CopyFrom(P.to_tensor_proto(value))
+    return log.SerializeToString()  # type: ignore[attr-defined]
+
+
+def test_tfrecord_reader_checks_crcs(tmp_path: Path) -> None:
+    from deepclf.serving.warmup import crc32c, read_tfrecords
+
+    assert crc32c(b"123456789") == 0xE3069283
+    f = tmp_path / "records"
+    f.write_bytes(_tfrecord([b"one", b"two!"]))
+    assert list(read_tfrecords(f)) == [b"one", b"two!"]
+    data = bytearray(f.read_bytes())
+    data[13] ^= 0xFF  # a byte of the first record's data
+    f.write_bytes(bytes(data))
+    with pytest.raises(P.ServingError, match="CRC mismatch") as exc:
+        list(read_tfrecords(f))
+    assert exc.value.code == P.Code.DATA_LOSS
+
+
+def _flowers_copy(models_root: Path, dest: Path, warmup: bytes | None) -> Path:
+    import shutil
+
+    base = dest / "flowers"
+    shutil.copytree(models_root / "flowers", base)
+    target = base / "1" / "assets.extra" / "tf_serving_warmup_requests"
+    if warmup is not None:
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(warmup)
+    return base
+
+
+def test_warmup_runs_before_available_and_is_counted(models_root: Path, tmp_path: Path) -> None:
+    from deepclf.serving import EdgeServer, ServerConfig
+
+    good = _tfrecord([_predict_log({"image": np.zeros((n, 64, 64, 3), np.float32)}) for n in (1, 2, 3)])
+    base = _flowers_copy(models_root, tmp_path, good)
+    kw = {"model_base_path": base, "port": None, "rest_api_port": 0, "threads": 1, "poll_seconds": 0}
+    with EdgeServer(ServerConfig(**kw)) as srv:  # type: ignore[arg-type]
+        assert srv.warmup_requests == 3
+    with EdgeServer(ServerConfig(**kw, enable_model_warmup=False)) as srv:  # type: ignore[arg-type]
+        assert srv.warmup_requests == 0
+
+
+@pytest.mark.parametrize(
+    ("warmup", "message"),
+    [
+        (lambda: _tfrecord([_predict_log({"no_such_input": np.zeros((1, 4), np.float32)})]), "warmup request 0"),
+        (lambda: _tfrecord([b"\xff\xff not a PredictionLog"]), "Failed to parse warmup record 0"),
+        (lambda: b"not a TFRecord file at all", "TFRecord format"),
+    ],
+)
+def test_failing_warmup_fails_the_load(
+    models_root: Path, tmp_path: Path, warmup: Callable[[], bytes], message: str
+) -> None:
+    from deepclf.errors import ModelFormatError
+    from deepclf.serving import EdgeServer, ServerConfig
+
+    base = _flowers_copy(models_root, tmp_path, warmup())
+    cfg = ServerConfig(model_base_path=base, port=None, rest_api_port=0, threads=1, poll_seconds=0)
+    with pytest.raises(ModelFormatError, match=re.escape(message)):
+        EdgeServer(cfg).start()

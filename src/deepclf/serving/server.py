@@ -118,6 +118,7 @@ class EdgeServer:
         self._state_lock = threading.Lock()
         self._running = False
         self.tls: Any = None  # deepclf.serving.tls.TlsMaterial when TLS is configured
+        self.warmup_requests = 0  # warmup requests replayed before versions became AVAILABLE
         self.config_reloads = 0  # models.config reloads applied (poll or HandleReloadConfigRequest)
         self._config_text: str | None = None  # the models.config text last applied
         self._config_stop = threading.Event()
@@ -185,7 +186,7 @@ class EdgeServer:
             )
         self.manager = ModelManager(
             models,
-            loader=lambda p: load_version(p, cfg),
+            loader=self._load_and_warm_up,
             poll_seconds=cfg.poll_seconds,
             on_change=self._on_models_changed,
         )
@@ -278,6 +279,26 @@ class EdgeServer:
                 return
             self._running = False
             self._shutdown(grace)
+
+    def _load_and_warm_up(self, path: Path) -> Any:
+        """``load_version``, then (``enable_model_warmup``) the version's warmup requests, before it is AVAILABLE.
+
+        A failing warmup request fails the load (the runner is closed, the error is the version's status).
+        """
+        runner = load_version(path, self.config)
+        if not self.config.enable_model_warmup:
+            return runner
+        from deepclf.serving.warmup import run_warmup
+
+        try:
+            n = run_warmup(path, runner, model=path.parent.name, version=path.name)
+        except BaseException:
+            close = getattr(runner, "close", None)
+            if callable(close):
+                close()
+            raise
+        self.warmup_requests += n  # loads run one at a time (the manager's scan lock)
+        return runner
 
     def reload_config(self, models: Sequence[ModelConfig] | None = None) -> bool:
         """Apply a new models list (``None``: re-read ``--model_config_file``); True if something changed.

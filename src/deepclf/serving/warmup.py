@@ -1,0 +1,141 @@
+"""Model warmup as TF Serving does it (``--enable_model_warmup``, on by default), without TensorFlow.
+
+A version folder may hold ``assets.extra/tf_serving_warmup_requests``: a TFRecord file (each record: uint64 length,
+masked CRC32C of the length, the data, masked CRC32C of the data) of ``tensorflow.serving.PredictionLog``
+messages (``deepclf convert`` writes one). Before the version becomes AVAILABLE each ``predict_log`` request is
+run through the freshly loaded runner; any failure fails the load::
+
+    n = run_warmup(version_dir, runner)     # records replayed (0 when there is no warmup file)
+    for data in read_tfrecords(path): ...   # the raw records, CRCs checked
+
+``classify_log`` / ``regress_log`` records are skipped with a warning (the edge runners answer Predict);
+more than 1000 records fail as in TF Serving (``kMaxNumRecords``).
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from deepclf.protocol import errors as E
+
+log = logging.getLogger("deepclf.serving")
+
+WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
+MAX_RECORDS = 1000  # TF Serving's kMaxNumRecords
+
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for i in range(256):
+        crc = i
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_TABLE = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    """CRC-32C (Castagnoli), as TFRecord uses: ``crc32c(b"123456789") == 0xE3069283``."""
+    crc = 0xFFFFFFFF
+    table = _TABLE
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def masked_crc32c(data: bytes) -> int:
+    """TFRecord's masked CRC: rotate right by 15 bits and add 0xa282ead8."""
+    crc = crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def read_tfrecords(path: str | Path) -> Iterator[bytes]:
+    """The records of an uncompressed TFRecord file; ``DataLoss`` naming the record on bad framing or CRCs."""
+    p = Path(path)
+    with p.open("rb") as f:
+        index = 0
+        while True:
+            header = f.read(12)
+            if not header:
+                return
+            hint = ". Please verify your warmup data is in TFRecord format."
+            if len(header) < 12:
+                raise E.DataLoss(f"{p}: record {index} is truncated (header of {len(header)} of 12 bytes){hint}")
+            (length,) = struct.unpack("<Q", header[:8])
+            (length_crc,) = struct.unpack("<I", header[8:])
+            if masked_crc32c(header[:8]) != length_crc:
+                raise E.DataLoss(f"{p}: record {index}: corrupted length (CRC mismatch){hint}")
+            data = f.read(length)
+            footer = f.read(4)
+            if len(data) < length or len(footer) < 4:
+                raise E.DataLoss(f"{p}: record {index} is truncated (expected {length} bytes){hint}")
+            if masked_crc32c(data) != struct.unpack("<I", footer)[0]:
+                raise E.DataLoss(f"{p}: record {index}: corrupted data (CRC mismatch){hint}")
+            yield data
+            index += 1
+
+
+def run_warmup(version_dir: str | Path, runner: Any, *, model: str = "?", version: int | str = "?") -> int:
+    """Replay the version's warmup requests through ``runner.run``; the number of requests run.
+
+    Raises the request's own error (so the load fails with it), ``InvalidInput`` for an unparseable record or more
+    than 1000 records, ``DataLoss`` for a file that is not TFRecord.
+    """
+    from deepclf.protocol.messages import message_class
+    from deepclf.protocol.tensors import to_ndarray
+
+    path = Path(version_dir) / WARMUP_FILE
+    if not path.is_file():
+        log.info("model %r version %s: no warmup data file found at %s", model, version, path)
+        return 0
+    prediction_log = message_class("tensorflow.serving.PredictionLog")
+    t0 = time.perf_counter()
+    count = skipped = 0
+    for i, data in enumerate(read_tfrecords(path)):
+        if i >= MAX_RECORDS:
+            raise E.InvalidInput(f"Number of warmup records exceeds the maximum ({MAX_RECORDS}) at {path}")
+        msg: Any = prediction_log()
+        try:
+            msg.ParseFromString(data)
+        except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends: the record is not a PredictionLog
+            raise E.InvalidInput(f"Failed to parse warmup record {i} from {path}: {exc}") from None
+        kind = msg.WhichOneof("log_type")
+        if kind is None:
+            continue  # TF Serving skips a record with no log_type
+        if kind != "predict_log":
+            skipped += 1
+            continue
+        request = msg.predict_log.request
+        inputs = {name: to_ndarray(t) for name, t in request.inputs.items()}
+        signature = request.model_spec.signature_name or "serving_default"
+        try:
+            runner.run(inputs, signature)
+        except Exception as exc:
+            err = E.from_exception(exc)
+            raise type(err)(f"warmup request {i} from {path} failed: {err.message}") from exc
+        count += 1
+    if skipped:
+        log.warning(
+            "model %r version %s: %d classify/regress warmup records skipped (only predict_log is replayed)",
+            model,
+            version,
+            skipped,
+        )
+    log.info(
+        "Finished reading warmup data for model %r version %s at %s. Number of warmup records read: %d. "
+        "Elapsed time (microseconds): %d.",
+        model,
+        version,
+        path,
+        count,
+        (time.perf_counter() - t0) * 1e6,
+    )
+    return count
