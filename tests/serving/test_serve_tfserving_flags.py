@@ -539,3 +539,26 @@ def test_failing_warmup_fails_the_load(
     cfg = ServerConfig(model_base_path=base, port=None, rest_api_port=0, threads=1, poll_seconds=0)
     with pytest.raises(ModelFormatError, match=re.escape(message)):
         EdgeServer(cfg).start()
+
+
+def test_failed_load_is_retried_max_num_load_retries_times(models_root: Path) -> None:
+    from deepclf.errors import ModelFormatError
+    from deepclf.serving import EdgeServer, ServerConfig
+
+    attempts: list[int] = []
+
+    def flaky(runner: object) -> object:  # the first two loads fail, the third works
+        attempts.append(1)
+        if len(attempts) <= 2:
+            raise ModelFormatError(f"simulated load failure {len(attempts)}")
+        return runner
+
+    kw = {"model_base_path": models_root / "flowers", "port": None, "rest_api_port": 0, "poll_seconds": 0}
+    cfg = ServerConfig(**kw, runner_wrapper=flaky, max_num_load_retries=2, load_retry_interval_micros=0)  # type: ignore[arg-type]
+    with EdgeServer(cfg) as srv:
+        assert srv.manager is not None and srv.manager.summary() == {"flowers": [1]}
+    assert len(attempts) == 3
+    attempts.clear()
+    cfg = ServerConfig(**kw, runner_wrapper=flaky, max_num_load_retries=1, load_retry_interval_micros=0)  # type: ignore[arg-type]
+    with pytest.raises(ModelFormatError, match="simulated load failure 2"):
+        EdgeServer(cfg).start()

@@ -255,7 +255,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="let labels in models.config name versions that are not loaded yet (default false)",
     )
     p.add_argument(
-        "--max_num_load_retries", type=int, default=5, help="retries after a failed version load (default 5)"
+        "--max_num_load_retries",
+        type=int,
+        default=0,
+        help="retries after a failed version load (default 0: reported at once; TF Serving's is 5)",
     )
     p.add_argument(
         "--load_retry_interval_micros",

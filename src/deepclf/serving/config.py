@@ -73,7 +73,7 @@ class ServerConfig:
     config_poll_seconds: float = 0.0
     enable_model_warmup: bool = True
     rest_api_timeout_ms: int = 30000
-    max_num_load_retries: int = 5
+    max_num_load_retries: int = 0
     load_retry_interval_micros: int = 60_000_000
     allow_version_labels_for_unavailable_models: bool = False
     monitoring_config_file: str | os.PathLike[str] | None = None
@@ -122,6 +122,8 @@ class ServerConfig:
             self.num_batch_threads = params.num_batch_threads
             self.max_enqueued_batches = params.max_enqueued_batches
             self.allowed_batch_sizes = params.allowed_batch_sizes
+        if self.max_num_load_retries < 0:
+            raise UsageError(f"max_num_load_retries must be >= 0, got {self.max_num_load_retries}")
         if self.max_enqueued_batches < 1:
             raise UsageError(
                 f"max_enqueued_batches must be >= 1 (how many batches may wait), got {self.max_enqueued_batches}"

@@ -283,8 +283,30 @@ class EdgeServer:
     def _load_and_warm_up(self, path: Path) -> Any:
         """``load_version``, then (``enable_model_warmup``) the version's warmup requests, before it is AVAILABLE.
 
-        A failing warmup request fails the load (the runner is closed, the error is the version's status).
+        A failing warmup request fails the load (the runner is closed, the error is the version's status). A failed
+        load is retried ``max_num_load_retries`` times, ``load_retry_interval_micros`` apart (TF Serving's flags).
         """
+        cfg = self.config
+        for attempt in range(cfg.max_num_load_retries + 1):
+            try:
+                return self._load_once(path)
+            except Exception as exc:
+                if attempt >= cfg.max_num_load_retries or self._config_stop.is_set():
+                    raise
+                wait = max(cfg.load_retry_interval_micros, 0) / 1e6
+                log.warning(
+                    "loading %s failed (%s); retry %d of %d in %.1f s",
+                    path,
+                    " ".join(str(exc).split()),
+                    attempt + 1,
+                    cfg.max_num_load_retries,
+                    wait,
+                )
+                if self._config_stop.wait(wait):
+                    raise
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _load_once(self, path: Path) -> Any:
         runner = load_version(path, self.config)
         if not self.config.enable_model_warmup:
             return runner
