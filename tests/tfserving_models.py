@@ -10,7 +10,8 @@
 * ``regress_x_to_y`` / ``regress_x_to_y2`` (regress): ``inputs`` (tf.Example) -> ``outputs`` = y / y2
 * ``regress_x2_to_y3`` (regress): ``inputs`` = x2 (float) -> ``outputs`` = y3
 
-``half_plus_three``: the same with ``b=3`` (``serving_default`` x -> y = 0.5x+3, ``regress_x_to_y`` -> 0.5x+3).
+``half_plus_three``: the same with ``b=3`` (``serving_default`` x -> y = 0.5x+3, ``regress_x_to_y`` -> 0.5x+3), plus
+the regress signature under the key ``tensorflow/serving/regress`` as in TF Serving's checked-in model.
 
 Usage (TensorFlow needed, tests only)::
 
@@ -21,7 +22,10 @@ Usage (TensorFlow needed, tests only)::
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 HALF_PLUS_TWO = "half_plus_two"
 HALF_PLUS_THREE = "half_plus_three"
@@ -82,6 +86,8 @@ def save_half_plus(export_dir: Path, b: float = 2.0) -> Path:
             "regress_x_to_y2": sig({"inputs": serialized}, {"outputs": y2}, REGRESS),
             "regress_x2_to_y3": sig({"inputs": x2}, {"outputs": y3}, REGRESS),
         }
+        if b == 3.0:  # half_plus_three's checked-in model also has its regress signature under the method's name
+            signatures[REGRESS] = sig({"inputs": serialized}, {"outputs": tf.identity(y)}, REGRESS)
         with v1.Session(graph=graph) as sess:
             sess.run(v1.global_variables_initializer())
             builder = v1.saved_model.Builder(str(export_dir))
@@ -129,3 +135,20 @@ def build_tfserving_models(root: Path) -> Path:
     save_half_plus(root / HALF_PLUS_THREE / VERSION_DIRS[0], b=3.0)
     (root / "models.config").write_text(models_config_text(root))
     return root
+
+
+@contextlib.contextmanager
+def serve(root: Path, **overrides: Any) -> Iterator[Any]:
+    """An ``EdgeServer`` serving ``root/models.config`` (REST and gRPC on free loopback ports)::
+
+    with serve(build_tfserving_models(tmp)) as srv:
+        httpx.post(srv.rest_url + "/v1/models/half_plus_two:predict", json={"instances": [2.0]})
+    """
+    from deepclf.serving import EdgeServer, ServerConfig
+    from deepclf.serving.modelconfig import load_model_config_file
+
+    options: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "rest_api_port": 0, "threads": 2, "poll_seconds": 0}
+    options.update(overrides)
+    cfg = ServerConfig(model_configs=load_model_config_file(root / "models.config"), **options)
+    with EdgeServer(cfg) as srv:
+        yield srv

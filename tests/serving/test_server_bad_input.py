@@ -185,7 +185,7 @@ REST_CASES = [
         "Unrecognized servable version label: canary",
     ),
     ("unknown-verb", "POST", "/v1/models/flowers:explode", b'{"instances": [1.0]}', 400, "Malformed request"),
-    ("classify-unsupported", "POST", "/v1/models/flowers:classify", b'{"examples": []}', 501, "classify"),
+    ("classify-no-examples", "POST", "/v1/models/flowers:classify", b'{"examples": []}', 400, "empty array"),
     ("non-numeric-version", "GET", "/v1/models/flowers/versions/abc", None, 400, "Malformed request"),
     ("status-unknown-model", "GET", "/v1/models/tulips", None, 404, "Could not find any versions of model tulips"),
     ("status-unknown-version", "GET", "/v1/models/flowers/versions/9", None, 404, "Could not find version 9"),

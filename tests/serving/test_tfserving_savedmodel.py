@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.tfserving_models import HALF_PLUS_THREE, HALF_PLUS_TWO
+from tests.tfserving_models import HALF_PLUS_THREE, HALF_PLUS_TWO, serve
 
 pytest.importorskip("tensorflow")
 httpx = pytest.importorskip("httpx")
@@ -18,18 +18,7 @@ httpx = pytest.importorskip("httpx")
 
 @pytest.fixture(scope="module")
 def tfs_server(tfserving_models: Path) -> Iterator:
-    from deepclf.serving import EdgeServer, ServerConfig
-    from deepclf.serving.modelconfig import load_model_config_file
-
-    cfg = ServerConfig(
-        model_configs=load_model_config_file(tfserving_models / "models.config"),
-        host="127.0.0.1",
-        port=0,
-        rest_api_port=0,
-        threads=2,
-        poll_seconds=0,
-    )
-    with EdgeServer(cfg) as srv:
+    with serve(tfserving_models) as srv:
         yield srv
 
 
@@ -54,7 +43,7 @@ def test_predict_row_and_columnar(tfs_server) -> None:
 
 
 def test_versions_and_labels(tfs_server) -> None:
-    for path, version in (("", 124), ("/versions/123", 123), ("/labels/stable", 123), ("/labels/canary", 124)):
+    for path in ("", "/versions/123", "/versions/124", "/labels/stable", "/labels/canary"):
         code, doc = _post(tfs_server, f"/v1/models/{HALF_PLUS_TWO}{path}:predict", {"instances": [[2.0]]})
         assert (code, doc) == (200, {"predictions": [[3.0]]}), path
     status = httpx.get(tfs_server.rest_url + f"/v1/models/{HALF_PLUS_TWO}").json()

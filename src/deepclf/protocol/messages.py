@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 
     ClassificationRequest = _types.ClassificationRequest
     ClassificationResponse = _types.ClassificationResponse
+    ClassificationResult = _types.ClassificationResult
+    RegressionResult = _types.RegressionResult
     Code = _types.Code
     DataType = _types.DataType
     Example = _types.Example
@@ -109,6 +111,8 @@ else:
     Input = message_class("tensorflow.serving.Input")
     ClassificationRequest = message_class("tensorflow.serving.ClassificationRequest")
     ClassificationResponse = message_class("tensorflow.serving.ClassificationResponse")
+    ClassificationResult = message_class("tensorflow.serving.ClassificationResult")
+    RegressionResult = message_class("tensorflow.serving.RegressionResult")
     RegressionRequest = message_class("tensorflow.serving.RegressionRequest")
     RegressionResponse = message_class("tensorflow.serving.RegressionResponse")
     MultiInferenceRequest = message_class("tensorflow.serving.MultiInferenceRequest")

@@ -57,6 +57,17 @@ def _shape(info: Any) -> tuple[int | None, ...] | None:
     return tuple(None if d.size < 0 else int(d.size) for d in shape.dim)
 
 
+def tf_error_text(message: str) -> str:
+    """The part of a TF runtime error that TF Serving sends: without eager mode's "Graph execution error" frame,
+    the Python stack and the ``[[{{node ...}}]]`` suffix, e.g. "Could not parse example input, value: '...'"."""
+    text = message.strip()
+    if text.startswith("Graph execution error:"):
+        blocks = [b.strip() for b in text.split("\n\n") if b.strip()]
+        text = blocks[-1] if blocks else text
+    text = text.split("\n\t [[")[0].split(" [Op:")[0].strip()
+    return text or "TensorFlow could not run the signature"
+
+
 class GenericSavedModelRunner:
     """Any SavedModel behind its own signatures; ``run(inputs, signature)`` -> ``{output alias: array}``."""
 
@@ -118,8 +129,7 @@ class GenericSavedModelRunner:
         try:
             out = self._functions[signature](**feed)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
-            message = getattr(exc, "message", None) or str(exc)
-            raise InvalidInputError(message.strip().splitlines()[0] if message else type(exc).__name__) from None
+            raise InvalidInputError(tf_error_text(getattr(exc, "message", None) or str(exc))) from None
         return {name: self._numpy(out[name]) for name in spec.outputs if name in out}
 
     @staticmethod

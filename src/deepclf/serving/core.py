@@ -34,7 +34,13 @@ import orjson
 from deepclf import protocol as P
 from deepclf.manifest import MANIFEST_NAME, SIGNATURE_FLOAT
 from deepclf.protocol import rest as R
-from deepclf.protocol.messages import StringValue
+from deepclf.protocol.inference import serialize_input
+from deepclf.protocol.messages import (
+    ClassificationResponse,
+    MultiInferenceResponse,
+    RegressionResponse,
+    StringValue,
+)
 from deepclf.protocol.tensors import datatype_for, shape_proto
 from deepclf.serving.batching import Batcher, Outputs, batch_key
 from deepclf.serving.models import ModelManager, ServedVersion
@@ -42,6 +48,15 @@ from deepclf.serving.models import ModelManager, ServedVersion
 log = logging.getLogger("deepclf.serving")
 
 PREDICT_METHOD_NAME = "tensorflow/serving/predict"
+CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
+REGRESS_METHOD_NAME = "tensorflow/serving/regress"
+#: The kinds of tf.Example APIs, and the tensor aliases their signatures use (signature_constants.h).
+CLASSIFY = "classify"
+REGRESS = "regress"
+EXAMPLES_INPUT = "inputs"
+CLASSES_OUTPUT = "classes"
+SCORES_OUTPUT = "scores"
+REGRESSION_OUTPUT = "outputs"
 SIGNATURE_DEF = "signature_def"
 #: deepclf extension of GetModelMetadata: the version's manifest.json (labels, input size), packed in an ``Any``
 #: holding a ``google.protobuf.StringValue`` whose value is the JSON text. TF Serving refuses the field
@@ -210,6 +225,166 @@ class ServingCore:
             self._fill_spec(response.model_spec, served, key)
             for out_name in wanted or sorted(outputs):
                 response.outputs[out_name].CopyFrom(P.to_tensor_proto(outputs[out_name]))
+            return response
+
+    # -- Classify, Regress, MultiInference (tf.Example inputs; spec §6.1-6.4, §7.2) ------------------------------
+
+    def inference_signature(self, served: ServedVersion, name: str, kind: str) -> str:
+        """The signature key a Classify (``kind="classify"``) or Regress call uses, validated as TF Serving does
+        (aliases ``inputs`` and ``classes``/``scores`` or ``outputs``; the method name is not checked)."""
+        key = name or SIGNATURE_FLOAT
+        spec = served.signatures.get(key)
+        if spec is None:
+            raise P.InvalidInput(f"No signature was found with the name: {key}")
+
+        def debug() -> str:
+            return str(signature_def_map({key: spec}, served.runner).signature_def[key]).strip().replace("\n", " ")
+
+        outs = set(spec.outputs)
+        if len(spec.inputs) != 1:
+            raise P.InvalidInput("Expected one input Tensor.")
+        if kind == CLASSIFY:
+            if len(outs) not in (1, 2):
+                raise P.InvalidInput(f"Expected one or two output Tensors, found {len(outs)}")
+            if EXAMPLES_INPUT not in spec.inputs:
+                raise P.InvalidInput(f"No classification inputs found in SignatureDef: {debug()}")
+            if not outs & {CLASSES_OUTPUT, SCORES_OUTPUT}:
+                raise P.InvalidInput(
+                    'Expected classification signature outputs to contain at least one of "classes" or "scores". '
+                    f"Signature was: {debug()}"
+                )
+        else:
+            if len(outs) != 1:
+                raise P.InvalidInput("Expected one output Tensor.")
+            if EXAMPLES_INPUT not in spec.inputs:
+                raise P.InvalidInput(f"No regression inputs found in SignatureDef: {debug()}")
+            if REGRESSION_OUTPUT not in outs:
+                raise P.InvalidInput(f"No regression outputs found in SignatureDef: {debug()}")
+        return key
+
+    @staticmethod
+    def examples_tensor(inp: Any) -> dict[str, np.ndarray]:
+        """The signature's inputs for an ``Input``: ``inputs`` = 1-D DT_STRING serialized tf.Examples."""
+        serialized = serialize_input(inp)
+        arr = np.empty(len(serialized), dtype=object)
+        arr[:] = serialized
+        return {EXAMPLES_INPUT: arr}
+
+    @staticmethod
+    def fill_classification(outputs: Mapping[str, np.ndarray], n: int, result: Any) -> None:
+        """Signature outputs ``classes`` [N, C] strings and/or ``scores`` [N, C] float -> ``ClassificationResult``."""
+        scores = outputs.get(SCORES_OUTPUT)
+        classes = outputs.get(CLASSES_OUTPUT)
+        for what, t in (("scores", scores), ("classes", classes)):
+            if t is None:
+                continue
+            if t.ndim != 2:
+                raise P.InvalidInput(f"Expected Tensor shape: [batch_size num_classes] but got {list(t.shape)}")
+            if t.shape[0] != n:
+                raise P.InvalidInput(f"Expected {what} output batch size of {n}. Got: {t.shape[0]}")
+        if scores is not None and scores.dtype != np.float32:
+            raise P.InvalidInput(f"Expected scores Tensor of DT_FLOAT. Got: {scores.dtype}")
+        if classes is not None and classes.dtype.kind not in "OSU":
+            raise P.InvalidInput(f"Expected classes Tensor of DT_STRING. Got: {classes.dtype}")
+        if scores is not None and classes is not None and scores.shape[1] != classes.shape[1]:
+            raise P.InvalidInput(
+                f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}"
+            )
+        width = scores.shape[1] if scores is not None else classes.shape[1] if classes is not None else 0
+        for i in range(n):
+            entry = result.classifications.add()
+            for j in range(width):
+                c = entry.classes.add()
+                if classes is not None:
+                    label = classes[i, j]
+                    c.label = label.decode("utf-8", "replace") if isinstance(label, bytes) else str(label)
+                if scores is not None:
+                    c.score = float(scores[i, j])
+
+    @staticmethod
+    def fill_regression(outputs: Mapping[str, np.ndarray], n: int, result: Any) -> None:
+        """Signature output ``outputs`` float [N] or [N, 1] -> ``RegressionResult``."""
+        t = outputs[REGRESSION_OUTPUT]
+        if not (t.ndim == 1 or (t.ndim == 2 and t.shape[1] == 1)):
+            raise P.InvalidInput(
+                f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got {list(t.shape)}"
+            )
+        if t.shape[0] != n:
+            raise P.InvalidInput(f"Input batch size did not match output batch size: {n} vs. {t.shape[0]}")
+        if t.dtype != np.float32:
+            raise P.InvalidInput(f"Expected output Tensor of DT_FLOAT.  Got: {t.dtype}")
+        for v in t.reshape(-1).tolist():
+            result.regressions.add().value = v
+
+    def _infer_examples(self, served: ServedVersion, key: str, inp: Any) -> tuple[Outputs, int]:
+        inputs = self.examples_tensor(inp)
+        return self.infer(served, key, inputs).result(), len(inputs[EXAMPLES_INPUT])
+
+    def grpc_classify(self, request: Any, info: CallInfo) -> Any:
+        """``PredictionService.Classify``, blocking (a gRPC thread waits for the pool)."""
+        name, version, label = self.model_spec_of(request)
+        info.model = name
+        with self.manager.acquire(name, version, label) as served:
+            info.fill(served)
+            key = info.signature = self.inference_signature(served, request.model_spec.signature_name, CLASSIFY)
+            outputs, n = self._infer_examples(served, key, request.input)
+            response = ClassificationResponse()
+            self.fill_classification(outputs, n, response.result)
+            self._fill_spec(response.model_spec, served, key)
+            return response
+
+    def grpc_regress(self, request: Any, info: CallInfo) -> Any:
+        """``PredictionService.Regress``, blocking."""
+        name, version, label = self.model_spec_of(request)
+        info.model = name
+        with self.manager.acquire(name, version, label) as served:
+            info.fill(served)
+            key = info.signature = self.inference_signature(served, request.model_spec.signature_name, REGRESS)
+            outputs, n = self._infer_examples(served, key, request.input)
+            response = RegressionResponse()
+            self.fill_regression(outputs, n, response.result)
+            self._fill_spec(response.model_spec, served, key)
+            return response
+
+    def grpc_multi_inference(self, request: Any, info: CallInfo) -> Any:
+        """``PredictionService.MultiInference``: several classify/regress tasks of one model on the same input."""
+        tasks = list(request.tasks)
+        name = tasks[0].model_spec.name if tasks else ""
+        if not name:
+            raise P.InvalidInput("ModelSpec has no name specified.")
+        seen: set[str] = set()
+        for task in tasks:
+            if not task.model_spec.name:
+                raise P.InvalidInput("Found ModelSpec with an empty model name.")
+            if task.model_spec.name != name:
+                raise P.InvalidInput("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
+            sig = task.model_spec.signature_name or SIGNATURE_FLOAT
+            if sig in seen:
+                raise P.InvalidInput(f"Duplicate evaluation of signature: {sig}")
+            seen.add(sig)
+        first = tasks[0].model_spec
+        choice = first.WhichOneof("version_choice")
+        version = int(first.version.value) if choice == "version" else None
+        label = first.version_label if choice == "version_label" else None
+        info.model = name
+        with self.manager.acquire(name, version, label) as served:
+            info.fill(served)
+            response = MultiInferenceResponse()
+            for task in tasks:
+                sig = task.model_spec.signature_name or SIGNATURE_FLOAT
+                if sig not in served.signatures:
+                    raise P.InvalidInput(f"Requested signature not found in model graph: {sig}")
+                if task.method_name not in (CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME):
+                    raise P.Unimplemented(f"Unsupported signature method_name: {task.method_name}")
+                kind = CLASSIFY if task.method_name == CLASSIFY_METHOD_NAME else REGRESS
+                key = self.inference_signature(served, sig, kind)
+                outputs, n = self._infer_examples(served, key, request.input)
+                result = response.results.add()
+                self._fill_spec(result.model_spec, served, key)
+                if kind == CLASSIFY:
+                    self.fill_classification(outputs, n, result.classification_result)
+                else:
+                    self.fill_regression(outputs, n, result.regression_result)
             return response
 
     # -- metadata and status ---------------------------------------------------------------------------------

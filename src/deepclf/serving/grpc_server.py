@@ -1,4 +1,5 @@
-"""TF Serving's gRPC API (PredictionService.Predict/GetModelMetadata, ModelService.GetModelStatus) and the standard
+"""TF Serving's gRPC API (PredictionService.Predict/Classify/Regress/MultiInference/GetModelMetadata,
+ModelService.GetModelStatus) and the standard
 ``grpc.health.v1`` service, on a synchronous ``grpc.server`` with a thread pool.
 
 Handlers are generic (``deepclf.protocol.rpc``): no generated stubs, and the wire format is TF Serving's, so
@@ -111,6 +112,9 @@ def create_grpc_server(
                 {
                     "Predict": _handler(core, metrics, "predict", core.grpc_predict, access_log),
                     "GetModelMetadata": _handler(core, metrics, "metadata", core.grpc_metadata, access_log),
+                    "Classify": _handler(core, metrics, "classify", core.grpc_classify, access_log),
+                    "Regress": _handler(core, metrics, "regress", core.grpc_regress, access_log),
+                    "MultiInference": _handler(core, metrics, "multi_inference", core.grpc_multi_inference, access_log),
                 },
             ),
             P.generic_handler(

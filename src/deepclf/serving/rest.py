@@ -41,9 +41,12 @@ from starlette.routing import Route
 
 from deepclf import protocol as P
 from deepclf.protocol import rest as R
-from deepclf.protocol.messages import SIGNATURE_DEF_FIELD, StringValue
+from deepclf.protocol.inference import classify_results_to_json, input_from_json, regress_results_to_json
+from deepclf.protocol.messages import SIGNATURE_DEF_FIELD, ClassificationResult, RegressionResult, StringValue
 from deepclf.serving.core import (
+    CLASSIFY,
     DEEPCLF_MANIFEST,
+    EXAMPLES_INPUT,
     SIGNATURE_DEF,
     CallInfo,
     ServingCore,
@@ -186,12 +189,27 @@ def create_app(
 
     async def predict(request: Request, m: re.Match[str], info: CallInfo) -> Response:
         verb = m["verb"].lower()
-        if verb in ("classify", "regress"):
-            raise P.Unimplemented(f"the {verb} API is not served here (no Example-based signatures); use :predict")
-        if verb != "predict":
-            raise P.InvalidInput(f"Malformed request: POST {request.url.path} (expected :predict)")
+        if verb not in ("predict", "classify", "regress"):
+            raise P.InvalidInput(f"Malformed request: POST {request.url.path} (expected :predict, :classify, :regress)")
         body = await read_body(request, max_body_bytes)
         version = int(m["version"]) if m["version"] else None
+        if verb != "predict":  # tf.Example APIs (spec §5.5)
+            sig_name, inp = await in_pool(input_from_json, body, verb)
+            with core.manager.acquire(m["name"], version, m["label"]) as served:
+                info.fill(served)
+                key = info.signature = core.inference_signature(served, sig_name, verb)
+                inputs = await in_pool(core.examples_tensor, inp)
+                outputs = await asyncio.wrap_future(core.infer(served, key, inputs))
+                n = len(inputs[EXAMPLES_INPUT])
+                if verb == CLASSIFY:
+                    result: Any = ClassificationResult()
+                    core.fill_classification(outputs, n, result)
+                    out = classify_results_to_json(result)
+                else:
+                    result = RegressionResult()
+                    core.fill_regression(outputs, n, result)
+                    out = regress_results_to_json(result)
+            return Response(out, media_type=JSON)
         with core.manager.acquire(m["name"], version, m["label"]) as served:
             info.fill(served)
             key, req = await in_pool(core.decode_rest, served, body, info)
