@@ -9,9 +9,9 @@ base URL, headers, body) and reads the answer's bytes; the REST clients only sen
 from __future__ import annotations
 
 import gzip
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import numpy as np
@@ -26,6 +26,8 @@ from deepclf.manifest import Manifest
 from deepclf.protocol import rest
 from deepclf.protocol.errors import InvalidInput
 from deepclf.signatures import TensorSpec
+
+_T = TypeVar("_T")
 
 #: A sensible opt-in threshold: ``gzip_threshold=GZIP_THRESHOLD`` compresses REST request bodies over 64 KiB
 #: (``Content-Encoding: gzip``); TF Serving and the edge server both decode them.
@@ -121,24 +123,28 @@ class RestCodec:
         spec = md.signatures.get(signature) if md is not None else None
         names = list(spec.outputs) if spec is not None else None
         dtypes = {n: _rest_dtype(t) for n, t in spec.outputs.items()} if spec is not None else None
-        try:
-            return rest.decode_predict_response(content, output_names=names, dtypes=dtypes)
-        except InvalidInput as exc:
-            raise ProtocolError(f"the server's predict answer is not TF Serving JSON: {exc}") from None
+        return _decoded("predict", lambda: rest.decode_predict_response(content, output_names=names, dtypes=dtypes))
 
     @staticmethod
     def read_status(content: bytes, key: ModelKey) -> ModelStatus:
-        try:
-            return status_from_proto(rest.model_status_from_json(content), key[0])
-        except InvalidInput as exc:
-            raise ProtocolError(f"the server's status answer is not TF Serving JSON: {exc}") from None
+        return _decoded("status", lambda: status_from_proto(rest.model_status_from_json(content), key[0]))
 
     @staticmethod
     def read_metadata(content: bytes, key: ModelKey) -> ModelMetadata:
-        try:
-            return metadata_from_proto(rest.model_metadata_from_json(content), key[0])
-        except (InvalidInput, KeyError, ValueError) as exc:
-            raise ProtocolError(f"the server's metadata answer is not TF Serving JSON: {exc}") from None
+        return _decoded(
+            "metadata",
+            lambda: metadata_from_proto(rest.model_metadata_from_json(content), key[0]),
+            (InvalidInput, KeyError, ValueError),
+        )
+
+
+def _decoded(answer: str, decode: Callable[[], _T], errors: tuple[type[Exception], ...] = (InvalidInput,)) -> _T:
+    """``decode()``; ``errors`` it raises become a ``ProtocolError`` naming the ``answer`` that is not TF Serving
+    JSON."""
+    try:
+        return decode()
+    except errors as exc:
+        raise ProtocolError(f"the server's {answer} answer is not TF Serving JSON: {exc}") from None
 
 
 def check_format(format: str) -> str:
