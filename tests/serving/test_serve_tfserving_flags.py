@@ -562,3 +562,33 @@ def test_failed_load_is_retried_max_num_load_retries_times(models_root: Path) ->
     cfg = ServerConfig(**kw, runner_wrapper=flaky, max_num_load_retries=1, load_retry_interval_micros=0)  # type: ignore[arg-type]
     with pytest.raises(ModelFormatError, match="simulated load failure 2"):
         EdgeServer(cfg).start()
+
+
+def test_grpc_handle_reload_config_request(models_root: Path, tmp_path: Path) -> None:
+    from deepclf.serving import EdgeServer, ServerConfig
+    from deepclf.serving.modelconfig import parse_model_server_config, private_message_class
+
+    flowers, hpt = models_root / "flowers", models_root / "half_plus_two"
+    conf = tmp_path / "models.config"
+    _models_config(conf, {"flowers": flowers})
+    cfg = ServerConfig(model_config_file=conf, port=0, rest_api_port=0, threads=1, poll_seconds=0, access_log=False)
+
+    def request(text: str) -> bytes:
+        req: object = private_message_class("tensorflow.serving.ReloadConfigRequest")()
+        req.config.CopyFrom(parse_model_server_config(text))  # type: ignore[attr-defined]
+        return bytes(req.SerializeToString())  # type: ignore[attr-defined]
+
+    with EdgeServer(cfg) as srv, grpc.insecure_channel(srv.grpc_target) as ch:
+        reload = ch.unary_unary("/tensorflow.serving.ModelService/HandleReloadConfigRequest", None, None)
+        both = f'model_config_list {{ config {{ name: "flowers" base_path: "{flowers}" }} '
+        both += f'config {{ name: "half_plus_two" base_path: "{hpt}" }} }}'
+        answer = private_message_class("tensorflow.serving.ReloadConfigResponse").FromString(reload(request(both)))
+        assert answer.status.error_code == 0  # type: ignore[attr-defined]
+        assert _rest_status(srv, "half_plus_two") == 200 and _grpc_status(ch, "half_plus_two") == grpc.StatusCode.OK
+        dupes = f'model_config_list {{ config {{ name: "a" base_path: "{hpt}" }} config {{ name: "a" base_path: "{hpt}" }} }}'
+        with pytest.raises(grpc.RpcError) as exc:
+            reload(request(dupes))
+        assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "unique" in str(exc.value.details())
+        assert _rest_status(srv, "flowers") == 200
+        reload(request(f'model_config_list {{ config {{ name: "half_plus_two" base_path: "{hpt}" }} }}'))
+        assert _rest_status(srv, "flowers") == 404 and _grpc_status(ch, "flowers") == grpc.StatusCode.NOT_FOUND

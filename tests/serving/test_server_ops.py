@@ -128,7 +128,8 @@ class Exploding(Wrapped):
 
 def test_unexpected_exceptions_are_500_with_a_generic_message(models_root, caplog):
     caplog.set_level(logging.ERROR, logger="deepclf.serving")
-    with EdgeServer(_cfg(models_root / "flowers", runner_wrapper=Exploding)) as srv:
+    # Warmup off: a runner that always raises would fail its warmup, and so the load (as TF Serving does).
+    with EdgeServer(_cfg(models_root / "flowers", runner_wrapper=Exploding, enable_model_warmup=False)) as srv:
         body = P.encode_predict_request({"image": np.zeros((1, 64, 64, 3), np.float32)})
         r = requests.post(srv.rest_url + "/v1/models/flowers:predict", data=body, timeout=10)
         assert r.status_code == 500

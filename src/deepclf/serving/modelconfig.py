@@ -64,6 +64,11 @@ def ssl_config_class() -> type[SSLConfig]:
     return cast("type[SSLConfig]", cls)  # the class of that descriptor, which the stub types
 
 
+def private_message_class(full_name: str) -> type[Message]:
+    """Any class of the private pool by full name (``tensorflow.serving.ReloadConfigRequest``, ...)."""
+    return message_factory.GetMessageClass(_pool().FindMessageTypeByName(full_name))
+
+
 def parse_text_proto(cls: type[_M], text: str, *, source: str, what: str) -> _M:
     """Parse text-format ``text`` into a new ``cls`` (a private-pool class); a syntax error is a ``UsageError``
     that names ``source``, ``what`` was expected, and the line."""

@@ -206,6 +206,7 @@ class EdgeServer:
                 access_log=cfg.access_log,
                 credentials=self.tls.grpc_credentials() if self.tls is not None else None,
             )
+            self._grpc.add_generic_rpc_handlers([self._reload_config_handler()])
         if cfg.rest_api_port is not None:
             self._start_rest()
         if self._grpc is not None:
@@ -352,6 +353,37 @@ class EdgeServer:
         self.config_reloads += 1
         self._on_models_changed()
         return True
+
+    def _reload_config_handler(self) -> Any:
+        """gRPC ``ModelService.HandleReloadConfigRequest``: the request's ``ModelServerConfig`` replaces the running
+        models as a reloaded ``models.config`` does (``reload_config``); an invalid one is INVALID_ARGUMENT and the
+        running config stays. Served beside the other ModelService methods (same service name)."""
+        import grpc
+
+        from deepclf.serving.modelconfig import model_configs_from_message, private_message_class
+
+        request_cls = private_message_class("tensorflow.serving.ReloadConfigRequest")
+        response_cls = private_message_class("tensorflow.serving.ReloadConfigResponse")
+
+        def handle(data: bytes, context: grpc.ServicerContext) -> bytes:
+            request: Any = request_cls()
+            try:
+                request.ParseFromString(data)
+                if request.config.WhichOneof("config") != "model_config_list":
+                    raise UsageError("ReloadConfigRequest.config must hold a model_config_list")
+                self.reload_config(model_configs_from_message(request.config))
+            except Exception as exc:  # noqa: BLE001 - any reason the config cannot be applied is the caller's answer
+                message = " ".join(str(exc).split())
+                log.error("HandleReloadConfigRequest not applied, keeping the running config: %s", message)
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
+            response: Any = response_cls()
+            response.status.error_code = 0
+            return bytes(response.SerializeToString())
+
+        return grpc.method_handlers_generic_handler(
+            "tensorflow.serving.ModelService",
+            {"HandleReloadConfigRequest": grpc.unary_unary_rpc_method_handler(handle)},
+        )
 
     def _config_poll_loop(self) -> None:
         period = self.config.config_poll_seconds
