@@ -140,9 +140,7 @@ def _register_edge(sub: argparse._SubParsersAction) -> None:
         help="default: 192 + 64 per served version beyond the first (from measured RSS)",
     )
     p.add_argument("--memory-limit-mib", type=int, default=None, help="default: the request + 320")
-    p.add_argument("--min-replicas", type=int, default=d.min_replicas, help="default: %(default)s")
-    p.add_argument("--max-replicas", type=int, default=d.max_replicas, help="default: %(default)s")
-    p.add_argument("--target-cpu-percent", type=int, default=d.target_cpu_percent, help="default: %(default)s")
+    tfserving_cli.add_scaling_arguments(p, d.min_replicas, d.max_replicas, d.target_cpu_percent)
     p.add_argument(
         "--grace-seconds",
         type=int,

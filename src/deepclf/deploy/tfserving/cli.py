@@ -80,6 +80,19 @@ def add_storage_arguments(p: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def add_scaling_arguments(p: argparse.ArgumentParser, min_replicas: int, max_replicas: int, target_cpu: int) -> None:
+    """``--min-replicas``, ``--max-replicas`` and ``--target-cpu-percent`` of a bundle's HorizontalPodAutoscaler,
+    with these defaults."""
+    p.add_argument("--min-replicas", type=int, default=min_replicas, help="default: %(default)s")
+    p.add_argument("--max-replicas", type=int, default=max_replicas, help="default: %(default)s")
+    p.add_argument(
+        "--target-cpu-percent",
+        type=int,
+        default=target_cpu,
+        help="HPA target CPU utilisation (default: %(default)s)",
+    )
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``tfserving-config`` arguments and handler."""
     p.add_argument("models_dir", metavar="MODELS_DIR", help="the TF Serving models folder (<name>/<version>/)")
@@ -122,14 +135,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the models folder as written in docker-compose.yml (default: MODELS_DIR relative to --out)",
     )
     p.add_argument("--name", default=_DEFAULTS.name, help="Kubernetes object name (default: %(default)s)")
-    p.add_argument("--min-replicas", type=int, default=_DEFAULTS.min_replicas, help="default: %(default)s")
-    p.add_argument("--max-replicas", type=int, default=_DEFAULTS.max_replicas, help="default: %(default)s")
-    p.add_argument(
-        "--target-cpu-percent",
-        type=int,
-        default=_DEFAULTS.target_cpu_percent,
-        help="HPA target CPU utilisation (default: %(default)s)",
-    )
+    add_scaling_arguments(p, _DEFAULTS.min_replicas, _DEFAULTS.max_replicas, _DEFAULTS.target_cpu_percent)
     add_storage_arguments(p, "the models claim")
     p.set_defaults(func=run_tfserving_config)
 
