@@ -75,6 +75,14 @@ def _labels_block(labels: Mapping[str, str], indent: int) -> str:
     return "\n".join(f"{pad}{k}: {_q(v)}" for k, v in labels.items())
 
 
+def _object_head(api_version: str, kind: str, name: str, labels: Mapping[str, str]) -> str:
+    """The lines that open a manifest: ``apiVersion``, ``kind`` and ``metadata`` (name, labels)."""
+    return (
+        f"apiVersion: {api_version}\nkind: {kind}\nmetadata:\n"
+        f"  name: {_q(name)}\n  labels:\n{_labels_block(labels, 4)}\n"
+    )
+
+
 def _block_scalar(text: str, indent: int) -> str:
     pad = " " * indent
     return "\n".join(pad + line if line else "" for line in text.rstrip("\n").split("\n"))
@@ -97,8 +105,8 @@ def k8s_manifests(models: Sequence[ModelEntry], opts: TFServingOptions, configs:
     configmap = HEADER + (
         "# models.config, batching and monitoring parameters, mounted at /config. A ConfigMap volume (not subPath)\n"
         "# is updated in place, and TF Serving re-reads models.config every --model_config_file_poll_wait_seconds.\n"
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
-        f"  name: {_q(config_name)}\n  labels:\n{_labels_block(labels, 4)}\ndata:\n"
+        + _object_head("v1", "ConfigMap", config_name, labels)
+        + "data:\n"
         + "".join(f"  {_q(name)}: |\n{_block_scalar(configs[name], 4)}\n" for name in sorted(configs))
     )
 
@@ -122,13 +130,8 @@ def k8s_manifests(models: Sequence[ModelEntry], opts: TFServingOptions, configs:
         affinity = "      affinity:\n" + dump(same_node_affinity(selector_labels(opts)), 8)
     deployment = (
         HEADER
+        + _object_head("apps/v1", "Deployment", opts.name, labels)
         + f"""\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {_q(opts.name)}
-  labels:
-{_labels_block(labels, 4)}
 spec:
   # No `replicas`: the HorizontalPodAutoscaler owns the count (a fixed value here would reset it on every apply).
   selector:
@@ -227,13 +230,8 @@ spec:
 
     service = (
         HEADER
+        + _object_head("v1", "Service", opts.name, labels)
         + f"""\
-apiVersion: v1
-kind: Service
-metadata:
-  name: {_q(opts.name)}
-  labels:
-{_labels_block(labels, 4)}
 spec:
   type: ClusterIP
   selector:
@@ -255,12 +253,9 @@ spec:
         + f"""\
 # Adds replicas when the average CPU use passes {opts.target_cpu_percent}% of the request; CPU is what a CPU-only
 # model server saturates first. Scale-down waits 5 minutes so a short lull does not unload warm replicas.
-apiVersion: autoscaling/v2
-kind: HorizontalPodAutoscaler
-metadata:
-  name: {_q(opts.name)}
-  labels:
-{_labels_block(labels, 4)}
+"""
+        + _object_head("autoscaling/v2", "HorizontalPodAutoscaler", opts.name, labels)
+        + f"""\
 spec:
   scaleTargetRef:
     apiVersion: apps/v1
