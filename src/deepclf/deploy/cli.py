@@ -49,8 +49,7 @@ def _register_training(sub: argparse._SubParsersAction) -> None:
             "pod's completion index), files-pod.yaml, convert-job.yaml and README.md into --out."
         ),
     )
-    p.add_argument("--out", required=True, help="output folder (created if missing)")
-    p.add_argument("--force", action="store_true", help="replace files a previous run wrote there")
+    tfserving_cli.add_output_arguments(p)
     p.add_argument("--name", default=d.name, help="job name; pods are <name>-<index> (default: %(default)s)")
     p.add_argument("--model", choices=TRAIN_MODELS, default=d.model, help="default: %(default)s")
     p.add_argument("--workers", type=int, default=d.workers, help="number of workers (default: %(default)s)")
@@ -103,8 +102,7 @@ def _register_edge(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("models_dir", metavar="MODELS_DIR", help="the models folder (<name>/<version>/)")
-    p.add_argument("--out", required=True, help="output folder (created if missing)")
-    p.add_argument("--force", action="store_true", help="replace files a previous run wrote there")
+    tfserving_cli.add_output_arguments(p)
     p.add_argument("--name", default=d.name, help="Kubernetes object name (default: %(default)s)")
     p.add_argument(
         "--image",

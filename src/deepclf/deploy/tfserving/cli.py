@@ -65,6 +65,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_arguments(sub.add_parser("tfserving-config", **PARSER_TEXT))
 
 
+def add_output_arguments(p: argparse.ArgumentParser) -> None:
+    """``--out`` and ``--force``: where a bundle is written, and whether it may replace an earlier run's files."""
+    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument("--force", action="store_true", help="replace files a previous run wrote there")
+
+
 def add_storage_arguments(p: argparse.ArgumentParser, what: str) -> None:
     """``--access-mode`` and ``--storage-class`` for the claims a bundle creates (``what``: which ones)."""
     p.add_argument(
@@ -96,8 +102,7 @@ def add_scaling_arguments(p: argparse.ArgumentParser, min_replicas: int, max_rep
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``tfserving-config`` arguments and handler."""
     p.add_argument("models_dir", metavar="MODELS_DIR", help="the TF Serving models folder (<name>/<version>/)")
-    p.add_argument("--out", required=True, help="output folder (created if missing)")
-    p.add_argument("--force", action="store_true", help="replace files a previous run wrote there")
+    add_output_arguments(p)
     p.add_argument("--image", default=DEFAULT_IMAGE, help="TF Serving image, pinned (default: %(default)s)")
     p.add_argument(
         "--version-policy",
