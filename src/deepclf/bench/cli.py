@@ -17,8 +17,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from deepclf.errors import UsageError
+
+if TYPE_CHECKING:
+    from deepclf.bench.latency import LatencyReport
+    from deepclf.bench.parity import ParityReport
 
 
 def _positive_float(text: str) -> float:
@@ -71,12 +76,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "grpc://HOST:PORT/MODEL?send=bytes (any: &name=LABEL)"
     )
 
-    lat = bsub.add_parser(
+    def targets_parser(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        # A subcommand over TARGETs: the spec syntax in its description and in the positional's help.
+        p = bsub.add_parser(name, help=summary, description=description + " " + target_help)
+        p.add_argument("targets", nargs="+", metavar="TARGET", help=target_help)
+        return p
+
+    lat = targets_parser(
         "latency",
-        help="latency and throughput: single-stream, server, offline, concurrency",
-        description="Measure latency percentiles and throughput. " + target_help,
+        "latency and throughput: single-stream, server, offline, concurrency",
+        "Measure latency percentiles and throughput.",
     )
-    lat.add_argument("targets", nargs="+", metavar="TARGET", help=target_help)
     lat.add_argument(
         "--scenario",
         action="append",
@@ -114,12 +124,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     lat.add_argument("--quiet", action="store_true", help="no progress bars")
     lat.set_defaults(func=_latency)
 
-    par = bsub.add_parser(
-        "parity",
-        help="accuracy parity of every format/transport against Keras",
-        description="Compare predictions on the same images. " + target_help,
+    par = targets_parser(
+        "parity", "accuracy parity of every format/transport against Keras", "Compare predictions on the same images."
     )
-    par.add_argument("targets", nargs="+", metavar="TARGET", help=target_help)
     par.add_argument(
         "--images", default=None, help="folder of class sub-folders (default: the data folder in the models' manifests)"
     )
@@ -151,6 +158,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     par.set_defaults(func=_parity)
 
 
+def _check_plots(args: argparse.Namespace) -> None:
+    """``--plots`` needs ``--out`` and matplotlib: checked before the run, not after it."""
+    if args.plots and not args.out:
+        raise UsageError("--plots needs --out FOLDER to write the PNG files into")
+    if args.plots:
+        from deepclf.bench.plots import require_matplotlib
+
+        require_matplotlib()
+
+
+def _print_report(report: LatencyReport | ParityReport, args: argparse.Namespace) -> None:
+    """The report's table on stdout; with ``--out``, its files (and plots) written there, one line each."""
+    print(report.table())
+    if args.out:
+        for p in report.write(args.out, plots=args.plots):
+            print(f"wrote {p}")
+
+
 def _latency(args: argparse.Namespace) -> int:
     from deepclf.bench.latency import LatencyOptions, run_latency, sample_images
     from deepclf.bench.scenarios import SCENARIOS
@@ -158,12 +183,7 @@ def _latency(args: argparse.Namespace) -> int:
     scenarios = args.scenario or ["single-stream"]
     if "all" in scenarios:
         scenarios = list(SCENARIOS)
-    if args.plots and not args.out:
-        raise UsageError("--plots needs --out FOLDER to write the PNG files into")
-    if args.plots:
-        from deepclf.bench.plots import require_matplotlib
-
-        require_matplotlib()  # before the run, not after it
+    _check_plots(args)
     opts = LatencyOptions(
         scenarios=tuple(dict.fromkeys(scenarios)),
         duration=args.duration,
@@ -185,22 +205,14 @@ def _latency(args: argparse.Namespace) -> int:
             print(f"[bench] {run.name}: {state}", file=sys.stderr)
 
     report = run_latency(args.targets, opts, images=images, threads=args.threads, on_target=progress)
-    print(report.table())
-    if args.out:
-        for p in report.write(args.out, plots=args.plots):
-            print(f"wrote {p}")
+    _print_report(report, args)
     return 1 if all(t.status != "ok" for t in report.targets) else 0
 
 
 def _parity(args: argparse.Namespace) -> int:
     from deepclf.bench.parity import ParityImages, Thresholds, run_parity
 
-    if args.plots and not args.out:
-        raise UsageError("--plots needs --out FOLDER to write the PNG files into")
-    if args.plots:
-        from deepclf.bench.plots import require_matplotlib
-
-        require_matplotlib()  # before the run, not after it
+    _check_plots(args)
     pairs = {}
     for item in args.pair:
         served, sep, local = item.partition("=")
@@ -230,8 +242,5 @@ def _parity(args: argparse.Namespace) -> int:
         limit=args.limit,
         threads=args.threads,
     )
-    print(report.table())
-    if args.out:
-        for p in report.write(args.out, plots=args.plots):
-            print(f"wrote {p}")
+    _print_report(report, args)
     return 0 if report.passed else 1
