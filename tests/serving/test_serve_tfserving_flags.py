@@ -230,6 +230,13 @@ def test_batcher_pads_to_allowed_batch_sizes_and_slices_outputs() -> None:
         b.close()
     assert calls == [4]
     assert outs[0].tolist() == [[2.0]] and outs[1].tolist() == [[4.0], [4.0]]
+    calls.clear()
+    b = Batcher(max_batch_size=8, timeout_s=0.0, num_threads=1, allowed_batch_sizes=(4, 8))
+    try:  # a batch of one request is padded too
+        assert b.submit("k", _echo(calls), {"x": np.ones((5, 1), np.float32)}, "s").result(10)["y"].shape == (5, 1)
+    finally:
+        b.close()
+    assert calls == [8]
 
 
 def test_rest_oversized_request_with_batching_is_400(models_root: Path) -> None:

@@ -303,7 +303,7 @@ class Batcher:
             self._run(batch)
 
     def _run(self, batch: list[_Item]) -> None:
-        if len(batch) == 1:
+        if len(batch) == 1 and self.padded_size(batch[0].rows) == batch[0].rows:
             self._run_one(batch[0])
             return
         first = batch[0]
