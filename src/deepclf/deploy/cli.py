@@ -109,8 +109,7 @@ def _register_edge(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_IMAGE,
         help="the edge image built from deployment/edge/Dockerfile (default: %(default)s)",
     )
-    p.add_argument("--grpc-port", type=int, default=d.grpc_port, help="default: %(default)s")
-    p.add_argument("--rest-port", type=int, default=d.rest_port, help="default: %(default)s")
+    tfserving_cli.add_port_arguments(p, d.grpc_port, d.rest_port)
     p.add_argument(
         "--format",
         type=variant_arg,

@@ -86,6 +86,12 @@ def add_storage_arguments(p: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def add_port_arguments(p: argparse.ArgumentParser, grpc_port: int, rest_port: int) -> None:
+    """``--grpc-port`` and ``--rest-port`` of a model server, with these defaults."""
+    p.add_argument("--grpc-port", type=int, default=grpc_port, help="default: %(default)s")
+    p.add_argument("--rest-port", type=int, default=rest_port, help="default: %(default)s")
+
+
 def add_scaling_arguments(p: argparse.ArgumentParser, min_replicas: int, max_replicas: int, target_cpu: int) -> None:
     """``--min-replicas``, ``--max-replicas`` and ``--target-cpu-percent`` of a bundle's HorizontalPodAutoscaler,
     with these defaults."""
@@ -110,8 +116,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=_DEFAULTS.version_policy,
         help="specific: serve the labelled versions only; all: every version found (default: %(default)s)",
     )
-    p.add_argument("--grpc-port", type=int, default=_DEFAULTS.grpc_port, help="default: %(default)s")
-    p.add_argument("--rest-port", type=int, default=_DEFAULTS.rest_port, help="default: %(default)s")
+    add_port_arguments(p, _DEFAULTS.grpc_port, _DEFAULTS.rest_port)
     p.add_argument(
         "--poll-seconds",
         type=int,
