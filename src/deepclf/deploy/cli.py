@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from deepclf.deploy.common import StorageOptions
 from deepclf.deploy.tfserving import cli as tfserving_cli
 from deepclf.errors import UsageError
 
@@ -203,7 +202,7 @@ def run_training(args: argparse.Namespace) -> int:
         runs_claim=args.runs_claim,
         models_claim=args.models_claim,
         model_name=args.model_name,
-        storage=StorageOptions(access_mode=args.access_mode, storage_class=args.storage_class),
+        storage=tfserving_cli.storage_options(args),
     )
     written = write_bundle(args.out, render_training(opts), force=args.force)
     print(f"{opts.workers} workers: {', '.join(worker_hosts(opts))}; run folder {opts.run_dir}")
@@ -237,7 +236,7 @@ def run_edge(args: argparse.Namespace) -> int:
         target_cpu_percent=args.target_cpu_percent,
         grace_seconds=args.grace_seconds,
         models_size=args.models_size,
-        storage=StorageOptions(access_mode=args.access_mode, storage_class=args.storage_class),
+        storage=tfserving_cli.storage_options(args),
     )
     written = write_bundle(args.out, render_edge(models, opts), force=args.force)
     request, limit = memory_mib(models, opts)

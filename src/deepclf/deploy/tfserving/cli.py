@@ -105,6 +105,11 @@ def add_scaling_arguments(p: argparse.ArgumentParser, min_replicas: int, max_rep
     )
 
 
+def storage_options(args: argparse.Namespace) -> StorageOptions:
+    """The ``StorageOptions`` of what ``add_storage_arguments`` parsed."""
+    return StorageOptions(access_mode=args.access_mode, storage_class=args.storage_class)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``tfserving-config`` arguments and handler."""
     p.add_argument("models_dir", metavar="MODELS_DIR", help="the TF Serving models folder (<name>/<version>/)")
@@ -180,7 +185,7 @@ def run_tfserving_config(args: argparse.Namespace) -> int:
         min_replicas=args.min_replicas,
         max_replicas=args.max_replicas,
         target_cpu_percent=args.target_cpu_percent,
-        storage=StorageOptions(access_mode=args.access_mode, storage_class=args.storage_class),
+        storage=storage_options(args),
     )
     written = write_bundle(args.out, render_bundle(models, opts), force=args.force)
     for m in models:
