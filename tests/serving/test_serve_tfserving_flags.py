@@ -84,6 +84,12 @@ def test_tensorflow_thread_flags_map_onto_deepclf_threads() -> None:
     assert (cfg.interpreter_threads, cfg.threads) == (3, 2)
 
 
+def test_rest_port_equal_to_grpc_port_turns_rest_off(capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = config_from_args(build_serve_args(["--model_base_path=/m", "--port=9000", "--rest_api_port=9000"]))
+    assert (cfg.port, cfg.rest_api_port) == (9000, None)
+    assert "REST is not served" in capsys.readouterr().err
+
+
 def test_ignored_flags_warn_once_and_do_not_crash(capsys: pytest.CaptureFixture[str]) -> None:
     a = build_serve_args(
         [

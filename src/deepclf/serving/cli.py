@@ -318,6 +318,14 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         args.interpreter_threads = args.tensorflow_intra_op_parallelism
     if args.tensorflow_inter_op_parallelism > 0:
         args.threads = args.tensorflow_inter_op_parallelism
+    if args.port is not None and args.port != 0 and args.port == args.rest_api_port:
+        print(
+            f"deepclf serve: warning: --rest_api_port cannot be the gRPC port ({args.port}); REST is not served "
+            "(as TF Serving: use a different port for the REST API)",
+            file=sys.stderr,
+            flush=True,
+        )
+        args.rest_api_port = None
     if args.monitoring_config_file is not None and not Path(args.monitoring_config_file).is_file():
         raise UsageError(f"--monitoring_config_file {args.monitoring_config_file}: no such file")
     return ServerConfig(
