@@ -12,6 +12,7 @@ from deepclf.errors import InvalidInputError, ModelFormatError, NotFoundError, U
 from deepclf.manifest import Manifest
 from deepclf.preprocessing import preprocess_batch
 from deepclf.runtime import Classification, load_runner, standard_signatures
+from deepclf.runtime.base import example_signature
 from deepclf.runtime.litert import LiteRTRunner
 
 FORMATS = {
@@ -41,7 +42,10 @@ def test_every_format_returns_identical_keys_dtypes_shapes(runner, photos) -> No
     assert out["labels"].dtype == object and out["labels"].shape == (8,)
     assert [b.decode() for b in out["labels"]] == [runner.manifest.labels[i] for i in out["classes"]]
     np.testing.assert_allclose(out["probabilities"].sum(-1), 1.0, atol=0.03)  # int8: 1/256 steps
-    assert runner.signatures == standard_signatures(runner.manifest)
+    assert runner.signatures == {
+        **standard_signatures(runner.manifest),
+        "classify_image_bytes": example_signature(runner.manifest),
+    }
 
 
 def test_bytes_signature_equals_float_signature(runner, photos) -> None:

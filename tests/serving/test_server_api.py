@@ -95,7 +95,7 @@ def test_status_version_and_label_urls(server):
 def test_metadata_lists_both_signatures(server):
     doc = requests.get(server.rest_url + "/v1/models/flowers/labels/stable/metadata", timeout=10).json()
     sigs = doc["metadata"]["signature_def"]["signature_def"]
-    assert set(sigs) == {"serving_default", "predict_image_bytes"}
+    assert set(sigs) == {"serving_default", "predict_image_bytes", "classify_image_bytes"}
     image = sigs["serving_default"]["inputs"]["image"]
     assert image["dtype"] == "DT_FLOAT"
     assert [d["size"] for d in image["tensor_shape"]["dim"]] == ["-1", "64", "64", "3"]
@@ -155,7 +155,11 @@ def test_grpc_predict_metadata_status(server, batch, local):
         meta_req = P.GetModelMetadataRequest(model_spec=P.model_spec(FLOWERS, version_label="stable"))
         meta_req.metadata_field.append("signature_def")
         meta = P.unary_unary(ch, P.GET_MODEL_METADATA)(meta_req, timeout=10)
-        assert set(P.unpack_signature_defs(meta).signature_def) == {"serving_default", "predict_image_bytes"}
+        assert set(P.unpack_signature_defs(meta).signature_def) == {
+            "serving_default",
+            "predict_image_bytes",
+            "classify_image_bytes",
+        }
 
         status = P.unary_unary(ch, P.GET_MODEL_STATUS)(P.GetModelStatusRequest(model_spec=P.model_spec(FLOWERS)))
         (entry,) = status.model_version_status

@@ -1,12 +1,16 @@
 """SavedModel export with explicit, stable signatures, and the check that reloads it and compares it to Keras.
 
-The exported version folder serves two signatures (names from ``deepclf.manifest``):
+The exported version folder serves three signatures (names from ``deepclf.manifest`` and ``deepclf.runtime.base``):
 
 * ``serving_default``: ``image`` float32 [batch, H, W, 3] in 0..255 ->
   ``probabilities`` float32 [batch, C] (softmax of the logits), ``classes`` int64 [batch] (argmax of the logits),
   ``labels`` string [batch] (the manifest's labels, gathered in the graph);
 * ``predict_image_bytes``: ``image_bytes`` string [batch] of encoded JPEG/PNG (the ``_bytes`` suffix lets TF
-  Serving's REST API take ``{"b64": ...}``), decoded and resized in the graph by ``deepclf.preprocessing_tf``.
+  Serving's REST API take ``{"b64": ...}``), decoded and resized in the graph by ``deepclf.preprocessing_tf``;
+* ``classify_image_bytes`` (method ``tensorflow/serving/classify``): ``inputs`` string [batch] of serialized
+  tf.Examples whose ``image/encoded`` bytes feature is the encoded image (parsed with ``tf.io.parse_example``) ->
+  ``classes`` string [batch, C] (the labels) and ``scores`` float32 [batch, C], so TF Serving's Classify answers
+  what ``deepclf serve`` answers.
 
 The TFLite variants are converted from a second, float-only export (``export_tflite_source``): TFLite builtins
 have no string tensors, so that signature has ``probabilities`` and ``classes`` only, and runners map classes to
@@ -30,6 +34,14 @@ from deepclf.manifest import (
     SIGNATURE_BYTES,
     SIGNATURE_FLOAT,
     Manifest,
+)
+from deepclf.runtime.base import (
+    CLASSIFY_METHOD,
+    EXAMPLE_CLASSES,
+    EXAMPLE_IMAGE_FEATURE,
+    EXAMPLE_INPUT,
+    EXAMPLE_SCORES,
+    SIGNATURE_EXAMPLE,
 )
 from deepclf.signatures import SignatureSpec, TensorSpec, standard_signatures
 
@@ -81,8 +93,39 @@ def _export(model: Any, manifest: Manifest, out: str | Path, *, serving: bool) -
         archive.add_endpoint(
             SIGNATURE_BYTES, serve_image_bytes, input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_BYTES)]
         )
+        labels = tf.constant(manifest.labels, dtype=tf.string)
+
+        def classify_image_bytes(inputs):
+            # TF Serving's Classify: serialized tf.Examples carrying the encoded image -> labels and probabilities
+            parsed = tf.io.parse_example(inputs, {EXAMPLE_IMAGE_FEATURE: tf.io.FixedLenFeature([], tf.string)})
+            probs = heads(preprocessing_tf.decode_and_resize_batch(parsed[EXAMPLE_IMAGE_FEATURE], h, w))[
+                OUTPUT_PROBABILITIES
+            ]
+            classes = tf.tile(labels[None, :], [tf.shape(probs)[0], 1])
+            return {EXAMPLE_CLASSES: classes, EXAMPLE_SCORES: probs}
+
+        archive.add_endpoint(
+            SIGNATURE_EXAMPLE,
+            classify_image_bytes,
+            input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLE_INPUT)],
+        )
     archive.write_out(str(out), verbose=False)
+    if serving:
+        _set_method_name(Path(out), SIGNATURE_EXAMPLE, CLASSIFY_METHOD)
     return Path(out)
+
+
+def _set_method_name(path: Path, signature: str, method: str) -> None:
+    """Give one signature of a written SavedModel its TF Serving method name (TF2 writes every one as predict)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    sm = saved_model_pb2.SavedModel()
+    pb = path / "saved_model.pb"
+    sm.ParseFromString(pb.read_bytes())
+    for mg in sm.meta_graphs:
+        if signature in mg.signature_def:
+            mg.signature_def[signature].method_name = method
+    pb.write_bytes(sm.SerializeToString())
 
 
 def export_savedmodel(model: Any, manifest: Manifest, out: str | Path) -> Path:

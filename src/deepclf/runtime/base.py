@@ -35,6 +35,7 @@ from deepclf.manifest import (
     Manifest,
 )
 from deepclf.preprocessing import ImageSource, preprocess, preprocess_batch
+from deepclf.runtime.example import ExampleParseError, parse_example
 from deepclf.signatures import (
     CLASSIFY_BATCH,
     Classification,
@@ -56,6 +57,30 @@ __all__ = [
     "softmax",
     "standard_signatures",
 ]
+
+#: TF Serving's Classify API on a deepclf model: the signature takes serialized tf.Examples (alias ``inputs``) whose
+#: ``image/encoded`` bytes feature holds an encoded image, and answers ``classes`` (the manifest labels, [N, C]
+#: strings) and ``scores`` (probabilities, [N, C] float32) -- TF Serving's classification signature.
+SIGNATURE_EXAMPLE = "classify_image_bytes"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+EXAMPLE_INPUT = "inputs"
+EXAMPLE_IMAGE_FEATURE = "image/encoded"
+EXAMPLE_CLASSES = "classes"
+EXAMPLE_SCORES = "scores"
+
+
+def example_signature(manifest: Manifest) -> SignatureSpec:
+    """The ``classify_image_bytes`` signature of a deepclf model (what ``Classify`` uses; method classify)."""
+    n = manifest.num_classes
+    return SignatureSpec(
+        SIGNATURE_EXAMPLE,
+        {EXAMPLE_INPUT: TensorSpec(EXAMPLE_INPUT, "string", (None,))},
+        {
+            EXAMPLE_CLASSES: TensorSpec(EXAMPLE_CLASSES, "string", (None, n)),
+            EXAMPLE_SCORES: TensorSpec(EXAMPLE_SCORES, "float32", (None, n)),
+        },
+    )
+
 
 #: Every format a deepclf runner can have; ``Runner.format`` is one of these (a LiteRT runner's is its variant's
 #: ``runner_format``, ``tflite-int8``, from the table in ``deepclf.variants``).
@@ -102,6 +127,9 @@ class Runner(abc.ABC):
         self.path = Path(path)
         self.format = format
         self.signatures = standard_signatures(manifest)
+        self.signatures[SIGNATURE_EXAMPLE] = example_signature(manifest)
+        #: Signatures whose TF Serving method is not predict (the rest are ``tensorflow/serving/predict``).
+        self.method_names = {SIGNATURE_EXAMPLE: CLASSIFY_METHOD}
         self._labels = np.array([lab.encode("utf-8") for lab in manifest.labels], dtype=object)
 
     # -- what a format implements ------------------------------------------------------------------------------
@@ -124,6 +152,12 @@ class Runner(abc.ABC):
         for anything else that does not match the signature.
         """
         check_request(self.signatures, signature, inputs, self.manifest.name)
+        if signature == SIGNATURE_EXAMPLE:
+            out = self._outputs(self._decode_examples(inputs[EXAMPLE_INPUT]))
+            probs = out[OUTPUT_PROBABILITIES]
+            classes = np.empty(probs.shape, dtype=object)
+            classes[:] = self._labels
+            return {EXAMPLE_CLASSES: classes, EXAMPLE_SCORES: probs}
         if signature == SIGNATURE_BYTES:
             images = self._decode_bytes(inputs[INPUT_BYTES])
         else:
@@ -200,6 +234,29 @@ class Runner(abc.ABC):
                     f"got min {lo:g} and max {hi:g}"
                 )
         return np.ascontiguousarray(x)
+
+    def _decode_examples(self, value: Any) -> np.ndarray:
+        """A 1-D string tensor of serialized tf.Examples -> their ``image/encoded`` images, decoded (TF-free)."""
+        arr = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
+        if arr.dtype.kind not in ("O", "S") or arr.ndim != 1:
+            raise InvalidInputError(
+                f"input {EXAMPLE_INPUT!r} must be a 1-D string tensor of serialized tf.Examples, got dtype "
+                f"{arr.dtype} and shape {list(arr.shape)}"
+            )
+        images = np.empty(arr.shape, dtype=object)
+        for i, item in enumerate(arr.tolist()):
+            try:
+                features = parse_example(item)
+            except ExampleParseError:
+                raise InvalidInputError(f"Could not parse example input, value: '{bytes(item)[:64]!r}'") from None
+            encoded = features.get(EXAMPLE_IMAGE_FEATURE)
+            if not encoded or not isinstance(encoded[0], bytes) or len(encoded) != 1:
+                raise InvalidInputError(
+                    f"Name: <unknown>, Feature: {EXAMPLE_IMAGE_FEATURE} (data type: string) is required but could "
+                    "not be found (each Example needs one encoded image in its bytes_list)"
+                )
+            images[i] = encoded[0]
+        return self._decode_bytes(images)
 
     def _decode_bytes(self, value: Any) -> np.ndarray:
         if isinstance(value, (bytes, bytearray, memoryview)):

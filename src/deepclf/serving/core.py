@@ -92,10 +92,11 @@ def signature_def_map(signatures: Mapping[str, Any], runner: Any = None) -> P.Si
     real: Mapping[str, bytes] = getattr(runner, "signature_defs", None) or {}
     for key in sorted(real):
         out.signature_def[key].ParseFromString(real[key])
+    methods: Mapping[str, str] = getattr(runner, "method_names", None) or {}
     for key in sorted(set(signatures) - set(real)):
         spec = signatures[key]
         sd = out.signature_def[key]
-        sd.method_name = PREDICT_METHOD_NAME
+        sd.method_name = methods.get(key, PREDICT_METHOD_NAME)
         for group, tensors in (("inputs", spec.inputs), ("outputs", spec.outputs)):
             for name, t in tensors.items():
                 info = getattr(sd, group)[name]
