@@ -28,9 +28,10 @@ from deepclf.deploy.common import StorageOptions
 from deepclf.deploy.scan import ModelEntry
 from deepclf.errors import UsageError
 
-#: Pinned official image: 2.19.1 is the newest release with a published ``tensorflow/serving`` Docker tag we
-#: could confirm; a moving tag (``latest``) would change what a redeploy runs.
-DEFAULT_IMAGE = "tensorflow/serving:2.19.1"
+#: The one place the official image is pinned: the TF Serving release that matches the TensorFlow exporting the
+#: models (2.21, as `deepclf convert` runs; tensorflow-serving-api 2.21.0 is the same release's Python package).
+#: A moving tag (``latest``) would change what a redeploy runs.
+DEFAULT_IMAGE = "tensorflow/serving:2.21.0"
 
 #: Where things are inside the container.
 CONFIG_MOUNT = "/config"
