@@ -120,5 +120,5 @@ def test_coexists_with_tensorflow_serving_api(edge: Any, photos: list[str]) -> N
     official.inputs["image"].tensor_content = batch.tobytes()
     with grpc.insecure_channel(edge.grpc_target) as ch:
         resp = prediction_service_pb2_grpc.PredictionServiceStub(ch).Predict(official, timeout=30)
-    theirs = np.frombuffer(resp.outputs["probabilities"].tensor_content, np.float32).reshape(2, -1)
+    theirs = np.asarray(resp.outputs["probabilities"].float_val, np.float32).reshape(2, -1)  # typed, as TF Serving
     np.testing.assert_array_equal(mine["probabilities"], theirs)

@@ -154,12 +154,13 @@ def _first_leaf_is_text(value: Any) -> bool:
     return isinstance(value, (bytes, str, bytearray, memoryview))
 
 
-def to_tensor_proto(value: Any, dtype: Any = None) -> messages.TensorProto:
+def to_tensor_proto(value: Any, dtype: Any = None, *, typed: bool = False) -> messages.TensorProto:
     """Encode an array (or anything ``np.asarray`` takes) as a ``TensorProto``.
 
-    ``dtype`` casts first (``to_tensor_proto([1, 2], "float32")``). Numeric arrays go into ``tensor_content``;
-    strings (``str``, ``bytes``, ``np.str_``/``np.bytes_`` arrays, ``object`` arrays of them) into ``string_val``
-    (``str`` is UTF-8 encoded).
+    ``dtype`` casts first (``to_tensor_proto([1, 2], "float32")``). Numeric arrays go into ``tensor_content``, or
+    with ``typed=True`` into the typed field (``float_val``, ``int64_val``, ...), as TF Serving writes responses
+    by default (``Tensor::AsProtoField``); strings (``str``, ``bytes``, ``np.str_``/``np.bytes_`` arrays,
+    ``object`` arrays of them) into ``string_val`` (``str`` is UTF-8 encoded).
     """
     arr = as_array(value, dtype)
     datatype = datatype_for(arr.dtype)
@@ -168,6 +169,15 @@ def to_tensor_proto(value: Any, dtype: Any = None) -> messages.TensorProto:
         proto.tensor_shape.dim.add(size=d)
     if datatype == DT.DT_STRING:
         proto.string_val.extend(_as_bytes(x) for x in arr.reshape(-1).tolist())
+    elif typed:
+        flat = arr.reshape(-1)
+        field = getattr(proto, _VAL_FIELD[datatype])
+        if datatype == DT.DT_HALF:
+            field.extend(flat.view(np.uint16).astype(np.int32).tolist())
+        elif datatype in (DT.DT_COMPLEX64, DT.DT_COMPLEX128):
+            field.extend(np.stack([flat.real, flat.imag], axis=-1).reshape(-1).tolist())
+        else:
+            field.extend(flat.tolist())
     else:
         # TensorProto's content is little-endian whatever the host is.
         le = arr.astype(arr.dtype.newbyteorder("<"), copy=False)

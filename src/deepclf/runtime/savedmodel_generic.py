@@ -99,9 +99,9 @@ class GenericSavedModelRunner:
         #: For each signature, each input alias's TF dtype (inputs are converted to it before the call).
         self._in_dtypes: dict[str, dict[str, Any]] = {}
         for key, sd in sorted(meta.signature_def.items()):
+            self.signature_defs[key] = sd.SerializeToString()  # all of them, as TF Serving's metadata lists them
             if key in _HIDDEN or key not in self._functions:
                 continue
-            self.signature_defs[key] = sd.SerializeToString()
             self.method_names[key] = sd.method_name
             ins = {a: TensorSpec(a, _dtype_name(tf.as_dtype(i.dtype)), _shape(i) or ()) for a, i in sd.inputs.items()}
             outs = {a: TensorSpec(a, _dtype_name(tf.as_dtype(i.dtype)), _shape(i) or ()) for a, i in sd.outputs.items()}

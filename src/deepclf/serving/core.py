@@ -225,7 +225,8 @@ class ServingCore:
             response = P.PredictResponse()
             self._fill_spec(response.model_spec, served, key)
             for out_name in wanted or sorted(outputs):
-                response.outputs[out_name].CopyFrom(P.to_tensor_proto(outputs[out_name]))
+                # typed fields (float_val, ...), not tensor_content: what TF Serving answers by default (§6.5)
+                response.outputs[out_name].CopyFrom(P.to_tensor_proto(outputs[out_name], typed=True))
             return response
 
     # -- Classify, Regress, MultiInference (tf.Example inputs; spec §6.1-6.4, §7.2) ------------------------------
