@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-tf = pytest.importorskip("tensorflow")  # to build the models only
+pytest.importorskip("tensorflow")  # to build the models only
 httpx = pytest.importorskip("httpx")
 
 
 def _convert(tmp: Path, module, signatures: dict, *, custom: bool = False) -> bytes:
+    import tensorflow as tf
+
     tf.saved_model.save(module, str(tmp), signatures=signatures)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp), signature_keys=list(signatures))
     if custom:
@@ -23,6 +25,8 @@ def _convert(tmp: Path, module, signatures: dict, *, custom: bool = False) -> by
 
 @pytest.fixture(scope="module")
 def generic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import tensorflow as tf
+
     class Multi(tf.Module):
         @tf.function(
             input_signature=[tf.TensorSpec([None], tf.float32, name="a"), tf.TensorSpec([None], tf.float32, name="b")]
@@ -76,6 +80,8 @@ def test_metadata_of_a_generic_tflite(generic_server) -> None:
 
 
 def test_unsupported_op_is_a_clear_error(tmp_path: Path) -> None:
+    import tensorflow as tf
+
     from deepclf.errors import DeepclfError
     from deepclf.runtime.generic import GenericLiteRTRunner
 
