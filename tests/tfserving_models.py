@@ -106,6 +106,60 @@ def save_half_plus(export_dir: Path, b: float = 2.0) -> Path:
     return export_dir
 
 
+def save_half_plus_two_tf2(export_dir: Path) -> Path:
+    """TF Serving's TF2 half_plus_two (spec §8.1): a ``tf.Module`` saved with ``tf.saved_model.save``; every
+    signature has method ``tensorflow/serving/predict`` (TF Serving's Classify/Regress ignore the method name).
+    ``serving_default`` x [1] -> y; ``classify_x_to_y`` / ``regress_x_to_y`` / ``regress_x_to_y2`` take ``inputs``
+    [None] serialized tf.Examples; ``classify_x2_to_y3`` / ``regress_x2_to_y3`` take ``inputs`` [1] float."""
+    import tensorflow as tf  # tests only
+
+    class HalfPlusTwo(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = tf.Variable(0.5)
+            self.b = tf.Variable(2.0)
+            self.c = tf.Variable(3.0)
+
+        def _x(self, inputs):
+            return tf.io.parse_example(inputs, {"x": tf.io.FixedLenFeature([1], tf.float32)})["x"]
+
+        @tf.function(input_signature=[tf.TensorSpec([1], tf.float32, name="x")])
+        def predict(self, x):
+            return {"y": self.a * x + self.b}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+        def classify_xy(self, inputs):
+            return {"scores": self.a * self._x(inputs) + self.b}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+        def regress_xy(self, inputs):
+            return {"outputs": self.a * self._x(inputs) + self.b}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+        def regress_xy2(self, inputs):
+            return {"outputs": self.a * self._x(inputs) + self.c}
+
+        @tf.function(input_signature=[tf.TensorSpec([1], tf.float32, name="inputs")])
+        def classify_x2y3(self, inputs):
+            return {"scores": self.a * inputs + self.c}
+
+        @tf.function(input_signature=[tf.TensorSpec([1], tf.float32, name="inputs")])
+        def regress_x2y3(self, inputs):
+            return {"outputs": self.a * inputs + self.c}
+
+    m = HalfPlusTwo()
+    signatures = {
+        "serving_default": m.predict,
+        "classify_x_to_y": m.classify_xy,
+        "regress_x_to_y": m.regress_xy,
+        "regress_x_to_y2": m.regress_xy2,
+        "classify_x2_to_y3": m.classify_x2y3,
+        "regress_x2_to_y3": m.regress_x2y3,
+    }
+    tf.saved_model.save(m, str(export_dir), signatures=signatures)
+    return export_dir
+
+
 def models_config_text(root: Path) -> str:
     """A models.config (text ModelServerConfig) serving both models, half_plus_two's two versions with labels."""
     labels = "\n".join(f"    version_labels {{ key: '{k}' value: {v} }}" for k, v in LABELS.items())
