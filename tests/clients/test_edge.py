@@ -45,7 +45,8 @@ def test_status_and_metadata_by_version_and_label(edge: Any, local: LocalClient,
         st = c.status(MODEL)
         assert st.available_versions == [1, 2] and st.available
         assert c.status(MODEL, version=1).available_versions == [1]
-        assert c.status(MODEL, label="canary").available_versions == [2]
+        # TF Serving's GetModelStatus ignores version_label: every version (docs/tfserving-behaviour.md 6.8).
+        assert c.status(MODEL, label="canary").available_versions == [1, 2]
         md = c.metadata(MODEL)
         assert isinstance(md, ModelMetadata) and md.version == 2 and md.input_size() == (64, 64)
         assert c.metadata(MODEL, label="stable").version == 1
@@ -54,7 +55,7 @@ def test_status_and_metadata_by_version_and_label(edge: Any, local: LocalClient,
             c.status("nope")
         with pytest.raises(ModelNotFound):
             c.metadata(MODEL, version=7)
-        with pytest.raises(ModelNotFound):
+        with pytest.raises(InvalidInput, match="Unrecognized servable version label"):  # TF Serving: 400
             c.metadata(MODEL, label="unknown-label")
 
 
@@ -139,7 +140,7 @@ async def test_async_clients_every_method(edge: Any, local: LocalClient, photos:
     async with client(edge, kind) as c:
         st = await c.wait_until_available(MODEL, 10, version=2)
         assert st.available_versions == [2]
-        assert (await c.status(MODEL, label="stable")).available_versions == [1]
+        assert (await c.status(MODEL, label="stable")).available_versions == [1, 2]  # label ignored, as TF Serving
         assert (await c.metadata(MODEL, version=1)).input_size() == (64, 64)
         got = await c.classify(photos[:8], model=MODEL, version=1, top_k=2)
         assert [(g.index, g.score) for g in got] == [(w.index, w.score) for w in want]

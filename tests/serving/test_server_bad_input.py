@@ -181,7 +181,7 @@ REST_CASES = [
         "POST",
         "/v1/models/flowers/labels/canary:predict",
         b'{"instances": [1.0]}',
-        404,
+        400,  # TF Serving: INVALID_ARGUMENT for an unknown label (docs/tfserving-behaviour.md 6.6)
         "Unrecognized servable version label: canary",
     ),
     ("unknown-verb", "POST", "/v1/models/flowers:explode", b'{"instances": [1.0]}', 400, "Malformed request"),
@@ -189,7 +189,7 @@ REST_CASES = [
     ("non-numeric-version", "GET", "/v1/models/flowers/versions/abc", None, 400, "Malformed request"),
     ("status-unknown-model", "GET", "/v1/models/tulips", None, 404, "Could not find any versions of model tulips"),
     ("status-unknown-version", "GET", "/v1/models/flowers/versions/9", None, 404, "Could not find version 9"),
-    ("metadata-unknown-label", "GET", "/v1/models/flowers/labels/x/metadata", None, 404, "Unrecognized servable"),
+    ("metadata-unknown-label", "GET", "/v1/models/flowers/labels/x/metadata", None, 400, "Unrecognized servable"),
     ("get-on-predict", "GET", "/v1/models/flowers:predict", None, 400, "Malformed request"),
     ("put-method", "PUT", "/v1/models/flowers:predict", b"{}", 405, "not allowed"),
     ("unknown-endpoint", "GET", "/v2/whatever", None, 404, "no such endpoint"),
@@ -271,7 +271,7 @@ GRPC_CASES = [
         "unknown-label",
         P.PREDICT,
         lambda: _with_spec(_predict_request(image=IMG), version_label="canary"),
-        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.INVALID_ARGUMENT,
         "Unrecognized servable version label",
     ),
     (

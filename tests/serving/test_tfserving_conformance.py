@@ -143,16 +143,7 @@ def test_rest_predict_b64_examples_on_a_classify_signature(tfs_server) -> None:
     [
         ("/v1/models/half:predict", 404, "Servable not found for request: Latest(half)"),
         (f"/v1/models/{HALF_PLUS_TWO}/versions/7:predict", 404, f"Specific({HALF_PLUS_TWO}, 7)"),
-        pytest.param(
-            f"/v1/models/{HALF_PLUS_TWO}/labels/nope:predict",
-            400,
-            "Unrecognized servable version label: nope",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known deviation: deepclf answers an unknown label with NOT_FOUND/404 (its contract in "
-                "test_server_bad_input); TF Serving with INVALID_ARGUMENT/400 (spec §6.6)",
-            ),
-        ),
+        (f"/v1/models/{HALF_PLUS_TWO}/labels/nope:predict", 400, "Unrecognized servable version label: nope"),
     ],
 )
 def test_rest_model_errors(tfs_server, path: str, status: int, message: str) -> None:

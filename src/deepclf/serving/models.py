@@ -310,8 +310,8 @@ class ModelManager:
             raise E.ModelNotFound(f"Servable not found for request: {what}; served models: {sorted(self._models)}")
         if label is not None:
             labels = dict(m.config.version_labels)
-            if label not in labels:
-                raise E.ModelNotFound(
+            if label not in labels:  # TF Serving: INVALID_ARGUMENT (400), not NOT_FOUND
+                raise E.InvalidInput(
                     f"Unrecognized servable version label: {label}; model {name!r} has labels {sorted(labels)}"
                 )
             version = labels[label]
@@ -341,16 +341,16 @@ class ModelManager:
                     self._lock.notify_all()
 
     def statuses(self, name: str, version: int | None = None, label: str | None = None) -> list[VersionStatus]:
-        """What ``GetModelStatus`` reports: every version seen, or the one asked for (``ModelNotFound`` else)."""
+        """What ``GetModelStatus`` reports: every version seen, or the one asked for (``ModelNotFound`` else).
+
+        ``label`` is ignored, as TF Serving's GetModelStatus ignores ``version_label``: a status request by label
+        answers every version.
+        """
+        del label
         with self._lock:
             m = self._models.get(name)
             if m is None or not m.status:
                 raise E.ModelNotFound(f"Could not find any versions of model {name}")
-            if label is not None:
-                labels = dict(m.config.version_labels)
-                if label not in labels:
-                    raise E.ModelNotFound(f"Unrecognized servable version label: {label}")
-                version = labels[label]
             if version is not None:
                 st = m.status.get(version)
                 if st is None:
