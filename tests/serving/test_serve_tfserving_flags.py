@@ -605,3 +605,44 @@ def test_grpc_handle_reload_config_request(models_root: Path, tmp_path: Path) ->
         assert _rest_status(srv, "flowers") == 200
         reload(request(f'model_config_list {{ config {{ name: "half_plus_two" base_path: "{hpt}" }} }}'))
         assert _rest_status(srv, "flowers") == 404 and _grpc_status(ch, "flowers") == grpc.StatusCode.NOT_FOUND
+
+
+def test_rest_api_timeout_answers_504_and_drops_queued_work(models_root: Path) -> None:
+    """--rest_api_timeout_in_ms: a REST call slower than it answers DEADLINE_EXCEEDED / 504 with TF Serving's
+    ``{"error": ...}`` body (spec §5.10); a request still queued when its deadline passes never reaches the runner."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from deepclf.serving import EdgeServer, ModelConfig, ServerConfig
+
+    calls: list[float] = []
+
+    class Counting(_Slow):
+        def run(self, inputs: object, signature: str = "serving_default") -> object:
+            calls.append(time.monotonic())
+            return super().run(inputs, signature)
+
+    cfg = ServerConfig(
+        model_configs=[ModelConfig("half_plus_two", str(models_root / "half_plus_two"))],
+        port=0,
+        rest_api_port=0,
+        threads=1,
+        poll_seconds=0,
+        access_log=False,
+        enable_model_warmup=False,
+        runner_wrapper=Counting,
+        rest_api_timeout_ms=300,
+    )
+    with EdgeServer(cfg) as srv:
+        url = f"{srv.rest_url}/v1/models/half_plus_two:predict"
+        calls.clear()
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: requests.post(url, json={"instances": [1.0]}, timeout=30), range(2)))
+        assert time.monotonic() - t0 < 0.9  # answered at the deadline, not when the slow run ends
+        for r in answers:
+            assert r.status_code == 504, r.text
+            assert "rest_api_timeout_in_ms" in r.json()["error"]
+        time.sleep(1.5)  # the running call finishes; the queued one was dropped
+        assert len(calls) == 1
+        # Metadata and status calls are not inference; they answer as usual.
+        assert requests.get(f"{srv.rest_url}/v1/models/half_plus_two", timeout=10).status_code == 200

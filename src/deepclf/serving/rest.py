@@ -181,8 +181,15 @@ def create_app(
     max_body_bytes: int,
     access_log: bool = True,
     describe: Callable[[], dict[str, Any]] | None = None,
+    timeout_ms: int = 30000,
 ) -> Starlette:
-    """The REST app of one server; ``ready`` says whether every model is AVAILABLE (for ``/readyz``)."""
+    """The REST app of one server; ``ready`` says whether every model is AVAILABLE (for ``/readyz``).
+
+    ``timeout_ms`` (``--rest_api_timeout_in_ms``; 0 or less: none): a Predict/Classify/Regress call that takes
+    longer answers DEADLINE_EXCEEDED / 504, as TF Serving (spec §5.10); its inference is cancelled, so a request
+    still queued (batcher or worker pool) when its deadline passes is dropped before it runs.
+    """
+    timeout_s = timeout_ms / 1000 if timeout_ms > 0 else None
 
     async def in_pool(fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(core.executor, fn, *args)
@@ -253,7 +260,12 @@ def create_app(
         try:
             if verb == "POST" and (m := POST_RE.fullmatch(path)):
                 method = m["verb"].lower()
-                response = await predict(request, m, info)
+                try:
+                    response = await asyncio.wait_for(predict(request, m, info), timeout_s)
+                except TimeoutError:
+                    raise P.DeadlineExceeded(
+                        f"Deadline exceeded: the request took longer than --rest_api_timeout_in_ms={timeout_ms}"
+                    ) from None
             elif verb == "GET" and (m := GET_RE.fullmatch(path)):
                 method = "metadata" if m["metadata"] else "status"
                 response = await get_model(request, m, info)

@@ -239,6 +239,7 @@ class EdgeServer:
             max_body_bytes=cfg.max_body_bytes,
             access_log=cfg.access_log,
             describe=self.describe,
+            timeout_ms=cfg.rest_api_timeout_ms,
         )
         sock = _bind(cfg.host, cfg.rest_api_port or 0)
         self.rest_port = sock.getsockname()[1]
