@@ -554,6 +554,47 @@ def test_failing_warmup_fails_the_load(
         EdgeServer(cfg).start()
 
 
+def _examples_log(kind: str, signature: str, photos: list[Path]) -> bytes:
+    """A PredictionLog with a ``classify_log`` or ``regress_log`` request: one tf.Example per photo."""
+    from deepclf.protocol.messages import message_class
+
+    log: object = message_class("tensorflow.serving.PredictionLog")()
+    request = getattr(log, kind).request
+    request.model_spec.name = "flowers"
+    request.model_spec.signature_name = signature
+    for photo in photos:
+        example = request.input.example_list.examples.add()
+        example.features.feature["image/encoded"].bytes_list.value.append(photo.read_bytes())
+    return log.SerializeToString()  # type: ignore[attr-defined]
+
+
+def test_warmup_replays_classify_and_regress_logs(models_root: Path, tmp_path: Path, photos: list[Path]) -> None:
+    """classify_log / regress_log records run through the Classify/Regress path (signature checks, tf.Example
+    parsing, result filling), as TF Serving replays them; one that the signature cannot answer fails the load."""
+    from deepclf.errors import ModelFormatError
+    from deepclf.serving import EdgeServer, ServerConfig
+
+    good = _tfrecord(
+        [
+            _examples_log("classify_log", "classify_image_bytes", photos[:2]),
+            _predict_log({"image": np.zeros((1, 64, 64, 3), np.float32)}),
+            _examples_log("classify_log", "classify_image_bytes", photos[2:3]),
+        ]
+    )
+    base = _flowers_copy(models_root, tmp_path / "good", good)
+    kw = {"port": None, "rest_api_port": 0, "threads": 1, "poll_seconds": 0}
+    with EdgeServer(ServerConfig(model_base_path=base, **kw)) as srv:  # type: ignore[arg-type]
+        assert srv.warmup_requests == 3
+    for kind, signature, message in (
+        ("classify_log", "serving_default", "warmup request 0"),  # not a tf.Example signature
+        ("regress_log", "classify_image_bytes", "Expected one output Tensor"),  # two outputs: not a regression
+    ):
+        bad = _tfrecord([_examples_log(kind, signature, photos[:1])])
+        base = _flowers_copy(models_root, tmp_path / kind / signature, bad)
+        with pytest.raises(ModelFormatError, match=re.escape(message)):
+            EdgeServer(ServerConfig(model_base_path=base, **kw)).start()  # type: ignore[arg-type]
+
+
 def test_failed_load_is_retried_max_num_load_retries_times(models_root: Path) -> None:
     from deepclf.errors import ModelFormatError
     from deepclf.serving import EdgeServer, ServerConfig

@@ -148,6 +148,41 @@ def public_error(exc: BaseException, *, context: str = "") -> P.ServingError:
     return err
 
 
+def inference_signature(signatures: Mapping[str, Any], runner: Any, name: str, kind: str) -> str:
+    """The signature key a Classify (``kind="classify"``) or Regress call uses, validated as TF Serving does
+    (aliases ``inputs`` and ``classes``/``scores`` or ``outputs``; the method name is not checked). Shared by the
+    APIs and warmup (``classify_log`` / ``regress_log`` records)."""
+    key = name or SIGNATURE_FLOAT
+    spec = signatures.get(key)
+    if spec is None:
+        raise P.InvalidInput(f"No signature was found with the name: {key}")
+
+    def debug() -> str:
+        return str(signature_def_map({key: spec}, runner).signature_def[key]).strip().replace("\n", " ")
+
+    outs = set(spec.outputs)
+    if len(spec.inputs) != 1:
+        raise P.InvalidInput("Expected one input Tensor.")
+    if kind == CLASSIFY:
+        if len(outs) not in (1, 2):
+            raise P.InvalidInput(f"Expected one or two output Tensors, found {len(outs)}")
+        if EXAMPLES_INPUT not in spec.inputs:
+            raise P.InvalidInput(f"No classification inputs found in SignatureDef: {debug()}")
+        if not outs & {CLASSES_OUTPUT, SCORES_OUTPUT}:
+            raise P.InvalidInput(
+                'Expected classification signature outputs to contain at least one of "classes" or "scores". '
+                f"Signature was: {debug()}"
+            )
+    else:
+        if len(outs) != 1:
+            raise P.InvalidInput("Expected one output Tensor.")
+        if EXAMPLES_INPUT not in spec.inputs:
+            raise P.InvalidInput(f"No regression inputs found in SignatureDef: {debug()}")
+        if REGRESSION_OUTPUT not in outs:
+            raise P.InvalidInput(f"No regression outputs found in SignatureDef: {debug()}")
+    return key
+
+
 class ServingCore:
     """Answers Predict, GetModelMetadata and GetModelStatus for the models a ``ModelManager`` serves."""
 
@@ -234,35 +269,7 @@ class ServingCore:
     def inference_signature(self, served: ServedVersion, name: str, kind: str) -> str:
         """The signature key a Classify (``kind="classify"``) or Regress call uses, validated as TF Serving does
         (aliases ``inputs`` and ``classes``/``scores`` or ``outputs``; the method name is not checked)."""
-        key = name or SIGNATURE_FLOAT
-        spec = served.signatures.get(key)
-        if spec is None:
-            raise P.InvalidInput(f"No signature was found with the name: {key}")
-
-        def debug() -> str:
-            return str(signature_def_map({key: spec}, served.runner).signature_def[key]).strip().replace("\n", " ")
-
-        outs = set(spec.outputs)
-        if len(spec.inputs) != 1:
-            raise P.InvalidInput("Expected one input Tensor.")
-        if kind == CLASSIFY:
-            if len(outs) not in (1, 2):
-                raise P.InvalidInput(f"Expected one or two output Tensors, found {len(outs)}")
-            if EXAMPLES_INPUT not in spec.inputs:
-                raise P.InvalidInput(f"No classification inputs found in SignatureDef: {debug()}")
-            if not outs & {CLASSES_OUTPUT, SCORES_OUTPUT}:
-                raise P.InvalidInput(
-                    'Expected classification signature outputs to contain at least one of "classes" or "scores". '
-                    f"Signature was: {debug()}"
-                )
-        else:
-            if len(outs) != 1:
-                raise P.InvalidInput("Expected one output Tensor.")
-            if EXAMPLES_INPUT not in spec.inputs:
-                raise P.InvalidInput(f"No regression inputs found in SignatureDef: {debug()}")
-            if REGRESSION_OUTPUT not in outs:
-                raise P.InvalidInput(f"No regression outputs found in SignatureDef: {debug()}")
-        return key
+        return inference_signature(served.signatures, served.runner, name, kind)
 
     @staticmethod
     def examples_tensor(inp: Any) -> dict[str, np.ndarray]:

@@ -2,14 +2,15 @@
 
 A version folder may hold ``assets.extra/tf_serving_warmup_requests``: a TFRecord file (each record: uint64 length,
 masked CRC32C of the length, the data, masked CRC32C of the data) of ``tensorflow.serving.PredictionLog``
-messages (``deepclf convert`` writes one). Before the version becomes AVAILABLE each ``predict_log`` request is
-run through the freshly loaded runner; any failure fails the load::
+messages (``deepclf convert`` writes one). Before the version becomes AVAILABLE each ``predict_log``,
+``classify_log`` and ``regress_log`` request is run through the freshly loaded runner (Classify/Regress through
+the same signature checks, tf.Example serialization and result filling the APIs use); any failure fails the load::
 
     n = run_warmup(version_dir, runner)     # records replayed (0 when there is no warmup file)
     for data in read_tfrecords(path): ...   # the raw records, CRCs checked
 
-``classify_log`` / ``regress_log`` records are skipped with a warning (the edge runners answer Predict);
-more than 1000 records fail as in TF Serving (``kMaxNumRecords``).
+Records of another kind (MultiInference, session_run) are skipped with a warning; more than 1000 records fail
+as in TF Serving (``kMaxNumRecords``).
 """
 
 from __future__ import annotations
@@ -110,21 +111,23 @@ def run_warmup(version_dir: str | Path, runner: Any, *, model: str = "?", versio
         kind = msg.WhichOneof("log_type")
         if kind is None:
             continue  # TF Serving skips a record with no log_type
-        if kind != "predict_log":
+        if kind not in ("predict_log", "classify_log", "regress_log"):
             skipped += 1
             continue
-        request = msg.predict_log.request
-        inputs = {name: to_ndarray(t) for name, t in request.inputs.items()}
-        signature = request.model_spec.signature_name or "serving_default"
         try:
-            runner.run(inputs, signature)
+            if kind == "predict_log":
+                request = msg.predict_log.request
+                inputs = {name: to_ndarray(t) for name, t in request.inputs.items()}
+                runner.run(inputs, request.model_spec.signature_name or "serving_default")
+            else:
+                _replay_examples(runner, kind, getattr(msg, kind).request)
         except Exception as exc:
             err = E.from_exception(exc)
             raise type(err)(f"warmup request {i} from {path} failed: {err.message}") from exc
         count += 1
     if skipped:
         log.warning(
-            "model %r version %s: %d classify/regress warmup records skipped (only predict_log is replayed)",
+            "model %r version %s: %d warmup records skipped (only predict/classify/regress logs are replayed)",
             model,
             version,
             skipped,
@@ -139,3 +142,19 @@ def run_warmup(version_dir: str | Path, runner: Any, *, model: str = "?", versio
         (time.perf_counter() - t0) * 1e6,
     )
     return count
+
+
+def _replay_examples(runner: Any, kind: str, request: Any) -> None:
+    """A ``ClassificationRequest`` / ``RegressionRequest`` through the path the Classify/Regress APIs take."""
+    from deepclf.protocol.messages import ClassificationResult, RegressionResult
+    from deepclf.serving.core import CLASSIFY, EXAMPLES_INPUT, REGRESS, ServingCore, inference_signature
+
+    verb = CLASSIFY if kind == "classify_log" else REGRESS
+    key = inference_signature(runner.signatures, runner, request.model_spec.signature_name, verb)
+    inputs = ServingCore.examples_tensor(request.input)
+    outputs = runner.run(inputs, key)
+    n = len(inputs[EXAMPLES_INPUT])
+    if verb == CLASSIFY:
+        ServingCore.fill_classification(outputs, n, ClassificationResult())
+    else:
+        ServingCore.fill_regression(outputs, n, RegressionResult())
