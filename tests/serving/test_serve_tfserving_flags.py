@@ -687,3 +687,50 @@ def test_rest_api_timeout_answers_504_and_drops_queued_work(models_root: Path) -
         assert len(calls) == 1
         # Metadata and status calls are not inference; they answer as usual.
         assert requests.get(f"{srv.rest_url}/v1/models/half_plus_two", timeout=10).status_code == 200
+
+
+def test_monitoring_config_file_sets_the_prometheus_endpoint(models_root: Path, tmp_path: Path) -> None:
+    """--monitoring_config_file (TF Serving's MonitoringConfig text proto, parsed without TF): metrics at
+    prometheus_config.path when enable is true (default path when empty), 404 when enable is false (spec §5.10)."""
+    from deepclf.serving import EdgeServer, ModelConfig, ServerConfig
+    from deepclf.serving.modelconfig import PROMETHEUS_PATH, prometheus_metrics_path
+
+    def conf(name: str, text: str) -> Path:
+        f = tmp_path / name
+        f.write_text(text)
+        return f
+
+    custom = conf("custom.txt", 'prometheus_config { enable: true path: "/metrics/prom" }')
+    default = conf("default.txt", "prometheus_config: { enable: true }")
+    off = conf("off.txt", "prometheus_config { enable: false }")
+    assert prometheus_metrics_path(custom) == "/metrics/prom"
+    assert prometheus_metrics_path(default) == PROMETHEUS_PATH
+    assert prometheus_metrics_path(None) == PROMETHEUS_PATH
+    assert prometheus_metrics_path(off) is None
+    for bad, message in (
+        ("prometheus_config { enable: yes_please }", "not a valid TF Serving MonitoringConfig"),
+        ("prometheus_config { no_such_field: 1 }", "no_such_field"),
+        ('prometheus_config { enable: true path: "metrics" }', "must start with '/'"),
+    ):
+        with pytest.raises(UsageError, match=re.escape(message)):
+            config_from_args(
+                build_serve_args(["--model_base_path=/m", f"--monitoring_config_file={conf('bad.txt', bad)}"])
+            )
+    a = build_serve_args(["--model_base_path=/m", f"--monitoring_config_file={custom}"])
+    assert config_from_args(a).monitoring_config_file == str(custom)
+
+    for file, on, dark in ((custom, "/metrics/prom", PROMETHEUS_PATH), (off, None, PROMETHEUS_PATH)):
+        cfg = ServerConfig(
+            model_configs=[ModelConfig("half_plus_two", str(models_root / "half_plus_two"))],
+            port=None,
+            rest_api_port=0,
+            threads=1,
+            poll_seconds=0,
+            access_log=False,
+            monitoring_config_file=file,
+        )
+        with EdgeServer(cfg) as srv:
+            if on is not None:
+                r = requests.get(f"{srv.rest_url}{on}", timeout=10)
+                assert r.status_code == 200 and "# TYPE" in r.text
+            assert requests.get(f"{srv.rest_url}{dark}", timeout=10).status_code == 404

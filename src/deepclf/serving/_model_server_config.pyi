@@ -202,6 +202,23 @@ class ReloadConfigResponse(Message):
     def ClearField(self, field_name: typing.Literal["status"]) -> None: ...
 
 @typing.final
+class PrometheusConfig(Message):
+    DESCRIPTOR: Descriptor
+    enable: builtins.bool
+    path: builtins.str
+    def __init__(self, *, enable: builtins.bool | None = ..., path: builtins.str | None = ...) -> None: ...
+    def ClearField(self, field_name: typing.Literal["enable", "path"]) -> None: ...
+
+@typing.final
+class MonitoringConfig(Message):
+    DESCRIPTOR: Descriptor
+    @property
+    def prometheus_config(self) -> PrometheusConfig: ...
+    def __init__(self, *, prometheus_config: PrometheusConfig | None = ...) -> None: ...
+    def HasField(self, field_name: typing.Literal["prometheus_config"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["prometheus_config"]) -> None: ...
+
+@typing.final
 class SSLConfig(Message):
     DESCRIPTOR: Descriptor
     server_key: builtins.str

@@ -227,7 +227,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--monitoring_config_file",
         default=None,
-        help="TF Serving MonitoringConfig text proto (Prometheus metrics on the REST port; they are always on here)",
+        help="TF Serving MonitoringConfig text proto: Prometheus metrics on the REST port at prometheus_config.path "
+        "when enable is true, none when false (without the file they are at /monitoring/prometheus/metrics)",
     )
     p.add_argument(
         "--rest_api_timeout_in_ms",
@@ -326,8 +327,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
             flush=True,
         )
         args.rest_api_port = None
-    if args.monitoring_config_file is not None and not Path(args.monitoring_config_file).is_file():
-        raise UsageError(f"--monitoring_config_file {args.monitoring_config_file}: no such file")
+    if args.monitoring_config_file is not None:
+        from deepclf.serving.modelconfig import prometheus_metrics_path  # lazy: protobuf's text parser
+
+        if not Path(args.monitoring_config_file).is_file():
+            raise UsageError(f"--monitoring_config_file {args.monitoring_config_file}: no such file")
+        prometheus_metrics_path(args.monitoring_config_file)  # a bad file is a usage error now, not at start()
     return ServerConfig(
         batching_parameters_file=args.batching_parameters_file,
         config_poll_seconds=args.model_config_file_poll_wait_seconds,

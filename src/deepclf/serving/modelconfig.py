@@ -13,7 +13,8 @@ names). The text is parsed with ``google.protobuf.text_format``, so anything TF 
 
     load_model_config_file("models.config")   # -> [ModelConfig(name='flowers', policy='specific', ...)]
 
-The same pool holds ``tensorflow.serving.SSLConfig`` (``--ssl_config_file``, read by ``deepclf.serving.tls``).
+The same pool holds ``tensorflow.serving.SSLConfig`` (``--ssl_config_file``, read by ``deepclf.serving.tls``) and
+``tensorflow.serving.MonitoringConfig`` (``--monitoring_config_file``, ``prometheus_metrics_path``).
 
 Recompile after editing a .proto: ``python -m deepclf.serving.modelconfig --build``.
 """
@@ -35,11 +36,12 @@ from deepclf.serving.modelspec import ModelConfig
 
 if TYPE_CHECKING:
     # The classes' fields, for type checkers: a stub generated from the same descriptor set (build()).
-    from deepclf.serving._model_server_config import ModelServerConfig, SSLConfig
+    from deepclf.serving._model_server_config import ModelServerConfig, MonitoringConfig, SSLConfig
 
 _M = TypeVar("_M", bound=Message)
 
 DESCRIPTOR_SET_NAME = "model_server_config.binpb"
+PROMETHEUS_PATH = "/monitoring/prometheus/metrics"  # TF Serving's kPrometheusPath
 PROTO_ROOT = Path(__file__).resolve().parent / "protos"
 
 
@@ -62,6 +64,34 @@ def ssl_config_class() -> type[SSLConfig]:
     """The private-pool class of ``tensorflow.serving.SSLConfig`` (``--ssl_config_file``)."""
     cls = message_factory.GetMessageClass(_pool().FindMessageTypeByName("tensorflow.serving.SSLConfig"))
     return cast("type[SSLConfig]", cls)  # the class of that descriptor, which the stub types
+
+
+def monitoring_config_class() -> type[MonitoringConfig]:
+    """The private-pool class of ``tensorflow.serving.MonitoringConfig`` (``--monitoring_config_file``)."""
+    cls = message_factory.GetMessageClass(_pool().FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))
+    return cast("type[MonitoringConfig]", cls)  # the class of that descriptor, which the stub types
+
+
+def prometheus_metrics_path(path: str | os.PathLike[str] | None) -> str | None:
+    """Where the REST port serves Prometheus metrics for a ``--monitoring_config_file``: its
+    ``prometheus_config.path`` (default ``/monitoring/prometheus/metrics``) when ``enable: true``, ``None`` (no
+    endpoint) when not, as TF Serving (spec §5.10). Without a file (``None``) deepclf serves the default path."""
+    if path is None:
+        return PROMETHEUS_PATH
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read --monitoring_config_file {p}: {exc.strerror or exc}") from None
+    msg = parse_text_proto(
+        monitoring_config_class(), text, source=str(p), what="TF Serving MonitoringConfig (text format)"
+    )
+    if not msg.prometheus_config.enable:
+        return None
+    url = msg.prometheus_config.path or PROMETHEUS_PATH
+    if not url.startswith("/"):
+        raise UsageError(f"--monitoring_config_file {p}: prometheus_config.path must start with '/', got {url!r}")
+    return url
 
 
 def private_message_class(full_name: str) -> type[Message]:

@@ -182,12 +182,14 @@ def create_app(
     access_log: bool = True,
     describe: Callable[[], dict[str, Any]] | None = None,
     timeout_ms: int = 30000,
+    metrics_path: str | None = "/monitoring/prometheus/metrics",
 ) -> Starlette:
     """The REST app of one server; ``ready`` says whether every model is AVAILABLE (for ``/readyz``).
 
     ``timeout_ms`` (``--rest_api_timeout_in_ms``; 0 or less: none): a Predict/Classify/Regress call that takes
     longer answers DEADLINE_EXCEEDED / 504, as TF Serving (spec §5.10); its inference is cancelled, so a request
     still queued (batcher or worker pool) when its deadline passes is dropped before it runs.
+    ``metrics_path``: where Prometheus metrics are served (``--monitoring_config_file``); ``None``: nowhere (404).
     """
     timeout_s = timeout_ms / 1000 if timeout_ms > 0 else None
 
@@ -332,6 +334,7 @@ def create_app(
         Route("/v1/{rest:path}", v1, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/monitoring/prometheus/metrics", prometheus, methods=["GET"]),
     ]
+    if metrics_path is not None:
+        routes.append(Route(metrics_path, prometheus, methods=["GET"]))
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error})

@@ -228,6 +228,7 @@ class EdgeServer:
     def _start_rest(self) -> None:
         import uvicorn
 
+        from deepclf.serving.modelconfig import prometheus_metrics_path
         from deepclf.serving.rest import create_app
 
         cfg = self.config
@@ -240,6 +241,7 @@ class EdgeServer:
             access_log=cfg.access_log,
             describe=self.describe,
             timeout_ms=cfg.rest_api_timeout_ms,
+            metrics_path=prometheus_metrics_path(cfg.monitoring_config_file),
         )
         sock = _bind(cfg.host, cfg.rest_api_port or 0)
         self.rest_port = sock.getsockname()[1]
