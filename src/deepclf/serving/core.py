@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any
@@ -331,27 +331,28 @@ class ServingCore:
 
     def grpc_classify(self, request: Any, info: CallInfo) -> Any:
         """``PredictionService.Classify``, blocking (a gRPC thread waits for the pool)."""
-        name, version, label = self.model_spec_of(request)
-        info.model = name
-        with self.manager.acquire(name, version, label) as served:
-            info.fill(served)
-            key = info.signature = self.inference_signature(served, request.model_spec.signature_name, CLASSIFY)
-            outputs, n = self._infer_examples(served, key, request.input)
-            response = ClassificationResponse()
-            self.fill_classification(outputs, n, response.result)
-            self._fill_spec(response.model_spec, served, key)
-            return response
+        return self._grpc_inference(request, info, CLASSIFY, ClassificationResponse(), self.fill_classification)
 
     def grpc_regress(self, request: Any, info: CallInfo) -> Any:
         """``PredictionService.Regress``, blocking."""
+        return self._grpc_inference(request, info, REGRESS, RegressionResponse(), self.fill_regression)
+
+    def _grpc_inference(
+        self,
+        request: Any,
+        info: CallInfo,
+        method: str,
+        response: Any,
+        fill: Callable[[Mapping[str, np.ndarray], int, Any], None],
+    ) -> Any:
+        """Classify or Regress: the signature checked for ``method``, the examples run, ``response`` filled."""
         name, version, label = self.model_spec_of(request)
         info.model = name
         with self.manager.acquire(name, version, label) as served:
             info.fill(served)
-            key = info.signature = self.inference_signature(served, request.model_spec.signature_name, REGRESS)
+            key = info.signature = self.inference_signature(served, request.model_spec.signature_name, method)
             outputs, n = self._infer_examples(served, key, request.input)
-            response = RegressionResponse()
-            self.fill_regression(outputs, n, response.result)
+            fill(outputs, n, response.result)
             self._fill_spec(response.model_spec, served, key)
             return response
 

@@ -26,7 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from deepclf import protocol as P
 from deepclf.serving.config import bracket_host
 from deepclf.serving.core import CallInfo, ServingCore, public_error
-from deepclf.serving.metrics import ServerMetrics, log_access
+from deepclf.serving.metrics import ServerMetrics
 
 SERVICES = (P.PREDICTION_SERVICE, P.MODEL_SERVICE)
 
@@ -51,26 +51,13 @@ def _handler(
             err = public_error(exc, context=f"gRPC {method}")
             code = err.code.name
         finally:
-            elapsed = time.perf_counter() - t0
-            metrics.observe(
+            metrics.record(
                 api="grpc",
                 method=method,
-                model=info.model,
-                version=info.version,
-                format=info.format,
-                status=code,
-                seconds=elapsed,
-            )
-            log_access(
-                access_log,
-                api="grpc",
-                method=method,
+                info=info,
                 code=code,
-                model=info.model,
-                version=info.version,
-                format=info.format,
-                signature=info.signature,
-                ms=round(elapsed * 1e3, 3),
+                seconds=time.perf_counter() - t0,
+                access_log=access_log,
                 client=context.peer(),
             )
         context.abort(P.grpc_code_for(err), err.message)  # raises; never returns

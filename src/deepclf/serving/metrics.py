@@ -68,6 +68,43 @@ class ServerMetrics:
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)
 
+    def record(
+        self,
+        *,
+        api: str,
+        method: str,
+        info: Any,
+        code: str,
+        seconds: float,
+        access_log: bool,
+        counted: bool = True,
+        **extra: Any,
+    ) -> None:
+        """Count one call (unless ``counted`` is false) and write its access-log line: the fields REST and gRPC share
+        (``info``: the call's model, version, format and signature), then the transport's ``extra`` ones."""
+        if counted:
+            self.observe(
+                api=api,
+                method=method,
+                model=info.model,
+                version=info.version,
+                format=info.format,
+                status=code,
+                seconds=seconds,
+            )
+        log_access(
+            access_log,
+            api=api,
+            method=method,
+            code=code,
+            model=info.model,
+            version=info.version,
+            format=info.format,
+            signature=info.signature,
+            ms=round(seconds * 1e3, 3),
+            **extra,
+        )
+
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""
         return generate_latest(self.registry)

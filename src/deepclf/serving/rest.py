@@ -53,7 +53,7 @@ from deepclf.serving.core import (
     backend_info,
     public_error,
 )
-from deepclf.serving.metrics import CONTENT_TYPE, ServerMetrics, log_access
+from deepclf.serving.metrics import CONTENT_TYPE, ServerMetrics
 
 JSON = "application/json"
 _SPEC = r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
@@ -283,29 +283,16 @@ def create_app(
         except Exception as exc:  # noqa: BLE001 - every error becomes a TF Serving error body
             err = public_error(exc, context=f"{verb} {path}")
             response, code = _error_response(err), err.code.name
-        elapsed = time.perf_counter() - t0
-        if method != "unknown":
-            metrics.observe(
-                api="rest",
-                method=method,
-                model=info.model,
-                version=info.version,
-                format=info.format,
-                status=code,
-                seconds=elapsed,
-            )
-        log_access(
-            access_log,
+        metrics.record(
             api="rest",
             method=method,
+            info=info,
+            code=code,
+            seconds=time.perf_counter() - t0,
+            access_log=access_log,
+            counted=method != "unknown",  # unknown URLs are not counted: their verbs would be unbounded labels
             http=f"{verb} {path}",
             status=response.status_code,
-            code=code,
-            model=info.model,
-            version=info.version,
-            format=info.format,
-            signature=info.signature,
-            ms=round(elapsed * 1e3, 3),
             client=request.client.host if request.client else None,
             bytes_out=len(response.body) if hasattr(response, "body") else None,
         )
