@@ -16,14 +16,12 @@ from typing import Any
 
 import numpy as np
 import orjson
-from google.protobuf.message import DecodeError
 
 from deepclf.protocol import messages
 from deepclf.protocol.errors import InvalidInput
 
 __all__ = [
     "classify_results_to_json",
-    "example_features",
     "input_from_json",
     "regress_results_to_json",
     "serialize_input",
@@ -143,20 +141,6 @@ def serialize_input(inp: messages.Input) -> list[bytes]:
         out = []
     if not out:
         raise InvalidInput("Input is empty.")
-    return out
-
-
-def example_features(serialized: bytes) -> dict[str, list[Any]]:
-    """A serialized tf.Example -> ``{feature name: list of values}`` (bytes, floats or ints), TF-free."""
-    ex = messages.Example()
-    try:
-        ex.ParseFromString(serialized)
-    except DecodeError:
-        raise InvalidInput(f"Could not parse example input, value: '{serialized[:100]!r}'") from None
-    out: dict[str, list[Any]] = {}
-    for name, feature in ex.features.feature.items():
-        kind = feature.WhichOneof("kind")
-        out[name] = list(getattr(feature, kind).value) if kind else []
     return out
 
 
