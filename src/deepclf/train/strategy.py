@@ -138,6 +138,7 @@ def choose_strategy(
     *,
     peer_timeout: float = DEFAULT_PEER_TIMEOUT,
     discard_on_timeout: Sequence[str | os.PathLike[str]] = (),
+    role: ClusterRole | None = None,
 ) -> Distribution:
     """The strategy for ``name`` (auto, default, mirrored, multiworker). Must be the first TensorFlow op.
 
@@ -145,9 +146,9 @@ def choose_strategy(
     ``peer_timeout`` seconds; past that a watchdog removes the ``discard_on_timeout`` folders (what this process
     wrote so far), prints which peers it waited for and kills the process (exit status ``PEER_TIMEOUT_EXIT``,
     137 in a shell). A hard kill is the only way out: TensorFlow blocks in C++ holding the GIL while it waits for the
-    cluster, and ignores SIGTERM meanwhile.
+    cluster, and ignores SIGTERM meanwhile. ``role``: this process's ``cluster_role(name)``, when the caller has it.
     """
-    role = cluster_role(name)
+    role = role if role is not None else cluster_role(name)
     tf = require_tensorflow("choosing a distribution strategy")
     if role.multi_worker:
         message = (

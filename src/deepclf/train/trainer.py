@@ -220,7 +220,9 @@ def _train_in(
                 f"training (see `deepclf data check {cfg.data_dir}`):\n{listing}"
             )
         # The strategy is the first TensorFlow op of the process (tf.distribute requires it for collectives).
-        dist = choose_strategy(cfg.strategy, peer_timeout=peer_timeout, discard_on_timeout=discard_on_timeout)
+        dist = choose_strategy(
+            cfg.strategy, peer_timeout=peer_timeout, discard_on_timeout=discard_on_timeout, role=role
+        )
         return _train(
             cfg, dist, work, report.total, log=log, force=force, extra_callbacks=extra_callbacks, verbose=verbose
         )
