@@ -10,12 +10,28 @@ Each server gets its own ``CollectorRegistry`` (never the global one), so severa
     deepclf_serving_model_versions_available{model_name="flowers"} 1
 
 ``deepclf.bench.prom`` reads the ``request_count`` and ``request_latency`` families of these (and TF Serving's).
+
+Label values are bounded whatever the requests say: every distinct label value is a time series kept for the
+life of the process (and on every scrape), so 200 requests naming random models must not make 200 series. A
+model gets its own ``model_name`` only when it exists, a version its own ``version`` only when the server knows
+it, a method its own ``method`` only when it is one of the API's (``METHODS``); everything else is counted under
+``UNKNOWN`` (``model_name="__unknown__",version="",format=""``)::
+
+    metrics = ServerMetrics(known_models=manager.known_versions)   # {"flowers": {1, 2}}: exact labels
+    metrics = ServerMetrics()   # no model list: a model (version) earns a label once a call for it succeeds
+                                # (or resolved a loaded version), at most MAX_MODEL_LABELS (MAX_VERSION_LABELS each)
+
+The access log is not a metric, so it keeps what the request said (an unknown model's name is what an operator
+wants to see there), but every string field is cut to ``LOG_FIELD_MAX`` characters: a 1 MB URL or model name
+must not become a 1 MB log line.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import orjson
@@ -29,11 +45,33 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
+#: The one label value everything unknown is counted under (model, version and method alike).
+UNKNOWN = "__unknown__"
+#: The ``method`` label values of the REST and gRPC APIs; any other method (a REST verb is whatever the URL says
+#: after the colon) is counted as ``UNKNOWN``.
+METHODS = frozenset({"predict", "classify", "regress", "multi_inference", "metadata", "status", "reload_config"})
+#: Without a ``known_models`` callable: at most this many models, and versions per model, get labels of their own.
+MAX_MODEL_LABELS = 64
+MAX_VERSION_LABELS = 32
+#: Longest string field in an access-log line (longer ones are cut and say by how much).
+LOG_FIELD_MAX = 200
+
+KnownModels = Callable[[], Mapping[str, Collection[int]]]
+
 
 class ServerMetrics:
-    """The counters and histograms of one server, in a registry of its own."""
+    """The counters and histograms of one server, in a registry of its own.
 
-    def __init__(self) -> None:
+    ``known_models``: called once per counted call, returns the models the server has and their versions (a cheap,
+    thread-safe snapshot such as ``ModelManager.known_versions``); without it, labels are earned by successful calls
+    and capped (see the module docstring).
+    """
+
+    def __init__(self, known_models: KnownModels | None = None) -> None:
+        self._known_models = known_models
+        # Without known_models: the model and version labels already handed out (bounded by the caps).
+        self._earned: dict[str, set[str]] = {}
+        self._earned_lock = threading.Lock()
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "deepclf_serving_request_count",
@@ -64,9 +102,46 @@ class ServerMetrics:
     def observe(
         self, *, api: str, method: str, model: str, version: str, format: str, status: str, seconds: float
     ) -> None:
+        """Count one call; ``model``, ``version`` and ``method`` are bounded here (``bounded_labels``)."""
+        model, version, format, method = self.bounded_labels(
+            model=model, version=version, format=format, method=method, status=status
+        )
         labels = (model, version, format, api, method, status)
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)
+
+    def bounded_labels(
+        self, *, model: str, version: str, format: str, method: str, status: str
+    ) -> tuple[str, str, str, str]:
+        """``(model, version, format, method)`` as labels: the call's own where they are known, ``UNKNOWN`` else.
+
+        ``api`` and ``status`` are not bounded here: the transports set them from fixed sets (``rest``/``grpc``,
+        the canonical code names), never from the request.
+        """
+        if method not in METHODS:
+            method = UNKNOWN
+        if self._known_models is not None:
+            versions = self._known_models().get(model)
+            if versions is None:
+                return UNKNOWN, "", "", method
+            if version and not _is_version_in(version, versions):
+                version = UNKNOWN
+            return model, version, format, method
+        # No list of models: a call that succeeded or reached a loaded version (format is only filled from a
+        # served version) proves its model and version exist, so only those may take a new label.
+        proven = status == "OK" or bool(format)
+        with self._earned_lock:
+            earned = self._earned.get(model)
+            if earned is None:
+                if not proven or len(self._earned) >= MAX_MODEL_LABELS:
+                    return UNKNOWN, "", "", method
+                earned = self._earned[model] = set()
+            if version and version not in earned:
+                if proven and len(earned) < MAX_VERSION_LABELS:
+                    earned.add(version)
+                else:
+                    version = UNKNOWN
+        return model, version, format, method
 
     def record(
         self,
@@ -103,16 +178,29 @@ class ServerMetrics:
             signature=info.signature,
             ms=round(seconds * 1e3, 3),
             **extra,
-        )
+        )  # log_access cuts the request's strings (model, signature, http path) to LOG_FIELD_MAX
 
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""
         return generate_latest(self.registry)
 
 
+def _is_version_in(version: str, versions: Collection[int]) -> bool:
+    # ASCII digits of int64 length only: int() of a long digit string is slow (and refused past 4300 digits).
+    return version.isascii() and version.isdigit() and len(version) <= 19 and int(version) in versions
+
+
+def _cut(value: Any) -> Any:
+    """A string field of the access log, at most ``LOG_FIELD_MAX`` characters (and how many were cut)."""
+    if isinstance(value, str) and len(value) > LOG_FIELD_MAX:
+        return f"{value[:LOG_FIELD_MAX]}...(+{len(value) - LOG_FIELD_MAX} chars)"
+    return value
+
+
 def log_access(enabled: bool, **fields: Any) -> None:
-    """One JSON line per request on the ``deepclf.serving.access`` logger (INFO)."""
+    """One JSON line per request on the ``deepclf.serving.access`` logger (INFO); strings cut to ``LOG_FIELD_MAX``."""
     if not enabled or not access_log.isEnabledFor(logging.INFO):
         return
+    fields = {key: _cut(value) for key, value in fields.items()}
     fields.setdefault("ts", round(time.time(), 3))
     access_log.info(orjson.dumps(fields, default=str).decode())

@@ -17,6 +17,14 @@ unloaded only after the requests holding it have finished (each request holds it
 
 Like TF Serving's availability-preserving policy, a version that is no longer wanted stays loaded while none of
 the wanted versions could be loaded (a broken new version does not take the model down).
+
+A version that fails to load (anything its loader raises: a corrupt ``.tflite``, a permission error, a folder that
+vanished mid-poll) is reported in its status (``END`` with the error) and retried by later polls with exponential
+backoff: first after ``retry_seconds`` (default: the poll interval), then twice as long each time, at most
+``MAX_RETRY_SECONDS``; at once when its folder's mtime changes (a re-publish). The log says when the next attempt
+is due. One bad version or model never stops the poll from loading and serving the others::
+
+    ModelManager(models, loader=load_version, poll_seconds=1.0)     # retries after 1, 2, 4, ... 300 s
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +53,10 @@ END = ModelVersionState.Value("END")
 
 #: How long an unload waits for in-flight requests before closing the runner anyway.
 DRAIN_TIMEOUT_S = 60.0
+#: The longest wait between two load attempts of a failing version (the backoff doubles up to this).
+MAX_RETRY_SECONDS = 300.0
+#: The first retry delay when polling is off (``poll_seconds=0``: only explicit ``poll_once`` calls retry).
+DEFAULT_RETRY_SECONDS = 1.0
 
 
 @dataclass
@@ -72,7 +84,9 @@ class VersionStatus:
     state: int
     error_code: E.Code = E.Code.OK
     error_message: str = ""
-    mtime: float = 0.0  # of the version folder when a load failed: retried only when the folder changes
+    mtime: float = 0.0  # of the version folder when a load failed: a change means "retry now"
+    failures: int = 0  # failed load attempts in a row (sets the backoff)
+    retry_at: float = 0.0  # time.monotonic() after which a failed version is loaded again
 
 
 @dataclass
@@ -93,12 +107,21 @@ class ModelManager:
         poll_seconds: float = 1.0,
         describe_format: Callable[[Any], str] = lambda r: str(getattr(r, "format", "?")),
         on_change: Callable[[], None] | None = None,
+        retry_seconds: float | None = None,
+        max_retry_seconds: float = MAX_RETRY_SECONDS,
     ) -> None:
         self._models = {m.name: _Model(m) for m in models}
         self._loader = loader
         self._describe = describe_format
         self._on_change = on_change
         self.poll_seconds = poll_seconds
+        # Failed loads: first retry after retry_seconds (default: one poll), doubling up to max_retry_seconds.
+        self.retry_seconds = retry_seconds if retry_seconds is not None else (poll_seconds or DEFAULT_RETRY_SECONDS)
+        self.max_retry_seconds = max(max_retry_seconds, self.retry_seconds)
+        # What known_versions answers: rebuilt (under _lock) whenever a model or version appears or goes, and read
+        # without a lock (one reference read), since metrics ask for it on every request.
+        self._known: Mapping[str, frozenset[int]] = {}
+        self._refresh_known()
         self._lock = threading.Condition()
         self._poll_lock = threading.Lock()  # one scan at a time (initial load vs. the poll thread)
         self._stop = threading.Event()
@@ -199,11 +222,12 @@ class ModelManager:
                         m.config = mc
                     updated[mc.name] = m
                 self._models = updated  # from here on, requests for a removed model get NOT_FOUND
+                self._refresh_known()
             for m in removed:
                 for version in sorted(m.live):
                     self._unload(m, version, DRAIN_TIMEOUT_S)
-            if removed and self._on_change is not None:
-                self._on_change()
+            if removed:
+                self._changed()
         log.info(
             "models config applied: serving %s%s",
             names,
@@ -214,28 +238,44 @@ class ModelManager:
     # -- scanning, loading, unloading -----------------------------------------------------------------------
 
     def poll_once(self) -> None:
-        """One scan of every base path: load wanted versions that are not loaded, unload the unwanted ones."""
+        """One scan of every base path: load wanted versions that are not loaded, unload the unwanted ones.
+
+        A model whose scan fails (an unreadable base path, ...) is logged and skipped: the others are still scanned.
+        """
         with self._poll_lock:
-            for m in self._models.values():
-                base = Path(m.config.base_path)
-                if not base.is_dir():
-                    log.warning("model %r: base path %s is missing; keeping what is loaded", m.config.name, base)
-                    continue
-                folders = dict(list_versions(base))  # the folder of each version: "007" is version 7
-                wanted = m.config.wanted(sorted(folders))
-                for v in wanted:
-                    if v not in m.live and self._should_load(m, v, folders[v]):
-                        self._load(m, v, folders[v])
-                keep_old = bool(wanted) and not any(v in m.live for v in wanted)
-                if not keep_old:
-                    for v in sorted(set(m.live) - set(wanted)):
-                        self._unload(m, v, DRAIN_TIMEOUT_S)
+            for m in list(self._models.values()):
+                try:
+                    self._poll_model(m)
+                except Exception:  # one model's trouble must not stop the others' scan
+                    log.exception(
+                        "model %r: scanning %s failed; keeping what is loaded", m.config.name, m.config.base_path
+                    )
+
+    def _poll_model(self, m: _Model) -> None:
+        base = Path(m.config.base_path)
+        if not base.is_dir():
+            log.warning("model %r: base path %s is missing; keeping what is loaded", m.config.name, base)
+            return
+        folders = dict(list_versions(base))  # the folder of each version: "007" is version 7
+        wanted = m.config.wanted(sorted(folders))
+        for v in wanted:
+            if v not in m.live and self._should_load(m, v, folders[v]):
+                self._load(m, v, folders[v])  # never raises: a failure is the version's status
+        keep_old = bool(wanted) and not any(v in m.live for v in wanted)
+        if not keep_old:
+            for v in sorted(set(m.live) - set(wanted)):
+                self._unload(m, v, DRAIN_TIMEOUT_S)
 
     def _should_load(self, m: _Model, version: int, path: Path) -> bool:
         st = m.status.get(version)
         if st is None or st.state != END or not st.error_message:
             return True
-        return self._mtime(path) != st.mtime  # a failed version is retried only after it changes
+        # A failed version: at once when its folder changed (re-published), else when its backoff has passed.
+        return self._mtime(path) != st.mtime or time.monotonic() >= st.retry_at
+
+    def _backoff(self, failures: int) -> float:
+        """Seconds before the next attempt after ``failures`` failed ones in a row: 1x, 2x, 4x ... the first, capped."""
+        return float(min(self.retry_seconds * 2.0 ** min(failures - 1, 60), self.max_retry_seconds))
 
     @staticmethod
     def _mtime(path: Path) -> float:
@@ -244,28 +284,71 @@ class ModelManager:
         except OSError:
             return 0.0
 
+    def _refresh_known(self) -> None:
+        # Callers hold _lock (or are the constructor); readers get the old or the new mapping, never a half-built one.
+        self._known = {name: frozenset(m.status) for name, m in self._models.items()}
+
+    def _changed(self) -> None:
+        """Tell ``on_change`` (gauges); its failure is logged, never a failed load or poll."""
+        if self._on_change is None:
+            return
+        try:
+            self._on_change()
+        except Exception:  # a listener's bug must not stop loading
+            log.exception("model change listener failed")
+
     def _set(self, m: _Model, status: VersionStatus) -> None:
         with self._lock:
+            known = status.version in m.status
             m.status[status.version] = status
-        if self._on_change is not None:
-            self._on_change()
+            if not known:
+                self._refresh_known()
+        self._changed()
 
     def _load(self, m: _Model, version: int, path: Path) -> None:
-        self._set(m, VersionStatus(version, LOADING))
+        previous = m.status.get(version)
+        failures = previous.failures if previous is not None and previous.state == END else 0
+        self._set(m, VersionStatus(version, LOADING, failures=failures))
         t0 = time.perf_counter()
+        runner: Any = None
         try:
             runner = self._loader(path)
+            served = ServedVersion(m.config.name, version, path, runner, self._describe(runner))
         except Exception as exc:  # noqa: BLE001 - a broken version is reported in its status, not fatal
+            if runner is not None:  # loaded, then failed to describe itself: do not leak its interpreter
+                with contextlib.suppress(Exception):
+                    runner.close()
             err = E.from_exception(exc)
-            log.error("model %r version %d failed to load: %s", m.config.name, version, err.message)
-            self._set(m, VersionStatus(version, END, err.code, err.message, self._mtime(path)))
+            failures += 1
+            wait = self._backoff(failures)
+            log.error(
+                "model %r version %d failed to load (attempt %d): %s; next attempt in %.1f s, or at once when %s changes",
+                m.config.name,
+                version,
+                failures,
+                err.message,
+                wait,
+                path,
+            )
+            self._set(
+                m,
+                VersionStatus(
+                    version,
+                    END,
+                    err.code,
+                    err.message or type(exc).__name__,  # an error message is what marks a failed load
+                    self._mtime(path),
+                    failures,
+                    time.monotonic() + wait,
+                ),
+            )
             return
-        served = ServedVersion(m.config.name, version, path, runner, self._describe(runner))
         with self._lock:
             m.live[version] = served  # from here on, "latest" requests get the new version
             m.status[version] = VersionStatus(version, AVAILABLE)
-        if self._on_change is not None:
-            self._on_change()
+        self._changed()
+        if failures:
+            log.info("model %r version %d loaded after %d failed attempts", m.config.name, version, failures)
         log.info(
             "model %r version %d AVAILABLE (%s, loaded in %.2f s)",
             m.config.name,
@@ -297,8 +380,7 @@ class ModelManager:
             m.status[version] = VersionStatus(version, END)
         with contextlib.suppress(Exception):
             served.runner.close()
-        if self._on_change is not None:
-            self._on_change()
+        self._changed()
         log.info("model %r version %d unloaded", m.config.name, version)
 
     # -- requests --------------------------------------------------------------------------------------------
@@ -362,6 +444,12 @@ class ModelManager:
 
     def names(self) -> list[str]:
         return sorted(self._models)
+
+    def known_versions(self) -> Mapping[str, frozenset[int]]:
+        """Every served model and the versions it has a status for (loading, available, failed, unloaded):
+        ``{"flowers": frozenset({1, 2})}``. Lock-free and allocation-free (a snapshot rebuilt on changes), for
+        ``ServerMetrics(known_models=manager.known_versions)``, which asks on every request. Do not mutate it."""
+        return self._known
 
     def ready(self) -> bool:
         """True when every model has at least one AVAILABLE version."""
