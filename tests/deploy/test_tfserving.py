@@ -555,7 +555,7 @@ def test_edge_dockerfile_references(tmp_path):
     edge = REPO / "deployment" / "edge"
     dockerfile = (edge / "Dockerfile").read_text()
     froms = re.findall(r"^FROM (\S+)", dockerfile, flags=re.M)
-    assert froms and all(re.fullmatch(r"python:3\.\d+-slim", f) for f in froms)
+    assert froms and all(re.fullmatch(r"python:3\.\d+\.\d+-slim", f) for f in froms)
     assert '"deep-image-classification[edge]"' in dockerfile
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert "edge" in extras and not any("tensorflow" in dep for dep in extras["edge"])

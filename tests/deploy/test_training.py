@@ -339,7 +339,7 @@ def test_training_dockerfile_references():
     train = DEPLOYMENT / "train"
     dockerfile = (train / "Dockerfile").read_text()
     froms = re.findall(r"^FROM (\S+)", dockerfile, flags=re.M)
-    assert froms and all(re.fullmatch(r"python:3\.\d+-slim", f) for f in froms)
+    assert froms and all(re.fullmatch(r"python:3\.\d+\.\d+-slim", f) for f in froms)
     assert '"deep-image-classification[tf]"' in dockerfile
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert any(dep.startswith("tensorflow") for dep in extras["tf"])
