@@ -166,10 +166,26 @@ def test_grpc_predict_metadata_status(server, batch, local):
         assert entry.version == 1 and entry.state == P.ModelVersionState.Value("AVAILABLE")
 
 
-def test_grpc_accepts_messages_over_the_4mb_default(server, batch, local):
+def test_grpc_accepts_messages_over_the_4mb_default(models_root, batch, local):
+    from deepclf.serving import EdgeServer, ServerConfig
+
     big = np.concatenate([batch] * 30)  # 120 x 64 x 64 x 3 float32 = 5.9 MB
     assert big.nbytes > 4 * 1024 * 1024
-    with grpc.insecure_channel(server.grpc_target, options=[("grpc.max_send_message_length", 64 << 20)]) as ch:
+    # 120 rows is over the default --max_request_rows (32): raised here, the point is the message size
+    cfg = ServerConfig(
+        model_name=FLOWERS,
+        model_base_path=models_root / FLOWERS,
+        port=0,
+        rest_api_port=None,
+        threads=1,
+        poll_seconds=0,
+        max_request_rows=120,
+        access_log=False,
+    )
+    with (
+        EdgeServer(cfg) as srv,
+        grpc.insecure_channel(srv.grpc_target, options=[("grpc.max_send_message_length", 64 << 20)]) as ch,
+    ):
         req = P.PredictRequest(model_spec=P.model_spec(FLOWERS))
         req.inputs["image"].CopyFrom(P.to_tensor_proto(big))
         resp = P.unary_unary(ch, P.PREDICT)(req, timeout=60)

@@ -38,6 +38,7 @@ from google.protobuf.message import Message
 
 from deepclf.protocol import messages
 from deepclf.protocol.errors import InvalidInput, ServingError, Unknown, error_for_http
+from deepclf.protocol.limits import DEFAULT_MAX_JSON_DEPTH, LimitExceeded, RequestBudget
 from deepclf.protocol.tensors import as_array, numpy_dtype_for
 
 ROW = "row"
@@ -77,6 +78,8 @@ def _loads(body: bytes | str) -> Any:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise InvalidInput(f"JSON parse error: {exc}") from None
+        except RecursionError:  # the stdlib parser recurses per nesting level
+            raise InvalidInput(f"JSON parse error: the document is nested too deeply ({exc})") from None
 
 
 def _load_object(body: bytes | str) -> dict[str, Any]:
@@ -105,19 +108,26 @@ def _b64decode(value: dict[str, str]) -> bytes:
         raise InvalidInput(f"unable to base64-decode {_short(value)}") from None
 
 
-def _json_shape(value: Any) -> list[int]:
+def _json_shape(value: Any, name: str = "", max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> list[int]:
     shape: list[int] = []
     while isinstance(value, list):
         shape.append(len(value))
+        if len(shape) > max_depth:
+            raise InvalidInput(
+                f"input {name!r}: lists nested more than {max_depth} deep; a tensor here has at most {max_depth} "
+                "dimensions"
+            )
         if not value:
             break
         value = value[0]
     return shape
 
 
-def _strings_to_array(value: Any, name: str) -> np.ndarray:
+def _strings_to_array(value: Any, name: str, budget: RequestBudget | None = None) -> np.ndarray:
     """Nested lists of JSON strings / b64 objects -> an ``object`` array of bytes (shape checked like TF)."""
-    shape = _json_shape(value)
+    shape = _json_shape(value, name, _depth(budget))
+    if budget is not None:  # the strings are in the body already (bounded by it); the rows are checked first
+        budget.admit(name, shape, _STRING, nbytes=0)
     flat: list[bytes] = []
 
     def fill(v: Any, level: int) -> None:
@@ -140,13 +150,22 @@ def _strings_to_array(value: Any, name: str) -> np.ndarray:
             raise InvalidInput(f'input {name!r}: {_short(v)} is not a string or a {{"b64": ...}} object')
 
     fill(value, 0)
+    if budget is not None:
+        budget.admit(name, shape, _STRING, nbytes=8 * len(flat) + sum(map(len, flat)), batch_dim=False)
     arr = np.empty(len(flat), dtype=object)
     arr[:] = flat
     return arr.reshape(shape)
 
 
-def _numbers_to_array(value: Any, dtype: np.dtype, name: str) -> np.ndarray:
+def _depth(budget: RequestBudget | None) -> int:
+    return budget.limits.max_json_depth if budget is not None else DEFAULT_MAX_JSON_DEPTH
+
+
+def _numbers_to_array(value: Any, dtype: np.dtype, name: str, budget: RequestBudget | None = None) -> np.ndarray:
     """Nested lists of JSON numbers/bools -> an array of ``dtype``, rejecting what TF Serving rejects."""
+    shape = _json_shape(value, name, _depth(budget))
+    if budget is not None:
+        budget.admit(name, shape, dtype)
     try:
         raw = np.array(value)
     except (ValueError, OverflowError) as exc:
@@ -174,13 +193,17 @@ def _numbers_to_array(value: Any, dtype: np.dtype, name: str) -> np.ndarray:
     return raw.astype(dtype, copy=False)
 
 
-def _value_to_array(value: Any, dtype: np.dtype | None, name: str) -> np.ndarray:
+def _value_to_array(value: Any, dtype: np.dtype | None, name: str, budget: RequestBudget | None = None) -> np.ndarray:
     if dtype is None:  # no signature: infer (strings -> bytes, floats -> float32, ints -> int64, bools)
         leaf = value
         while isinstance(leaf, list) and leaf:
             leaf = leaf[0]
         if isinstance(leaf, str) or _is_b64(leaf):
-            return _strings_to_array(value, name)
+            return _strings_to_array(value, name, budget)
+        if budget is not None:  # checked before np.array; counted once, below, with the inferred dtype
+            before = budget.used
+            budget.admit(name, _json_shape(value, name, _depth(budget)), np.dtype(np.float64))
+            budget.used = before
         try:
             raw = np.array(value)
         except (ValueError, OverflowError) as exc:
@@ -195,10 +218,10 @@ def _value_to_array(value: Any, dtype: np.dtype | None, name: str) -> np.ndarray
         else:
             raise InvalidInput(f"input {name!r}: cannot infer a dtype for {_short(value)}")
     if dtype == _STRING:
-        return _strings_to_array(value, name)
+        return _strings_to_array(value, name, budget)
     if dtype.kind not in "biuf":
         raise InvalidInput(f"input {name!r} is {dtype}; TF Serving's JSON has no encoding for it")
-    return _numbers_to_array(value, dtype, name)
+    return _numbers_to_array(value, dtype, name, budget)
 
 
 def _dtype_of(spec: Any) -> np.dtype:
@@ -216,6 +239,8 @@ def _dtype_of(spec: Any) -> np.dtype:
 def decode_predict_request(
     body: bytes | str,
     signature_inputs: Mapping[str, Any] | Callable[[str], Mapping[str, Any]] | None = None,
+    *,
+    budget: RequestBudget | None = None,
 ) -> RestRequest:
     """Parse a TF Serving REST predict body into named numpy arrays (server side).
 
@@ -229,7 +254,12 @@ def decode_predict_request(
     parsed, returns that mapping (or raises, e.g. for an unknown signature), and the body is parsed only once::
 
         req = decode_predict_request(body, lambda name: dtypes_of_signature(name or "serving_default"))
+
+    ``budget`` (``deepclf.protocol.limits``, one per request) bounds what the body may expand to: the number of
+    JSON values is counted before parsing, and each tensor's rows and bytes are admitted before its array is made.
     """
+    if budget is not None:
+        _check_value_count(body, budget)
     doc = _load_object(body)
     signature_name = doc.get("signature_name", "")
     if not isinstance(signature_name, str):
@@ -243,10 +273,10 @@ def decode_predict_request(
     if has_instances and has_inputs:
         raise InvalidInput("expected only one of 'inputs' or 'instances' in the request, got both")
     if has_instances:
-        inputs, n = _decode_rows(doc["instances"], sig)
+        inputs, n = _decode_rows(doc["instances"], sig, budget)
         return RestRequest(inputs, signature_name, ROW, n)
     if has_inputs:
-        return RestRequest(_decode_columns(doc["inputs"], sig), signature_name, COLUMNAR)
+        return RestRequest(_decode_columns(doc["inputs"], sig, budget), signature_name, COLUMNAR)
     raise InvalidInput(f"missing 'inputs' or 'instances' key in the request; keys: {sorted(doc)}")
 
 
@@ -260,7 +290,26 @@ def _sole_name(sig: dict[str, np.dtype] | None, what: str) -> str:
     return next(iter(sig))
 
 
-def _decode_rows(instances: Any, sig: dict[str, np.dtype] | None) -> tuple[dict[str, np.ndarray], int]:
+def _check_value_count(body: bytes | str, budget: RequestBudget) -> None:
+    # Parsed JSON costs 8-32 bytes of Python objects per value whatever the target dtype, so the values are
+    # counted (one C-speed pass; every value after a container's first follows a comma) before orjson builds them.
+    limit = budget.limits.max_json_values
+    if limit is None:
+        return
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    values = raw.count(b",") + 1
+    if values > limit:
+        lim = budget.limits
+        raise LimitExceeded(
+            f"the JSON body holds about {values} values; this server accepts at most {limit} per request "
+            f"(one per 4 bytes of {lim.bytes_flag}={lim.max_bytes}); send fewer or smaller inputs, or send images as "
+            '{"b64": ...} to a *_bytes input'
+        )
+
+
+def _decode_rows(
+    instances: Any, sig: dict[str, np.dtype] | None, budget: RequestBudget | None = None
+) -> tuple[dict[str, np.ndarray], int]:
     if not isinstance(instances, list):
         raise InvalidInput(f"expected 'instances' to be a list, got {_short(instances)}")
     if not instances:
@@ -274,7 +323,7 @@ def _decode_rows(instances: Any, sig: dict[str, np.dtype] | None) -> tuple[dict[
         for i, item in enumerate(instances):
             if is_object(item):
                 raise InvalidInput(f"expecting a value/list but got an object at item {i} of 'instances'")
-        arr = _value_to_array(instances, sig[name] if sig else None, name)
+        arr = _value_to_array(instances, sig[name] if sig else None, name, budget)
         return {name: arr}, len(instances)
 
     names = sorted(sig) if sig is not None else sorted(instances[0])
@@ -286,23 +335,27 @@ def _decode_rows(instances: Any, sig: dict[str, np.dtype] | None) -> tuple[dict[
     out = {}
     for name in names:
         try:
-            out[name] = _value_to_array([item[name] for item in instances], sig[name] if sig else None, name)
+            out[name] = _value_to_array([item[name] for item in instances], sig[name] if sig else None, name, budget)
+        except LimitExceeded:
+            raise
         except InvalidInput as exc:
             raise InvalidInput(f"'instances' (all items must have the same shape per input): {exc}") from None
     return out, len(instances)
 
 
-def _decode_columns(inputs: Any, sig: dict[str, np.dtype] | None) -> dict[str, np.ndarray]:
+def _decode_columns(
+    inputs: Any, sig: dict[str, np.dtype] | None, budget: RequestBudget | None = None
+) -> dict[str, np.ndarray]:
     if not isinstance(inputs, dict) or _is_b64(inputs):
         name = _sole_name(sig, "'inputs'")
-        return {name: _value_to_array(inputs, sig[name] if sig else None, name)}
+        return {name: _value_to_array(inputs, sig[name] if sig else None, name, budget)}
     if sig is None:
-        return {name: _value_to_array(v, None, name) for name, v in inputs.items()}
+        return {name: _value_to_array(v, None, name, budget) for name, v in inputs.items()}
     missing = sorted(set(sig) - set(inputs))
     if missing:
         raise InvalidInput(f"missing named input(s) {missing} in 'inputs'; the signature takes {sorted(sig)}")
     # Like TF Serving, keys that the signature does not take are ignored.
-    return {name: _value_to_array(inputs[name], dtype, name) for name, dtype in sig.items()}
+    return {name: _value_to_array(inputs[name], dtype, name, budget) for name, dtype in sig.items()}
 
 
 # --------------------------------------------------------------------------------------------------- writing

@@ -23,6 +23,7 @@ import numpy as np
 
 from deepclf.protocol import messages
 from deepclf.protocol.errors import InvalidInput
+from deepclf.protocol.limits import RequestBudget, element_count
 
 DT = messages.DataType
 
@@ -185,18 +186,36 @@ def to_tensor_proto(value: Any, dtype: Any = None, *, typed: bool = False) -> me
     return proto
 
 
-def to_ndarray(proto: messages.TensorProto) -> np.ndarray:
+def to_ndarray(
+    proto: messages.TensorProto,
+    *,
+    budget: RequestBudget | None = None,
+    name: str = "tensor",
+    batch_dim: bool = True,
+) -> np.ndarray:
     """Decode a ``TensorProto`` (ours or the official class) into a numpy array, as ``tf.make_ndarray`` does.
 
     Numeric results are read-only views of the message's bytes when ``tensor_content`` is used (no copy); call
-    ``.copy()`` to write to them.
+    ``.copy()`` to write to them. ``budget`` (``deepclf.protocol.limits``) is asked with the declared shape before
+    anything is allocated: a short ``float_val`` list is broadcast to the whole shape, so a few bytes on the wire
+    can declare gigabytes. ``name`` is the input named in errors; ``batch_dim``: the first dimension is a batch.
     """
     dtype = numpy_dtype_for(proto.dtype)
     shape = shape_of(proto.tensor_shape)
     if any(d < 0 for d in shape):
-        raise InvalidInput(f"tensor shape {list(shape)} has an unknown (-1) dimension; a tensor needs a concrete one")
-    n = int(np.prod(shape, dtype=np.int64))
+        raise InvalidInput(
+            f"input {name!r}: tensor shape {list(shape)[:16]} has an unknown (-1) dimension; a tensor needs a "
+            "concrete one"
+        )
     datatype = int(proto.dtype)
+    if budget is None:
+        n = element_count(shape, name)
+    elif datatype == DT.DT_STRING:
+        # An object array holds one pointer per element; the strings themselves are already in the message.
+        n = element_count(shape, name)
+        budget.admit(name, shape, dtype, nbytes=8 * n + sum(map(len, proto.string_val)), batch_dim=batch_dim)
+    else:
+        n = budget.admit(name, shape, dtype, batch_dim=batch_dim)
 
     if datatype != DT.DT_STRING and proto.tensor_content:
         content = proto.tensor_content

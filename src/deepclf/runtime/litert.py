@@ -8,8 +8,12 @@ Why it is built the way it is:
 
 * A TFLite interpreter is not thread-safe, so each thread gets its own (``threading.local``); the edge server
   calls ``run`` from a thread pool.
-* Resizing an interpreter's input reallocates every tensor, so each thread keeps one interpreter per batch size
-  (a small LRU), allocated once, instead of resizing back and forth between request sizes.
+* Memory is bounded whatever the request's batch size: interpreters exist only for a fixed set of batch sizes
+  (``invoke_sizes``, by default just 1), each allocated once per thread, and a batch of N rows runs as chunks of
+  those sizes. An interpreter's arena grows with its batch size (measured on the 180x180 CNN: +30 MB at batch 1,
+  +78 MB at 8, +216 MB at 32, +450 MB at 64, most of it weights repacked per interpreter), while the time per
+  row is flat (2.6-2.7 ms/row from batch 1 to 16 on this machine), so a client sending 2,000 rows costs time,
+  never a 2,000-row interpreter. The server prepares its ``allowed_batch_sizes`` instead when batching is on.
 * The int8 variant takes uint8 pixels and returns uint8 probabilities; we quantize and dequantize with each
   tensor's own scale and zero point, so callers always see float32 0..255 in and probabilities out.
 * XNNPACK is LiteRT's default CPU delegate; ``num_threads`` sets its thread pool (and the interpreter's).
@@ -24,7 +28,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +38,8 @@ from deepclf.manifest import INPUT_FLOAT, OUTPUT_CLASSES, OUTPUT_PROBABILITIES, 
 from deepclf.runtime.base import Runner
 from deepclf.variants import DEFAULT_VARIANT, RUNNER_FORMAT_PREFIX, variant_of_file
 
-#: Interpreters kept per thread (one per batch size seen); the least recently used goes first.
-MAX_CACHED_BATCH_SIZES = 4
+#: The batch sizes interpreters are prepared for when nothing else is asked (see the module docstring).
+DEFAULT_INVOKE_SIZES: tuple[int, ...] = (1,)
 
 
 def open_interpreter(
@@ -99,6 +102,7 @@ class LiteRTRunner(Runner):
         *,
         manifest: Manifest | None = None,
         num_threads: int | None = None,
+        invoke_sizes: tuple[int, ...] = DEFAULT_INVOKE_SIZES,
     ) -> None:
         path = Path(path)
         if not path.is_file():
@@ -110,6 +114,10 @@ class LiteRTRunner(Runner):
         if num_threads is not None and num_threads < 1:
             raise ModelFormatError(f"num_threads must be at least 1, got {num_threads}")
         self.num_threads = num_threads
+        sizes = tuple(sorted({int(b) for b in invoke_sizes}))
+        if not sizes or sizes[0] < 1:
+            raise ModelFormatError(f"invoke_sizes must be positive batch sizes, got {list(invoke_sizes)}")
+        self.invoke_sizes = sizes if sizes[0] == 1 else (1, *sizes)  # 1 always: any N splits without padding
         self._content = path.read_bytes()  # one copy shared by every interpreter of every thread
         self._local = threading.local()
         self._closed = False
@@ -144,19 +152,33 @@ class LiteRTRunner(Runner):
     def _slot(self, batch: int) -> _Slot:
         if self._closed:
             raise ModelFormatError(f"{self.path}: runner is closed")
-        cache: OrderedDict[int, _Slot] | None = getattr(self._local, "slots", None)
+        cache: dict[int, _Slot] | None = getattr(self._local, "slots", None)
         if cache is None:
-            cache = self._local.slots = OrderedDict()
+            cache = self._local.slots = {}
         slot = cache.get(batch)
-        if slot is None:
+        if slot is None:  # only ever one of self.invoke_sizes: the cache is bounded by construction
             slot = cache[batch] = self._new_slot(batch)
-            while len(cache) > MAX_CACHED_BATCH_SIZES:
-                cache.popitem(last=False)
-        else:
-            cache.move_to_end(batch)
         return slot
 
+    def chunks(self, n: int) -> list[int]:
+        """The invoke sizes a batch of ``n`` rows runs as, largest first (``invoke_sizes=(1, 8)``: 19 -> 8, 8, 1, 1, 1)."""
+        out: list[int] = []
+        for size in reversed(self.invoke_sizes):
+            q, n = divmod(n, size)
+            out.extend([size] * q)
+        return out
+
     def _forward(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sizes = self.chunks(images.shape[0])
+        if len(sizes) == 1:
+            return self._invoke(images)
+        parts, start = [], 0
+        for size in sizes:
+            parts.append(self._invoke(images[start : start + size]))
+            start += size
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _invoke(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         slot = self._slot(images.shape[0])
         out = slot.runner(**{INPUT_FLOAT: self._to_input(images)})
         probs = self._from_output(out[OUTPUT_PROBABILITIES])

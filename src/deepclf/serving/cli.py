@@ -279,6 +279,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="largest REST request body accepted (413 above; default %(default)s)",
     )
     p.add_argument(
+        "--max_request_rows",
+        type=int,
+        default=None,
+        help="most rows (batch items) in one request, checked before anything is decoded (400 above; default 32, "
+        "or --max_batch_size with batching when larger)",
+    )
+    p.add_argument(
+        "--max_request_bytes",
+        type=int,
+        default=d["max_request_bytes"].default,
+        help="most decoded tensor bytes one request may make, all inputs and images together, checked before "
+        "allocating (400 above; default %(default)s)",
+    )
+    p.add_argument(
+        "--max_image_pixels",
+        type=int,
+        default=d["max_image_pixels"].default,
+        help="most pixels in one encoded image, read from its header before decoding (400 above; default "
+        "%(default)s = 4096x4096)",
+    )
+    p.add_argument(
+        "--max_in_flight",
+        type=int,
+        default=None,
+        help="inference requests queued + running at once; beyond it UNAVAILABLE / 503 with Retry-After at once "
+        "(default: 4 per --threads, plus --max_batch_size with batching)",
+    )
+    p.add_argument(
         "--grpc_max_message_bytes",
         type=int,
         default=DEFAULT_MAX_MESSAGE_BYTES,
@@ -358,6 +386,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         num_batch_threads=args.num_batch_threads,
         max_enqueued_batches=args.max_enqueued_batches,
         max_body_bytes=args.max_body_bytes,
+        max_request_rows=args.max_request_rows,
+        max_request_bytes=args.max_request_bytes,
+        max_image_pixels=args.max_image_pixels,
+        max_in_flight=args.max_in_flight,
         grpc_max_message_bytes=args.grpc_max_message_bytes,
         access_log=not args.no_access_log,
         ssl_config_file=args.ssl_config_file,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from deepclf.errors import UsageError
+from deepclf.protocol.limits import DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_REQUEST_ROWS, RequestLimits
 from deepclf.serving.modelspec import POLICIES, ModelConfig
 from deepclf.variants import VARIANT_NAMES, canonical_variant
 
@@ -31,6 +32,9 @@ __all__ = ["POLICIES", "SERVE_FORMATS", "ModelConfig", "ServerConfig", "bracket_
 SERVE_FORMATS = (*VARIANT_NAMES, "savedmodel")
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+#: Pixels per client-sent image (checked from the image header, before decoding): 4096 x 4096, a 16.8 MP photo,
+#: 50 MB decoded. A 6000 x 6000 JPEG of 563 KB would otherwise cost 108 MB decoded.
+DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096
 
 
 def bracket_host(host: str) -> str:
@@ -47,6 +51,11 @@ class ServerConfig:
     ``threads``: inference worker threads (one LiteRT interpreter each); ``interpreter_threads``: XNNPACK threads
     inside each interpreter. ``poll_seconds``: how often base paths are rescanned (0 disables polling).
     ``runner_wrapper``: called on each loaded runner, its result is served (tests make slow or failing servers).
+    Admission (``deepclf.protocol.limits``, ``deepclf.serving.overload``): ``max_request_rows`` (rows per request;
+    ``None``: 32, or ``max_batch_size`` with batching when larger), ``max_request_bytes`` (decoded tensor bytes per request),
+    ``max_image_pixels`` (per encoded image, from its header; the request's images together get
+    ``max_request_bytes`` of decoded RGB), ``max_in_flight`` (inference calls queued + running; ``None``: 4 per
+    inference thread, plus one batch with batching).
     TLS (``deepclf.serving.tls``): ``ssl_config_file`` (TF Serving's ``SSLConfig`` text proto) or ``ssl_cert`` +
     ``ssl_key`` files (``str``, path or PEM ``bytes``), ``ssl_client_ca`` to require client certificates signed by
     it (mutual TLS). TLS applies to gRPC, as in TF Serving; ``rest_ssl=True`` serves REST over HTTPS with the same
@@ -78,6 +87,10 @@ class ServerConfig:
     allow_version_labels_for_unavailable_models: bool = False
     monitoring_config_file: str | os.PathLike[str] | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_request_rows: int | None = None
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    max_in_flight: int | None = None
     grpc_max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     grpc_workers: int = 16
     startup_timeout: float = 120.0
@@ -106,6 +119,14 @@ class ServerConfig:
             raise UsageError("both the gRPC port and the REST port are disabled; enable at least one")
         if self.max_body_bytes < 1 or self.grpc_max_message_bytes < 1:
             raise UsageError("max_body_bytes and grpc_max_message_bytes must be positive")
+        for name in ("max_request_rows", "max_in_flight"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise UsageError(f"--{name} must be a positive integer (or unset for the default), got {value!r}")
+        for name in ("max_request_bytes", "max_image_pixels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise UsageError(f"--{name} must be a positive integer, got {value!r}")
         if self.batch_timeout_micros < 0 or self.poll_seconds < 0 or self.config_poll_seconds < 0:
             raise UsageError("batch_timeout_micros, poll_seconds and config_poll_seconds must not be negative")
         if self.batching_parameters_file is not None:
@@ -142,6 +163,23 @@ class ServerConfig:
             raise UsageError("give --ssl_config_file or --ssl_cert/--ssl_key, not both")
         if self.rest_ssl and not self.tls:
             raise UsageError("rest_ssl (--rest_api_ssl) needs certificates: --ssl_cert/--ssl_key or --ssl_config_file")
+
+    def request_limits(self) -> RequestLimits:
+        """What one request may allocate: rows (default: the batch size with batching, else 32) and bytes."""
+        rows = self.max_request_rows
+        if rows is None:  # with batching, the batcher refuses a task over max_batch_size in TF Serving's words
+            rows = (
+                max(self.max_batch_size, DEFAULT_MAX_REQUEST_ROWS) if self.enable_batching else DEFAULT_MAX_REQUEST_ROWS
+            )
+        return RequestLimits(max_rows=rows, max_bytes=self.max_request_bytes)
+
+    def in_flight_limit(self) -> int:
+        """Inference calls in flight (``max_in_flight``, or 4 per inference thread plus one batch)."""
+        from deepclf.serving.overload import default_max_in_flight
+
+        if self.max_in_flight is not None:
+            return self.max_in_flight
+        return default_max_in_flight(self.threads, self.max_batch_size if self.enable_batching else None)
 
     @property
     def tls(self) -> bool:

@@ -21,10 +21,13 @@ Errors are raised as ``deepclf.protocol`` ``ServingError``s (or package errors t
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +38,7 @@ from deepclf import protocol as P
 from deepclf.manifest import MANIFEST_NAME, SIGNATURE_FLOAT
 from deepclf.protocol import rest as R
 from deepclf.protocol.inference import serialize_input
+from deepclf.protocol.limits import RequestBudget, RequestLimits
 from deepclf.protocol.messages import (
     ClassificationResponse,
     MultiInferenceResponse,
@@ -44,6 +48,7 @@ from deepclf.protocol.messages import (
 from deepclf.protocol.tensors import datatype_for, shape_proto
 from deepclf.serving.batching import Batcher, Outputs, batch_key
 from deepclf.serving.models import ModelManager, ServedVersion
+from deepclf.serving.overload import InFlightLimit
 
 log = logging.getLogger("deepclf.serving")
 
@@ -75,6 +80,9 @@ class CallInfo:
     format: str = ""
     signature: str = ""
     rows: int | None = None
+    #: When the caller stops waiting (``time.monotonic()``; gRPC deadline), or ``None``: work still queued then
+    #: is dropped, never run.
+    deadline: float | None = None
 
     def fill(self, served: ServedVersion) -> None:
         self.model, self.version, self.format = served.model, str(served.version), served.format
@@ -137,6 +145,14 @@ def manifest_json(served: ServedVersion) -> str:
     )
 
 
+def examples_tensor(inp: Any) -> dict[str, np.ndarray]:
+    """The signature's inputs for an ``Input``: ``inputs`` = 1-D DT_STRING serialized tf.Examples."""
+    serialized = serialize_input(inp)
+    arr = np.empty(len(serialized), dtype=object)
+    arr[:] = serialized
+    return {EXAMPLES_INPUT: arr}
+
+
 def public_error(exc: BaseException, *, context: str = "") -> P.ServingError:
     """The error to send: ``ServingError``s and package errors as they are, anything else as a generic INTERNAL
     error (the traceback is logged here, never sent)."""
@@ -192,10 +208,20 @@ class ServingCore:
         executor: Executor,
         *,
         batcher: Batcher | None = None,
+        limits: RequestLimits | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
         self.manager = manager
         self.executor = executor
         self.batcher = batcher
+        #: What one request may allocate (``deepclf.protocol.limits``); checked before any array is made.
+        self.limits = limits or RequestLimits()
+        #: Inference calls in flight (``deepclf.serving.overload``); ``None``: unbounded.
+        self.gate = InFlightLimit(max_in_flight) if max_in_flight else None
+
+    def admitted(self) -> contextlib.AbstractContextManager[None]:
+        """Hold one in-flight slot for an inference call, or raise ``Overloaded`` (UNAVAILABLE) at once."""
+        return self.gate.slot() if self.gate is not None else contextlib.nullcontext()
 
     # -- shared ------------------------------------------------------------------------------------------------
 
@@ -214,14 +240,35 @@ class ServingCore:
             )
         return key, spec
 
-    def infer(self, served: ServedVersion, signature: str, inputs: dict[str, np.ndarray]) -> Future[Outputs]:
-        """Start inference: the batcher when it can merge the request, else one call in the worker pool."""
+    def infer(
+        self, served: ServedVersion, signature: str, inputs: dict[str, np.ndarray], deadline: float | None = None
+    ) -> Future[Outputs]:
+        """Start inference: the batcher when it can merge the request, else one call in the worker pool.
+
+        ``deadline`` (``time.monotonic()``): a call still queued when it passes is dropped, not run (its caller
+        has stopped waiting); cancelling the future drops it too.
+        """
         runner = served.runner
+        run = runner.run if deadline is None else _before_deadline(runner.run, deadline)
         if self.batcher is not None:
             key = batch_key((served.model, served.version, id(runner), signature), inputs)
             if key is not None:
-                return self.batcher.submit(key, runner.run, inputs, signature)
-        return self.executor.submit(runner.run, inputs, signature)
+                return self.batcher.submit(key, run, inputs, signature)
+        return self.executor.submit(run, inputs, signature)
+
+    @staticmethod
+    def wait(future: Future[Outputs], info: CallInfo) -> Outputs:
+        """The outputs of ``future``, waiting no longer than ``info.deadline`` (then it is cancelled:
+        DEADLINE_EXCEEDED, and a call still queued never runs)."""
+        if info.deadline is None:
+            return future.result()
+        try:
+            return future.result(timeout=max(info.deadline - time.monotonic(), 0.0))
+        except FutureTimeout:
+            future.cancel()
+            raise P.DeadlineExceeded(
+                "Deadline Exceeded: the call's deadline passed before inference finished"
+            ) from None
 
     # -- Predict -----------------------------------------------------------------------------------------------
 
@@ -236,7 +283,7 @@ class ServingCore:
             found.append(key)
             return {name: spec_dtype(t.dtype) for name, t in spec.inputs.items()}
 
-        req = R.decode_predict_request(body, dtypes_of)
+        req = R.decode_predict_request(body, dtypes_of, budget=self.limits.budget())
         return found[0], req
 
     def grpc_predict(self, request: P.PredictRequest, info: CallInfo) -> P.PredictResponse:
@@ -248,7 +295,7 @@ class ServingCore:
             info.signature = key
             if not request.inputs:
                 raise P.InvalidInput(f"the request has no inputs; signature {key!r} takes {sorted(spec.inputs)}")
-            inputs = {k: P.to_ndarray(v) for k, v in request.inputs.items()}
+            inputs = self.admit_tensors(served, key, spec, request.inputs)
             wanted = list(request.output_filter)
             for out_name in wanted:
                 if out_name not in spec.outputs:
@@ -256,13 +303,36 @@ class ServingCore:
                         f"output tensor alias not found in signature: {out_name}; "
                         f"signature {key!r} has outputs {sorted(spec.outputs)}"
                     )
-            outputs = self.infer(served, key, inputs).result()
+            outputs = self.wait(self.infer(served, key, inputs, info.deadline), info)
             response = P.PredictResponse()
             self._fill_spec(response.model_spec, served, key)
             for out_name in wanted or sorted(outputs):
                 # typed fields (float_val, ...), not tensor_content: what TF Serving answers by default (§6.5)
                 response.outputs[out_name].CopyFrom(P.to_tensor_proto(outputs[out_name], typed=True))
             return response
+
+    def admit_tensors(self, served: ServedVersion, key: str, spec: Any, protos: Mapping[str, Any]) -> dict[str, Any]:
+        """A Predict request's ``TensorProto``s as arrays, each checked against the signature and the request
+        budget before it is filled (a short ``float_val`` declares any shape): alias, rank, fixed dimensions,
+        rows and bytes. Models whose signatures TF Serving does not hold to their shapes (any SavedModel
+        without a manifest, spec section 7.5) get the budget only."""
+        budget = self.limits.budget()
+        strict = served.format != "savedmodel-generic"
+        out = {}
+        for name, proto in protos.items():
+            t = spec.inputs.get(name)
+            if t is None:
+                missing = sorted(set(spec.inputs) - set(protos))
+                raise P.InvalidInput(
+                    f"input tensor alias not found in signature: {name}. Inputs expected to be in the set "
+                    f"{{{','.join(sorted(spec.inputs))}}}" + (f"; missing {missing}" if missing else "")
+                )
+            P.numpy_dtype_for(proto.dtype)  # an unsupported DataType is named first
+            if strict:
+                _check_shape(name, t.shape, proto.tensor_shape, generic=served.format.endswith("-generic"))
+            batch = bool(t.shape) and t.shape[0] is None
+            out[name] = P.to_ndarray(proto, budget=budget, name=name, batch_dim=batch)
+        return out
 
     # -- Classify, Regress, MultiInference (tf.Example inputs; spec §6.1-6.4, §7.2) ------------------------------
 
@@ -271,13 +341,14 @@ class ServingCore:
         (aliases ``inputs`` and ``classes``/``scores`` or ``outputs``; the method name is not checked)."""
         return inference_signature(served.signatures, served.runner, name, kind)
 
-    @staticmethod
-    def examples_tensor(inp: Any) -> dict[str, np.ndarray]:
-        """The signature's inputs for an ``Input``: ``inputs`` = 1-D DT_STRING serialized tf.Examples."""
-        serialized = serialize_input(inp)
-        arr = np.empty(len(serialized), dtype=object)
-        arr[:] = serialized
-        return {EXAMPLES_INPUT: arr}
+    def examples_tensor(self, inp: Any, budget: RequestBudget | None = None) -> dict[str, np.ndarray]:
+        """``examples_tensor`` within the request budget (rows and bytes)."""
+        inputs = examples_tensor(inp)
+        arr = inputs[EXAMPLES_INPUT]
+        (budget or self.limits.budget()).admit(
+            EXAMPLES_INPUT, [len(arr)], np.dtype(object), nbytes=8 * len(arr) + sum(map(len, arr))
+        )
+        return inputs
 
     @staticmethod
     def fill_classification(outputs: Mapping[str, np.ndarray], n: int, result: Any) -> None:
@@ -325,9 +396,9 @@ class ServingCore:
         for v in t.reshape(-1).tolist():
             result.regressions.add().value = v
 
-    def _infer_examples(self, served: ServedVersion, key: str, inp: Any) -> tuple[Outputs, int]:
+    def _infer_examples(self, served: ServedVersion, key: str, inp: Any, info: CallInfo) -> tuple[Outputs, int]:
         inputs = self.examples_tensor(inp)
-        return self.infer(served, key, inputs).result(), len(inputs[EXAMPLES_INPUT])
+        return self.wait(self.infer(served, key, inputs, info.deadline), info), len(inputs[EXAMPLES_INPUT])
 
     def grpc_classify(self, request: Any, info: CallInfo) -> Any:
         """``PredictionService.Classify``, blocking (a gRPC thread waits for the pool)."""
@@ -351,7 +422,7 @@ class ServingCore:
         with self.manager.acquire(name, version, label) as served:
             info.fill(served)
             key = info.signature = self.inference_signature(served, request.model_spec.signature_name, method)
-            outputs, n = self._infer_examples(served, key, request.input)
+            outputs, n = self._infer_examples(served, key, request.input, info)
             fill(outputs, n, response.result)
             self._fill_spec(response.model_spec, served, key)
             return response
@@ -388,7 +459,7 @@ class ServingCore:
                     raise P.Unimplemented(f"Unsupported signature method_name: {task.method_name}")
                 kind = CLASSIFY if task.method_name == CLASSIFY_METHOD_NAME else REGRESS
                 key = self.inference_signature(served, sig, kind)
-                outputs, n = self._infer_examples(served, key, request.input)
+                outputs, n = self._infer_examples(served, key, request.input, info)
                 result = response.results.add()
                 self._fill_spec(result.model_spec, served, key)
                 if kind == CLASSIFY:
@@ -467,3 +538,30 @@ class ServingCore:
     def grpc_status(self, request: P.GetModelStatusRequest, info: CallInfo) -> P.GetModelStatusResponse:
         name, version, label = self.model_spec_of(request)
         return self.status(name, version, label, info)
+
+
+def _before_deadline(run: Callable[..., Outputs], deadline: float) -> Callable[..., Outputs]:
+    """``run``, refusing to start once ``deadline`` has passed (the request waited in a queue that long)."""
+
+    def guarded(inputs: Mapping[str, np.ndarray], signature: str) -> Outputs:
+        if time.monotonic() > deadline:
+            raise P.DeadlineExceeded("Deadline Exceeded: the request waited in the queue past its deadline")
+        return run(inputs, signature)
+
+    return guarded
+
+
+def _check_shape(name: str, want: Any, proto_shape: Any, *, generic: bool) -> None:
+    """A TensorProto's declared shape against the signature's (``None``: any size), before anything is filled.
+    Worded as the runners word it after decoding (``[batch, 64, 64, 3]``; generic models: ``[-1]``)."""
+    if want is None or proto_shape.unknown_rank:
+        return
+    rank = len(proto_shape.dim)
+    got = [int(d.size) for d in proto_shape.dim[: min(rank, 8)]]
+    if rank != len(want) or any(w is not None and w != g for w, g in zip(want, got, strict=False)):
+        free = "-1" if generic else "batch"
+        shown = ", ".join(free if w is None else str(w) for w in want)
+        got_text = ", ".join(map(str, got)) + (f", ... ({rank} dimensions)" if rank > 8 else "")
+        raise P.InvalidInput(
+            f"input {name!r} must have shape [{shown}]" + (" (-1: any size)" if generic else "") + f", got [{got_text}]"
+        )

@@ -40,12 +40,22 @@ def _handler(
     method: str,
     fn: Callable[[_Request, CallInfo], _Response],
     access_log: bool,
+    *,
+    gated: bool = False,
 ) -> Callable[[_Request, grpc.ServicerContext], _Response]:
+    """``gated``: an inference call, which holds an in-flight slot (UNAVAILABLE at once when none is free)."""
+
     def handle(request: _Request, context: grpc.ServicerContext) -> _Response:
         t0 = time.perf_counter()
         info = CallInfo()
+        remaining = context.time_remaining()  # None without a client deadline
+        if remaining is not None:
+            info.deadline = time.monotonic() + remaining
         code = "OK"
         try:
+            if gated:
+                with core.admitted():
+                    return fn(request, info)
             return fn(request, info)
         except Exception as exc:  # noqa: BLE001 - every error becomes a gRPC status
             err = public_error(exc, context=f"gRPC {method}")
@@ -72,6 +82,7 @@ def create_grpc_server(
     host: str,
     port: int,
     workers: int = 16,
+    max_concurrent_rpcs: int | None = None,
     max_message_bytes: int = 256 * 1024 * 1024,
     access_log: bool = True,
     credentials: grpc.ServerCredentials | None = None,
@@ -79,6 +90,9 @@ def create_grpc_server(
     """A started-ready (not yet started) gRPC server, the port it bound (``port=0``: a free one), its health servicer.
 
     ``credentials`` (``grpc.ssl_server_credentials``, see ``deepclf.serving.tls``): a TLS port instead of a plain one.
+    ``max_concurrent_rpcs``: gRPC's own bound on RPCs in progress or waiting for one of the ``workers`` threads
+    (RESOURCE_EXHAUSTED beyond it, from the gRPC library); the server sets it above its in-flight limit, so that
+    the in-flight gate answers UNAVAILABLE first and this only stops floods of cheap calls.
 
     The health servicer starts NOT_SERVING for every service; the caller flips it to SERVING once the models are
     AVAILABLE and back when shutting down.
@@ -90,18 +104,22 @@ def create_grpc_server(
         ("grpc.so_reuseport", 0),
     ]
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deepclf-grpc"), options=options
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deepclf-grpc"),
+        options=options,
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
     server.add_generic_rpc_handlers(
         [
             P.generic_handler(
                 P.PREDICTION_SERVICE,
                 {
-                    "Predict": _handler(core, metrics, "predict", core.grpc_predict, access_log),
+                    "Predict": _handler(core, metrics, "predict", core.grpc_predict, access_log, gated=True),
                     "GetModelMetadata": _handler(core, metrics, "metadata", core.grpc_metadata, access_log),
-                    "Classify": _handler(core, metrics, "classify", core.grpc_classify, access_log),
-                    "Regress": _handler(core, metrics, "regress", core.grpc_regress, access_log),
-                    "MultiInference": _handler(core, metrics, "multi_inference", core.grpc_multi_inference, access_log),
+                    "Classify": _handler(core, metrics, "classify", core.grpc_classify, access_log, gated=True),
+                    "Regress": _handler(core, metrics, "regress", core.grpc_regress, access_log, gated=True),
+                    "MultiInference": _handler(
+                        core, metrics, "multi_inference", core.grpc_multi_inference, access_log, gated=True
+                    ),
                 },
             ),
             P.generic_handler(

@@ -70,7 +70,9 @@ class BodyTooLarge(P.ResourceExhausted):
 
 
 def _error_response(err: P.ServingError) -> Response:
-    return Response(P.encode_error(err), status_code=err.http_status, media_type=JSON)
+    retry_after = getattr(err, "retry_after", None)  # Overloaded: when to come back
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return Response(P.encode_error(err), status_code=err.http_status, media_type=JSON, headers=headers)
 
 
 class UnsupportedEncoding(P.InvalidInput):
@@ -80,8 +82,15 @@ class UnsupportedEncoding(P.InvalidInput):
         super().__init__(message, http_status=415)
 
 
+#: A gzip body may inflate to at most this many times its compressed size once it is over ``_RATIO_FREE`` bytes:
+#: real tensors and images compress 2-20x; a bomb is ~1000x. Refused with 413 as it inflates, never in full.
+MAX_GZIP_RATIO = 250
+_RATIO_FREE = 1 << 20
+
+
 class GzipInflater:
-    """Inflates a gzip body chunk by chunk, never producing more than ``limit`` bytes in all (zip-bomb safe).
+    """Inflates a gzip body chunk by chunk, never producing more than ``limit`` bytes in all (zip-bomb safe),
+    nor more than ``MAX_GZIP_RATIO`` times the compressed bytes fed so far (past the first MiB).
 
     ``feed(chunk)`` returns the bytes the chunk inflates to; ``finish()`` checks the stream ended. Concatenated
     gzip members (valid gzip, what ``cat a.gz b.gz`` makes) are inflated one after the other.
@@ -92,11 +101,13 @@ class GzipInflater:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.size = 0
+        self.compressed = 0
         self._d = zlib.decompressobj(self._WBITS)
         self._started = False
 
     def feed(self, data: bytes) -> bytes:
         out: list[bytes] = []
+        self.compressed += len(data)
         while data:
             if self._d.eof:  # the next gzip member (padding zeros after the last one are ignored, as gzip does)
                 if not data.strip(b"\x00"):
@@ -113,6 +124,11 @@ class GzipInflater:
                 raise BodyTooLarge(
                     f"the gzip request body inflates to over {self.limit} bytes (--max_body_bytes "
                     "applies to the decompressed size); send fewer or smaller images per request"
+                )
+            if self.size > _RATIO_FREE and self.size > MAX_GZIP_RATIO * self.compressed:
+                raise BodyTooLarge(
+                    f"the gzip request body inflates more than {MAX_GZIP_RATIO} times its compressed size "
+                    f"({self.compressed} bytes -> over {self.size}); refused as a compression bomb"
                 )
             out.append(piece)
             data = self._d.unconsumed_tail or (self._d.unused_data if self._d.eof else b"")
@@ -142,11 +158,12 @@ def _content_encodings(request: Request) -> list[str]:
     return codings
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int, offload: Callable[..., Any] | None = None) -> bytes:
     """The request body, refusing (413) anything over ``limit`` bytes before or while reading it.
 
     A gzip body (``Content-Encoding: gzip``) is inflated as it arrives; ``limit`` bounds the compressed and the
-    decompressed size alike.
+    decompressed size alike, ``MAX_GZIP_RATIO`` the ratio. ``offload`` (``await offload(fn, *args)``) runs the
+    inflating off the event loop (the worker pool), so a large body never stalls the other connections.
     """
     inflater = GzipInflater(limit) if _content_encodings(request) else None
     declared = request.headers.get("content-length")
@@ -167,10 +184,17 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BodyTooLarge(
                 f"request body is over {limit} bytes (--max_body_bytes); send fewer or smaller images per request"
             )
-        chunks.append(inflater.feed(chunk) if inflater is not None else chunk)
-    if inflater is not None:
+        chunks.append(chunk)
+    if inflater is None:
+        return b"".join(chunks)
+
+    def inflate() -> bytes:
+        assert inflater is not None
+        out = [inflater.feed(c) for c in chunks]
         inflater.finish()
-    return b"".join(chunks)
+        return b"".join(out)
+
+    return await offload(inflate) if offload is not None else inflate()
 
 
 def create_app(
@@ -200,7 +224,13 @@ def create_app(
         verb = m["verb"].lower()
         if verb not in ("predict", "classify", "regress"):
             raise P.InvalidInput(f"Malformed request: POST {request.url.path} (expected :predict, :classify, :regress)")
-        body = await read_body(request, max_body_bytes)
+        with core.admitted():  # shed before the body is even read
+            return await _infer(request, m, info, verb)
+
+    async def _infer(request: Request, m: re.Match[str], info: CallInfo, verb: str) -> Response:
+        if timeout_s is not None:
+            info.deadline = time.monotonic() + timeout_s
+        body = await read_body(request, max_body_bytes, in_pool)
         version = int(m["version"]) if m["version"] else None
         if verb != "predict":  # tf.Example APIs (spec §5.5)
             sig_name, inp = await in_pool(input_from_json, body, verb)
@@ -208,7 +238,7 @@ def create_app(
                 info.fill(served)
                 key = info.signature = core.inference_signature(served, sig_name, verb)
                 inputs = await in_pool(core.examples_tensor, inp)
-                outputs = await asyncio.wrap_future(core.infer(served, key, inputs))
+                outputs = await asyncio.wrap_future(core.infer(served, key, inputs, info.deadline))
                 n = len(inputs[EXAMPLES_INPUT])
                 if verb == CLASSIFY:
                     result: Any = ClassificationResult()
@@ -222,7 +252,7 @@ def create_app(
         with core.manager.acquire(m["name"], version, m["label"]) as served:
             info.fill(served)
             key, req = await in_pool(core.decode_rest, served, body, info)
-            outputs = await asyncio.wrap_future(core.infer(served, key, req.inputs))
+            outputs = await asyncio.wrap_future(core.infer(served, key, req.inputs, info.deadline))
             out = await in_pool(R.encode_predict_response, outputs, req.format)
         return Response(out, media_type=JSON)
 

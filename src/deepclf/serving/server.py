@@ -76,6 +76,9 @@ def load_version(path: Path, config: ServerConfig) -> Any:
                 "needs a .tflite file (deepclf models carry a manifest)"
             )
         runner = GenericLiteRTRunner(file, num_threads=config.interpreter_threads)
+    if config.enable_batching and config.allowed_batch_sizes and hasattr(runner, "invoke_sizes"):
+        # LiteRT interpreters prepared for exactly the padded batch sizes the batcher forms (as TF Serving does).
+        runner.invoke_sizes = tuple(sorted({1, *config.allowed_batch_sizes}))
     if config.runner_wrapper is not None:
         runner = config.runner_wrapper(runner)
     return runner
@@ -102,7 +105,9 @@ class EdgeServer:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.metrics = ServerMetrics()
+        self.metrics = ServerMetrics(
+            known_models=lambda: self.manager.known_versions() if self.manager is not None else {}
+        )
         self.manager: ModelManager | None = None
         self.core: ServingCore | None = None
         self.grpc_port: int | None = None
@@ -191,7 +196,13 @@ class EdgeServer:
             on_change=self._on_models_changed,
         )
         self.manager.load_initial()
-        self.core = ServingCore(self.manager, self._executor, batcher=self._batcher)
+        self.core = ServingCore(
+            self.manager,
+            self._executor,
+            batcher=self._batcher,
+            limits=cfg.request_limits(),
+            max_in_flight=cfg.in_flight_limit(),
+        )
 
         if cfg.port is not None:
             from deepclf.serving.grpc_server import create_grpc_server
@@ -201,7 +212,10 @@ class EdgeServer:
                 self.metrics,
                 host=cfg.host,
                 port=cfg.port,
-                workers=cfg.grpc_workers,
+                # Enough threads that calls beyond the in-flight limit reach the gate and are shed at once,
+                # instead of waiting unseen in gRPC's queue for a thread.
+                workers=max(cfg.grpc_workers, cfg.in_flight_limit() + 8),
+                max_concurrent_rpcs=2 * max(cfg.grpc_workers, cfg.in_flight_limit() + 8),
                 max_message_bytes=cfg.grpc_max_message_bytes,
                 access_log=cfg.access_log,
                 credentials=self.tls.grpc_credentials() if self.tls is not None else None,
@@ -264,6 +278,9 @@ class EdgeServer:
             server_header=False,
             timeout_keep_alive=30,
             timeout_graceful_shutdown=30,
+            # uvicorn answers 503 itself beyond this many connections + tasks: a backstop against connection
+            # floods, set well above the in-flight gate so that health checks and status calls still get through.
+            limit_concurrency=4 * cfg.in_flight_limit() + 64,
         )
         self._uvicorn = uvicorn.Server(ucfg)
         self._rest_thread = threading.Thread(

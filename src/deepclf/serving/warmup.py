@@ -147,11 +147,18 @@ def run_warmup(version_dir: str | Path, runner: Any, *, model: str = "?", versio
 def _replay_examples(runner: Any, kind: str, request: Any) -> None:
     """A ``ClassificationRequest`` / ``RegressionRequest`` through the path the Classify/Regress APIs take."""
     from deepclf.protocol.messages import ClassificationResult, RegressionResult
-    from deepclf.serving.core import CLASSIFY, EXAMPLES_INPUT, REGRESS, ServingCore, inference_signature
+    from deepclf.serving.core import (
+        CLASSIFY,
+        EXAMPLES_INPUT,
+        REGRESS,
+        ServingCore,
+        examples_tensor,
+        inference_signature,
+    )
 
     verb = CLASSIFY if kind == "classify_log" else REGRESS
     key = inference_signature(runner.signatures, runner, request.model_spec.signature_name, verb)
-    inputs = ServingCore.examples_tensor(request.input)
+    inputs = examples_tensor(request.input)
     outputs = runner.run(inputs, key)
     n = len(inputs[EXAMPLES_INPUT])
     if verb == CLASSIFY:
