@@ -234,3 +234,27 @@ def test_wait_state_waits_for_the_version_asked_and_names_the_last_answer() -> N
     assert wait.pause() == 0.0
     with pytest.raises(TimeoutError, match=r"'flowers' was not available within 0.05s; last: ConnectError: refused"):
         wait.next_attempt()
+
+
+def test_grpc_concurrency_limit_is_retryable_other_resource_exhausted_is_not() -> None:
+    from deepclf.clients._errors import map_grpc_error
+    from deepclf.protocol.errors import ResourceExhausted
+
+    class FakeRpcError(Exception):
+        __module__ = "grpc._channel"
+
+        def __init__(self, details: str) -> None:
+            self._details = details
+
+        def code(self) -> object:
+            import grpc
+
+            return grpc.StatusCode.RESOURCE_EXHAUSTED
+
+        def details(self) -> str:
+            return self._details
+
+    limit = map_grpc_error(FakeRpcError("Concurrent RPC limit exceeded!"))
+    assert isinstance(limit, ResourceExhausted) and is_retryable(limit)
+    too_big = map_grpc_error(FakeRpcError("Received message larger than max (5 vs. 4)"))
+    assert isinstance(too_big, ResourceExhausted) and not is_retryable(too_big)

@@ -23,6 +23,7 @@ from typing import Any
 from deepclf.protocol.errors import (
     Code,
     DeadlineExceeded,
+    ResourceExhausted,
     ServingError,
     Unavailable,
     Unknown,
@@ -64,12 +65,20 @@ class ProtocolError(TransportError, Unknown):
     code = Code.UNKNOWN
 
 
+#: gRPC's own answer when a server's ``maximum_concurrent_rpcs`` is reached (RESOURCE_EXHAUSTED): the server did
+#: no work on the call, so it is as safe to retry as UNAVAILABLE.
+GRPC_CONCURRENCY_LIMIT = "Concurrent RPC limit exceeded"
+
+
 def is_retryable(error: BaseException) -> bool:
-    """Whether a failed call may be sent again: UNAVAILABLE / 502 / 503 and connection failures, except TLS.
+    """Whether a failed call may be sent again: UNAVAILABLE / 502 / 503 and connection failures, except TLS, and
+    gRPC's "Concurrent RPC limit exceeded" (an overloaded server that never started the call).
 
     INVALID_ARGUMENT / 400, NOT_FOUND / 404 and every other answer are final; so is a passed deadline (there is
     no time left to retry in).
     """
+    if isinstance(error, ResourceExhausted):
+        return GRPC_CONCURRENCY_LIMIT in error.message
     return isinstance(error, Unavailable) and not isinstance(error, TLSError)
 
 

@@ -282,16 +282,21 @@ class Batcher:
                 self._cond.wait(wait)
                 continue
             q = self._queues[ready_key]
-            batch = [q.popleft()]
-            rows = batch[0].rows
-            while q and rows + q[0].rows <= self.max_batch_size:
+            batch: list[_Item] = []
+            rows = taken = 0
+            while q and (not batch or rows + q[0].rows <= self.max_batch_size):
                 item = q.popleft()
+                taken += item.rows
+                if item.future.cancelled():  # its caller gave up (deadline, disconnect): never run it
+                    continue
                 batch.append(item)
                 rows += item.rows
-            self._queued_rows[ready_key] -= rows
+            self._queued_rows[ready_key] -= taken
             if not q:
                 del self._queues[ready_key], self._queued_rows[ready_key]
-            self._pending -= rows
+            self._pending -= taken
+            if not batch:
+                continue
             return batch
 
     def _loop(self) -> None:

@@ -118,6 +118,7 @@ class EdgeServer:
         self._grpc: Any = None
         self._health: Any = None
         self._uvicorn: Any = None
+        self._failed_loads: set[Path] = set()  # versions whose first load failed (see _load_and_warm_up)
         self._rest_thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self._state_lock = threading.Lock()
@@ -308,11 +309,17 @@ class EdgeServer:
         load is retried ``max_num_load_retries`` times, ``load_retry_interval_micros`` apart (TF Serving's flags).
         """
         cfg = self.config
-        for attempt in range(cfg.max_num_load_retries + 1):
+        # TF Serving's in-place retries apply to a version's first load; after that, the model manager retries
+        # a failed version with backoff on later polls, without holding the poll for load_retry_interval.
+        retries = 0 if path in self._failed_loads else cfg.max_num_load_retries
+        for attempt in range(retries + 1):
             try:
-                return self._load_once(path)
+                runner = self._load_once(path)
+                self._failed_loads.discard(path)
+                return runner
             except Exception as exc:
-                if attempt >= cfg.max_num_load_retries or self._config_stop.is_set():
+                if attempt >= retries or self._config_stop.is_set():
+                    self._failed_loads.add(path)
                     raise
                 wait = max(cfg.load_retry_interval_micros, 0) / 1e6
                 log.warning(
@@ -320,7 +327,7 @@ class EdgeServer:
                     path,
                     " ".join(str(exc).split()),
                     attempt + 1,
-                    cfg.max_num_load_retries,
+                    retries,
                     wait,
                 )
                 if self._config_stop.wait(wait):
