@@ -245,6 +245,32 @@ def test_batcher_pads_to_allowed_batch_sizes_and_slices_outputs() -> None:
     assert calls == [8]
 
 
+def test_batcher_pads_variable_length_inputs_with_their_first_element() -> None:
+    """pad_variable_length_inputs: requests whose non-batch dims differ share a batch, each padded at the end of
+    every non-batch dim to the batch's largest with its own first element (TF Serving's batching_util.cc)."""
+    from deepclf.serving.batching import batch_key
+
+    seen: list[np.ndarray] = []
+
+    def run(inputs, signature):
+        seen.append(inputs["x"].copy())
+        return {"y": inputs["x"] * 2}
+
+    a = {"x": np.array([[7, 1]], np.int32)}
+    b2 = {"x": np.array([[3, 4, 5], [6, 8, 9]], np.int32)}
+    assert batch_key(("m",), a) != batch_key(("m",), b2)  # padding off: separate queues, never merged
+    key = batch_key(("m",), a, pad_variable_length=True)
+    assert key == batch_key(("m",), b2, pad_variable_length=True)
+    b = Batcher(max_batch_size=8, timeout_s=0.3, num_threads=1, pad_variable_length_inputs=True)
+    try:
+        fa, fb = b.submit(key, run, a, "s"), b.submit(key, run, b2, "s")
+        out_a, out_b = fa.result(10)["y"], fb.result(10)["y"]
+    finally:
+        b.close()
+    assert len(seen) == 1 and seen[0].tolist() == [[7, 1, 7], [3, 4, 5], [6, 8, 9]]
+    assert out_a.tolist() == [[14, 2, 14]] and out_b.tolist() == [[6, 8, 10], [12, 16, 18]]
+
+
 def test_rest_oversized_request_with_batching_is_400(models_root: Path) -> None:
     from deepclf.serving import EdgeServer, ServerConfig
 

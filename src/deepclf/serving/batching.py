@@ -200,13 +200,44 @@ class _Item:
     enqueued: float = field(default_factory=time.monotonic)
 
 
-def batch_key(prefix: tuple[Hashable, ...], inputs: Mapping[str, np.ndarray]) -> tuple[Hashable, ...] | None:
+#: TF Serving pads only tensors of rank 1 to 6 (batching_util.h).
+MAX_PADDED_RANK = 6
+
+
+def batch_key(
+    prefix: tuple[Hashable, ...], inputs: Mapping[str, np.ndarray], *, pad_variable_length: bool = False
+) -> tuple[Hashable, ...] | None:
     """The queue key for ``inputs`` (``prefix`` + each input's name, dtype and per-item shape), or ``None`` when
-    the request cannot be merged (a scalar input, or inputs whose batch sizes differ)."""
+    the request cannot be merged (a scalar input, or inputs whose batch sizes differ).
+
+    ``pad_variable_length`` (``pad_variable_length_inputs``): requests whose inputs differ only in their non-batch
+    dimensions share a queue (the key holds each input's rank instead of its shape), and ``Batcher`` pads them.
+    """
     rows = {int(v.shape[0]) for v in inputs.values() if v.ndim >= 1}
     if not inputs or len(rows) != 1 or any(v.ndim == 0 for v in inputs.values()) or 0 in rows:
         return None
+    if pad_variable_length and all(v.ndim <= MAX_PADDED_RANK for v in inputs.values()):
+        return (*prefix, "padded", tuple(sorted((k, v.dtype.str, v.ndim) for k, v in inputs.items())))
     return (*prefix, tuple(sorted((k, v.dtype.str, v.shape[1:]) for k, v in inputs.items())))
+
+
+def pad_to(arr: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """``arr`` padded at the end of every non-batch dimension to ``shape[1:]`` with its own first element, as TF
+    Serving's ``pad_variable_length_inputs`` does (batching_util.cc)."""
+    if tuple(arr.shape[1:]) == tuple(shape[1:]):
+        return arr
+    out = np.full((arr.shape[0], *shape[1:]), arr.reshape(-1)[0] if arr.size else 0, dtype=arr.dtype)
+    out[tuple(slice(0, d) for d in arr.shape)] = arr
+    return out
+
+
+def _concatenate(parts: list[np.ndarray]) -> np.ndarray:
+    """Rows of several requests in one array; with different non-batch dims (only queued together under
+    ``pad_variable_length_inputs``) each part is first padded to the largest."""
+    if len({p.shape[1:] for p in parts}) > 1:
+        top = [max(p.shape[d] for p in parts) for d in range(parts[0].ndim)]
+        parts = [pad_to(p, top) for p in parts]
+    return np.concatenate(parts)
 
 
 class Batcher:
@@ -220,6 +251,7 @@ class Batcher:
         num_threads: int = 2,
         max_enqueued_batches: int = 100,
         allowed_batch_sizes: Sequence[int] = (),
+        pad_variable_length_inputs: bool = False,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
         if max_enqueued_batches < 1:
@@ -229,6 +261,7 @@ class Batcher:
         self.max_enqueued_batches = max_enqueued_batches
         self.max_enqueued = max_enqueued_batches * max_batch_size
         self.allowed_batch_sizes = tuple(allowed_batch_sizes)
+        self.pad_variable_length_inputs = pad_variable_length_inputs
         self._on_batch = on_batch
         self._queues: collections.OrderedDict[Hashable, collections.deque[_Item]] = collections.OrderedDict()
         self._queued_rows: dict[Hashable, int] = {}  # rows waiting per queue, kept as items come and go
@@ -315,11 +348,11 @@ class Batcher:
         try:
             total = sum(i.rows for i in batch)
             padded = self.padded_size(total)
-            merged = {name: np.concatenate([i.inputs[name] for i in batch]) for name in first.inputs}
+            merged = {name: _concatenate([i.inputs[name] for i in batch]) for name in first.inputs}
             if padded > total:  # TF Serving pads with copies of a row of the last task; dropped from outputs
-                last = batch[-1]
+                first_of_last = total - batch[-1].rows  # its row as merged (padded to the batch's dims)
                 merged = {
-                    k: np.concatenate([v, np.repeat(last.inputs[k][:1], padded - total, axis=0)])
+                    k: np.concatenate([v, np.repeat(v[first_of_last : first_of_last + 1], padded - total, axis=0)])
                     for k, v in merged.items()
                 }
             outputs = first.run(merged, first.signature)

@@ -78,6 +78,7 @@ class ServerConfig:
     num_batch_threads: int = 2
     max_enqueued_batches: int = 100
     allowed_batch_sizes: tuple[int, ...] = ()
+    pad_variable_length_inputs: bool = False
     batching_parameters_file: str | os.PathLike[str] | None = None
     config_poll_seconds: float = 0.0
     enable_model_warmup: bool = True
@@ -143,6 +144,7 @@ class ServerConfig:
             self.num_batch_threads = params.num_batch_threads
             self.max_enqueued_batches = params.max_enqueued_batches
             self.allowed_batch_sizes = params.allowed_batch_sizes
+            self.pad_variable_length_inputs = params.pad_variable_length_inputs
         if self.max_num_load_retries < 0:
             raise UsageError(f"max_num_load_retries must be >= 0, got {self.max_num_load_retries}")
         if self.max_enqueued_batches < 1:

@@ -251,7 +251,11 @@ class ServingCore:
         runner = served.runner
         run = runner.run if deadline is None else _before_deadline(runner.run, deadline)
         if self.batcher is not None:
-            key = batch_key((served.model, served.version, id(runner), signature), inputs)
+            key = batch_key(
+                (served.model, served.version, id(runner), signature),
+                inputs,
+                pad_variable_length=self.batcher.pad_variable_length_inputs,
+            )
             if key is not None:
                 return self.batcher.submit(key, run, inputs, signature)
         return self.executor.submit(run, inputs, signature)

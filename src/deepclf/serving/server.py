@@ -188,6 +188,7 @@ class EdgeServer:
                 num_threads=cfg.num_batch_threads,
                 max_enqueued_batches=cfg.max_enqueued_batches,
                 allowed_batch_sizes=cfg.allowed_batch_sizes,
+                pad_variable_length_inputs=cfg.pad_variable_length_inputs,
                 on_batch=self.metrics.batch_size.observe,
             )
         self.manager = ModelManager(
