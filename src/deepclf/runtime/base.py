@@ -34,7 +34,7 @@ from deepclf.manifest import (
     SIGNATURE_FLOAT,
     Manifest,
 )
-from deepclf.preprocessing import ImageSource, preprocess, preprocess_batch
+from deepclf.preprocessing import ImageBudget, ImageSource, preprocess, preprocess_batch, probe_image
 from deepclf.runtime.example import ExampleParseError, parse_example
 from deepclf.signatures import (
     CLASSIFY_BATCH,
@@ -121,6 +121,9 @@ class Runner(abc.ABC):
     format: str
     path: Path
     signatures: dict[str, SignatureSpec]
+    #: Pixel limits for the images a request sends encoded (``image_bytes``, tf.Examples), checked from their
+    #: headers before any is decoded. ``None`` (local use) means no limit; a server sets it on the runners it loads.
+    image_budget: ImageBudget | None = None
 
     def __init__(self, manifest: Manifest, path: str | Path, format: str) -> None:
         self.manifest = manifest
@@ -273,18 +276,28 @@ class Runner(abc.ABC):
             raise InvalidInputError(
                 f"input {INPUT_BYTES!r} must have shape [batch] (one encoded image per element), got {list(arr.shape)}"
             )
-        images = []
-        for i, item in enumerate(arr.tolist()):
+        items = arr.tolist()
+        names = [f"{INPUT_BYTES}[{i}]" for i in range(len(items))]
+        for name, item in zip(names, items, strict=True):
             if not isinstance(item, (bytes, bytearray, memoryview)):
-                raise InvalidInputError(f"{INPUT_BYTES}[{i}] must be encoded image bytes, got {type(item).__name__}")
-            try:
-                images.append(preprocess(item, self.manifest.input, name=f"{INPUT_BYTES}[{i}]"))
-            except ImageError as exc:
-                raise InvalidInputError(str(exc)) from exc
+                raise InvalidInputError(f"{name} must be encoded image bytes, got {type(item).__name__}")
+        budget = self.image_budget
         h, w, c = self.manifest.input.shape
-        if not images:
-            return np.zeros((0, h, w, c), dtype=np.float32)
-        return np.stack(images).astype(np.float32, copy=False)
+        out = np.empty((len(items), h, w, c), dtype=np.float32)
+        try:
+            if budget is not None:
+                # Every header first, and the whole request's pixels, before decoding anything: a refused request
+                # costs no decoding, and an accepted one holds one decoded image at a time (plus ``out``).
+                sizes = [
+                    (name, *probe_image(item, name=name, budget=budget).size)
+                    for name, item in zip(names, items, strict=True)
+                ]
+                budget.check_request(sizes, name=INPUT_BYTES)
+            for i, (name, item) in enumerate(zip(names, items, strict=True)):
+                out[i] = preprocess(item, self.manifest.input, name=name, budget=budget)
+        except ImageError as exc:
+            raise InvalidInputError(str(exc)) from exc
+        return out
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
