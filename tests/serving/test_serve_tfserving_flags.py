@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -619,6 +620,32 @@ def test_warmup_replays_classify_and_regress_logs(models_root: Path, tmp_path: P
         base = _flowers_copy(models_root, tmp_path / kind / signature, bad)
         with pytest.raises(ModelFormatError, match=re.escape(message)):
             EdgeServer(ServerConfig(model_base_path=base, **kw)).start()  # type: ignore[arg-type]
+
+
+def test_warmup_replays_multi_inference_logs(models_root: Path, tmp_path: Path, photos: list[Path]) -> None:
+    """multi_inference_log records: each task's Classify runs on the shared input; an unsupported method fails."""
+    from deepclf.errors import DeepclfError
+    from deepclf.protocol.messages import message_class
+    from deepclf.serving import EdgeServer, ServerConfig
+
+    def multi_log(method: str) -> bytes:
+        log: Any = message_class("tensorflow.serving.PredictionLog")()
+        request = log.multi_inference_log.request
+        task = request.tasks.add()
+        task.model_spec.name = "flowers"
+        task.model_spec.signature_name = "classify_image_bytes"
+        task.method_name = method
+        example = request.input.example_list.examples.add()
+        example.features.feature["image/encoded"].bytes_list.value.append(photos[0].read_bytes())
+        return log.SerializeToString()
+
+    kw: dict[str, Any] = {"port": None, "rest_api_port": 0, "threads": 1, "poll_seconds": 0}
+    base = _flowers_copy(models_root, tmp_path / "good", _tfrecord([multi_log("tensorflow/serving/classify")]))
+    with EdgeServer(ServerConfig(model_base_path=base, **kw)) as srv:
+        assert srv.warmup_requests == 1
+    base = _flowers_copy(models_root, tmp_path / "bad", _tfrecord([multi_log("tensorflow/serving/predict")]))
+    with pytest.raises(DeepclfError, match="Unsupported signature method_name: tensorflow/serving/predict"):
+        EdgeServer(ServerConfig(model_base_path=base, **kw)).start()
 
 
 def test_failed_load_is_retried_max_num_load_retries_times(models_root: Path) -> None:

@@ -111,7 +111,7 @@ def run_warmup(version_dir: str | Path, runner: Any, *, model: str = "?", versio
         kind = msg.WhichOneof("log_type")
         if kind is None:
             continue  # TF Serving skips a record with no log_type
-        if kind not in ("predict_log", "classify_log", "regress_log"):
+        if kind not in ("predict_log", "classify_log", "regress_log", "multi_inference_log"):
             skipped += 1
             continue
         try:
@@ -119,6 +119,8 @@ def run_warmup(version_dir: str | Path, runner: Any, *, model: str = "?", versio
                 request = msg.predict_log.request
                 inputs = {name: to_ndarray(t) for name, t in request.inputs.items()}
                 runner.run(inputs, request.model_spec.signature_name or "serving_default")
+            elif kind == "multi_inference_log":
+                _replay_multi_inference(runner, msg.multi_inference_log.request)
             else:
                 _replay_examples(runner, kind, getattr(msg, kind).request)
         except Exception as exc:
@@ -127,7 +129,8 @@ def run_warmup(version_dir: str | Path, runner: Any, *, model: str = "?", versio
         count += 1
     if skipped:
         log.warning(
-            "model %r version %s: %d warmup records skipped (only predict/classify/regress logs are replayed)",
+            "model %r version %s: %d warmup records skipped (only predict/classify/regress/multi-inference logs "
+            "are replayed)",
             model,
             version,
             skipped,
@@ -144,8 +147,25 @@ def run_warmup(version_dir: str | Path, runner: Any, *, model: str = "?", versio
     return count
 
 
+def _replay_multi_inference(runner: Any, request: Any) -> None:
+    """A ``MultiInferenceRequest``: each task's Classify or Regress on the shared input, as the API runs them."""
+    from deepclf.protocol.errors import Unimplemented
+    from deepclf.serving.core import CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME
+
+    kinds = {CLASSIFY_METHOD_NAME: "classify_log", REGRESS_METHOD_NAME: "regress_log"}
+    for task in request.tasks:
+        if task.method_name not in kinds:
+            raise Unimplemented(f"Unsupported signature method_name: {task.method_name}")
+        _run_examples(runner, kinds[task.method_name], task.model_spec.signature_name, request.input)
+
+
 def _replay_examples(runner: Any, kind: str, request: Any) -> None:
     """A ``ClassificationRequest`` / ``RegressionRequest`` through the path the Classify/Regress APIs take."""
+    _run_examples(runner, kind, request.model_spec.signature_name, request.input)
+
+
+def _run_examples(runner: Any, kind: str, signature_name: str, input_: Any) -> None:
+    """Classify (``kind="classify_log"``) or Regress an ``Input`` on ``signature_name``, as the APIs do."""
     from deepclf.protocol.messages import ClassificationResult, RegressionResult
     from deepclf.serving.core import (
         CLASSIFY,
@@ -157,8 +177,8 @@ def _replay_examples(runner: Any, kind: str, request: Any) -> None:
     )
 
     verb = CLASSIFY if kind == "classify_log" else REGRESS
-    key = inference_signature(runner.signatures, runner, request.model_spec.signature_name, verb)
-    inputs = examples_tensor(request.input)
+    key = inference_signature(runner.signatures, runner, signature_name, verb)
+    inputs = examples_tensor(input_)
     outputs = runner.run(inputs, key)
     n = len(inputs[EXAMPLES_INPUT])
     if verb == CLASSIFY:
