@@ -297,7 +297,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=d["max_image_pixels"].default,
         help="most pixels in one encoded image, read from its header before decoding (400 above; default "
-        "%(default)s = 4096x4096)",
+        "%(default)s = 4096x3072)",
+    )
+    p.add_argument(
+        "--max_request_pixels",
+        type=int,
+        default=None,
+        help="most pixels of all the encoded images in one request, from their headers (400 above; default 4 x "
+        "--max_image_pixels)",
     )
     p.add_argument(
         "--max_in_flight",
@@ -389,6 +396,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_request_rows=args.max_request_rows,
         max_request_bytes=args.max_request_bytes,
         max_image_pixels=args.max_image_pixels,
+        max_request_pixels=args.max_request_pixels,
         max_in_flight=args.max_in_flight,
         grpc_max_message_bytes=args.grpc_max_message_bytes,
         access_log=not args.no_access_log,

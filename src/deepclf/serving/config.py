@@ -32,9 +32,12 @@ __all__ = ["POLICIES", "SERVE_FORMATS", "ModelConfig", "ServerConfig", "bracket_
 SERVE_FORMATS = (*VARIANT_NAMES, "savedmodel")
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
-#: Pixels per client-sent image (checked from the image header, before decoding): 4096 x 4096, a 16.8 MP photo,
-#: 50 MB decoded. A 6000 x 6000 JPEG of 563 KB would otherwise cost 108 MB decoded.
-DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096
+#: Pixels per client-sent image (checked from the image header, before decoding): 4096 x 3072 = 12.6 MP, a 12 MP
+#: phone photo (4032 x 3024) fits. Pillow decodes into 4 bytes per pixel, so the largest admitted image costs
+#: ~50 MB while it is decoded; a 6000 x 6000 JPEG of 563 KB would cost 137 MB.
+DEFAULT_MAX_IMAGE_PIXELS = 4096 * 3072
+#: Pixels of all the images of one request (decoded one at a time: this bounds the time, not the memory).
+REQUEST_PIXELS_PER_IMAGE_LIMIT = 4
 
 
 def bracket_host(host: str) -> str:
@@ -53,8 +56,8 @@ class ServerConfig:
     ``runner_wrapper``: called on each loaded runner, its result is served (tests make slow or failing servers).
     Admission (``deepclf.protocol.limits``, ``deepclf.serving.overload``): ``max_request_rows`` (rows per request;
     ``None``: 32, or ``max_batch_size`` with batching when larger), ``max_request_bytes`` (decoded tensor bytes per request),
-    ``max_image_pixels`` (per encoded image, from its header; the request's images together get
-    ``max_request_bytes`` of decoded RGB), ``max_in_flight`` (inference calls queued + running; ``None``: 4 per
+    ``max_image_pixels`` (per encoded image, from its header), ``max_request_pixels`` (all the images of one
+    request; ``None``: 4 x ``max_image_pixels``), ``max_in_flight`` (inference calls queued + running; ``None``: 4 per
     inference thread, plus one batch with batching).
     TLS (``deepclf.serving.tls``): ``ssl_config_file`` (TF Serving's ``SSLConfig`` text proto) or ``ssl_cert`` +
     ``ssl_key`` files (``str``, path or PEM ``bytes``), ``ssl_client_ca`` to require client certificates signed by
@@ -91,6 +94,7 @@ class ServerConfig:
     max_request_rows: int | None = None
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    max_request_pixels: int | None = None
     max_in_flight: int | None = None
     grpc_max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     grpc_workers: int = 16
@@ -120,7 +124,7 @@ class ServerConfig:
             raise UsageError("both the gRPC port and the REST port are disabled; enable at least one")
         if self.max_body_bytes < 1 or self.grpc_max_message_bytes < 1:
             raise UsageError("max_body_bytes and grpc_max_message_bytes must be positive")
-        for name in ("max_request_rows", "max_in_flight"):
+        for name in ("max_request_rows", "max_in_flight", "max_request_pixels"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UsageError(f"--{name} must be a positive integer (or unset for the default), got {value!r}")
@@ -174,6 +178,19 @@ class ServerConfig:
                 max(self.max_batch_size, DEFAULT_MAX_REQUEST_ROWS) if self.enable_batching else DEFAULT_MAX_REQUEST_ROWS
             )
         return RequestLimits(max_rows=rows, max_bytes=self.max_request_bytes)
+
+    def image_budget(self) -> Any:
+        """The ``deepclf.preprocessing.ImageBudget`` set on every runner: per image and per request pixels."""
+        from deepclf.preprocessing import ImageBudget
+
+        total = self.max_request_pixels or REQUEST_PIXELS_PER_IMAGE_LIMIT * self.max_image_pixels
+        return ImageBudget(
+            self.max_image_pixels,
+            total,
+            owner="this server's",
+            max_pixels_setting=f"--max_image_pixels={self.max_image_pixels}",
+            max_total_pixels_setting=f"--max_request_pixels={total}",
+        )
 
     def in_flight_limit(self) -> int:
         """Inference calls in flight (``max_in_flight``, or 4 per inference thread plus one batch)."""

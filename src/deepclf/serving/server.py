@@ -76,6 +76,8 @@ def load_version(path: Path, config: ServerConfig) -> Any:
                 "needs a .tflite file (deepclf models carry a manifest)"
             )
         runner = GenericLiteRTRunner(file, num_threads=config.interpreter_threads)
+    if hasattr(runner, "image_budget"):  # deepclf models decode client-sent images: headers checked first
+        runner.image_budget = config.image_budget()
     if config.enable_batching and config.allowed_batch_sizes and hasattr(runner, "invoke_sizes"):
         # LiteRT interpreters prepared for exactly the padded batch sizes the batcher forms (as TF Serving does).
         runner.invoke_sizes = tuple(sorted({1, *config.allowed_batch_sizes}))
