@@ -344,3 +344,13 @@ def from_exception(exc: BaseException) -> ServingError:
         err = Internal(f"{type(exc).__name__}: {exc}")
     err.__cause__ = exc
     return err
+
+
+#: Longest error message sent back: messages echo what the client sent (a model name, a path), and gRPC clients
+#: refuse status details over 16 KiB ("metadata size exceeds hard limit") instead of showing the error.
+MAX_ERROR_MESSAGE = 1000
+
+
+def clip_message(message: str, limit: int = MAX_ERROR_MESSAGE) -> str:
+    """``message`` cut to ``limit`` characters, saying how much was cut."""
+    return message if len(message) <= limit else f"{message[:limit]}... ({len(message) - limit} more characters)"

@@ -43,8 +43,8 @@ DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 #: JSON nesting: a tensor of rank 32 is already far beyond any model here (TensorFlow allows 254 dimensions).
 DEFAULT_MAX_JSON_DEPTH = 32
 INT64_MAX = 2**63 - 1
-#: TensorFlow's TensorShape allows at most 254 dimensions.
-MAX_RANK = 254
+#: numpy arrays have at most 64 dimensions (TensorFlow allows 254; no model here comes near either).
+MAX_RANK = 64
 
 
 class LimitExceeded(InvalidInput):
@@ -82,13 +82,17 @@ class RequestLimits:
 def element_count(shape: Sequence[int], name: str) -> int:
     """The number of elements of ``shape`` (Python ints: no wrap-around); negative or int64-overflowing refused."""
     if len(shape) > MAX_RANK:
-        raise InvalidInput(f"input {name!r}: a shape of rank {len(shape)}; TensorFlow allows at most {MAX_RANK}")
-    n = 1
+        raise InvalidInput(
+            f"input {name!r}: a shape of rank {len(shape)}; at most {MAX_RANK} dimensions are supported"
+        )
+    n = nonzero = 1
     for d in shape:
         if d < 0:
             raise InvalidInput(f"input {name!r}: shape {_short(shape)} has a negative dimension {d}")
         n *= d
-        if n > INT64_MAX:  # stop at once: multiplying on would only grow the number
+        # numpy refuses a shape whose non-zero dimensions overflow, even with a zero among them ([0, 2**62, 2**62])
+        nonzero *= d or 1
+        if nonzero > INT64_MAX:  # stop at once: multiplying on would only grow the number
             raise InvalidInput(f"input {name!r}: shape {_short(shape)} has more elements than int64 can count")
     return n
 

@@ -78,11 +78,14 @@ def method(service: str, name: str) -> Method:
         raise KeyError(f"no gRPC method {path!r}; known: {sorted(METHODS)}") from None
 
 
-def generic_handler(service: str, behaviours: Mapping[str, Callable[..., Any]]) -> Any:
+def generic_handler(service: str, behaviours: Mapping[str, Callable[..., Any]], *, raw_requests: bool = False) -> Any:
     """A ``grpc.GenericRpcHandler`` serving ``behaviours`` (method name -> ``fn(request, context)``).
 
     Works with ``grpc.server`` (plain functions) and ``grpc.aio.server`` (coroutine functions) alike; methods
-    left out answer UNIMPLEMENTED, as gRPC does for unknown methods.
+    left out answer UNIMPLEMENTED, as gRPC does for unknown methods. ``raw_requests``: ``fn`` gets the request's
+    bytes and parses them itself (``method(service, name).request_class``), so that a message protobuf refuses
+    (invalid UTF-8 in a string field, truncated bytes) can be answered INVALID_ARGUMENT instead of gRPC's
+    INTERNAL "Exception deserializing request!".
     """
     import grpc  # keep `import deepclf.protocol` light for REST-only users
 
@@ -91,7 +94,7 @@ def generic_handler(service: str, behaviours: Mapping[str, Callable[..., Any]]) 
         m = method(service, name)
         handlers[name] = grpc.unary_unary_rpc_method_handler(
             fn,
-            request_deserializer=m.request_class.FromString,
+            request_deserializer=None if raw_requests else m.request_class.FromString,
             response_serializer=m.response_class.SerializeToString,
         )
     return grpc.method_handlers_generic_handler(service, handlers)

@@ -20,10 +20,12 @@ from concurrent import futures
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from deepclf import protocol as P
+from deepclf.protocol.errors import clip_message
+from deepclf.protocol.rpc import method as rpc_method
 from deepclf.serving.config import bracket_host
 from deepclf.serving.core import CallInfo, ServingCore, public_error
 from deepclf.serving.metrics import ServerMetrics
@@ -41,11 +43,14 @@ def _handler(
     fn: Callable[[_Request, CallInfo], _Response],
     access_log: bool,
     *,
+    request_class: type[_Request],
     gated: bool = False,
-) -> Callable[[_Request, grpc.ServicerContext], _Response]:
-    """``gated``: an inference call, which holds an in-flight slot (UNAVAILABLE at once when none is free)."""
+) -> Callable[[bytes, grpc.ServicerContext], _Response]:
+    """The gRPC behaviour of one method: parses the request bytes (a message protobuf refuses is
+    INVALID_ARGUMENT, not gRPC's INTERNAL), honours the call's deadline, records metrics, maps errors.
+    ``gated``: an inference call, which holds an in-flight slot (UNAVAILABLE at once when none is free)."""
 
-    def handle(request: _Request, context: grpc.ServicerContext) -> _Response:
+    def handle(data: bytes, context: grpc.ServicerContext) -> _Response:
         t0 = time.perf_counter()
         info = CallInfo()
         remaining = context.time_remaining()  # None without a client deadline
@@ -53,6 +58,10 @@ def _handler(
             info.deadline = time.monotonic() + remaining
         code = "OK"
         try:
+            try:
+                request = request_class.FromString(data)
+            except DecodeError as exc:
+                raise P.InvalidInput(f"could not parse the {request_class.__name__}: {exc}") from None
             if gated:
                 with core.admitted():
                     return fn(request, info)
@@ -70,7 +79,7 @@ def _handler(
                 access_log=access_log,
                 client=context.peer(),
             )
-        context.abort(P.grpc_code_for(err), err.message)  # raises; never returns
+        context.abort(P.grpc_code_for(err), clip_message(err.message))  # raises; never returns
 
     return handle
 
@@ -108,25 +117,29 @@ def create_grpc_server(
         options=options,
         maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
+
+    def h(service: str, rpc: str, label: str, fn: Callable[[Any, CallInfo], Any], gated: bool = False) -> Any:
+        request_class = rpc_method(service, rpc).request_class
+        return _handler(core, metrics, label, fn, access_log, request_class=request_class, gated=gated)
+
+    predict, model = P.PREDICTION_SERVICE, P.MODEL_SERVICE
     server.add_generic_rpc_handlers(
         [
             P.generic_handler(
-                P.PREDICTION_SERVICE,
+                predict,
                 {
-                    "Predict": _handler(core, metrics, "predict", core.grpc_predict, access_log, gated=True),
-                    "GetModelMetadata": _handler(core, metrics, "metadata", core.grpc_metadata, access_log),
-                    "Classify": _handler(core, metrics, "classify", core.grpc_classify, access_log, gated=True),
-                    "Regress": _handler(core, metrics, "regress", core.grpc_regress, access_log, gated=True),
-                    "MultiInference": _handler(
-                        core, metrics, "multi_inference", core.grpc_multi_inference, access_log, gated=True
+                    "Predict": h(predict, "Predict", "predict", core.grpc_predict, gated=True),
+                    "GetModelMetadata": h(predict, "GetModelMetadata", "metadata", core.grpc_metadata),
+                    "Classify": h(predict, "Classify", "classify", core.grpc_classify, gated=True),
+                    "Regress": h(predict, "Regress", "regress", core.grpc_regress, gated=True),
+                    "MultiInference": h(
+                        predict, "MultiInference", "multi_inference", core.grpc_multi_inference, gated=True
                     ),
                 },
+                raw_requests=True,
             ),
             P.generic_handler(
-                P.MODEL_SERVICE,
-                {
-                    "GetModelStatus": _handler(core, metrics, "status", core.grpc_status, access_log),
-                },
+                model, {"GetModelStatus": h(model, "GetModelStatus", "status", core.grpc_status)}, raw_requests=True
             ),
         ]
     )

@@ -41,6 +41,7 @@ from starlette.routing import Route
 
 from deepclf import protocol as P
 from deepclf.protocol import rest as R
+from deepclf.protocol.errors import clip_message
 from deepclf.protocol.inference import classify_results_to_json, input_from_json, regress_results_to_json
 from deepclf.protocol.messages import SIGNATURE_DEF_FIELD, ClassificationResult, RegressionResult, StringValue
 from deepclf.serving.core import (
@@ -72,7 +73,8 @@ class BodyTooLarge(P.ResourceExhausted):
 def _error_response(err: P.ServingError) -> Response:
     retry_after = getattr(err, "retry_after", None)  # Overloaded: when to come back
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return Response(P.encode_error(err), status_code=err.http_status, media_type=JSON, headers=headers)
+    body = P.encode_error(clip_message(err.message))  # messages echo the client's strings: never megabytes back
+    return Response(body, status_code=err.http_status, media_type=JSON, headers=headers)
 
 
 class UnsupportedEncoding(P.InvalidInput):
@@ -105,18 +107,34 @@ class GzipInflater:
         self._d = zlib.decompressobj(self._WBITS)
         self._started = False
 
+    #: Compressed bytes inflated per step: the ratio cap is checked against what was fed so far, so a bomb is
+    #: stopped after ~250 x 16 KiB of output, never after inflating up to ``limit``.
+    _STEP = 16 * 1024
+
     def feed(self, data: bytes) -> bytes:
         out: list[bytes] = []
+        view = memoryview(data)
+        for start in range(0, len(view), self._STEP):
+            self._feed(bytes(view[start : start + self._STEP]), out)
+        return b"".join(out)
+
+    def _cap(self) -> int:
+        """The most this body may inflate to so far: ``limit``, and ``MAX_GZIP_RATIO`` x the compressed bytes
+        fed (past the first ``_RATIO_FREE`` bytes)."""
+        return min(self.limit, max(_RATIO_FREE, MAX_GZIP_RATIO * self.compressed))
+
+    def _feed(self, data: bytes, out: list[bytes]) -> None:
         self.compressed += len(data)
         while data:
             if self._d.eof:  # the next gzip member (padding zeros after the last one are ignored, as gzip does)
                 if not data.strip(b"\x00"):
-                    return b"".join(out)
+                    return
                 self._d = zlib.decompressobj(self._WBITS)
             self._started = True
+            cap = self._cap()
             try:
-                # max_length caps what this call may produce; one byte over the limit is enough to refuse.
-                piece = self._d.decompress(data, self.limit - self.size + 1)
+                # max_length: one byte over the cap is enough to refuse, so nothing beyond it is ever inflated.
+                piece = self._d.decompress(data, cap - self.size + 1)
             except zlib.error as exc:
                 raise P.InvalidInput(f"the request body is not valid gzip (Content-Encoding: gzip): {exc}") from None
             self.size += len(piece)
@@ -125,14 +143,13 @@ class GzipInflater:
                     f"the gzip request body inflates to over {self.limit} bytes (--max_body_bytes "
                     "applies to the decompressed size); send fewer or smaller images per request"
                 )
-            if self.size > _RATIO_FREE and self.size > MAX_GZIP_RATIO * self.compressed:
+            if self.size > cap:
                 raise BodyTooLarge(
                     f"the gzip request body inflates more than {MAX_GZIP_RATIO} times its compressed size "
                     f"({self.compressed} bytes -> over {self.size}); refused as a compression bomb"
                 )
             out.append(piece)
             data = self._d.unconsumed_tail or (self._d.unused_data if self._d.eof else b"")
-        return b"".join(out)
 
     def finish(self) -> None:
         if not self._started:
