@@ -290,6 +290,15 @@ class ServingCore:
         req = R.decode_predict_request(body, dtypes_of, budget=self.limits.budget())
         return found[0], req
 
+    def rest_predict(self, served: ServedVersion, body: bytes, info: CallInfo) -> bytes:
+        """A REST predict answered in the calling (pool) thread: decode, run, encode; no batcher. Refuses to
+        start once ``info.deadline`` has passed (the request waited in the pool's queue that long)."""
+        if info.deadline is not None and time.monotonic() > info.deadline:
+            raise P.DeadlineExceeded("Deadline Exceeded: the request waited in the queue past its deadline")
+        key, req = self.decode_rest(served, body, info)
+        outputs = served.runner.run(req.inputs, key)
+        return R.encode_predict_response(outputs, req.format)
+
     def grpc_predict(self, request: P.PredictRequest, info: CallInfo) -> P.PredictResponse:
         """``PredictionService.Predict``, blocking."""
         name, version, label = self.model_spec_of(request)

@@ -50,7 +50,20 @@ def _handler(
     INVALID_ARGUMENT, not gRPC's INTERNAL), honours the call's deadline, records metrics, maps errors.
     ``gated``: an inference call, which holds an in-flight slot (UNAVAILABLE at once when none is free)."""
 
+    gate = core.gate if gated else None
+
     def handle(data: bytes, context: grpc.ServicerContext) -> _Response:
+        if gate is not None and not gate.try_enter():
+            # Shed before parsing, counted without an access-log line (see serving.overload).
+            metrics.observe_shed("grpc", method)
+            context.abort(grpc.StatusCode.UNAVAILABLE, gate.message)
+        try:
+            return _answer(data, context)
+        finally:
+            if gate is not None:
+                gate.leave()
+
+    def _answer(data: bytes, context: grpc.ServicerContext) -> _Response:
         t0 = time.perf_counter()
         info = CallInfo()
         remaining = context.time_remaining()  # None without a client deadline
@@ -62,9 +75,6 @@ def _handler(
                 request = request_class.FromString(data)
             except DecodeError as exc:
                 raise P.InvalidInput(f"could not parse the {request_class.__name__}: {exc}") from None
-            if gated:
-                with core.admitted():
-                    return fn(request, info)
             return fn(request, info)
         except Exception as exc:  # noqa: BLE001 - every error becomes a gRPC status
             err = public_error(exc, context=f"gRPC {method}")

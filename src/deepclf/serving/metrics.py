@@ -180,6 +180,10 @@ class ServerMetrics:
             **extra,
         )  # log_access cuts the request's strings (model, signature, http path) to LOG_FIELD_MAX
 
+    def observe_shed(self, api: str, method: str) -> None:
+        """Count one inference call refused by the in-flight gate (UNAVAILABLE, no model resolved yet)."""
+        self.observe(api=api, method=method, model="", version="", format="", status="UNAVAILABLE", seconds=0.0)
+
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""
         return generate_latest(self.registry)

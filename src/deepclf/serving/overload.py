@@ -15,11 +15,18 @@ Status, metadata, health and metrics calls are never gated: an overloaded server
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from deepclf.protocol.errors import Unavailable
+
+log = logging.getLogger("deepclf.serving")
+
+#: Seconds between the log lines that count shed requests (one line per shed would make an overload worse).
+SHED_LOG_PERIOD = 10.0
 
 #: Seconds a refused client is told to wait (``Retry-After``; HTTP takes whole seconds).
 RETRY_AFTER_SECONDS = 1
@@ -52,14 +59,31 @@ class InFlightLimit:
         self.in_flight = 0
         self.shed = 0  # calls refused since start (also in the Prometheus metrics)
         self._lock = threading.Lock()
+        self._logged_shed, self._logged_at = 0, time.monotonic()
+        self.message = (
+            f"the server is overloaded: {limit} requests are in flight (--max_in_flight={limit}); "
+            f"retry in {RETRY_AFTER_SECONDS} s or on another replica"
+        )
 
     def try_enter(self) -> bool:
         with self._lock:
             if self.in_flight >= self.limit:
                 self.shed += 1
+                self._maybe_log()
                 return False
             self.in_flight += 1
             return True
+
+    def _maybe_log(self) -> None:
+        now = time.monotonic()
+        if now - self._logged_at >= SHED_LOG_PERIOD:
+            log.warning(
+                "overloaded: %d requests shed in the last %.0f s (--max_in_flight=%d)",
+                self.shed - self._logged_shed,
+                now - self._logged_at,
+                self.limit,
+            )
+            self._logged_shed, self._logged_at = self.shed, now
 
     def leave(self) -> None:
         with self._lock:
@@ -68,10 +92,7 @@ class InFlightLimit:
     @contextmanager
     def slot(self) -> Iterator[None]:
         if not self.try_enter():
-            raise Overloaded(
-                f"the server is overloaded: {self.limit} requests are in flight (--max_in_flight={self.limit}); "
-                f"retry in {RETRY_AFTER_SECONDS} s or on another replica"
-            )
+            raise Overloaded(self.message)
         try:
             yield
         finally:
