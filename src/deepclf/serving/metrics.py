@@ -180,6 +180,16 @@ class ServerMetrics:
             **extra,
         )  # log_access cuts the request's strings (model, signature, http path) to LOG_FIELD_MAX
 
+    def track_in_flight(self, count: Callable[[], int], limit: int) -> None:
+        """Export the in-flight gate: ``deepclf_serving_in_flight_requests`` (read at scrape time) and its limit."""
+        in_flight = Gauge(
+            "deepclf_serving_in_flight_requests",
+            "Inference requests queued or running now (the --max_in_flight gate)",
+            registry=self.registry,
+        )
+        in_flight.set_function(count)
+        Gauge("deepclf_serving_max_in_flight_requests", "The --max_in_flight limit", registry=self.registry).set(limit)
+
     def observe_shed(self, api: str, method: str) -> None:
         """Count one inference call refused by the in-flight gate (UNAVAILABLE, no model resolved yet)."""
         self.observe(api=api, method=method, model="", version="", format="", status="UNAVAILABLE", seconds=0.0)

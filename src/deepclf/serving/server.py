@@ -208,6 +208,9 @@ class EdgeServer:
             limits=cfg.request_limits(),
             max_in_flight=cfg.in_flight_limit(),
         )
+        gate = self.core.gate
+        if gate is not None:
+            self.metrics.track_in_flight(lambda: gate.in_flight, gate.limit)
 
         if cfg.port is not None:
             from deepclf.serving.grpc_server import create_grpc_server
