@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deepclf-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow test-all check protos bench clean help
+.PHONY: demo test test-slow test-all check protos bench peers-venv clean help
 
 help:
 	@echo "make demo       - set up .venv and run the whole pipeline (train, convert, serve, bench) on real photos"
@@ -16,6 +16,7 @@ help:
 	@echo "make check      - static checks: ruff lint, ruff format --check, mypy, every noqa has a reason"
 	@echo "make protos     - recompile src/deepclf/protocol/*.proto into the committed descriptor set"
 	@echo "make bench      - run the full benchmark suite (benchmarks/run.py)"
+	@echo "make peers-venv - .venv-peers with KServe and FastAPI, the peer servers the bench compares ours with"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,12 @@ protos: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# The peer servers (deepclf.bench.peers) need their own venv: kserve pins protobuf<7, deepclf's [edge] >=7.36.
+# The bench and tests find it as .venv-peers/bin/python (or $$DEEPCLF_PEERS_PYTHON).
+peers-venv:
+	$(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/python -m pip install --quiet -e '.[peers]'
 
 clean:
 	rm -rf build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache demo-output
