@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pytest
 from google.protobuf.message import DecodeError
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -668,6 +668,7 @@ def test_real_server_answers_2xx_or_4xx(fuzz_server):
             ),
             req=_predict_requests(),
         )
+        @example(verb="predict", body=b'{"instances": [1.0, 2.0]}', req=_valid_predict_request())  # always tried
         def one(verb: str, body: bytes, req: P.PredictRequest) -> None:
             r = session.post(f"{rest}:{verb}", data=body, timeout=30)
             answers.append(("rest", r.status_code))
@@ -689,6 +690,12 @@ def test_real_server_answers_2xx_or_4xx(fuzz_server):
         assert session.get(fuzz_server.rest_url + "/healthz", timeout=5).status_code == 200
     # the fuzzing reached the success path of both APIs, not only the refusals
     assert ("rest", 200) in answers and ("grpc", "OK") in answers, sorted(set(answers))
+
+
+def _valid_predict_request() -> P.PredictRequest:
+    req = P.PredictRequest(model_spec=P.model_spec("half_plus_two"))
+    req.inputs["x"].CopyFrom(P.to_tensor_proto(np.array([[1.0], [2.0]], np.float32)))
+    return req
 
 
 # ----------------------------------------------------------------------------------- known bugs (reproducers)

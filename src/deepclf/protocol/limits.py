@@ -82,9 +82,7 @@ class RequestLimits:
 def element_count(shape: Sequence[int], name: str) -> int:
     """The number of elements of ``shape`` (Python ints: no wrap-around); negative or int64-overflowing refused."""
     if len(shape) > MAX_RANK:
-        raise InvalidInput(
-            f"input {name!r}: a shape of rank {len(shape)}; at most {MAX_RANK} dimensions are supported"
-        )
+        raise InvalidInput(f"input {name!r}: a shape of rank {len(shape)}; at most {MAX_RANK} dimensions are supported")
     n = nonzero = 1
     for d in shape:
         if d < 0:

@@ -36,7 +36,7 @@ import orjson
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from deepclf.protocol import messages
+from deepclf.protocol import json_fast, messages
 from deepclf.protocol.errors import InvalidInput, ServingError, Unknown, error_for_http
 from deepclf.protocol.limits import DEFAULT_MAX_JSON_DEPTH, LimitExceeded, RequestBudget
 from deepclf.protocol.tensors import as_array, numpy_dtype_for
@@ -260,6 +260,12 @@ def decode_predict_request(
     """
     if budget is not None:
         _check_value_count(body, budget)
+    if callable(signature_inputs) and not isinstance(signature_inputs, Mapping):
+        signature_inputs = _once(signature_inputs)  # the fast path and the general one ask it once in all
+    if signature_inputs is not None and isinstance(body, bytes):
+        fast = json_fast.fast_predict_request(body, signature_inputs, budget, _dtype_of)
+        if fast is not None:
+            return cast("RestRequest", fast)
     doc = _load_object(body)
     signature_name = doc.get("signature_name", "")
     if not isinstance(signature_name, str):
@@ -278,6 +284,18 @@ def decode_predict_request(
     if has_inputs:
         return RestRequest(_decode_columns(doc["inputs"], sig, budget), signature_name, COLUMNAR)
     raise InvalidInput(f"missing 'inputs' or 'instances' key in the request; keys: {sorted(doc)}")
+
+
+def _once(fn: Callable[[str], Mapping[str, Any]]) -> Callable[[str], Mapping[str, Any]]:
+    """``fn``, called at most once per signature name."""
+    seen: dict[str, Mapping[str, Any]] = {}
+
+    def once(name: str) -> Mapping[str, Any]:
+        if name not in seen:
+            seen[name] = fn(name)
+        return seen[name]
+
+    return once
 
 
 def _sole_name(sig: dict[str, np.dtype] | None, what: str) -> str:
