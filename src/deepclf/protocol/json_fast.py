@@ -144,10 +144,11 @@ def _numbers(
 
 def _rectangular(body: bytes, shape: list[int]) -> bool:
     """Whether the body's lists form exactly ``shape``: every list at depth L holds ``shape[L]`` lists (or, at the
-    last depth, ``shape[-1]`` values). Vectorised over the bracket and comma positions (the tensor is the body's
-    only list, and no name holds a bracket or a comma), so a 180x180 image costs ~2 ms, not 32,400 ``len`` calls."""
+    last depth, ``shape[-1]`` values). Vectorised over the body's brackets and commas (the tensor is its only list,
+    and no name holds a bracket or a comma): ~2 ms for a 180x180 image, not 32,400 ``len`` calls in Python."""
     b = np.frombuffer(body, dtype=np.uint8)
-    opens, closes = np.flatnonzero(b == 0x5B), np.flatnonzero(b == 0x5D)
+    tokens = b[np.flatnonzero((b == 0x5B) | (b == 0x5D) | (b == 0x2C))]  # '[', ']' and ',' in body order
+    opens, closes = np.flatnonzero(tokens == 0x5B), np.flatnonzero(tokens == 0x5D)
     depth = len(shape)
     if len(opens) != len(closes) or len(opens) != sum(math.prod(shape[:k]) for k in range(depth)):
         return False
@@ -161,17 +162,12 @@ def _rectangular(body: bytes, shape: list[int]) -> bool:
         per_parent = np.bincount(np.searchsorted(parents, children) - 1, minlength=len(parents))
         if len(per_parent) != len(parents) or not (per_parent == shape[d - 1]).all():
             return False
-    leaf = np.flatnonzero(level == depth)
-    ends = closes[closed_before[leaf]]  # the first closing bracket after each deepest list's opening one
+    leaf = opens[level == depth]
     if len(leaf) != math.prod(shape[:-1]):
         return False
-    following = leaf + 1
-    has_next = following < len(opens)
-    if (ends[has_next] > opens[following[has_next]]).any():
-        return False  # a deepest list must close before the next list opens
-    commas = np.flatnonzero(b == 0x2C)
-    inside = np.searchsorted(commas, ends) - np.searchsorted(commas, opens[leaf])
-    return bool((inside == shape[-1] - 1).all())
+    ends = closes[closed_before[level == depth]]  # the first ']' after each deepest '['
+    # Between a deepest list's brackets there may be only commas (no other list), shape[-1] - 1 of them.
+    return bool((ends - leaf - 1 == shape[-1] - 1).all() and (tokens[leaf + 1] != 0x5B).all())
 
 
 def _buffer(value: Any, leaf: Any, dtype: np.dtype, shape: list[int]) -> np.ndarray | None:
