@@ -14,6 +14,9 @@ What it does, in order (each step reuses what is already there):
    * ``serving``      in-process TFLite fp32 against the edge server over gRPC and REST (tensor and image bytes,
                       our codec and a stdlib-json client): serving overhead at p50/p99 (single-stream, server);
    * ``concurrency``  gRPC throughput at concurrency 1/2/4/8 against the plain and the batching server;
+   * ``peers``        REST row tensor at concurrency 1 and 4 against ``deepclf serve`` (default flags), KServe's
+                      ModelServer and a hand-written FastAPI app, all on the same fp32 ``.tflite`` in the same run
+                      (``deepclf.bench.peers``; a peer whose packages are missing is skipped with one line);
 4. parity: every format and transport on the validation split, against Keras;
 5. writes everything to ``benchmarks/results/<host>-<date>/`` and regenerates the tables and plot links in
    ``benchmarks/README.md`` between its ``<!-- bench:... -->`` markers.
@@ -23,6 +26,9 @@ Usage::
     python benchmarks/run.py                          # full suite (~15 min on 2 cores)
     python benchmarks/run.py --quick                  # 2 s per measurement, 100 parity images (~3 min)
     python benchmarks/run.py --runs demo-output/runs --models demo-output/models   # reuse make demo's models
+    python benchmarks/run.py --suite peers --version-dir models/flowers/1   # only the peers, on a converted model
+
+A run of some suites (``--suite``) writes to ``results/<host>-<date>-<suites>/`` and leaves the README alone.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +53,17 @@ sys.path.insert(0, str(REPO / "src"))  # run from a checkout without installing
 from deepclf.bench.env import describe, environment
 from deepclf.bench.latency import LatencyOptions, LatencyReport, run_latency, sample_images
 from deepclf.bench.parity import ParityImages, ParityReport, run_parity
+from deepclf.bench.peers import PEERS, PeerUnavailable, launch, peer_python
+from deepclf.bench.peers.target import PeerTarget
 from deepclf.bench.plots import latency_plots
 from deepclf.bench.report import fmt, human_bytes
 from deepclf.clients import NO_RETRIES, RestClient
 from deepclf.clients import TimeoutError as ClientTimeoutError
 from deepclf.fsutil import atomic_write_json, atomic_write_text, publish_dir
-from deepclf.manifest import TFLITE_FILES
+from deepclf.manifest import TFLITE_FILES, Manifest
 
 MODELS = ("augmented", "basic")
+SUITES = ("formats", "wrapper", "serving", "concurrency", "parity", "peers")
 MARK_START = "<!-- bench:results:start -->"
 MARK_END = "<!-- bench:results:end -->"
 
@@ -129,9 +138,18 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def edge_server(
-    model: str, base: Path, *, batching: bool, threads: int | None, timeout: float = 120.0
+    model: str,
+    base: Path,
+    *,
+    batching: bool,
+    threads: int | None,
+    timeout: float = 120.0,
+    access_log: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Start ``deepclf serve`` in a child process; yields its ports (``error`` set if it did not come up)."""
+    """Start ``deepclf serve`` in a child process; yields its ports (``error`` set if it did not come up).
+
+    ``access_log``: keep the server's default access log (the peers suite compares default configurations).
+    """
     grpc_port, rest_port = free_port(), free_port()
     cmd = [
         sys.executable,
@@ -147,7 +165,8 @@ def edge_server(
         "--rest_api_port",
         str(rest_port),
     ]
-    cmd.append("--no_access_log")  # one JSON line per request would be benchmarked too
+    if not access_log:
+        cmd.append("--no_access_log")  # one JSON line per request would be benchmarked too
     if batching:
         cmd.append("--enable_batching")
     if threads:
@@ -206,15 +225,20 @@ def _tail(path: str, n: int = 600) -> str:
 def run_suites(
     args: argparse.Namespace, models: dict[str, tuple[Path, Path]], data: Path | None, out: Path
 ) -> dict[str, Any]:
+    suites = set(args.suite)
     main = args.model[0]
-    run, version = models[main]
-    served_name = f"flowers_{main}"
+    if args.version_dir:  # a given converted version folder: only the suites that need no Keras run
+        run, version = Path(), Path(args.version_dir)
+        served_name = "flowers"
+    else:
+        run, version = models[main]
+        served_name = f"flowers_{main}"
     th = f"&threads={args.threads}" if args.threads else ""
     images = sample_images(data, n=8)  # real photos spread over the classes (synthetic JPEGs without data)
     dur = args.duration
     reports: dict[str, Any] = {}
 
-    def latency(name: str, specs: list[str], opts: LatencyOptions) -> LatencyReport:
+    def latency(name: str, specs: list[Any], opts: LatencyOptions) -> LatencyReport:
         log(f"latency suite '{name}': {len(specs)} targets, scenarios {', '.join(opts.scenarios)}")
         rep = run_latency(
             specs,
@@ -227,21 +251,55 @@ def run_suites(
         reports[name] = rep
         return rep
 
-    latency(
-        "formats",
-        [f"keras:{run}", f"savedmodel:{version}"] + [f"tflite:{version}?variant={v}{th}" for v in TFLITE_FILES],
-        LatencyOptions(scenarios=("single-stream", "offline"), duration=dur, batch_size=32, quiet=args.quiet),
-    )
-    latency(
-        "wrapper",
-        [
-            s
-            for v in ("fp32", "int8")
-            for s in (f"litert-raw:{version}?variant={v}{th}", f"tflite:{version}?variant={v}{th}")
-        ],
-        LatencyOptions(scenarios=("single-stream",), duration=dur, quiet=args.quiet),
-    )
+    if "formats" in suites:
+        latency(
+            "formats",
+            [f"keras:{run}", f"savedmodel:{version}"] + [f"tflite:{version}?variant={v}{th}" for v in TFLITE_FILES],
+            LatencyOptions(scenarios=("single-stream", "offline"), duration=dur, batch_size=32, quiet=args.quiet),
+        )
+    if "wrapper" in suites:
+        latency(
+            "wrapper",
+            [
+                s
+                for v in ("fp32", "int8")
+                for s in (f"litert-raw:{version}?variant={v}{th}", f"tflite:{version}?variant={v}{th}")
+            ],
+            LatencyOptions(scenarios=("single-stream",), duration=dur, quiet=args.quiet),
+        )
 
+    if suites & {"serving", "concurrency", "parity"}:
+        _served_suites(args, suites, models, data, out, version, served_name, latency, reports)
+    if "peers" in suites:
+        run_peers(args, version, served_name, latency, reports)
+
+    parity_main = reports.get(f"parity_{main}")
+    if "formats" in reports:
+        latency_plots(reports["formats"], out, prefix="formats", parity=parity_main)
+    if "concurrency" in reports:
+        latency_plots(reports["concurrency"], out, prefix="concurrency", size_plot=False)
+    if "serving" in reports:
+        latency_plots(reports["serving"], out, prefix="serving", size_plot=False)
+    if "peers" in reports:
+        latency_plots(reports["peers"], out, prefix="peers", size_plot=False)
+    return reports
+
+
+def _served_suites(
+    args: argparse.Namespace,
+    suites: set[str],
+    models: dict[str, tuple[Path, Path]],
+    data: Path | None,
+    out: Path,
+    version: Path,
+    served_name: str,
+    latency: Callable[[str, list[Any], LatencyOptions], LatencyReport],
+    reports: dict[str, Any],
+) -> None:
+    """The suites behind our edge servers: serving, concurrency, parity."""
+    main = args.model[0]
+    th = f"&threads={args.threads}" if args.threads else ""
+    dur = args.duration
     with (
         edge_server(served_name, version.parent, batching=False, threads=args.threads) as plain,
         edge_server(served_name, version.parent, batching=True, threads=args.threads) as batched,
@@ -255,23 +313,25 @@ def run_suites(
             f"rest://{r}/{served_name}?send=bytes&name=rest-bytes",
             f"rest://{r}/{served_name}?codec=stdlib&name=rest-tensor-stdlib-json",
         ]
-        latency(
-            "serving",
-            serving_specs,
-            LatencyOptions(scenarios=("single-stream", "server"), duration=dur, rate=args.rate, quiet=args.quiet),
-        )
-        latency(
-            "concurrency",
-            [
-                f"grpc://{g}/{served_name}?name=grpc-plain",
-                f"grpc://{batched['grpc']}/{served_name}?name=grpc-batching",
-                f"tflite:{version}?variant=fp32{th}&name=in-process",
-            ],
-            LatencyOptions(scenarios=("concurrency",), duration=dur, concurrency=(1, 2, 4, 8), quiet=args.quiet),
-        )
+        if "serving" in suites:
+            latency(
+                "serving",
+                serving_specs,
+                LatencyOptions(scenarios=("single-stream", "server"), duration=dur, rate=args.rate, quiet=args.quiet),
+            )
+        if "concurrency" in suites:
+            latency(
+                "concurrency",
+                [
+                    f"grpc://{g}/{served_name}?name=grpc-plain",
+                    f"grpc://{batched['grpc']}/{served_name}?name=grpc-batching",
+                    f"tflite:{version}?variant=fp32{th}&name=in-process",
+                ],
+                LatencyOptions(scenarios=("concurrency",), duration=dur, concurrency=(1, 2, 4, 8), quiet=args.quiet),
+            )
         reports["servers"] = {"plain": plain, "batching": batched}
 
-        if data is not None:
+        if "parity" in suites and data is not None:
             log("parity: every format and transport against Keras, per model")
             pimgs = ParityImages.from_folder(data, limit=args.parity_limit)  # the same split for every model
             for m, (mrun, mversion) in models.items():
@@ -289,14 +349,63 @@ def run_suites(
                 rep.write(out, prefix=f"parity_{m}", plots=True)
                 reports[f"parity_{m}"] = rep
                 log(f"  parity {m}: {'PASS' if rep.passed else 'FAIL'}")
-        else:
+        elif "parity" in suites:
             log("parity skipped: no data folder (pass --data)")
 
-    parity_main = reports.get(f"parity_{main}")
-    latency_plots(reports["formats"], out, prefix="formats", parity=parity_main)
-    latency_plots(reports["concurrency"], out, prefix="concurrency", size_plot=False)
-    latency_plots(reports["serving"], out, prefix="serving", size_plot=False)
-    return reports
+
+def run_peers(
+    args: argparse.Namespace,
+    version: Path,
+    served_name: str,
+    latency: Callable[[str, list[Any], LatencyOptions], LatencyReport],
+    reports: dict[str, Any],
+) -> None:
+    """Our server against its peers on the same fp32 ``.tflite``: REST row tensor, closed loop at 1 and 4 clients.
+
+    Every server runs with its defaults (ours: ``deepclf serve`` as documented, access log on, 1 interpreter
+    thread; KServe and uvicorn with their access logs) except the peers' LiteRT threads (``--peer-threads``,
+    default 2, as a user of ``ai_edge_litert`` would set). One client for all three (``PeerTarget``: the bytes
+    ``RestClient`` sends), so the requests and the client's work are identical.
+    """
+    model_file = version / TFLITE_FILES["fp32"]
+    h, w, _ = Manifest.load(version).input.shape
+    python = peer_python(args.peers_python)
+    info: dict[str, Any] = {"model_file": str(model_file), "python": python, "threads": args.peer_threads}
+    stops = []
+    with edge_server(served_name, version.parent, batching=False, threads=None, access_log=True) as ours:
+        targets: list[Any] = [PeerTarget("deepclf", f"http://{ours['rest']}", served_name, input_size=(h, w))]
+        info["deepclf"] = {"command": ours["command"], "error": ours["error"]}
+        try:
+            for kind in PEERS:
+                try:
+                    log(f"starting peer {kind} ({python}, {args.peer_threads} LiteRT threads)")
+                    url, stop = launch(kind, model_file, served_name, args.peer_threads, python=python)
+                except PeerUnavailable as exc:
+                    log(str(exc))
+                    info[kind] = {"skipped": str(exc)}
+                    continue
+                except RuntimeError as exc:  # did not come up: reported, the others still run
+                    log(str(exc)[:300])
+                    info[kind] = {"error": str(exc)[:1000]}
+                    continue
+                stops.append(stop)
+                info[kind] = {"url": url}
+                targets.append(PeerTarget(kind, url, served_name, input_size=(h, w)))
+            latency(
+                "peers",
+                targets,
+                LatencyOptions(
+                    scenarios=("concurrency",),
+                    duration=args.peers_duration or args.duration,
+                    concurrency=(1, 4),
+                    size=(h, w),
+                    quiet=args.quiet,
+                ),
+            )
+        finally:
+            for stop in stops:
+                stop()
+    reports["peers_servers"] = info
 
 
 # -- summary tables ------------------------------------------------------------------------------------------------
@@ -437,6 +546,26 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
             f"![concurrency]({rel}/concurrency_concurrency.png)",
             "",
         ]
+    pr = reports.get("peers")
+    if pr:
+        rows = []
+        for t in pr.targets:
+            for r in t.results:
+                rows.append([t.name, r.concurrency, r.throughput_rps, r.latency.p50, r.latency.p99, r.errors])
+            if t.status != "ok":
+                rows.append([t.name, "-", None, None, None, f"failed: {t.error}"[:80]])
+        skipped = [
+            v["skipped"] for v in reports.get("peers_servers", {}).values() if isinstance(v, dict) and "skipped" in v
+        ]
+        parts += [
+            "### Peers: our server vs KServe vs FastAPI on the same .tflite (REST row tensor, closed loop)",
+            "",
+            _md_table(["server", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"], rows),
+            "",
+            *[f"{line}  " for line in skipped],
+            f"![peers]({rel}/peers_concurrency.png)",
+            "",
+        ]
     for key, rep in reports.items():
         if key.startswith("parity_") and isinstance(rep, ParityReport):
             rows = [
@@ -495,8 +624,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(HERE / "results"), help="results root (default benchmarks/results)")
     p.add_argument("--no-readme", action="store_true", help="do not rewrite benchmarks/README.md")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--suite",
+        action="append",
+        choices=SUITES,
+        default=None,
+        help="run only this suite (repeatable; default: all). A partial run leaves the README alone",
+    )
+    p.add_argument(
+        "--version-dir",
+        default=None,
+        help="a converted model version folder (manifest.json, model.tflite) to measure instead of training and "
+        "converting; only with --suite peers",
+    )
+    p.add_argument(
+        "--peers-python",
+        default=None,
+        help="Python with the peers' packages (default: $DEEPCLF_PEERS_PYTHON, else .venv-peers/bin/python, else "
+        "this one); `make peers-venv` makes .venv-peers",
+    )
+    p.add_argument("--peer-threads", type=int, default=2, help="LiteRT threads of the peer servers (default 2)")
+    p.add_argument(
+        "--peers-duration", type=float, default=None, help="seconds per peers measurement (default: --duration)"
+    )
     args = p.parse_args(argv)
     args.model = list(dict.fromkeys(args.model or MODELS))
+    args.suite = list(dict.fromkeys(args.suite or SUITES))
+    partial = set(args.suite) != set(SUITES)
+    if args.version_dir and set(args.suite) != {"peers"}:
+        p.error("--version-dir measures a converted model without its Keras run: use it with --suite peers only")
     if args.quick:
         args.duration = min(args.duration, 2.0)
         args.parity_limit = args.parity_limit or 100
@@ -504,12 +660,13 @@ def main(argv: list[str] | None = None) -> int:
     env = environment()
     stamp = _dt.datetime.now().strftime("%Y%m%d")
     host = re.sub(r"[^A-Za-z0-9_.-]+", "-", env["host"]) or "host"
-    out = Path(args.out) / f"{host}-{stamp}"
+    # A partial run gets its own folder: publishing it must not replace the day's full results.
+    out = Path(args.out) / (f"{host}-{stamp}" + ("-" + "-".join(args.suite) if partial else ""))
     data = find_data(args.data)
     log(f"environment: {describe(env)}")
     log(f"data: {data or '(none: parity skipped unless models must be trained)'}")
     t0 = time.perf_counter()
-    models = ensure_models(args, data)
+    models = {} if args.version_dir else ensure_models(args, data)
     # Publish the whole results folder in one rename: a re-run the same day replaces it only once complete.
     with publish_dir(out, overwrite=True) as tmp_out:
         reports = run_suites(args, models, data, tmp_out)
@@ -527,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
     rel = os.path.relpath(out, readme.parent)
     section = summary_markdown(reports, env, rel, args)
     atomic_write_text(out / "summary.md", section.replace(f"]({rel}/", "](./") + "\n")
-    if not args.no_readme:
+    if not args.no_readme and not partial:
         update_readme(readme, section)
         log(f"updated {readme}")
     log(f"results in {out} ({time.perf_counter() - t0:.0f} s)")
