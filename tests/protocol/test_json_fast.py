@@ -48,6 +48,7 @@ def _same(fast: Any, slow: Any) -> None:
         ({"instances": [0.1, 1 / 3, 1e300]}, "float64"),
         ({"signature_name": "serving_default", "inputs": [[1.0, 2.0], [3.0, 4.0]]}, "float32"),
         ({"inputs": {"x": [[1.0, 2.0]]}}, "float32"),  # columnar, named
+        ({"instances": [{"x": [[1.0, 2.5]]}, {"x": [[3.0, 4.0]]}]}, "float32"),  # rows as objects (our clients)
     ],
 )
 def test_fast_path_equals_the_general_parser(doc, sig, monkeypatch):
@@ -69,6 +70,8 @@ def test_fast_path_equals_the_general_parser(doc, sig, monkeypatch):
         (b'{"instances": [[2, 1.5]]}', None),  # an integer first, then a float: the general parser takes it
         (b'{"instances": [1.0], "extra": 1}', None),
         (b'{"signature_name": "a[b", "instances": [1.0]}', None),  # a bracket outside the tensor
+        (b'{"instances": [{"x": [1.0, 2.0]}, {"x": [3.0]}]}', "same shape"),  # ragged rows
+        (b'{"instances": [{"x": [1.0]}, {"y": [3.0]}]}', "keys"),
     ],
 )
 def test_other_bodies_go_to_the_general_parser(body, needle):
@@ -95,11 +98,19 @@ def test_limits_are_asked_as_the_general_parser_asks():
         hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=5),
         elements=st.floats(-3.0000000054977558e38, 3.0000000054977558e38, width=32, allow_nan=False),
     ),
-    columnar=st.booleans(),
+    form=st.sampled_from(["rows", "columns", "named rows"]),
 )
-def test_fast_path_equals_the_general_parser_on_any_rectangular_float32(arr, columnar):
-    body = orjson.dumps({"inputs" if columnar else "instances": arr}, option=orjson.OPT_SERIALIZE_NUMPY)
+def test_fast_path_equals_the_general_parser_on_any_rectangular_float32(arr, form):
+    doc = {
+        "rows": {"instances": arr},
+        "columns": {"inputs": arr},
+        "named rows": {"instances": [{"x": row} for row in arr]},
+    }[form]
+    body = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
     with pytest.MonkeyPatch.context() as m:
         fast, slow = _both(body, {"x": "float32"}, m)
+    if form == "named rows" and arr.ndim == 1:
+        assert fast is None  # rows of scalars: the general parser
+        return
     _same(fast, slow)
     np.testing.assert_array_equal(fast.inputs["x"], arr)

@@ -4,7 +4,7 @@
 for the 1.9 MB row request of one 180x180 photo. simdjson parses the same body into its own tape and copies the
 numbers out in one flat buffer (``Array.as_buffer``): 3.8 ms, no Python object per number. So the common request,
 
-    {"instances": [[[[...]]]]}   or   {"signature_name": "...", "inputs": [...] | {"image": [...]}}
+    {"instances": [[[[...]]]]}   {"instances": [{"image": [[[...]]]}, ...]}   {"inputs": [...] | {"image": [...]}}
 
 with one float or integer input, takes this path::
 
@@ -108,9 +108,18 @@ def _decode(
         if set(value.keys()) != {name}:
             return None
         value = value[name]
-    if not isinstance(value, simdjson.Array):
+    if not isinstance(value, simdjson.Array) or not len(value):
         return None
-    arr = _numbers(value, body, signature_name, dtype, name, budget)
+    parts = [value]
+    if fmt == "instances" and isinstance(value[0], simdjson.Object):
+        # Rows as objects, {"instances": [{"image": [...]}, ...]}: what deepclf's clients send for named inputs.
+        rows = [value[i] for i in range(len(value))]
+        if not all(isinstance(r, simdjson.Object) and len(r) == 1 and name in r for r in rows):
+            return None
+        parts = [r[name] for r in rows]
+        if not all(isinstance(p, simdjson.Array) for p in parts):
+            return None
+    arr = _numbers(parts, fmt == "instances" and parts[0] is not value, body, signature_name, dtype, name, budget)
     if arr is None:
         return None
     if fmt == "instances":
@@ -119,10 +128,17 @@ def _decode(
 
 
 def _numbers(
-    value: Any, body: bytes, signature_name: str, dtype: np.dtype, name: str, budget: RequestBudget | None
+    parts: list[Any],
+    rows: bool,
+    body: bytes,
+    signature_name: str,
+    dtype: np.dtype,
+    name: str,
+    budget: RequestBudget | None,
 ) -> np.ndarray | None:
-    shape: list[int] = []
-    leaf = value
+    """The tensor of ``parts`` (one array, or with ``rows`` one array per instance object)."""
+    shape: list[int] = [len(parts)] if rows else []
+    leaf = parts[0]
     max_depth = budget.limits.max_json_depth if budget is not None else DEFAULT_MAX_JSON_DEPTH
     while isinstance(leaf, simdjson.Array):
         if not len(leaf) or len(shape) >= max_depth:
@@ -136,7 +152,7 @@ def _numbers(
     before = budget.used if budget is not None else 0
     if budget is not None:
         budget.admit(name, shape, dtype)  # the same admission, and message, as the general parser's
-    arr = _buffer(value, leaf, dtype, shape)
+    arr = _buffer(parts, leaf, dtype, shape)
     if arr is None and budget is not None:
         budget.used = before  # the general parser admits the tensor again
     return arr
@@ -170,12 +186,13 @@ def _rectangular(body: bytes, shape: list[int]) -> bool:
     return bool((ends - leaf - 1 == shape[-1] - 1).all() and (tokens[leaf + 1] != 0x5B).all())
 
 
-def _buffer(value: Any, leaf: Any, dtype: np.dtype, shape: list[int]) -> np.ndarray | None:
+def _buffer(parts: list[Any], leaf: Any, dtype: np.dtype, shape: list[int]) -> np.ndarray | None:
     floats = type(leaf) is float
     try:
-        buf = value.as_buffer(of_type="d" if floats else "i")
+        bufs = [p.as_buffer(of_type="d" if floats else "i") for p in parts]
     except (TypeError, ValueError):  # mixed integers and floats, or a value of another type
         return None
+    buf = bufs[0] if len(bufs) == 1 else b"".join(bufs)
     raw = np.frombuffer(buf, dtype=np.float64 if floats else np.int64)
     if raw.size != math.prod(shape):
         return None
