@@ -30,6 +30,8 @@ from deepclf.serving.config import (
     DEFAULT_MAX_MESSAGE_BYTES,
     SERVE_FORMATS,
     ServerConfig,
+    default_interpreter_threads,
+    default_threads,
 )
 from deepclf.variants import DEFAULT_VARIANT, variant_arg
 
@@ -193,10 +195,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads",
         type=int,
-        default=d["threads"].default,
-        help="inference worker threads, one LiteRT interpreter each (default %(default)s)",
+        default=None,
+        help="inference worker threads, one LiteRT interpreter each (default: the CPUs left after one "
+        f"interpreter's threads; {default_threads()} here)",
     )
-    p.add_argument("--interpreter_threads", type=int, default=1, help="XNNPACK threads per interpreter (default 1)")
+    p.add_argument(
+        "--interpreter_threads",
+        type=int,
+        default=None,
+        help=f"XNNPACK threads per interpreter (default: the CPUs, up to 4; {default_interpreter_threads()} here)",
+    )
     p.add_argument(
         "--file_system_poll_wait_seconds",
         type=float,
@@ -384,8 +392,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         port=args.port,
         rest_api_port=args.rest_api_port,
         format=args.format,
-        threads=args.threads,
-        interpreter_threads=args.interpreter_threads,
+        threads=args.threads if args.threads is not None else default_threads(),
+        interpreter_threads=(
+            args.interpreter_threads if args.interpreter_threads is not None else default_interpreter_threads()
+        ),
         poll_seconds=args.file_system_poll_wait_seconds,
         enable_batching=args.enable_batching,
         max_batch_size=args.max_batch_size,

@@ -43,10 +43,15 @@ class Overloaded(Unavailable):
     retry_after = RETRY_AFTER_SECONDS
 
 
+#: The least default in-flight limit: one inference thread (the default on up to 4 CPUs) still admits a few
+#: concurrent clients without refusing any.
+MIN_DEFAULT_IN_FLIGHT = 8
+
+
 def default_max_in_flight(threads: int, batch_size: int | None = None) -> int:
-    """``IN_FLIGHT_PER_THREAD`` per inference thread, plus one full batch when batching is on (so a batch can
-    fill while the previous one runs)."""
-    return IN_FLIGHT_PER_THREAD * threads + (batch_size or 0)
+    """``IN_FLIGHT_PER_THREAD`` per inference thread (at least ``MIN_DEFAULT_IN_FLIGHT``), plus one full batch
+    when batching is on (so a batch can fill while the previous one runs)."""
+    return max(IN_FLIGHT_PER_THREAD * threads, MIN_DEFAULT_IN_FLIGHT) + (batch_size or 0)
 
 
 class InFlightLimit:
