@@ -16,7 +16,10 @@ What it does, in order (each step reuses what is already there):
    * ``concurrency``  gRPC throughput at concurrency 1/2/4/8 against the plain and the batching server;
    * ``peers``        REST row tensor at concurrency 1 and 4 against ``deepclf serve`` (default flags), KServe's
                       ModelServer and a hand-written FastAPI app, all on the same fp32 ``.tflite`` in the same run
-                      (``deepclf.bench.peers``; a peer whose packages are missing is skipped with one line);
+                      (``deepclf.bench.peers``; a peer whose packages are missing is skipped with one line),
+                      then, with the peers stopped, what the performance goals compare against: our server's REST
+                      image bytes (c=1, 4), gRPC tensor and image bytes and the bare LiteRT interpreter (single-
+                      stream); the goal table (``deepclf.bench.peers.goals``) goes to ``peers_goals.json``;
 4. parity: every format and transport on the validation split, against Keras;
 5. writes everything to ``benchmarks/results/<host>-<date>/`` and regenerates the tables and plot links in
    ``benchmarks/README.md`` between its ``<!-- bench:... -->`` markers.
@@ -53,7 +56,7 @@ sys.path.insert(0, str(REPO / "src"))  # run from a checkout without installing
 from deepclf.bench.env import describe, environment
 from deepclf.bench.latency import LatencyOptions, LatencyReport, run_latency, sample_images
 from deepclf.bench.parity import ParityImages, ParityReport, run_parity
-from deepclf.bench.peers import PEERS, PeerUnavailable, launch, peer_python
+from deepclf.bench.peers import PEERS, PeerUnavailable, goals, launch, peer_python
 from deepclf.bench.peers.target import PeerTarget
 from deepclf.bench.plots import latency_plots
 from deepclf.bench.report import fmt, human_bytes
@@ -61,6 +64,7 @@ from deepclf.clients import NO_RETRIES, RestClient
 from deepclf.clients import TimeoutError as ClientTimeoutError
 from deepclf.fsutil import atomic_write_json, atomic_write_text, publish_dir
 from deepclf.manifest import TFLITE_FILES, Manifest
+from deepclf.serving.config import default_interpreter_threads
 
 MODELS = ("augmented", "basic")
 SUITES = ("formats", "wrapper", "serving", "concurrency", "parity", "peers")
@@ -271,7 +275,7 @@ def run_suites(
     if suites & {"serving", "concurrency", "parity"}:
         _served_suites(args, suites, models, data, out, version, served_name, latency, reports)
     if "peers" in suites:
-        run_peers(args, version, served_name, latency, reports)
+        run_peers(args, out, version, served_name, latency, reports)
 
     parity_main = reports.get(f"parity_{main}")
     if "formats" in reports:
@@ -355,6 +359,7 @@ def _served_suites(
 
 def run_peers(
     args: argparse.Namespace,
+    out: Path,
     version: Path,
     served_name: str,
     latency: Callable[[str, list[Any], LatencyOptions], LatencyReport],
@@ -362,10 +367,15 @@ def run_peers(
 ) -> None:
     """Our server against its peers on the same fp32 ``.tflite``: REST row tensor, closed loop at 1 and 4 clients.
 
-    Every server runs with its defaults (ours: ``deepclf serve`` as documented, access log on, 1 interpreter
-    thread; KServe and uvicorn with their access logs) except the peers' LiteRT threads (``--peer-threads``,
+    Every server runs with its defaults (ours: ``deepclf serve`` as documented, access log on, interpreter
+    threads ``default_interpreter_threads()``; KServe and uvicorn with their access logs) except the peers' LiteRT threads (``--peer-threads``,
     default 2, as a user of ``ai_edge_litert`` would set). One client for all three (``PeerTarget``: the bytes
     ``RestClient`` sends), so the requests and the client's work are identical.
+
+    Then, with the peers stopped, the baselines of the performance goals (``deepclf.bench.peers.goals``): our
+    server over REST image bytes (c=1 and 4) and gRPC tensor/image bytes (single-stream), and the bare
+    ``ai_edge_litert`` interpreter in process (single-stream, batch 1, our server's default interpreter threads);
+    the goal table is logged, kept in ``reports["peers_goals"]`` and written to ``peers_goals.json``.
     """
     model_file = version / TFLITE_FILES["fp32"]
     h, w, _ = Manifest.load(version).input.shape
@@ -405,7 +415,33 @@ def run_peers(
         finally:
             for stop in stops:
                 stop()
+        # What the goals compare against, with the peers stopped: our server's image-bytes and gRPC paths and the
+        # bare interpreter, at the interpreter threads our server uses by default.
+        n = default_interpreter_threads()
+        info["bare_interpreter_threads"] = n
+        g, r = ours["grpc"], ours["rest"]
+        opts = {"duration": args.peers_duration or args.duration, "size": (h, w), "quiet": args.quiet}
+        latency(
+            "peers_base",
+            [
+                f"litert-raw:{version}?variant=fp32&threads={n}&name={goals.BARE}",
+                f"grpc://{g}/{served_name}?name={goals.OURS_GRPC_TENSOR}",
+                f"grpc://{g}/{served_name}?send=bytes&name={goals.OURS_GRPC_BYTES}",
+            ],
+            LatencyOptions(scenarios=("single-stream",), **opts),
+        )
+        latency(
+            "peers_bytes",
+            [f"rest://{r}/{served_name}?send=bytes&name={goals.OURS_REST_BYTES}"],
+            LatencyOptions(scenarios=("concurrency",), concurrency=(1, 4), **opts),
+        )
     reports["peers_servers"] = info
+    rows = goals.evaluate_goals(
+        goals.measurements(reports.get("peers"), reports.get("peers_base"), reports.get("peers_bytes"))
+    )
+    reports["peers_goals"] = rows
+    atomic_write_json(out / "peers_goals.json", {"goals": [row.to_dict() for row in rows], "servers": info})
+    log("performance goals:\n" + goals.goals_markdown(rows))
 
 
 # -- summary tables ------------------------------------------------------------------------------------------------
@@ -564,6 +600,25 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
             "",
             *[f"{line}  " for line in skipped],
             f"![peers]({rel}/peers_concurrency.png)",
+            "",
+        ]
+    gr = reports.get("peers_goals")
+    if gr:
+        rows = []
+        for name in ("peers_base", "peers_bytes"):
+            rep = reports.get(name)
+            for t in rep.targets if rep else []:
+                for r in t.results:
+                    rows.append([t.name, r.scenario, r.concurrency, r.throughput_rps, r.latency.p50, r.latency.p99])
+                if t.status != "ok":
+                    rows.append([t.name, "-", "-", None, None, f"failed: {t.error}"[:80]])
+        threads = reports.get("peers_servers", {}).get("bare_interpreter_threads")
+        parts += [
+            f"### Performance goals (same run; bare interpreter: `ai_edge_litert`, {threads} threads, batch 1)",
+            "",
+            _md_table(["target", "scenario", "concurrency", "req/s", "p50 ms", "p99 ms"], rows),
+            "",
+            goals.goals_markdown(gr),
             "",
         ]
     for key, rep in reports.items():
