@@ -7,6 +7,7 @@ import base64
 import json
 import shutil
 import subprocess
+import time
 
 import grpc
 import numpy as np
@@ -200,6 +201,44 @@ def test_half_plus_two_over_grpc(server):
         req.inputs["x"].CopyFrom(P.to_tensor_proto(np.array([1.0, 2.0, 5.0], np.float32)))
         resp = P.unary_unary(ch, P.PREDICT)(req, timeout=10)
     assert P.to_ndarray(resp.outputs["y"]).tolist() == [2.5, 3.0, 4.5]
+
+
+class _SlowRunner:
+    """A real runner whose calls take 50 ms, so that a caller waits on its future (a fast model can be done first)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def run(self, inputs, signature="serving_default"):
+        time.sleep(0.05)
+        return self.inner.run(inputs, signature)
+
+
+def test_grpc_calls_without_a_deadline_are_answered(models_root):
+    """Most callers (TF Serving's own examples) set no deadline: grpc then reports centuries remaining, which must
+    mean "no deadline", not an overflowing wait (it was an INTERNAL error whenever inference had to be waited for)."""
+    from deepclf.serving import EdgeServer, ServerConfig
+
+    cfg = ServerConfig(
+        model_name="half_plus_two",
+        model_base_path=models_root / "half_plus_two",
+        port=0,
+        rest_api_port=None,
+        threads=1,
+        poll_seconds=0,
+        access_log=False,
+        runner_wrapper=_SlowRunner,
+    )
+    with EdgeServer(cfg) as srv, grpc.insecure_channel(srv.grpc_target) as ch:
+        req = P.PredictRequest(model_spec=P.model_spec("half_plus_two"))
+        req.inputs["x"].CopyFrom(P.to_tensor_proto(np.array([1.0, 2.0, 5.0], np.float32)))
+        resp = P.unary_unary(ch, P.PREDICT)(req)  # no timeout
+        assert P.to_ndarray(resp.outputs["y"]).tolist() == [2.5, 3.0, 4.5]
+        resp = P.unary_unary(ch, P.PREDICT)(req, timeout=30)  # and with one
+        assert P.to_ndarray(resp.outputs["y"]).tolist() == [2.5, 3.0, 4.5]
 
 
 # -------------------------------------------------------------------------------- official stubs and curl

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -267,7 +268,8 @@ class ServingCore:
         if info.deadline is None:
             return future.result()
         try:
-            return future.result(timeout=max(info.deadline - time.monotonic(), 0.0))
+            # clamped: a far-off deadline must not overflow the platform's wait
+            return future.result(timeout=min(max(info.deadline - time.monotonic(), 0.0), threading.TIMEOUT_MAX))
         except FutureTimeout:
             future.cancel()
             raise P.DeadlineExceeded(

@@ -32,6 +32,10 @@ from deepclf.serving.metrics import ServerMetrics
 
 SERVICES = (P.PREDICTION_SERVICE, P.MODEL_SERVICE)
 
+#: A "remaining time" longer than this is no deadline at all: grpc reports a call without one as hundreds of
+#: years remaining, which would overflow a thread wait (OverflowError: timestamp out of range).
+NO_DEADLINE_S = 365 * 24 * 3600.0
+
 _Request = TypeVar("_Request", bound=Message)
 _Response = TypeVar("_Response", bound=Message)
 
@@ -66,8 +70,8 @@ def _handler(
     def _answer(data: bytes, context: grpc.ServicerContext) -> _Response:
         t0 = time.perf_counter()
         info = CallInfo()
-        remaining = context.time_remaining()  # None without a client deadline
-        if remaining is not None:
+        remaining = context.time_remaining()  # without a client deadline: None, or an enormous number of seconds
+        if remaining is not None and remaining < NO_DEADLINE_S:
             info.deadline = time.monotonic() + remaining
         code = "OK"
         try:
