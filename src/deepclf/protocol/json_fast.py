@@ -149,12 +149,11 @@ def _numbers(
         return None
     if any(c in signature_name or c in name for c in "[],") or not _rectangular(body, shape):
         return None  # ragged (or brackets in a name): the general parser checks and words it
-    before = budget.used if budget is not None else 0
     if budget is not None:
-        budget.admit(name, shape, dtype)  # the same admission, and message, as the general parser's
+        budget.check(name, shape, dtype)  # the general parser's refusal and message, before anything is built
     arr = _buffer(parts, leaf, dtype, shape)
-    if arr is None and budget is not None:
-        budget.used = before  # the general parser admits the tensor again
+    if arr is not None and budget is not None:
+        budget.admit(name, shape, dtype)  # counted only here: on None the general parser admits it
     return arr
 
 

@@ -118,6 +118,18 @@ class RequestBudget:
     ) -> int:
         """Account for a tensor of ``shape`` and ``dtype`` (``nbytes`` when the caller knows it: strings);
         returns its element count. ``batch_dim=False``: the first dimension is not a batch (no row limit)."""
+        n, size = self._measure(name, shape, dtype, nbytes, batch_dim)
+        self.used += size
+        return n
+
+    def check(self, name: str, shape: Sequence[int], dtype: np.dtype | None) -> None:
+        """Refuse as ``admit`` would, without counting the tensor (for a caller that admits it later, once its
+        dtype is known, or that may hand the request to another decoder)."""
+        self._measure(name, shape, dtype, None, True)
+
+    def _measure(
+        self, name: str, shape: Sequence[int], dtype: np.dtype | None, nbytes: int | None, batch_dim: bool
+    ) -> tuple[int, int]:
         lim = self.limits
         n = element_count(shape, name)
         if batch_dim and shape and lim.max_rows is not None and shape[0] > lim.max_rows:
@@ -126,14 +138,14 @@ class RequestBudget:
                 f"{lim.max_rows} rows per request ({lim.rows_flag}={lim.max_rows}); split the batch"
             )
         size = nbytes if nbytes is not None else n * (dtype.itemsize if dtype is not None and dtype.itemsize else 8)
-        self.used += size
-        if lim.max_bytes is not None and self.used > lim.max_bytes:
+        total = self.used + size
+        if lim.max_bytes is not None and total > lim.max_bytes:
             raise LimitExceeded(
                 f"input {name!r} (shape {_short(shape)}, {_dtype_name(dtype)}) would make this request "
-                f"{self.used} bytes of tensors; this server accepts at most {lim.max_bytes} bytes per request "
+                f"{total} bytes of tensors; this server accepts at most {lim.max_bytes} bytes per request "
                 f"({lim.bytes_flag}={lim.max_bytes}); send fewer or smaller inputs"
             )
-        return n
+        return n, size
 
 
 def _dtype_name(dtype: np.dtype | None) -> str:

@@ -201,9 +201,7 @@ def _value_to_array(value: Any, dtype: np.dtype | None, name: str, budget: Reque
         if isinstance(leaf, str) or _is_b64(leaf):
             return _strings_to_array(value, name, budget)
         if budget is not None:  # checked before np.array; counted once, below, with the inferred dtype
-            before = budget.used
-            budget.admit(name, _json_shape(value, name, _depth(budget)), np.dtype(np.float64))
-            budget.used = before
+            budget.check(name, _json_shape(value, name, _depth(budget)), np.dtype(np.float64))
         try:
             raw = np.array(value)
         except (ValueError, OverflowError) as exc:
