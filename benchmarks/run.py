@@ -455,6 +455,18 @@ def _ss(rep: LatencyReport, scenario: str = "single-stream") -> dict[str, Any]:
     return out
 
 
+def _concurrency_rows(report: Any) -> list[list[Any]]:
+    """One row per target and concurrency level (target, concurrency, req/s, p50, p99, errors); a failed target
+    gets a row saying why."""
+    rows: list[list[Any]] = []
+    for t in report.targets:
+        for r in t.results:
+            rows.append([t.name, r.concurrency, r.throughput_rps, r.latency.p50, r.latency.p99, r.errors])
+        if t.status != "ok":
+            rows.append([t.name, "-", None, None, None, f"failed: {t.error}"[:80]])
+    return rows
+
+
 def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(fmt(c) if not isinstance(c, str) else c for c in row) + " |" for row in rows]
@@ -568,12 +580,7 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
         ]
     cc = reports.get("concurrency")
     if cc:
-        rows = []
-        for t in cc.targets:
-            for r in t.results:
-                rows.append([t.name, r.concurrency, r.throughput_rps, r.latency.p50, r.latency.p99, r.errors])
-            if t.status != "ok":
-                rows.append([t.name, "-", None, None, None, f"failed: {t.error}"[:80]])
+        rows = _concurrency_rows(cc)
         parts += [
             "### Throughput against concurrency (closed loop, gRPC tensor; batching server vs plain)",
             "",
@@ -584,12 +591,7 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
         ]
     pr = reports.get("peers")
     if pr:
-        rows = []
-        for t in pr.targets:
-            for r in t.results:
-                rows.append([t.name, r.concurrency, r.throughput_rps, r.latency.p50, r.latency.p99, r.errors])
-            if t.status != "ok":
-                rows.append([t.name, "-", None, None, None, f"failed: {t.error}"[:80]])
+        rows = _concurrency_rows(pr)
         skipped = [
             v["skipped"] for v in reports.get("peers_servers", {}).values() if isinstance(v, dict) and "skipped" in v
         ]

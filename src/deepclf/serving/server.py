@@ -201,12 +201,9 @@ class EdgeServer:
             on_change=self._on_models_changed,
         )
         self.manager.load_initial()
+        in_flight = cfg.in_flight_limit()
         self.core = ServingCore(
-            self.manager,
-            self._executor,
-            batcher=self._batcher,
-            limits=cfg.request_limits(),
-            max_in_flight=cfg.in_flight_limit(),
+            self.manager, self._executor, batcher=self._batcher, limits=cfg.request_limits(), max_in_flight=in_flight
         )
         gate = self.core.gate
         if gate is not None:
@@ -215,15 +212,16 @@ class EdgeServer:
         if cfg.port is not None:
             from deepclf.serving.grpc_server import create_grpc_server
 
+            # Enough threads that calls beyond the in-flight limit reach the gate and are shed at once, instead
+            # of waiting unseen in gRPC's queue for a thread.
+            grpc_workers = max(cfg.grpc_workers, in_flight + 8)
             self._grpc, self.grpc_port, self._health = create_grpc_server(
                 self.core,
                 self.metrics,
                 host=cfg.host,
                 port=cfg.port,
-                # Enough threads that calls beyond the in-flight limit reach the gate and are shed at once,
-                # instead of waiting unseen in gRPC's queue for a thread.
-                workers=max(cfg.grpc_workers, cfg.in_flight_limit() + 8),
-                max_concurrent_rpcs=4 * max(cfg.grpc_workers, cfg.in_flight_limit() + 8) + 128,
+                workers=grpc_workers,
+                max_concurrent_rpcs=4 * grpc_workers + 128,
                 max_message_bytes=cfg.grpc_max_message_bytes,
                 access_log=cfg.access_log,
                 credentials=self.tls.grpc_credentials() if self.tls is not None else None,
