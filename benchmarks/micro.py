@@ -1,0 +1,101 @@
+"""Micro-measurements quoted in the docs, each reproducible with one command.
+
+    python benchmarks/micro.py rest-decode            # REST body decode: simdjson fast path vs the general parser
+    python benchmarks/micro.py interpreter-memory M   # RSS of one LiteRT interpreter per batch size (M: a .tflite)
+    python benchmarks/micro.py resize                 # the TF-exact bilinear resize of a 240x179 image to 180x180
+
+Each prints one line per figure; timings are the mean of N runs after one warm-up (``--runs``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def _mean_ms(fn: Callable[[], Any], runs: int) -> float:
+    fn()
+    t0 = time.perf_counter()
+    for _ in range(runs):
+        fn()
+    return (time.perf_counter() - t0) / runs * 1e3
+
+
+def rest_decode(runs: int) -> None:
+    """The row request of one 180x180 float32 image (TF Serving's JSON, ~1.9 MB), decoded with the server's budget."""
+    import orjson
+
+    from deepclf.protocol import json_fast
+    from deepclf.protocol.limits import RequestLimits
+    from deepclf.protocol.rest import decode_predict_request
+
+    x = (np.random.default_rng(0).random((1, 180, 180, 3)) * 255).astype(np.float32)
+    body = orjson.dumps({"instances": x.tolist()})  # Python floats, as most clients write them: ~1.9 MB
+    sig = {"image": "float32"}
+    fast = _mean_ms(lambda: decode_predict_request(body, sig, budget=RequestLimits().budget()), runs)
+    saved, json_fast.simdjson = json_fast.simdjson, None  # the general parser alone
+    try:
+        general = _mean_ms(lambda: decode_predict_request(body, sig, budget=RequestLimits().budget()), runs)
+    finally:
+        json_fast.simdjson = saved
+    print(f"rest-decode body {len(body)} bytes: fast path {fast:.1f} ms, general parser {general:.1f} ms")
+
+
+_ARENA = """
+import sys, numpy as np
+from ai_edge_litert.interpreter import Interpreter
+def rss():
+    return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
+path, batch = sys.argv[1], int(sys.argv[2])
+before = rss()
+it = Interpreter(model_path=path, num_threads=1)
+runner = it.get_signature_runner("serving_default")
+name = next(iter(runner.get_input_details()))
+shape = runner.get_input_details()[name]["shape"]
+runner(**{name: np.zeros((batch, *shape[1:]), np.float32)})
+print(f"{rss() - before:.0f}")
+"""
+
+
+def interpreter_memory(model: str, batches: list[int]) -> None:
+    """RSS an interpreter adds once it has run one batch of each size, each in a fresh process."""
+    for batch in batches:
+        out = subprocess.run(
+            [sys.executable, "-c", _ARENA, model, str(batch)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        print(f"interpreter-memory batch {batch}: +{out} MB")
+
+
+def resize(runs: int) -> None:
+    from deepclf.preprocessing import resize_bilinear
+
+    image = np.random.default_rng(0).integers(0, 256, (179, 240, 3), dtype=np.uint8)
+    print(f"resize 240x179 -> 180x180: {_mean_ms(lambda: resize_bilinear(image, (180, 180)), runs):.2f} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("what", choices=["rest-decode", "interpreter-memory", "resize"])
+    p.add_argument("model", nargs="?", help="a .tflite file (interpreter-memory)")
+    p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 64])
+    args = p.parse_args(argv)
+    if args.what == "rest-decode":
+        rest_decode(args.runs)
+    elif args.what == "resize":
+        resize(args.runs)
+    else:
+        if not args.model:
+            p.error("interpreter-memory needs a .tflite file")
+        interpreter_memory(args.model, args.batches)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
