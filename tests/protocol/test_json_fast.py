@@ -114,3 +114,35 @@ def test_fast_path_equals_the_general_parser_on_any_rectangular_float32(arr, for
         return
     _same(fast, slow)
     np.testing.assert_array_equal(fast.inputs["x"], arr)
+
+
+_nested = st.recursive(
+    st.lists(st.integers(-9, 9), min_size=1, max_size=4),
+    lambda inner: st.lists(inner, min_size=1, max_size=3),
+    max_leaves=40,
+)
+
+
+def _is_rectangular(v: Any) -> bool:
+    try:
+        np.asarray(v, dtype=np.int64)  # numpy refuses an inhomogeneous (ragged) nesting
+    except ValueError:
+        return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_nested, spaces=st.booleans())
+def test_fast_path_takes_exactly_the_rectangular_bodies(value, spaces):
+    """Any nesting of lists, ragged or not (the structure check compares the body's brackets and commas with
+    the tensor's): the fast path takes a body only when it is rectangular, and then gives the general parser's
+    array; whitespace anywhere changes nothing."""
+    body = orjson.dumps({"instances": value})
+    if spaces:
+        body = body.replace(b",", b" , ").replace(b"[", b"[ \n")
+    fast = json_fast.fast_predict_request(body, {"x": "int32"}, RequestLimits().budget(), _dtype_of)
+    if not _is_rectangular(value):
+        assert fast is None
+        return
+    assert fast is not None
+    np.testing.assert_array_equal(fast.inputs["x"], np.asarray(value, dtype=np.int32))

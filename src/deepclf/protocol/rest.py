@@ -256,12 +256,15 @@ def decode_predict_request(
     ``budget`` (``deepclf.protocol.limits``, one per request) bounds what the body may expand to: the number of
     JSON values is counted before parsing, and each tensor's rows and bytes are admitted before its array is made.
     """
+    # The fast path reads the body's brackets and commas anyway; its commas are the ones the value count counts.
+    fast_path = signature_inputs is not None and isinstance(body, bytes) and json_fast.available()
+    marks = json_fast.structure(body) if fast_path and isinstance(body, bytes) else None
     if budget is not None:
-        _check_value_count(body, budget)
+        _check_value_count(body, budget, commas=None if marks is None else marks.count(b","))
     if callable(signature_inputs) and not isinstance(signature_inputs, Mapping):
         signature_inputs = _once(signature_inputs)  # the fast path and the general one ask it once in all
-    if signature_inputs is not None and isinstance(body, bytes):
-        fast = json_fast.fast_predict_request(body, signature_inputs, budget, _dtype_of)
+    if marks is not None and signature_inputs is not None and isinstance(body, bytes):
+        fast = json_fast.fast_predict_request(body, signature_inputs, budget, _dtype_of, marks=marks)
         if fast is not None:
             return cast("RestRequest", fast)
     doc = _load_object(body)
@@ -306,14 +309,16 @@ def _sole_name(sig: dict[str, np.dtype] | None, what: str) -> str:
     return next(iter(sig))
 
 
-def _check_value_count(body: bytes | str, budget: RequestBudget) -> None:
+def _check_value_count(body: bytes | str, budget: RequestBudget, *, commas: int | None = None) -> None:
     # Parsed JSON costs 8-32 bytes of Python objects per value whatever the target dtype, so the values are
     # counted (one C-speed pass; every value after a container's first follows a comma) before orjson builds them.
+    # ``commas``: the body's commas, when the caller has counted them already.
     limit = budget.limits.max_json_values
     if limit is None:
         return
-    raw = body.encode("utf-8") if isinstance(body, str) else body
-    values = raw.count(b",") + 1
+    if commas is None:
+        commas = (body.encode("utf-8") if isinstance(body, str) else body).count(b",")
+    values = commas + 1
     if values > limit:
         lim = budget.limits
         raise LimitExceeded(
