@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepclf.bench.local_targets import RawLiteRTTarget, RunnerTarget
+from deepclf.bench.local_targets import LocalClientTarget, RawLiteRTTarget, RunnerTarget
 from deepclf.bench.remote_targets import RemoteTarget
 from deepclf.bench.specs import parse_target, parse_targets, split_spec
 from deepclf.errors import UsageError
@@ -21,6 +21,16 @@ def test_local_specs():
     raw = parse_target("litert-raw:m/1", threads=4)
     assert isinstance(raw, RawLiteRTTarget)
     assert raw.threads == 4  # the CLI's --threads default applies
+
+
+def test_local_client_specs():
+    t = parse_target("local:m/1?threads=2&send=bytes")
+    assert isinstance(t, LocalClientTarget)
+    assert (t.path, t.format, t.variant, t.threads, t.send, t.kind) == ("m/1", "tflite", None, 2, "bytes", "float")
+    assert t.name == "local-fp32-t2-bytes"
+    q = parse_target("local:m/1?variant=int8&name=lc", threads=3)
+    assert isinstance(q, LocalClientTarget)
+    assert (q.name, q.variant, q.threads, q.kind, q.send) == ("lc", "int8", 3, "quantized", "tensor")
 
 
 def test_variant_spellings_in_specs():
@@ -67,6 +77,8 @@ def test_remote_specs():
         ("grpc://127.0.0.1:99999/m", "bad port"),
         ("rest://h:1/m?codec=pickle", "codec must be"),
         ("keras:", "names no model path"),
+        ("local:m/1?codec=stdlib", "unknown option(s) codec"),
+        ("local:", "names no model path"),
     ],
 )
 def test_bad_specs_say_what_is_wrong(spec, message):

@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     target_help = (
         "targets: keras:RUN_DIR, savedmodel:VERSION_DIR, tflite:VERSION_DIR?variant=int8&threads=2, "
-        "litert-raw:VERSION_DIR, rest://HOST:PORT/MODEL?send=tensor|bytes&codec=stdlib, "
+        "litert-raw:VERSION_DIR, local:VERSION_DIR?send=bytes, rest://HOST:PORT/MODEL?send=tensor|bytes&codec=stdlib, "
         "grpc://HOST:PORT/MODEL?send=bytes (any: &name=LABEL)"
     )
 

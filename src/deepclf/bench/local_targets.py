@@ -1,7 +1,9 @@
 """Targets that run the model in this process: ``RunnerTarget`` (Keras, SavedModel or LiteRT through
-``deepclf.runtime``) and ``RawLiteRTTarget`` (the bare interpreter loop, the baseline that prices the wrapper)::
+``deepclf.runtime``), ``LocalClientTarget`` (LiteRT through ``deepclf.clients.LocalClient``, what an application
+calls) and ``RawLiteRTTarget`` (the bare interpreter loop, the baseline that prices the wrapper)::
 
     t = RunnerTarget("tflite:models/flowers/1", "models/flowers/1", "tflite", variant="int8", threads=2)
+    t = LocalClientTarget("local:models/flowers/1?send=bytes", "models/flowers/1", send="bytes")
     model_size_bytes("models/flowers/1", "tflite", "int8")     # the size column of reports
 """
 
@@ -123,6 +125,56 @@ class RunnerTarget(Target):
             info["delegate"] = "XNNPACK (LiteRT default)"
         info.update(self._extra)
         return info
+
+
+class LocalClientTarget(RunnerTarget):
+    """A LiteRT model through ``deepclf.clients.LocalClient.predict``: the runner plus the client's model check and
+    input naming, on the tensor (``serving_default``) or the encoded images (``predict_image_bytes``: decode and
+    resize in process). What the performance goals compare with the bare interpreter."""
+
+    def __init__(
+        self,
+        spec: str,
+        path: str,
+        *,
+        variant: str | None = None,
+        threads: int | None = None,
+        send: str = "tensor",
+        name: str | None = None,
+    ) -> None:
+        super().__init__(spec, path, "tflite", variant=variant, threads=threads, send=send, name=name)
+        self._client: Any = None
+
+    def _open(self) -> None:
+        from deepclf.clients import LocalClient  # lazy: the clients package is only needed by this target
+
+        # One client for every thread: its runner keeps an interpreter per thread.
+        client = LocalClient(self.path, format="tflite", variant=self.variant, num_threads=self.threads)
+        self._client = client
+        self._runner = client.runner  # RunnerTarget.info reads the model file and threads from it
+        self.labels = list(client.runner.manifest.labels)
+        self.input_size = tuple(client.runner.manifest.input.size)  # type: ignore[assignment]
+        self._extra["model_file"] = str(client.runner.path)
+        for attr in ("variant", "num_threads", "input_dtype"):
+            val = getattr(client.runner, attr, None)
+            if val is not None:
+                self._extra[attr] = val
+
+    def _close(self) -> None:
+        client, self._client, self._runner = self._client, None, None
+        if client is not None:
+            client.close()
+
+    def _predict(self, batch: Batch) -> np.ndarray:
+        if self.send == "bytes":
+            inputs = {INPUT_BYTES: np.asarray(batch.encoded, dtype=object)}
+            out = self._client.predict(inputs, signature=SIGNATURE_BYTES)
+        else:
+            out = self._client.predict(batch.tensor)  # one array: the float signature's single input
+        return np.asarray(out[OUTPUT_PROBABILITIES])
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "format": "tflite", "transport": "in-process (LocalClient)"}
 
 
 class RawLiteRTTarget(Target):

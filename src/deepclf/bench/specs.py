@@ -7,6 +7,8 @@ Spec strings (``?name=...`` renames any target in reports):
 ``savedmodel:VERSION_DIR``                  in-process SavedModel (TensorFlow)
 ``tflite:VERSION_DIR_OR_FILE?variant=int8``  LiteRT through ``deepclf.runtime`` (``&threads=N``)
 ``litert-raw:VERSION_DIR_OR_FILE?...``      the bare LiteRT interpreter loop, no wrapper (overhead baseline)
+``local:VERSION_DIR_OR_FILE?send=bytes``    LiteRT through ``deepclf.clients.LocalClient.predict``
+                                            (``variant=``, ``threads=``; ``send=bytes``: image-bytes signature)
 ``rest://HOST:PORT/MODEL?send=bytes``       TF Serving REST via ``deepclf.clients`` (``send=tensor|bytes``,
                                             ``codec=stdlib`` for hand-written httpx + stdlib json)
 ``grpc://HOST:PORT/MODEL?send=bytes``       TF Serving gRPC via ``deepclf.clients``
@@ -25,7 +27,7 @@ import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from deepclf.bench.local_targets import RawLiteRTTarget, RunnerTarget
+from deepclf.bench.local_targets import LocalClientTarget, RawLiteRTTarget, RunnerTarget
 from deepclf.bench.remote_targets import RemoteTarget
 from deepclf.bench.targets import Target
 from deepclf.errors import UsageError
@@ -33,7 +35,7 @@ from deepclf.variants import DEFAULT_VARIANT, VARIANT_NAMES, canonical_variant
 
 #: How targets send images: the float tensor, or the encoded image (JPEG/PNG bytes) for the bytes signature.
 SEND_MODES = ("tensor", "bytes")
-LOCAL_SCHEMES = ("keras", "savedmodel", "tflite", "litert-raw")
+LOCAL_SCHEMES = ("keras", "savedmodel", "tflite", "litert-raw", "local")
 REMOTE_SCHEMES = ("rest", "grpc")
 
 
@@ -80,6 +82,7 @@ _KNOWN_OPTIONS = {
     "savedmodel": {"name", "send"},
     "tflite": {"name", "send", "variant", "threads"},
     "litert-raw": {"name", "variant", "threads"},
+    "local": {"name", "send", "variant", "threads"},
     "rest": {"name", "send", "version", "label", "codec", "timeout", "metrics"},
     "grpc": {"name", "send", "version", "label", "timeout", "metrics"},
 }
@@ -125,6 +128,15 @@ def parse_target(spec: str, *, threads: int | None = None) -> Target:
                 variant=variant,
                 threads=n_threads,
                 name=name or _default_name("litert-raw", variant, n_threads),
+            )
+        if ts.scheme == "local":
+            return LocalClientTarget(
+                spec,
+                ts.location,
+                variant=variant,
+                threads=n_threads,
+                send=send,
+                name=name or _default_name("local", variant, n_threads, send),
             )
         return RunnerTarget(
             spec,
@@ -172,7 +184,7 @@ def parse_target(spec: str, *, threads: int | None = None) -> Target:
 
 def _default_name(fmt: str, variant: str | None, threads: int | None, send: str = "tensor") -> str:
     name = fmt
-    if fmt in ("tflite", "litert-raw"):
+    if fmt in ("tflite", "litert-raw", "local"):
         name += f"-{variant or DEFAULT_VARIANT}"
     if threads:
         name += f"-t{threads}"
