@@ -3,6 +3,8 @@
     python benchmarks/micro.py rest-decode            # REST body decode: simdjson fast path vs the general parser
     python benchmarks/micro.py interpreter-memory M   # RSS of one LiteRT interpreter per batch size (M: a .tflite)
     python benchmarks/micro.py resize                 # the TF-exact bilinear resize of a 240x179 image to 180x180
+    python benchmarks/micro.py preprocess             # decode + resize of a 320x240 JPEG to 180x180 (image contract)
+    python benchmarks/micro.py grpc-floor             # a Python gRPC round trip that does nothing (echo server)
 
 Each prints one line per figure; timings are the mean of N runs after one warm-up (``--runs``).
 """
@@ -79,9 +81,60 @@ def resize(runs: int) -> None:
     print(f"resize 240x179 -> 180x180: {_mean_ms(lambda: resize_bilinear(image, (180, 180)), runs):.2f} ms")
 
 
+def preprocess(runs: int) -> None:
+    """What the image-bytes path adds in process: the photo-like 320x240 JPEG the benchmarks send, to 180x180."""
+    from deepclf.bench.latency import sample_images
+    from deepclf.preprocessing import preprocess as prep
+
+    data = sample_images(None, n=1)[0]
+    print(
+        f"preprocess 320x240 JPEG ({len(data)} bytes) -> 180x180: {_mean_ms(lambda: prep(data, (180, 180)), runs):.2f} ms"
+    )
+
+
+_ECHO_SERVER = """
+import sys, grpc
+from concurrent import futures
+handler = grpc.method_handlers_generic_handler(
+    "floor.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(lambda request, context: request[:16])})
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+server.add_generic_rpc_handlers([handler])
+print(server.add_insecure_port("127.0.0.1:0"), flush=True)
+server.start()
+sys.stdin.read()  # until the parent closes our stdin
+"""
+
+
+def grpc_floor(runs: int) -> None:
+    """The cost of a gRPC call itself, in Python at both ends as in the benchmarks: a synchronous ``grpc.server``
+    (its own process) answering 16 bytes, called with a synchronous channel, sequentially (p50 of ``runs`` x 10
+    calls after 100 warm-up calls), for a tiny request and one the size of a 180x180x3 float32 ``tensor_content``."""
+    import grpc
+
+    server = subprocess.Popen([sys.executable, "-c", _ECHO_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_unary("/floor.Echo/Echo")
+            for size in (16, 180 * 180 * 3 * 4):
+                payload = b"x" * size
+                for _ in range(100):
+                    call(payload, timeout=10)
+                times = []
+                for _ in range(runs * 10):
+                    t0 = time.perf_counter()
+                    call(payload, timeout=10)
+                    times.append(time.perf_counter() - t0)
+                print(f"grpc-floor request {size} bytes: p50 {np.percentile(times, 50) * 1e3:.2f} ms")
+    finally:
+        server.stdin.close()  # type: ignore[union-attr]
+        server.wait(10)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=["rest-decode", "interpreter-memory", "resize"])
+    p.add_argument("what", choices=["rest-decode", "interpreter-memory", "resize", "preprocess", "grpc-floor"])
     p.add_argument("model", nargs="?", help="a .tflite file (interpreter-memory)")
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 64])
@@ -90,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         rest_decode(args.runs)
     elif args.what == "resize":
         resize(args.runs)
+    elif args.what == "preprocess":
+        preprocess(args.runs)
+    elif args.what == "grpc-floor":
+        grpc_floor(args.runs)
     else:
         if not args.model:
             p.error("interpreter-memory needs a .tflite file")
