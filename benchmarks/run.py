@@ -6,22 +6,30 @@ What it does, in order (each step reuses what is already there):
 1. models: trains the flowers CNNs with ``deepclf train`` unless ``<runs>/<model>/model.keras`` exists, and converts
    them with ``deepclf convert`` unless ``<models>/flowers_<model>/<N>/`` exists;
 2. servers: starts two edge servers with ``deepclf serve`` on free loopback ports, one plain and one with
-   ``--enable_batching`` (skipped, and the served targets reported as failed, if the server cannot start);
+   ``--enable_batching --batching_parameters_file`` (``BATCHING_PARAMETERS``) (skipped, and the served targets
+   reported as failed, if the server cannot start);
 3. latency suites, each written as ``<suite>.json``/``.csv`` (+ plots):
    * ``formats``      every format in process: Keras, SavedModel, TFLite fp32/fp16/dynamic/int8 (single-stream,
                       offline);
    * ``wrapper``      the bare LiteRT interpreter loop against ``deepclf.runtime`` (fp32, int8): wrapper overhead;
    * ``serving``      in-process TFLite fp32 against the edge server over gRPC and REST (tensor and image bytes,
                       our codec and a stdlib-json client): serving overhead at p50/p99 (single-stream, server);
-   * ``concurrency``  gRPC throughput at concurrency 1/2/4/8 against the plain and the batching server;
-   * ``peers``        REST row tensor at concurrency 1 and 4 against ``deepclf serve`` (default flags), KServe's
-                      ModelServer and a hand-written FastAPI app, all on the same fp32 ``.tflite`` in the same run
-                      (``deepclf.bench.peers``; a peer whose packages are missing is skipped with one line),
-                      then, with the peers stopped, what the performance goals compare against: our server's REST
-                      image bytes (c=1, 4), gRPC tensor and image bytes and the bare LiteRT interpreter (single-
-                      stream); the goal table (``deepclf.bench.peers.goals``) goes to ``peers_goals.json``;
+   * ``concurrency``  gRPC throughput at concurrency 1/2/4/8 against the plain and the batching server (the
+                      batching one with ``BATCHING_PARAMETERS``: max_batch_size 8, allowed_batch_sizes 1/2/4/8);
+   * ``peers``        first our server's footprint (``deepclf.bench.server_footprint``: a fresh ``deepclf serve``
+                      with default flags, seconds from spawn to AVAILABLE, RSS after 1,000 mixed REST/gRPC tensor,
+                      image and metadata/status requests); then REST row tensor at concurrency 1 and 4 against
+                      ``deepclf serve`` (default flags), KServe's ModelServer and a hand-written FastAPI app, all on
+                      the same fp32 ``.tflite`` in the same run (``deepclf.bench.peers``; a peer whose packages are
+                      missing is skipped with one line), then, with the peers stopped, what the performance goals
+                      compare against: our server's REST image bytes (c=1, 4), gRPC tensor and image bytes, the
+                      bare LiteRT interpreter and ``LocalClient.predict`` on tensors and image bytes (single-stream);
 4. parity: every format and transport on the validation split, against Keras;
-5. writes everything to ``benchmarks/results/<host>-<date>/`` and regenerates the tables and plot links in
+5. goals: every performance goal of the project (``deepclf.bench.peers.goals``: REST/gRPC against KServe and the
+   bare interpreter, server-side batching at c=8, ``LocalClient`` against the bare interpreter, server start time
+   and memory) evaluated on this run's numbers, logged and written to ``peers_goals.json``; a goal whose suite was
+   not run (``--suite``) is ``n/a``;
+6. writes everything to ``benchmarks/results/<host>-<date>/`` and regenerates the tables and plot links in
    ``benchmarks/README.md`` between its ``<!-- bench:... -->`` markers.
 
 Usage::
@@ -30,6 +38,7 @@ Usage::
     python benchmarks/run.py --quick                  # 2 s per measurement, 100 parity images (~3 min)
     python benchmarks/run.py --runs demo-output/runs --models demo-output/models   # reuse make demo's models
     python benchmarks/run.py --suite peers --version-dir models/flowers/1   # only the peers, on a converted model
+    python benchmarks/run.py --suite concurrency --suite peers --version-dir models/flowers/1 --quick  # all goals
 
 A run of some suites (``--suite``) writes to ``results/<host>-<date>-<suites>/`` and leaves the README alone.
 """
@@ -60,14 +69,32 @@ from deepclf.bench.peers import PEERS, PeerUnavailable, goals, launch, peer_pyth
 from deepclf.bench.peers.target import PeerTarget
 from deepclf.bench.plots import latency_plots
 from deepclf.bench.report import fmt, human_bytes
+from deepclf.bench.server_footprint import measure_server_footprint
 from deepclf.clients import NO_RETRIES, RestClient
 from deepclf.clients import TimeoutError as ClientTimeoutError
 from deepclf.fsutil import atomic_write_json, atomic_write_text, publish_dir
 from deepclf.manifest import TFLITE_FILES, Manifest
-from deepclf.serving.config import default_interpreter_threads
+from deepclf.serving.config import default_interpreter_threads, default_threads
 
 MODELS = ("augmented", "basic")
 SUITES = ("formats", "wrapper", "serving", "concurrency", "parity", "peers")
+#: The batching server's TF Serving BatchingParameters (``--batching_parameters_file``): batches of at most 8 rows
+#: (the concurrency suite's most clients), padded to the allowed sizes so an interpreter sees 4 shapes only (no
+#: re-allocation for every odd batch), and a short wait for company (1 ms) so a lone request is not held back long.
+#: ``num_batch_threads`` is the server's default ``--threads`` (``default_threads()``, 1 on up to 4 CPUs): each batch
+#: thread runs an interpreter with ``default_interpreter_threads()`` XNNPACK threads, and two on 2 cores fight for
+#: them (measured on the 2-core machine, gRPC c=8: p99 79 ms with 2 batch threads, 49 with 1; ~265 req/s both).
+BATCHING_PARAMETERS: dict[str, Any] = {
+    "max_batch_size": 8,
+    "batch_timeout_micros": 1000,
+    "num_batch_threads": default_threads(),
+    "max_enqueued_batches": 100,
+    "allowed_batch_sizes": [1, 2, 4, 8],
+}
+#: Requests of the server-footprint mix before its RSS is read (the goal's "after 1,000 mixed requests").
+FOOTPRINT_REQUESTS = 1000
+#: Suites that need no Keras run: the ones ``--version-dir`` (a converted version folder alone) may run.
+VERSION_DIR_SUITES = ("wrapper", "serving", "concurrency", "peers")
 MARK_START = "<!-- bench:results:start -->"
 MARK_END = "<!-- bench:results:end -->"
 
@@ -140,6 +167,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def batching_parameters_text(params: dict[str, Any]) -> str:
+    """``BATCHING_PARAMETERS`` as TF Serving's text proto (wrapped scalars; ``allowed_batch_sizes`` repeated)."""
+    lines = []
+    for key, value in params.items():
+        if isinstance(value, list):
+            lines += [f"{key}: {v}" for v in value]
+        else:
+            lines.append(f"{key} {{ value: {value} }}")
+    return "\n".join(lines) + "\n"
+
+
 @contextlib.contextmanager
 def edge_server(
     model: str,
@@ -152,7 +190,9 @@ def edge_server(
 ) -> Iterator[dict[str, Any]]:
     """Start ``deepclf serve`` in a child process; yields its ports (``error`` set if it did not come up).
 
-    ``access_log``: keep the server's default access log (the peers suite compares default configurations).
+    ``batching``: ``--enable_batching`` with ``BATCHING_PARAMETERS`` in a ``--batching_parameters_file`` (kept in
+    the yielded ``batching_parameters``). ``access_log``: keep the server's default access log (the peers suite
+    compares default configurations).
     """
     grpc_port, rest_port = free_port(), free_port()
     cmd = [
@@ -171,8 +211,10 @@ def edge_server(
     ]
     if not access_log:
         cmd.append("--no_access_log")  # one JSON line per request would be benchmarked too
+    params_file = HERE / f".batching-{rest_port}.pbtxt"
     if batching:
-        cmd.append("--enable_batching")
+        atomic_write_text(params_file, batching_parameters_text(BATCHING_PARAMETERS))
+        cmd += ["--enable_batching", "--batching_parameters_file", str(params_file)]
     if threads:
         cmd += ["--interpreter_threads", str(threads)]  # XNNPACK threads per interpreter, like the tflite targets
     info: dict[str, Any] = {
@@ -180,6 +222,7 @@ def edge_server(
         "rest": f"127.0.0.1:{rest_port}",
         "error": None,
         "batching": batching,
+        "batching_parameters": dict(BATCHING_PARAMETERS) if batching else None,
         "command": " ".join(cmd[2:]),
     }
     log(f"starting edge server{' with batching' if batching else ''}: deepclf {' '.join(cmd[4:])}")
@@ -217,6 +260,8 @@ def edge_server(
         logf.close()
         with contextlib.suppress(OSError):
             os.unlink(logf.name)
+        with contextlib.suppress(OSError):
+            params_file.unlink()
 
 
 def _tail(path: str, n: int = 600) -> str:
@@ -276,6 +321,8 @@ def run_suites(
         _served_suites(args, suites, models, data, out, version, served_name, latency, reports)
     if "peers" in suites:
         run_peers(args, out, version, served_name, latency, reports)
+    if suites & {"peers", "concurrency"}:  # the suites the goals read; the others' goals are n/a
+        write_goals(out, reports)
 
     parity_main = reports.get(f"parity_{main}")
     if "formats" in reports:
@@ -372,15 +419,27 @@ def run_peers(
     default 2, as a user of ``ai_edge_litert`` would set). One client for all three (``PeerTarget``: the bytes
     ``RestClient`` sends), so the requests and the client's work are identical.
 
+    Before anything else (a quiet machine), our server's footprint (``deepclf.bench.server_footprint``): a fresh
+    ``deepclf serve`` with default flags, spawn to AVAILABLE, and its RSS after 1,000 mixed requests.
+
     Then, with the peers stopped, the baselines of the performance goals (``deepclf.bench.peers.goals``): our
-    server over REST image bytes (c=1 and 4) and gRPC tensor/image bytes (single-stream), and the bare
-    ``ai_edge_litert`` interpreter in process (single-stream, batch 1, our server's default interpreter threads);
-    the goal table is logged, kept in ``reports["peers_goals"]`` and written to ``peers_goals.json``.
+    server over REST image bytes (c=1 and 4) and gRPC tensor/image bytes (single-stream), the bare
+    ``ai_edge_litert`` interpreter and ``LocalClient.predict`` on the tensor and on image bytes in process
+    (single-stream, batch 1, our server's default interpreter threads). ``write_goals`` turns them into the goal
+    table.
     """
     model_file = version / TFLITE_FILES["fp32"]
     h, w, _ = Manifest.load(version).input.shape
     python = peer_python(args.peers_python)
     info: dict[str, Any] = {"model_file": str(model_file), "python": python, "threads": args.peer_threads}
+    # First, on a quiet machine: our server's start time and memory (default flags, 1,000 mixed requests).
+    log(f"server footprint: deepclf serve (default flags) to AVAILABLE, then {FOOTPRINT_REQUESTS} mixed requests")
+    fp = measure_server_footprint(version.parent, served_name, requests=FOOTPRINT_REQUESTS)
+    reports["server_footprint"] = fp
+    log(
+        f"  start to AVAILABLE {fmt(fp.start_s)} s, RSS {fmt(fp.rss_mb)} MB after {fp.requests} requests"
+        + (f" ({fp.errors} failed: {fp.error})" if fp.error else "")
+    )
     stops = []
     with edge_server(served_name, version.parent, batching=False, threads=None, access_log=True) as ours:
         targets: list[Any] = [PeerTarget("deepclf", f"http://{ours['rest']}", served_name, input_size=(h, w))]
@@ -425,6 +484,8 @@ def run_peers(
             "peers_base",
             [
                 f"litert-raw:{version}?variant=fp32&threads={n}&name={goals.BARE}",
+                f"local:{version}?variant=fp32&threads={n}&name={goals.LOCAL_TENSOR}",
+                f"local:{version}?variant=fp32&threads={n}&send=bytes&name={goals.LOCAL_BYTES}",
                 f"grpc://{g}/{served_name}?name={goals.OURS_GRPC_TENSOR}",
                 f"grpc://{g}/{served_name}?send=bytes&name={goals.OURS_GRPC_BYTES}",
             ],
@@ -436,11 +497,33 @@ def run_peers(
             LatencyOptions(scenarios=("concurrency",), concurrency=(1, 4), **opts),
         )
     reports["peers_servers"] = info
-    rows = goals.evaluate_goals(
-        goals.measurements(reports.get("peers"), reports.get("peers_base"), reports.get("peers_bytes"))
+
+
+def write_goals(out: Path, reports: dict[str, Any]) -> None:
+    """Evaluate every performance goal on this run's numbers, log the table, keep it in ``reports["peers_goals"]``
+    and write ``peers_goals.json`` (goals, the servers, the batching parameters, the server footprint).
+
+    The numbers come from the peers suite (``peers``, ``peers_base``, ``peers_bytes``, ``server_footprint``) and the
+    concurrency suite (``grpc-plain``/``grpc-batching`` at c=8); a goal whose suite did not run is ``n/a``.
+    """
+    values = goals.measurements(
+        reports.get("peers"), reports.get("peers_base"), reports.get("peers_bytes"), reports.get("concurrency")
     )
+    footprint = reports.get("server_footprint")
+    if footprint is not None:
+        values.update(footprint.measurements())
+    rows = goals.evaluate_goals(values)
     reports["peers_goals"] = rows
-    atomic_write_json(out / "peers_goals.json", {"goals": [row.to_dict() for row in rows], "servers": info})
+    batching = (reports.get("servers") or {}).get("batching") or {}
+    atomic_write_json(
+        out / "peers_goals.json",
+        {
+            "goals": [row.to_dict() for row in rows],
+            "servers": reports.get("peers_servers"),
+            "batching_parameters": batching.get("batching_parameters"),
+            "server_footprint": footprint.to_dict() if footprint is not None else None,
+        },
+    )
     log("performance goals:\n" + goals.goals_markdown(rows))
 
 
@@ -614,12 +697,33 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
                     rows.append([t.name, r.scenario, r.concurrency, r.throughput_rps, r.latency.p50, r.latency.p99])
                 if t.status != "ok":
                     rows.append([t.name, "-", "-", None, None, f"failed: {t.error}"[:80]])
-        threads = reports.get("peers_servers", {}).get("bare_interpreter_threads")
+        threads = (reports.get("peers_servers") or {}).get("bare_interpreter_threads")
+        notes = []
+        fp = reports.get("server_footprint")
+        if fp is not None:
+            notes.append(
+                f"Server footprint (`{' '.join(fp.command[:2])}` with default flags, fp32): start to AVAILABLE "
+                f"{fmt(fp.start_s)} s; RSS {fmt(fp.rss_available_mb)} MB when AVAILABLE, {fmt(fp.rss_mb)} MB after "
+                f"{fp.requests} mixed requests ({', '.join(f'{k} {v}' for k, v in fp.mix.items())}), peak "
+                f"{fmt(fp.peak_rss_mb)} MB" + (f"; {fp.errors} failed: {fp.error}" if fp.error else "") + "."
+            )
+        batching = ((reports.get("servers") or {}).get("batching") or {}).get("batching_parameters")
+        if batching:
+            notes.append(
+                "Batching server (concurrency suite): "
+                + ", ".join(f"{k} {'/'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in batching.items())
+                + "."
+            )
         parts += [
-            f"### Performance goals (same run; bare interpreter: `ai_edge_litert`, {threads} threads, batch 1)",
+            f"### Performance goals (same run; bare interpreter: `ai_edge_litert`, {threads or '-'} threads, batch 1)",
             "",
-            _md_table(["target", "scenario", "concurrency", "req/s", "p50 ms", "p99 ms"], rows),
-            "",
+            *(
+                [_md_table(["target", "scenario", "concurrency", "req/s", "p50 ms", "p99 ms"], rows), ""]
+                if rows
+                else []
+            ),
+            *[f"{line}  " for line in notes],
+            *([""] if notes else []),
             goals.goals_markdown(gr),
             "",
         ]
@@ -692,7 +796,7 @@ def main(argv: list[str] | None = None) -> int:
         "--version-dir",
         default=None,
         help="a converted model version folder (manifest.json, model.tflite) to measure instead of training and "
-        "converting; only with --suite peers",
+        f"converting; only with suites that need no Keras run ({', '.join(VERSION_DIR_SUITES)})",
     )
     p.add_argument(
         "--peers-python",
@@ -708,8 +812,12 @@ def main(argv: list[str] | None = None) -> int:
     args.model = list(dict.fromkeys(args.model or MODELS))
     args.suite = list(dict.fromkeys(args.suite or SUITES))
     partial = set(args.suite) != set(SUITES)
-    if args.version_dir and set(args.suite) != {"peers"}:
-        p.error("--version-dir measures a converted model without its Keras run: use it with --suite peers only")
+    if args.version_dir and not set(args.suite) <= set(VERSION_DIR_SUITES):
+        p.error(
+            "--version-dir measures a converted model without its Keras run: use it with --suite "
+            + " / ".join(VERSION_DIR_SUITES)
+            + " only"
+        )
     if args.quick:
         args.duration = min(args.duration, 2.0)
         args.parity_limit = args.parity_limit or 100
