@@ -10,14 +10,16 @@ by name. Same ``run()`` / ``signatures`` interface as ``deepclf.runtime.Runner``
     r.run({"x": np.array([1.0, 2.0, 5.0], np.float32)})      # {'y': array([2.5, 3. , 4.5], dtype=float32)}
 
 A model without signature defs (old converters) gets one, ``serving_default``, built from its input and output
-tensors. Interpreters are not thread-safe, so each calling thread gets its own.
+tensors. Interpreters are not thread-safe, so a call takes one nobody else is using from the runner's idle list
+(the one built at load time first) and puts it back when done: as many as calls ever ran at once.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +87,10 @@ class GenericLiteRTRunner:
         self.path = path
         self.format = "tflite-generic"
         self.num_threads = num_threads
-        self._content = path.read_bytes()  # one copy shared by the interpreters of every thread
-        self._local = threading.local()
+        self._content = path.read_bytes()  # one copy shared by every interpreter
+        #: Interpreters (as {signature: callable}) not in use by any call; the one built below is the first.
+        self._idle: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
         self._closed = False
         # Load once now: a broken file fails at load time, and the signatures are known before the first request.
         interpreter = self._new_interpreter()
@@ -109,32 +113,41 @@ class GenericLiteRTRunner:
             )
         if not self.signatures:
             raise ModelFormatError(f"{path}: the model has no signatures and no input tensors")
+        self._idle.append(self._calls(interpreter))
 
     def _new_interpreter(self) -> Any:
         return open_interpreter(self._content, self.path, num_threads=self.num_threads, allocate=True)
 
-    def _callable(self, signature: str) -> Any:
-        if self._closed:
-            raise ModelFormatError(f"{self.path}: runner is closed")
-        calls: dict[str, Any] | None = getattr(self._local, "calls", None)
+    def _calls(self, interpreter: Any) -> dict[str, Any]:
+        """One interpreter's callable per signature."""
+        if interpreter.get_signature_list():
+            return {key: interpreter.get_signature_runner(key) for key in self.signatures}
+        return {DEFAULT_SIGNATURE: _Plain(interpreter)}
+
+    @contextmanager
+    def _interpreter(self) -> Iterator[dict[str, Any]]:
+        """An interpreter for this call alone (an idle one, or a new one), put back afterwards."""
+        with self._lock:
+            if self._closed:
+                raise ModelFormatError(f"{self.path}: runner is closed")
+            calls = self._idle.pop() if self._idle else None
         if calls is None:
-            interpreter = self._new_interpreter()
-            calls = self._local.calls = {}
-            self._local.interpreter = interpreter
-            if interpreter.get_signature_list():
-                for key in self.signatures:
-                    calls[key] = interpreter.get_signature_runner(key)
-            else:
-                calls[DEFAULT_SIGNATURE] = _Plain(interpreter)
-        return calls[signature]
+            calls = self._calls(self._new_interpreter())
+        try:
+            yield calls
+        finally:
+            with self._lock:
+                if not self._closed:
+                    self._idle.append(calls)
 
     def run(self, inputs: Mapping[str, Any], signature: str = DEFAULT_SIGNATURE) -> dict[str, np.ndarray]:
         """Run ``signature`` on named inputs (exact dtypes, shapes that fit the signature); outputs by name."""
         spec = check_request(self.signatures, signature, inputs, self.path.parent.parent.name or self.path.name)
         feed = {name: self._check(spec.inputs[name], inputs[name]) for name in spec.inputs}
-        out = self._callable(signature)(**feed)
-        # The interpreter reuses its output buffers on the next call: hand out copies.
-        return {name: np.array(out[name], copy=True) for name in spec.outputs if name in out}
+        with self._interpreter() as calls:
+            out = calls[signature](**feed)
+            # The interpreter reuses its output buffers on the next call: hand out copies, before it is put back.
+            return {name: np.array(out[name], copy=True) for name in spec.outputs if name in out}
 
     @staticmethod
     def _check(spec: TensorSpec, value: Any) -> np.ndarray:
@@ -154,8 +167,10 @@ class GenericLiteRTRunner:
         return np.ascontiguousarray(x)
 
     def close(self) -> None:
-        """Refuse new work; interpreters go with their threads' local storage when the runner is dropped."""
-        self._closed = True
+        """Refuse new work and drop the idle interpreters; those of calls still running go when they return."""
+        with self._lock:
+            self._closed = True
+            self._idle.clear()
 
     def __enter__(self) -> GenericLiteRTRunner:
         return self

@@ -6,10 +6,13 @@ mapped from ``classes`` with the manifest here). ``predict_image_bytes`` decodes
 
 Why it is built the way it is:
 
-* A TFLite interpreter is not thread-safe, so each thread gets its own (``threading.local``); the edge server
-  calls ``run`` from a thread pool.
+* A TFLite interpreter is not thread-safe, so a call takes a set of interpreters nobody else is using from the
+  runner's idle list and puts it back when done: there are as many sets as calls ever ran at once (the edge
+  server's inference threads), whichever threads make them. The set built at load time (to check the file) is
+  the first one used, so warm-up at load and the first request share one interpreter instead of allocating two
+  (the 180x180 CNN: ~25 MB each).
 * Memory is bounded whatever the request's batch size: interpreters exist only for a fixed set of batch sizes
-  (``invoke_sizes``, by default just 1), each allocated once per thread, and a batch of N rows runs as chunks of
+  (``invoke_sizes``, by default just 1), each allocated once per set, and a batch of N rows runs as chunks of
   those sizes. An interpreter grows with its batch size (the 180x180 CNN: +40 MB at batch 1, +61 at 8, +132 at
   32, +227 at 64; ``python benchmarks/micro.py interpreter-memory model.tflite``), while the time per row is
   roughly flat, so a client sending 2,000 rows costs time, never a 2,000-row interpreter. The server prepares its ``allowed_batch_sizes`` instead when batching is on.
@@ -27,6 +30,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -117,11 +122,15 @@ class LiteRTRunner(Runner):
         if not sizes or sizes[0] < 1:
             raise ModelFormatError(f"invoke_sizes must be positive batch sizes, got {list(invoke_sizes)}")
         self.invoke_sizes = sizes if sizes[0] == 1 else (1, *sizes)  # 1 always: any N splits without padding
-        self._content = path.read_bytes()  # one copy shared by every interpreter of every thread
-        self._local = threading.local()
+        self._content = path.read_bytes()  # one copy shared by every interpreter
+        #: Interpreter sets (batch size -> slot) not in use by any call; see the module docstring.
+        self._idle: list[dict[int, _Slot]] = []
+        self._lock = threading.Lock()
         self._closed = False
-        # Load once now so that a broken file or a missing signature fails at load time, not at the first request.
-        slot = self._slot(1)
+        # Load once now so that a broken file or a missing signature fails at load time, not at the first request;
+        # that interpreter becomes the first idle set.
+        slot = self._new_slot(1)
+        self._idle.append({1: slot})
         self._input_dtype = np.dtype(slot.input["dtype"])
         self.input_dtype = self._input_dtype.name
         self.input_quantization = _quant(slot.input)
@@ -148,15 +157,24 @@ class LiteRTRunner(Runner):
             )
         return _Slot(interpreter, batch)
 
-    def _slot(self, batch: int) -> _Slot:
-        if self._closed:
-            raise ModelFormatError(f"{self.path}: runner is closed")
-        cache: dict[int, _Slot] | None = getattr(self._local, "slots", None)
-        if cache is None:
-            cache = self._local.slots = {}
-        slot = cache.get(batch)
-        if slot is None:  # only ever one of self.invoke_sizes: the cache is bounded by construction
-            slot = cache[batch] = self._new_slot(batch)
+    @contextmanager
+    def _interpreters(self) -> Iterator[dict[int, _Slot]]:
+        """An interpreter set for this call alone (an idle one, or a new empty one), put back afterwards."""
+        with self._lock:
+            if self._closed:
+                raise ModelFormatError(f"{self.path}: runner is closed")
+            slots = self._idle.pop() if self._idle else {}
+        try:
+            yield slots
+        finally:
+            with self._lock:
+                if not self._closed:
+                    self._idle.append(slots)
+
+    def _slot(self, slots: dict[int, _Slot], batch: int) -> _Slot:
+        slot = slots.get(batch)
+        if slot is None:  # only ever one of self.invoke_sizes: a set is bounded by construction
+            slot = slots[batch] = self._new_slot(batch)
         return slot
 
     def chunks(self, n: int) -> list[int]:
@@ -169,16 +187,17 @@ class LiteRTRunner(Runner):
 
     def _forward(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sizes = self.chunks(images.shape[0])
-        if len(sizes) == 1:
-            return self._invoke(images)
-        parts, start = [], 0
-        for size in sizes:
-            parts.append(self._invoke(images[start : start + size]))
-            start += size
+        with self._interpreters() as slots:
+            if len(sizes) == 1:
+                return self._invoke(slots, images)
+            parts, start = [], 0
+            for size in sizes:
+                parts.append(self._invoke(slots, images[start : start + size]))
+                start += size
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
-    def _invoke(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        slot = self._slot(images.shape[0])
+    def _invoke(self, slots: dict[int, _Slot], images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        slot = self._slot(slots, images.shape[0])
         out = slot.runner(**{INPUT_FLOAT: self._to_input(images)})
         probs = self._from_output(out[OUTPUT_PROBABILITIES])
         if OUTPUT_CLASSES in out:
@@ -206,7 +225,7 @@ class LiteRTRunner(Runner):
         return ((y.astype(np.float32) - np.float32(zero)) * np.float32(scale)).astype(np.float32)
 
     def close(self) -> None:
-        # Other threads' interpreters go with their thread-local storage; drop ours and refuse new work.
-        self._closed = True
-        if hasattr(self._local, "slots"):
-            self._local.slots.clear()
+        # Refuse new work and drop the idle interpreters; those of calls still running go when they return.
+        with self._lock:
+            self._closed = True
+            self._idle.clear()
