@@ -417,13 +417,15 @@ def run_peers(
     Every server runs with its defaults (ours: ``deepclf serve`` as documented, access log on, interpreter
     threads ``default_interpreter_threads()``; KServe and uvicorn with their access logs) except the peers' LiteRT threads (``--peer-threads``,
     default 2, as a user of ``ai_edge_litert`` would set). One client for all three (``PeerTarget``: the bytes
-    ``RestClient`` sends), so the requests and the client's work are identical.
+    ``RestClient`` sends, encoded once per image and replayed over ``http.client``, like ``hey -D body.json``), so
+    the requests and the client's work are identical and small.
 
     Before anything else (a quiet machine), our server's footprint (``deepclf.bench.server_footprint``): a fresh
     ``deepclf serve`` with default flags, spawn to AVAILABLE, and its RSS after 1,000 mixed requests.
 
     Then, with the peers stopped, the baselines of the performance goals (``deepclf.bench.peers.goals``): our
-    server over REST image bytes (c=1 and 4) and gRPC tensor/image bytes (single-stream), the bare
+    server over REST image bytes (c=1 and 4, the same ``PeerTarget`` client) and gRPC tensor/image bytes
+    (single-stream, ``deepclf.clients.GrpcClient``), the bare
     ``ai_edge_litert`` interpreter and ``LocalClient.predict`` on the tensor and on image bytes in process
     (single-stream, batch 1, our server's default interpreter threads). ``write_goals`` turns them into the goal
     table.
@@ -493,7 +495,8 @@ def run_peers(
         )
         latency(
             "peers_bytes",
-            [f"rest://{r}/{served_name}?send=bytes&name={goals.OURS_REST_BYTES}"],
+            # The load generator the row-tensor comparison uses (prebuilt bodies, http.client), as the issue's hey.
+            [PeerTarget(goals.OURS_REST_BYTES, f"http://{r}", served_name, input_size=(h, w), send="bytes")],
             LatencyOptions(scenarios=("concurrency",), concurrency=(1, 4), **opts),
         )
     reports["peers_servers"] = info

@@ -2,57 +2,88 @@
 
 ``RestClient`` asks ``GET /v1/models/<name>/metadata`` for the input size and to name a single unnamed output;
 KServe and the FastAPI peer serve no such route. ``PeerTarget`` is given the input size instead and sends the
-same bytes ``RestClient`` sends (``deepclf.protocol.rest``: TF Serving's row format, orjson) over the same HTTP
-client (``httpx.Client``, one per thread, keep-alive). The peers scenario measures our server through it too, so
-the three servers see identical requests and identical client work::
+same bytes ``RestClient`` sends (``deepclf.protocol.rest``: TF Serving's row format, orjson), each body encoded
+once per image and then replayed, over the standard library's ``http.client`` (one kept-alive connection per
+thread): like an external load generator (``hey -D body.json``), the client's own work per request is small and
+the same for every server, so what differs between the servers is the servers. The peers scenario measures our
+server through it too, so the three servers see identical requests and identical client work::
 
     t = PeerTarget("kserve", "http://127.0.0.1:8080", "flowers", input_size=(180, 180))
 """
 
 from __future__ import annotations
 
+import http.client
 from typing import Any
 
 import numpy as np
 
 from deepclf.bench.remote_targets import RemoteTarget
 from deepclf.bench.targets import Batch
-from deepclf.manifest import INPUT_FLOAT, OUTPUT_PROBABILITIES, SIGNATURE_FLOAT
+from deepclf.manifest import INPUT_BYTES, INPUT_FLOAT, OUTPUT_PROBABILITIES, SIGNATURE_BYTES, SIGNATURE_FLOAT
 from deepclf.protocol import rest
+
+_HEADERS = {"Content-Type": "application/json"}
 
 
 class RowRestClient:
-    """``RestClient``'s predict without metadata: encode rows, POST, decode ``predictions`` as probabilities."""
+    """``RestClient``'s predict without metadata: POST a row-format body, decode ``predictions`` as probabilities."""
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
-        import httpx  # edge extra
+    def __init__(self, host: str, port: int, *, timeout: float = 30.0) -> None:
+        self._conn = http.client.HTTPConnection(host, port, timeout=timeout)
 
-        self._http = httpx.Client(base_url=base_url, timeout=timeout)
+    @staticmethod
+    def body(batch: Batch, send: str = "tensor") -> bytes:
+        """The row-format request body of ``batch`` (what ``RestClient`` sends): its float32 pixels, or with
+        ``send="bytes"`` its encoded images as ``{"b64": ...}`` to the image-bytes signature (deepclf models)."""
+        if send == "bytes":
+            images = np.asarray(batch.encoded, dtype=object)
+            return rest.encode_predict_request({INPUT_BYTES: images}, signature_name=SIGNATURE_BYTES, format=rest.ROW)
+        return rest.encode_predict_request({INPUT_FLOAT: batch.tensor}, signature_name=SIGNATURE_FLOAT, format=rest.ROW)
 
-    def predict(self, x: np.ndarray, *, model: str) -> np.ndarray:
-        body = rest.encode_predict_request({INPUT_FLOAT: x}, signature_name=SIGNATURE_FLOAT, format=rest.ROW)
-        r = self._http.post(f"/v1/models/{model}:predict", content=body, headers={"Content-Type": "application/json"})
-        if r.status_code != 200:
-            raise rest.decode_error(r.status_code, r.content)
+    def predict(self, body: bytes, *, model: str) -> np.ndarray:
+        try:
+            self._conn.request("POST", f"/v1/models/{model}:predict", body, _HEADERS)
+            r = self._conn.getresponse()
+            content = r.read()
+        except (OSError, http.client.HTTPException):
+            self._conn.close()  # the next call reconnects; this one is counted as an error
+            raise
+        if r.status != 200:
+            raise rest.decode_error(r.status, content)
         # A single unnamed output (the peers' [[...]]) is the probabilities; our server names its two outputs.
-        out = rest.decode_predict_response(r.content, output_names=[OUTPUT_PROBABILITIES])
+        out = rest.decode_predict_response(content, output_names=[OUTPUT_PROBABILITIES])
         return np.asarray(out[OUTPUT_PROBABILITIES], dtype=np.float32)
 
     def close(self) -> None:
-        self._http.close()
+        self._conn.close()
 
 
 class PeerTarget(RemoteTarget):
-    """A REST row-format endpoint at ``url`` serving ``model``, with a known ``input_size`` (height, width)."""
+    """A REST row-format endpoint at ``url`` serving ``model``, with a known ``input_size`` (height, width).
+    ``send="bytes"``: the encoded images to the image-bytes signature (our server only; the peers have none)."""
 
-    def __init__(self, name: str, url: str, model: str, *, input_size: tuple[int, int], timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        model: str,
+        *,
+        input_size: tuple[int, int],
+        timeout: float = 30.0,
+        send: str = "tensor",
+    ) -> None:
         host, _, port = url.removeprefix("http://").rstrip("/").rpartition(":")
-        super().__init__(f"{url}/v1/models/{model}", "rest", host, int(port), model, timeout=timeout, name=name)
+        super().__init__(
+            f"{url}/v1/models/{model}", "rest", host, int(port), model, timeout=timeout, name=name, send=send
+        )
         self.input_size = input_size
         self.metrics_url = None  # the peers export no TF Serving-style Prometheus endpoint; compare client side
+        #: Request bodies by the encoded images they hold (a run cycles through a few sample images).
+        self._bodies: dict[tuple[bytes, ...], bytes] = {}
 
     def _make_client(self) -> Any:
-        return RowRestClient(self.base_url, timeout=self.timeout)
+        return RowRestClient(self.host, self.port, timeout=self.timeout)
 
     def _open(self) -> None:
         client = self._make_client()
@@ -61,7 +92,16 @@ class PeerTarget(RemoteTarget):
 
     def _predict(self, batch: Batch) -> np.ndarray:
         client: RowRestClient = self._per_thread(self._make_client)
-        return client.predict(batch.tensor, model=self.model)
+        body = self._bodies.get(batch.encoded) if batch.encoded else None
+        if body is None:
+            body = RowRestClient.body(batch, self.send)
+            if batch.encoded:
+                self._bodies[batch.encoded] = body  # threads may race to fill it: same bytes either way
+        return client.predict(body, model=self.model)
 
     def info(self) -> dict[str, Any]:
-        return {**super().info(), "format": "remote", "client": "deepclf.protocol.rest row format + httpx"}
+        return {
+            **super().info(),
+            "format": "remote",
+            "client": "deepclf.protocol.rest row format, encoded once per image, http.client (keep-alive)",
+        }
