@@ -249,3 +249,26 @@ def test_load_runner_refuses_a_manifest_input_it_cannot_honour(tmp_path: Path, v
         r"implements only 'bilinear'",
     ):
         load_runner(tmp_path / "1")
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [
+        (0.0, False),
+        (-0.0, False),  # the one-pass check reads its bits as out of range; the full check accepts it
+        (255.0, False),
+        (float(np.nextafter(np.float32(255), np.float32(300))), True),
+        (-1e-30, True),
+        (float("nan"), True),
+        (float("inf"), True),
+    ],
+)
+def test_float_input_range_is_exact_at_its_edges(version_dir: Path, value: float, refused: bool) -> None:
+    with load_runner(version_dir) as r:
+        x = np.full((2, *r.manifest.input.shape), 128, np.float32)
+        x[1, 3, 4, 2] = value
+        if refused:
+            with pytest.raises(InvalidInputError, match="image"):
+                r.run({"image": x})
+        else:
+            assert r.run({"image": x})["probabilities"].shape == (2, 5)
