@@ -287,12 +287,14 @@ def run_suites(
     dur = args.duration
     reports: dict[str, Any] = {}
 
-    def latency(name: str, specs: list[Any], opts: LatencyOptions) -> LatencyReport:
+    def latency(
+        name: str, specs: list[Any], opts: LatencyOptions, these_images: list[bytes] | None = None
+    ) -> LatencyReport:
         log(f"latency suite '{name}': {len(specs)} targets, scenarios {', '.join(opts.scenarios)}")
         rep = run_latency(
             specs,
             opts,
-            images=images,
+            images=these_images or images,
             threads=args.threads,
             on_target=lambda t: log(f"  {t.name}: {t.status}{' - ' + t.error if t.error else ''}"),
         )
@@ -320,7 +322,7 @@ def run_suites(
     if suites & {"serving", "concurrency", "parity"}:
         _served_suites(args, suites, models, data, out, version, served_name, latency, reports)
     if "peers" in suites:
-        run_peers(args, out, version, served_name, latency, reports)
+        run_peers(args, out, version, served_name, latency, reports, photo=photo_320x240(data))
     if suites & {"peers", "concurrency"}:  # the suites the goals read; the others' goals are n/a
         write_goals(out, reports)
 
@@ -404,13 +406,28 @@ def _served_suites(
             log("parity skipped: no data folder (pass --data)")
 
 
+def photo_320x240(data: Path | None) -> bytes:
+    """A typical photo for the in-process image-bytes goal: the first 320x240 JPEG of the data folder (the second
+    most common size of the flowers photos), else the synthetic 320x240 one (``sample_images``)."""
+    if data is not None:
+        from PIL import Image
+
+        for path in sorted(Path(data).rglob("*.jpg")):
+            with Image.open(path) as img:
+                if img.size == (320, 240):
+                    return path.read_bytes()
+    return sample_images(None, n=1)[0]
+
+
 def run_peers(
     args: argparse.Namespace,
     out: Path,
     version: Path,
     served_name: str,
-    latency: Callable[[str, list[Any], LatencyOptions], LatencyReport],
+    latency: Callable[..., LatencyReport],
     reports: dict[str, Any],
+    *,
+    photo: bytes,
 ) -> None:
     """Our server against its peers on the same fp32 ``.tflite``: REST row tensor, closed loop at 1 and 4 clients.
 
@@ -486,12 +503,20 @@ def run_peers(
             "peers_base",
             [
                 f"litert-raw:{version}?variant=fp32&threads={n}&name={goals.BARE}",
-                f"local:{version}?variant=fp32&threads={n}&name={goals.LOCAL_TENSOR}",
-                f"local:{version}?variant=fp32&threads={n}&send=bytes&name={goals.LOCAL_BYTES}",
                 f"grpc://{g}/{served_name}?name={goals.OURS_GRPC_TENSOR}",
                 f"grpc://{g}/{served_name}?send=bytes&name={goals.OURS_GRPC_BYTES}",
             ],
             LatencyOptions(scenarios=("single-stream",), **opts),
+        )
+        # The image-bytes goal is stated for a typical 320x240 photo: both local paths on one such photo.
+        latency(
+            "peers_local",
+            [
+                f"local:{version}?variant=fp32&threads={n}&name={goals.LOCAL_TENSOR}",
+                f"local:{version}?variant=fp32&threads={n}&send=bytes&name={goals.LOCAL_BYTES}",
+            ],
+            LatencyOptions(scenarios=("single-stream",), **opts),
+            these_images=[photo],
         )
         latency(
             "peers_bytes",
@@ -506,11 +531,16 @@ def write_goals(out: Path, reports: dict[str, Any]) -> None:
     """Evaluate every performance goal on this run's numbers, log the table, keep it in ``reports["peers_goals"]``
     and write ``peers_goals.json`` (goals, the servers, the batching parameters, the server footprint).
 
-    The numbers come from the peers suite (``peers``, ``peers_base``, ``peers_bytes``, ``server_footprint``) and the
+    The numbers come from the peers suite (``peers``, ``peers_base``, ``peers_local``, ``peers_bytes``,
+    ``server_footprint``) and the
     concurrency suite (``grpc-plain``/``grpc-batching`` at c=8); a goal whose suite did not run is ``n/a``.
     """
     values = goals.measurements(
-        reports.get("peers"), reports.get("peers_base"), reports.get("peers_bytes"), reports.get("concurrency")
+        reports.get("peers"),
+        reports.get("peers_base"),
+        reports.get("peers_local"),
+        reports.get("peers_bytes"),
+        reports.get("concurrency"),
     )
     footprint = reports.get("server_footprint")
     if footprint is not None:
@@ -693,7 +723,7 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
     gr = reports.get("peers_goals")
     if gr:
         rows = []
-        for name in ("peers_base", "peers_bytes"):
+        for name in ("peers_base", "peers_local", "peers_bytes"):
             rep = reports.get(name)
             for t in rep.targets if rep else []:
                 for r in t.results:
