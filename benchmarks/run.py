@@ -494,7 +494,8 @@ def run_peers(
             for stop in stops:
                 stop()
         # What the goals compare against, with the peers stopped: our server's image-bytes and gRPC paths and the
-        # bare interpreter, at the interpreter threads our server uses by default.
+        # bare interpreter, at the interpreter threads our server uses by default. Every image-bytes request sends
+        # one typical photo (320x240, the "one real photo"), so the goals compare like with like.
         n = default_interpreter_threads()
         info["bare_interpreter_threads"] = n
         g, r = ours["grpc"], ours["rest"]
@@ -507,8 +508,9 @@ def run_peers(
                 f"grpc://{g}/{served_name}?send=bytes&name={goals.OURS_GRPC_BYTES}",
             ],
             LatencyOptions(scenarios=("single-stream",), **opts),
+            these_images=[photo],
         )
-        # The image-bytes goal is stated for a typical 320x240 photo: both local paths on one such photo.
+        # Both local paths on the photo too (the in-process goal is stated for a typical 320x240 photo).
         latency(
             "peers_local",
             [
@@ -523,6 +525,7 @@ def run_peers(
             # The load generator the row-tensor comparison uses (prebuilt bodies, http.client), as the hey.
             [PeerTarget(goals.OURS_REST_BYTES, f"http://{r}", served_name, input_size=(h, w), send="bytes")],
             LatencyOptions(scenarios=("concurrency",), concurrency=(1, 4), **opts),
+            these_images=[photo],
         )
     reports["peers_servers"] = info
 
