@@ -419,14 +419,30 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 
 def setup_logging(level: str = "INFO", access_log: bool = True) -> None:
-    """Server logs and the JSON access log (one line per request) on stderr."""
+    """Server logs and the JSON access log (one line per request) on stderr.
+
+    Access-log lines are written by a background thread (``logging.handlers.QueueListener``): a request only
+    queues its line, and the write to stderr (a pipe or a file, at times slow) is off its path. Lines still queued
+    at exit are written then (``atexit``), so a drained server's log is complete.
+    """
+    import atexit
+    import queue
+    from logging.handlers import QueueHandler, QueueListener
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     for name, lvl in (("deepclf.serving", level), ("deepclf.serving.access", "INFO" if access_log else "WARNING")):
         logger = logging.getLogger(name)
         logger.setLevel(lvl)
         if not logger.handlers:
-            logger.addHandler(handler)
+            if name.endswith(".access"):
+                lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+                listener = QueueListener(lines, handler)
+                listener.start()
+                atexit.register(listener.stop)
+                logger.addHandler(QueueHandler(lines))
+            else:
+                logger.addHandler(handler)
         logger.propagate = False
 
 
