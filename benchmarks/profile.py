@@ -51,7 +51,7 @@ FRAMES: tuple[tuple[str, str], ...] = (
     ("Predict response <- arrays (protocol)", r"^to_tensor_proto "),
     ("image decode + resize (preprocessing)", r"^Runner\._decode_bytes "),
     ("  bilinear resize", r"^_bilinear "),
-    ("inference: LiteRT invoke", r"^SignatureRunner\.__call__ "),
+    ("inference: LiteRT invoke", r"^(SignatureRunner\.__call__|Interpreter\.invoke) "),
     ("worker pool hand-off (futures)", r"^(Future\.set_result|Future\.result|ThreadPoolExecutor\.submit) "),
     ("metrics and access log", r"^ServerMetrics\.record "),
 )
