@@ -82,7 +82,7 @@ EDGE_FORMATS = VARIANT_NAMES
 #: Measured RSS of `deepclf serve --format fp32 --threads 2` after 200 single-image predictions per version
 #: (deployment/measure_edge_rss.py): one version 150 MiB (89 MiB when ready; README "Serving and clients"), three
 #: versions (this example's shape: two models, one with two versions) 266 MiB (119 MiB when ready). Each version
-#: adds one interpreter per thread.
+#: adds one interpreter per inference call that runs at once (the runner pools them).
 MEASURED_RSS_MIB = {1: 150, 3: 266}
 
 

@@ -11,7 +11,7 @@
         srv.grpc_target                      # "127.0.0.1:54322"
     # leaving the block = srv.stop(grace=5.0): stop accepting, drain in-flight requests, unload
 
-Inside: a ``ModelManager`` (versions, polling, hot swaps), a worker pool (one LiteRT interpreter per thread),
+Inside: a ``ModelManager`` (versions, polling, hot swaps), a worker pool (LiteRT interpreters lent per call),
 an optional ``Batcher``, the Starlette app on uvicorn (its own thread and event loop) and a ``grpc.server``.
 ``deepclf serve`` runs the same thing in the foreground until SIGTERM/SIGINT.
 
