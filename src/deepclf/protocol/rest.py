@@ -256,11 +256,10 @@ def decode_predict_request(
     ``budget`` (``deepclf.protocol.limits``, one per request) bounds what the body may expand to: the number of
     JSON values is counted before parsing, and each tensor's rows and bytes are admitted before its array is made.
     """
-    # The fast path reads the body's brackets and commas anyway; its commas are the ones the value count counts.
+    if budget is not None:
+        _check_value_count(body, budget)  # first: nothing below allocates for a body over the value limit
     fast_path = signature_inputs is not None and isinstance(body, bytes) and json_fast.available()
     marks = json_fast.structure(body) if fast_path and isinstance(body, bytes) else None
-    if budget is not None:
-        _check_value_count(body, budget, commas=None if marks is None else marks.count(b","))
     if callable(signature_inputs) and not isinstance(signature_inputs, Mapping):
         signature_inputs = _once(signature_inputs)  # the fast path and the general one ask it once in all
     if marks is not None and signature_inputs is not None and isinstance(body, bytes):
@@ -309,16 +308,14 @@ def _sole_name(sig: dict[str, np.dtype] | None, what: str) -> str:
     return next(iter(sig))
 
 
-def _check_value_count(body: bytes | str, budget: RequestBudget, *, commas: int | None = None) -> None:
+def _check_value_count(body: bytes | str, budget: RequestBudget) -> None:
     # Parsed JSON costs 8-32 bytes of Python objects per value whatever the target dtype, so the values are
-    # counted (one C-speed pass; every value after a container's first follows a comma) before orjson builds them.
-    # ``commas``: the body's commas, when the caller has counted them already.
+    # counted (one C-speed pass, no allocation; every value after a container's first follows a comma) before
+    # anything is built. A body shorter than the limit cannot hold that many commas: no pass at all.
     limit = budget.limits.max_json_values
-    if limit is None:
+    if limit is None or len(body) < limit:
         return
-    if commas is None:
-        commas = (body.encode("utf-8") if isinstance(body, str) else body).count(b",")
-    values = commas + 1
+    values = (body.encode("utf-8") if isinstance(body, str) else body).count(b",") + 1
     if values > limit:
         lim = budget.limits
         raise LimitExceeded(
