@@ -5,6 +5,7 @@
     python benchmarks/micro.py resize                 # the TF-exact bilinear resize of a 240x179 image to 180x180
     python benchmarks/micro.py preprocess             # decode + resize of a 320x240 JPEG to 180x180 (image contract)
     python benchmarks/micro.py grpc-floor             # a Python gRPC round trip that does nothing (echo server)
+    python benchmarks/micro.py batch-rows M           # LiteRT time per image at batch 1, 2, 4, 8 (M: a .tflite)
 
 Each prints one line per figure; timings are the mean of N runs after one warm-up (``--runs``).
 """
@@ -132,12 +133,31 @@ def grpc_floor(runs: int) -> None:
         server.wait(10)
 
 
+def batch_rows(model: str, batches: list[int], runs: int, threads: int) -> None:
+    """What batching can save on the interpreter side: the time per image of one batch of each size."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    for batch in batches:
+        interpreter = Interpreter(model_path=model, num_threads=threads)
+        runner = interpreter.get_signature_runner("serving_default")
+        name = next(iter(runner.get_input_details()))
+        shape = runner.get_input_details()[name]["shape"]
+        x = np.random.default_rng(0).uniform(0, 255, (batch, *shape[1:])).astype(np.float32)
+        ms = _mean_ms(lambda: runner(**{name: x}), runs)  # noqa: B023 - called before the loop moves on
+        print(f"batch-rows batch {batch}, {threads} threads: {ms:.2f} ms per batch, {ms / batch:.2f} ms per image")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("what", choices=["rest-decode", "interpreter-memory", "resize", "preprocess", "grpc-floor"])
+    p.add_argument(
+        "what", choices=["rest-decode", "interpreter-memory", "resize", "preprocess", "grpc-floor", "batch-rows"]
+    )
     p.add_argument("model", nargs="?", help="a .tflite file (interpreter-memory)")
     p.add_argument("--runs", type=int, default=30)
-    p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 64])
+    p.add_argument(
+        "--batches", type=int, nargs="+", default=None, help="batch sizes (default 1 8 32 64; batch-rows 1 2 4 8)"
+    )
+    p.add_argument("--threads", type=int, default=2, help="interpreter threads (batch-rows; default 2)")
     args = p.parse_args(argv)
     if args.what == "rest-decode":
         rest_decode(args.runs)
@@ -147,10 +167,14 @@ def main(argv: list[str] | None = None) -> int:
         preprocess(args.runs)
     elif args.what == "grpc-floor":
         grpc_floor(args.runs)
+    elif args.what == "batch-rows":
+        if not args.model:
+            p.error("batch-rows needs a .tflite file")
+        batch_rows(args.model, args.batches or [1, 2, 4, 8], args.runs, args.threads)
     else:
         if not args.model:
             p.error("interpreter-memory needs a .tflite file")
-        interpreter_memory(args.model, args.batches)
+        interpreter_memory(args.model, args.batches or [1, 8, 32, 64])
     return 0
 
 
