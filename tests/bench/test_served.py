@@ -6,6 +6,7 @@ Prometheus scrape must see the requests the benchmark sent.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from deepclf.bench.latency import LatencyOptions, run_latency, sample_images
@@ -75,3 +76,28 @@ def test_served_endpoints_match_the_in_process_runner_exactly(edge, bench_versio
         assert t.passed, t.checks
         assert t.compared_with == "tflite-fp32" and t.max_abs_diff == 0.0
     assert report.passed
+
+
+def test_rows_target_replays_prebuilt_bodies_and_gets_the_runners_answers(edge, bench_version):
+    """``rows://`` (the peers' load generator): one body per image, replayed; tensor and image bytes both answer
+    what the in-process runner answers for the same images."""
+    from deepclf.bench.peers.target import PeerTarget
+    from deepclf.bench.specs import parse_target
+    from deepclf.bench.targets import Batch
+    from deepclf.runtime import load_runner
+
+    rest, _ = edge
+    images = sample_images(n=2)
+    with load_runner(bench_version) as runner:
+        h, w, _ = runner.manifest.input.shape
+        batch = Batch.from_sources(images[:1], (h, w))
+        expected = runner.predict(batch.tensor)
+    for send in ("tensor", "bytes"):
+        target = parse_target(f"rows://{rest}/flowers?size={h}&send={send}")
+        assert isinstance(target, PeerTarget)
+        with target:
+            first = target.predict(batch)
+            second = target.predict(batch)
+        np.testing.assert_array_equal(first, expected)
+        np.testing.assert_array_equal(second, expected)
+        assert len(target._bodies) == 1  # encoded once, replayed

@@ -97,3 +97,33 @@ def test_names_are_made_unique_and_an_empty_list_is_refused():
 def test_split_spec_keeps_the_query():
     ts = split_spec("tflite:/abs/path/1?variant=fp16&name=x")
     assert (ts.scheme, ts.location, ts.options) == ("tflite", "/abs/path/1", {"variant": "fp16", "name": "x"})
+
+
+def test_peer_specs():
+    from deepclf.bench.peers.target import PeerServerTarget, PeerTarget
+
+    t = parse_target("rows://127.0.0.1:9001/flowers?size=180&send=bytes")
+    assert isinstance(t, PeerTarget) and (t.host, t.port, t.model) == ("127.0.0.1", 9001, "flowers")
+    assert t.input_size == (180, 180) and t.send == "bytes" and t.name == "rows-bytes"
+    assert parse_target("rows://edge/flowers").input_size is None  # the run's --size
+    k = parse_target("kserve:models/flowers/1?threads=3&python=/opt/peers/bin/python")
+    assert isinstance(k, PeerServerTarget) and (k.peer, k.threads, k.python, k.name) == (
+        "kserve",
+        3,
+        "/opt/peers/bin/python",
+        "kserve",
+    )
+    f = parse_target("fastapi:model.tflite")
+    assert isinstance(f, PeerServerTarget) and f.peer == "fastapi"
+    with pytest.raises(UsageError, match="codec"):
+        parse_target("rows://edge:1/flowers?codec=stdlib")
+    with pytest.raises(UsageError, match="names no model"):
+        parse_target("kserve:")
+
+
+def test_a_peer_without_its_packages_fails_to_open_with_one_line(tmp_path):
+    from deepclf.bench.peers.launch import PeerUnavailable
+
+    t = parse_target(f"kserve:{tmp_path}/model.tflite?python={tmp_path}/no-python")
+    with pytest.raises(PeerUnavailable, match=r"pip install '\.\[peers\]'"):
+        t.open()

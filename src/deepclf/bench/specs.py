@@ -12,6 +12,11 @@ Spec strings (``?name=...`` renames any target in reports):
 ``rest://HOST:PORT/MODEL?send=bytes``       TF Serving REST via ``deepclf.clients`` (``send=tensor|bytes``,
                                             ``codec=stdlib`` for hand-written httpx + stdlib json)
 ``grpc://HOST:PORT/MODEL?send=bytes``       TF Serving gRPC via ``deepclf.clients``
+``rows://HOST:PORT/MODEL?size=180``         TF Serving REST row format, each body encoded once and replayed
+                                            over ``http.client`` (``PeerTarget``: the peers' load generator;
+                                            ``send=bytes`` for our image-bytes signature)
+``kserve:VERSION_DIR_OR_FILE?threads=2``    KServe's ModelServer started on the fp32 ``.tflite``, measured as
+``fastapi:VERSION_DIR_OR_FILE``             ``rows://`` (``python=`` the peers' venv; ``deepclf.bench.peers``)
 ==========================================  ==============================================================
 
 Remote targets also take ``version=``, ``label=``, ``timeout=`` and ``metrics=URL`` (the server's Prometheus
@@ -36,7 +41,7 @@ from deepclf.variants import DEFAULT_VARIANT, VARIANT_NAMES, canonical_variant
 #: How targets send images: the float tensor, or the encoded image (JPEG/PNG bytes) for the bytes signature.
 SEND_MODES = ("tensor", "bytes")
 LOCAL_SCHEMES = ("keras", "savedmodel", "tflite", "litert-raw", "local")
-REMOTE_SCHEMES = ("rest", "grpc")
+REMOTE_SCHEMES = ("rest", "grpc", "rows")
 
 
 @dataclass
@@ -85,6 +90,9 @@ _KNOWN_OPTIONS = {
     "local": {"name", "send", "variant", "threads"},
     "rest": {"name", "send", "version", "label", "codec", "timeout", "metrics"},
     "grpc": {"name", "send", "version", "label", "timeout", "metrics"},
+    "rows": {"name", "send", "size", "timeout"},
+    "kserve": {"name", "threads", "python"},
+    "fastapi": {"name", "threads", "python"},
 }
 
 
@@ -148,14 +156,48 @@ def parse_target(spec: str, *, threads: int | None = None) -> Target:
             name=name or _default_name(ts.scheme, variant, n_threads, send),
         )
 
+    if ts.scheme in ("kserve", "fastapi"):
+        from deepclf.bench.peers.target import PeerServerTarget
+
+        if not ts.location:
+            raise UsageError(f"target spec {spec!r} names no model (expected {ts.scheme}:VERSION_DIR or a .tflite)")
+        return PeerServerTarget(
+            spec,
+            ts.scheme,
+            ts.location,
+            threads=_int_opt(spec, opts, "threads") or 2,
+            python=opts.get("python") or None,
+            name=name or ts.scheme,
+        )
+
     parsed = urllib.parse.urlsplit(f"{ts.scheme}:{ts.location}")
     model = parsed.path.strip("/")
     if not parsed.hostname or not model or "/" in model:
         raise UsageError(f"target spec {spec!r}: expected {ts.scheme}://HOST:PORT/MODEL (one model name)")
     try:
-        port = parsed.port or (8501 if ts.scheme == "rest" else 8500)
+        port = parsed.port or (8500 if ts.scheme == "grpc" else 8501)
     except ValueError:
         raise UsageError(f"target spec {spec!r}: bad port in {parsed.netloc!r}") from None
+    if ts.scheme == "rows":
+        from deepclf.bench.peers.target import PeerTarget
+
+        size = _int_opt(spec, opts, "size")
+        try:
+            row_timeout = float(opts.get("timeout", 30.0))
+        except ValueError:
+            raise UsageError(f"target spec {spec!r}: timeout must be a number, got {opts['timeout']!r}") from None
+        target = PeerTarget(
+            name or f"rows-{send}",
+            f"http://{parsed.hostname}:{port}",
+            model,
+            input_size=(size, size) if size else (0, 0),
+            timeout=row_timeout,
+            send=send,
+        )
+        target.spec = spec
+        if not size:
+            target.input_size = None  # the run's --size
+        return target
     codec = opts.get("codec", "deepclf") or "deepclf"
     if codec not in ("deepclf", "stdlib"):
         raise UsageError(f"target spec {spec!r}: codec must be 'deepclf' or 'stdlib', got {codec!r}")

@@ -105,3 +105,60 @@ class PeerTarget(RemoteTarget):
             "format": "remote",
             "client": "deepclf.protocol.rest row format, encoded once per image, http.client (keep-alive)",
         }
+
+
+class PeerServerTarget(PeerTarget):
+    """A peer server (``kind``: ``kserve`` or ``fastapi``) started on ``open()`` on a model's fp32 ``.tflite``,
+    measured like ``PeerTarget``, and stopped on ``close()``: what ``deepclf bench latency kserve:DIR`` runs.
+
+    ``path``: a converted version folder (its fp32 file and manifest) or a ``.tflite`` file. Opening raises
+    ``PeerUnavailable`` (one line: which packages, which Python) when the peer's packages are missing, which the
+    latency run reports as a failed target.
+    """
+
+    def __init__(
+        self,
+        spec: str,
+        kind: str,
+        path: str,
+        *,
+        threads: int = 2,
+        python: str | None = None,
+        name: str | None = None,
+        send: str = "tensor",
+    ) -> None:
+        super().__init__(name or kind, "http://127.0.0.1:0", "flowers", input_size=(0, 0), send=send)
+        self.spec, self.peer, self.path = spec, kind, path
+        self.threads, self.python = threads, python
+        self.input_size = None  # from the manifest once opened (else the run's default size)
+        self._stop: Any = None
+
+    def _open(self) -> None:
+        from pathlib import Path
+
+        from deepclf.bench.peers.launch import launch
+        from deepclf.manifest import Manifest
+        from deepclf.variants import TFLITE_FILES
+
+        p = Path(self.path)
+        model_file = p if p.suffix == ".tflite" else p / TFLITE_FILES["fp32"]
+        try:
+            h, w, _ = Manifest.load(p).input.shape
+            self.input_size = (h, w)
+        except Exception:  # noqa: BLE001 - a bare .tflite has no manifest: the run's --size decides
+            self.input_size = None
+        url, self._stop = launch(self.peer, model_file, self.model, self.threads, python=self.python)
+        host, _, port = url.removeprefix("http://").rstrip("/").rpartition(":")
+        self.host, self.port = host, int(port)
+        super()._open()
+
+    def _close(self) -> None:
+        try:
+            super()._close()
+        finally:
+            if self._stop is not None:
+                self._stop()
+                self._stop = None
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "peer": self.peer, "path": self.path, "threads": self.threads}
