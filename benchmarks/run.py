@@ -720,7 +720,7 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
             _md_table(["server", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"], rows),
             "",
             *[f"{line}  " for line in skipped],
-            f"![peers]({rel}/peers_concurrency.png)",
+            f"![peers]({rel}/peers_concurrency.png) ![peers latency distribution]({rel}/peers_distribution.png)",
             "",
         ]
     gr = reports.get("peers_goals")
