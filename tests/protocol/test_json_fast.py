@@ -146,3 +146,15 @@ def test_fast_path_takes_exactly_the_rectangular_bodies(value, spaces):
         return
     assert fast is not None
     np.testing.assert_array_equal(fast.inputs["x"], np.asarray(value, dtype=np.int32))
+
+
+def test_large_structure_patterns_are_not_kept():
+    """The expected bracket/comma pattern of a shape is cached only when small (a client sending many large
+    shapes must not make the server keep their patterns), and a large rectangular body still takes the fast path."""
+    json_fast._cached_structure.cache_clear()
+    small = orjson.dumps({"instances": np.zeros((2, 3), np.float32)}, option=orjson.OPT_SERIALIZE_NUMPY)
+    big = orjson.dumps({"instances": np.zeros((4, 300_000), np.float32)}, option=orjson.OPT_SERIALIZE_NUMPY)
+    for body in (small, big):
+        req = json_fast.fast_predict_request(body, {"x": "float32"}, None, _dtype_of)
+        assert req is not None and req.inputs["x"].size in (6, 1_200_000)
+    assert json_fast._cached_structure.cache_info().currsize == 1  # the small one only

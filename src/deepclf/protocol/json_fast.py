@@ -175,13 +175,25 @@ def _structure_length(shape: list[int]) -> int:
     return total
 
 
-@functools.lru_cache(maxsize=8)
-def _structure(shape: tuple[int, ...]) -> bytes:
+#: Patterns up to this size are kept (8 shapes at most): a 180x180x3 image's is ~160 KB. Larger ones are rebuilt
+#: per request, so a client sending many large shapes cannot make the server keep more than 8 MiB of them.
+_CACHED_STRUCTURE_MAX = 1 << 20
+
+
+def _build_structure(shape: tuple[int, ...]) -> bytes:
     """The brackets and commas of a rectangular tensor of ``shape``, in body order: (2, 3) -> ``[[,,],[,,]]``."""
     inner = b"[" + b"," * (shape[-1] - 1) + b"]"
     for n in reversed(shape[:-1]):
         inner = b"[" + b",".join([inner] * n) + b"]"
     return inner
+
+
+_cached_structure = functools.lru_cache(maxsize=8)(_build_structure)
+
+
+def _structure(shape: tuple[int, ...]) -> bytes:
+    small = _structure_length(list(shape)) <= _CACHED_STRUCTURE_MAX
+    return _cached_structure(shape) if small else _build_structure(shape)
 
 
 def structure(body: bytes) -> bytes:
