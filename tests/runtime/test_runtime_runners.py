@@ -132,7 +132,7 @@ def test_litert_runner_is_safe_from_many_threads(version_dir: Path, photos) -> N
         for t in threads:
             t.join()
         assert isinstance(r, LiteRTRunner)
-        assert 1 <= len(r._idle) <= len(threads)  # at most one set per call that ran at once
+        assert 1 <= len(r._pool.idle) <= len(threads)  # at most one set per call that ran at once
     assert not errors
     assert len(results) == 30
     for n, probs in results:
@@ -144,18 +144,18 @@ def _interpreters_after_calls_from_threads(r, call, threads: int = 3) -> int:
         t = threading.Thread(target=call)
         t.start()
         t.join()
-    return len(r._idle)
+    return len(r._pool.idle)
 
 
 def test_litert_runner_shares_its_interpreter_between_threads(version_dir: Path) -> None:
     """The interpreter built at load time answers the first call, from whichever thread (an edge server warms up
     in its loading thread and serves from its worker pool): sequential calls from new threads allocate nothing
-    new (the 180x180 CNN's interpreter is ~25 MB)."""
+    new (an interpreter of the 180x180 CNN is tens of MB: `benchmarks/micro.py interpreter-memory`)."""
     with load_runner(version_dir, num_threads=1) as r:
         assert isinstance(r, LiteRTRunner)
         x = np.zeros((1, *r.manifest.input.shape), np.float32)
         assert _interpreters_after_calls_from_threads(r, lambda: r.predict(x)) == 1
-        assert len(r._idle[0]) == 1  # one slot: batch size 1
+        assert len(r._pool.idle[0]) == 1  # one slot: batch size 1
 
 
 def test_generic_runner_shares_its_interpreter_between_threads(tmp_path: Path) -> None:

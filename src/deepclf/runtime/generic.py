@@ -17,9 +17,7 @@ tensors. Interpreters are not thread-safe, so a call takes one nobody else is us
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,7 @@ import numpy as np
 from deepclf.errors import InvalidInputError, ModelFormatError
 from deepclf.manifest import SIGNATURE_FLOAT
 from deepclf.runtime.base import SignatureSpec, TensorSpec, check_request
-from deepclf.runtime.litert import open_interpreter
+from deepclf.runtime.litert import InterpreterPool, open_interpreter
 
 #: The signature name a model without signature defs gets (TF Serving's default).
 DEFAULT_SIGNATURE = SIGNATURE_FLOAT
@@ -88,10 +86,6 @@ class GenericLiteRTRunner:
         self.format = "tflite-generic"
         self.num_threads = num_threads
         self._content = path.read_bytes()  # one copy shared by every interpreter
-        #: Interpreters (as {signature: callable}) not in use by any call; the one built below is the first.
-        self._idle: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._closed = False
         # Load once now: a broken file fails at load time, and the signatures are known before the first request.
         interpreter = self._new_interpreter()
         self.signatures: dict[str, SignatureSpec] = {}
@@ -113,7 +107,8 @@ class GenericLiteRTRunner:
             )
         if not self.signatures:
             raise ModelFormatError(f"{path}: the model has no signatures and no input tensors")
-        self._idle.append(self._calls(interpreter))
+        # Interpreters lent as {signature: callable}; the one built above is the first.
+        self._pool = InterpreterPool(lambda: self._calls(self._new_interpreter()), path, first=self._calls(interpreter))
 
     def _new_interpreter(self) -> Any:
         return open_interpreter(self._content, self.path, num_threads=self.num_threads, allocate=True)
@@ -124,27 +119,11 @@ class GenericLiteRTRunner:
             return {key: interpreter.get_signature_runner(key) for key in self.signatures}
         return {DEFAULT_SIGNATURE: _Plain(interpreter)}
 
-    @contextmanager
-    def _interpreter(self) -> Iterator[dict[str, Any]]:
-        """An interpreter for this call alone (an idle one, or a new one), put back afterwards."""
-        with self._lock:
-            if self._closed:
-                raise ModelFormatError(f"{self.path}: runner is closed")
-            calls = self._idle.pop() if self._idle else None
-        if calls is None:
-            calls = self._calls(self._new_interpreter())
-        try:
-            yield calls
-        finally:
-            with self._lock:
-                if not self._closed:
-                    self._idle.append(calls)
-
     def run(self, inputs: Mapping[str, Any], signature: str = DEFAULT_SIGNATURE) -> dict[str, np.ndarray]:
         """Run ``signature`` on named inputs (exact dtypes, shapes that fit the signature); outputs by name."""
         spec = check_request(self.signatures, signature, inputs, self.path.parent.parent.name or self.path.name)
         feed = {name: self._check(spec.inputs[name], inputs[name]) for name in spec.inputs}
-        with self._interpreter() as calls:
+        with self._pool.lend() as calls:
             out = calls[signature](**feed)
             # The interpreter reuses its output buffers on the next call: hand out copies, before it is put back.
             return {name: np.array(out[name], copy=True) for name in spec.outputs if name in out}
@@ -168,9 +147,7 @@ class GenericLiteRTRunner:
 
     def close(self) -> None:
         """Refuse new work and drop the idle interpreters; those of calls still running go when they return."""
-        with self._lock:
-            self._closed = True
-            self._idle.clear()
+        self._pool.close()
 
     def __enter__(self) -> GenericLiteRTRunner:
         return self

@@ -6,11 +6,11 @@ mapped from ``classes`` with the manifest here). ``predict_image_bytes`` decodes
 
 Why it is built the way it is:
 
-* A TFLite interpreter is not thread-safe, so a call takes a set of interpreters nobody else is using from the
-  runner's idle list and puts it back when done: there are as many sets as calls ever ran at once (the edge
+* A TFLite interpreter is not thread-safe, so a call borrows a set of interpreters nobody else is using
+  (``InterpreterPool``) and gives it back when done: there are as many sets as calls ever ran at once (the edge
   server's inference threads), whichever threads make them. The set built at load time (to check the file) is
-  the first one used, so warm-up at load and the first request share one interpreter instead of allocating two
-  (the 180x180 CNN: ~25 MB each).
+  the first one lent, so warm-up at load and the first request share one interpreter instead of allocating two
+  (its size: ``python benchmarks/micro.py interpreter-memory model.tflite``, below).
 * Memory is bounded whatever the request's batch size: interpreters exist only for a fixed set of batch sizes
   (``invoke_sizes``, by default just 1), each allocated once per set, and a batch of N rows runs as chunks of
   those sizes. An interpreter grows with its batch size (the 180x180 CNN: +40 MB at batch 1, +61 at 8, +132 at
@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -67,6 +67,48 @@ def open_interpreter(
     return interpreter
 
 
+_T = TypeVar("_T")
+
+
+class InterpreterPool(Generic[_T]):
+    """Interpreters (or sets of them) lent to one call at a time, whichever thread makes it: interpreters are not
+    thread-safe. An idle one is taken, or ``make()`` builds a new one, and it goes back when the call is done, so
+    there are as many as calls ever ran at once. ``first``: one built already (at load time, to check the file),
+    which the first call gets::
+
+        pool = InterpreterPool(lambda: open_interpreter(content, path), "model.tflite")
+        with pool.lend() as interpreter:
+            ...
+    """
+
+    def __init__(self, make: Callable[[], _T], what: str | os.PathLike[str], first: _T | None = None) -> None:
+        self._make, self._what = make, what
+        self.idle: list[_T] = [] if first is None else [first]
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextmanager
+    def lend(self) -> Iterator[_T]:
+        with self._lock:
+            if self._closed:
+                raise ModelFormatError(f"{self._what}: runner is closed")
+            item = self.idle.pop() if self.idle else None
+        if item is None:
+            item = self._make()
+        try:
+            yield item
+        finally:
+            with self._lock:
+                if not self._closed:
+                    self.idle.append(item)
+
+    def close(self) -> None:
+        """Refuse new calls and drop the idle interpreters; those lent now go when their calls return."""
+        with self._lock:
+            self._closed = True
+            self.idle.clear()
+
+
 def variant_of(path: str | os.PathLike[str], manifest: Manifest | None = None) -> str:
     """The variant name (fp32, fp16, dynamic, int8) of a .tflite file, from the manifest or its file name."""
     name = Path(path).name
@@ -82,8 +124,8 @@ class _Slot:
 
     The models ``deepclf convert`` writes have one signature, on the interpreter's main subgraph; those are fed
     through the interpreter itself (set, invoke, get: what a bare ``ai_edge_litert`` loop does), allocated once
-    for ``batch``. The signature runner would resize and re-allocate on every call (~5% of a 180x180 CNN's
-    inference). Anything else goes through the signature runner.
+    for ``batch``; the signature runner would resize and re-allocate on every call. Anything else goes through
+    the signature runner.
     """
 
     def __init__(self, interpreter: Any, batch: int) -> None:
@@ -150,14 +192,10 @@ class LiteRTRunner(Runner):
             raise ModelFormatError(f"invoke_sizes must be positive batch sizes, got {list(invoke_sizes)}")
         self.invoke_sizes = sizes if sizes[0] == 1 else (1, *sizes)  # 1 always: any N splits without padding
         self._content = path.read_bytes()  # one copy shared by every interpreter
-        #: Interpreter sets (batch size -> slot) not in use by any call; see the module docstring.
-        self._idle: list[dict[int, _Slot]] = []
-        self._lock = threading.Lock()
-        self._closed = False
         # Load once now so that a broken file or a missing signature fails at load time, not at the first request;
-        # that interpreter becomes the first idle set.
+        # that interpreter starts the first set (batch size -> slot) the pool lends.
         slot = self._new_slot(1)
-        self._idle.append({1: slot})
+        self._pool: InterpreterPool[dict[int, _Slot]] = InterpreterPool(dict, path, first={1: slot})
         self._input_dtype = np.dtype(slot.input["dtype"])
         self.input_dtype = self._input_dtype.name
         self.input_quantization = _quant(slot.input)
@@ -184,20 +222,6 @@ class LiteRTRunner(Runner):
             )
         return _Slot(interpreter, batch)
 
-    @contextmanager
-    def _interpreters(self) -> Iterator[dict[int, _Slot]]:
-        """An interpreter set for this call alone (an idle one, or a new empty one), put back afterwards."""
-        with self._lock:
-            if self._closed:
-                raise ModelFormatError(f"{self.path}: runner is closed")
-            slots = self._idle.pop() if self._idle else {}
-        try:
-            yield slots
-        finally:
-            with self._lock:
-                if not self._closed:
-                    self._idle.append(slots)
-
     def _slot(self, slots: dict[int, _Slot], batch: int) -> _Slot:
         slot = slots.get(batch)
         if slot is None:  # only ever one of self.invoke_sizes: a set is bounded by construction
@@ -214,7 +238,7 @@ class LiteRTRunner(Runner):
 
     def _forward(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sizes = self.chunks(images.shape[0])
-        with self._interpreters() as slots:
+        with self._pool.lend() as slots:
             if len(sizes) == 1:
                 return self._invoke(slots, images)
             parts, start = [], 0
@@ -252,7 +276,4 @@ class LiteRTRunner(Runner):
         return ((y.astype(np.float32) - np.float32(zero)) * np.float32(scale)).astype(np.float32)
 
     def close(self) -> None:
-        # Refuse new work and drop the idle interpreters; those of calls still running go when they return.
-        with self._lock:
-            self._closed = True
-            self._idle.clear()
+        self._pool.close()
