@@ -24,8 +24,6 @@ import collections
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +32,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(REPO / "src"))  # run from a checkout without installing
+
+from deepclf.bench.process import free_port, model_available, serve_command, stop_process
+from deepclf.manifest import Manifest
 
 PATHS = ("rest-rows", "rest-b64", "grpc-tensor", "grpc-bytes")
 
@@ -69,17 +71,11 @@ def py_spy() -> str:
     return shutil.which("py-spy") or (str(beside) if beside.is_file() else "")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 _DRIVER = r"""
 import base64, json, sys, time, http.client
-kind, rest_port, grpc_port, model, seconds, image_path = sys.argv[1:7]
+kind, rest_port, grpc_port, model, seconds, image_path, height, width = sys.argv[1:9]
 import numpy as np
-x = np.random.default_rng(0).uniform(0, 255, (1, 180, 180, 3)).astype(np.float32)
+x = np.random.default_rng(0).uniform(0, 255, (1, int(height), int(width), 3)).astype(np.float32)
 photo = open(image_path, "rb").read()
 end = time.perf_counter() + float(seconds)
 n = 0
@@ -114,22 +110,13 @@ print(n)
 
 
 def _wait_available(rest_port: int, model: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    import http.client
-
     end = time.monotonic() + timeout
-    while time.monotonic() < end:
+    while not model_available(rest_port, model):
         if proc.poll() is not None:
             raise SystemExit(f"deepclf serve exited ({proc.returncode}) before the model was AVAILABLE")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", rest_port, timeout=2)
-            conn.request("GET", f"/v1/models/{model}")
-            r = conn.getresponse()
-            if r.status == 200 and b"AVAILABLE" in r.read():
-                return
-        except OSError:
-            pass
+        if time.monotonic() > end:
+            raise SystemExit(f"model {model!r} not AVAILABLE after {timeout:.0f} s")
         time.sleep(0.2)
-    raise SystemExit(f"model {model!r} not AVAILABLE after {timeout:.0f} s")
 
 
 def summarize(collapsed: Path) -> tuple[int, list[tuple[str, float]]]:
@@ -152,23 +139,17 @@ def summarize(collapsed: Path) -> tuple[int, list[tuple[str, float]]]:
 
 def profile_path(kind: str, version: Path, seconds: float, out: Path, image: Path, rate: int) -> str:
     model = version.parent.name
+    size = Manifest.load(version).input.shape[:2]
     rest_port, grpc_port = free_port(), free_port()
-    serve = [
-        sys.executable,
-        "-m",
-        "deepclf.cli",
-        "serve",
-        f"--model_name={model}",
-        f"--model_base_path={version.parent}",
-    ]
-    serve += [f"--port={grpc_port}", f"--rest_api_port={rest_port}"]
+    serve = serve_command(model, version.parent, grpc_port, rest_port)
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     with open(out / f"{kind}.serve.log", "w") as log:
         proc = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         _wait_available(rest_port, model, proc)
         driver = subprocess.Popen(
-            [sys.executable, "-c", _DRIVER, kind, str(rest_port), str(grpc_port), model, str(seconds + 3), str(image)],
+            [sys.executable, "-c", _DRIVER, kind, str(rest_port), str(grpc_port), model, str(seconds + 3), str(image)]
+            + [str(d) for d in size],
             stdout=subprocess.PIPE,
             text=True,
             env=env,
@@ -179,11 +160,7 @@ def profile_path(kind: str, version: Path, seconds: float, out: Path, image: Pat
         subprocess.run([*spy, "-o", str(raw)], check=True, capture_output=True)
         requests = int(driver.communicate(timeout=seconds + 60)[0].strip() or 0)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=30.0)
     busy, rows = summarize(raw)
     lines = [
         f"#### {kind}: {requests / (seconds + 3):.0f} req/s under the sampler, {busy} busy samples",
@@ -211,7 +188,6 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     image = Path(args.image) if args.image else out / "sample.jpg"
     if not args.image:
-        sys.path.insert(0, str(REPO / "src"))
         from deepclf.bench.latency import sample_images
 
         image.write_bytes(sample_images(None, n=1)[0])

@@ -50,7 +50,6 @@ import contextlib
 import datetime as _dt
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -68,6 +67,7 @@ from deepclf.bench.parity import ParityImages, ParityReport, run_parity
 from deepclf.bench.peers import PEERS, PeerUnavailable, goals, launch, peer_python
 from deepclf.bench.peers.target import PeerTarget
 from deepclf.bench.plots import latency_plots
+from deepclf.bench.process import free_port, log_tail, serve_command, stop_process
 from deepclf.bench.report import fmt, human_bytes
 from deepclf.bench.server_footprint import measure_server_footprint
 from deepclf.clients import NO_RETRIES, RestClient
@@ -161,12 +161,6 @@ def ensure_models(args: argparse.Namespace, data: Path | None) -> dict[str, tupl
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def batching_parameters_text(params: dict[str, Any]) -> str:
     """``BATCHING_PARAMETERS`` as TF Serving's text proto (wrapped scalars; ``allowed_batch_sizes`` repeated)."""
     lines = []
@@ -195,20 +189,7 @@ def edge_server(
     compares default configurations).
     """
     grpc_port, rest_port = free_port(), free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "deepclf.cli",
-        "serve",
-        "--model_name",
-        model,
-        "--model_base_path",
-        str(base),
-        "--port",
-        str(grpc_port),
-        "--rest_api_port",
-        str(rest_port),
-    ]
+    cmd = serve_command(model, base, grpc_port, rest_port)
     if not access_log:
         cmd.append("--no_access_log")  # one JSON line per request would be benchmarked too
     params_file = HERE / f".batching-{rest_port}.pbtxt"
@@ -234,7 +215,7 @@ def edge_server(
         with RestClient(f"http://{info['rest']}", timeout=2.0, retry=NO_RETRIES) as probe:
             while True:
                 if proc.poll() is not None:
-                    info["error"] = f"server exited with status {proc.returncode}: {_tail(logf.name)}"
+                    info["error"] = f"server exited with status {proc.returncode}: {log_tail(logf.name)}"
                     break
                 try:
                     probe.wait_until_available(model, timeout=1.0, poll_interval=0.25)
@@ -242,7 +223,7 @@ def edge_server(
                 except ClientTimeoutError:  # not up yet: check that the process still lives, then ask again
                     pass
                 if time.monotonic() > deadline:
-                    info["error"] = f"server not AVAILABLE after {timeout:.0f} s: {_tail(logf.name)}"
+                    info["error"] = f"server not AVAILABLE after {timeout:.0f} s: {log_tail(logf.name)}"
                     break
         if info["error"]:
             log(f"edge server unavailable ({info['error'][:300]}); served targets will be reported as failed")
@@ -250,25 +231,12 @@ def edge_server(
             log(f"edge server up: gRPC {info['grpc']}, REST {info['rest']}")
         yield info
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
         logf.close()
         with contextlib.suppress(OSError):
             os.unlink(logf.name)
         with contextlib.suppress(OSError):
             params_file.unlink()
-
-
-def _tail(path: str, n: int = 600) -> str:
-    try:
-        return Path(path).read_text(errors="replace")[-n:].strip().replace("\n", " | ")
-    except OSError:
-        return "(no log)"
 
 
 def run_suites(

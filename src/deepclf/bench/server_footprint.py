@@ -18,12 +18,8 @@ there is no ``/proc``). No TensorFlow here.
 from __future__ import annotations
 
 import contextlib
-import http.client
-import json
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +30,8 @@ from typing import Any
 import numpy as np
 
 from deepclf.bench.peers.goals import NO_LOAD, SERVER, Key
+from deepclf.bench.process import free_port, log_tail, model_available, serve_command, stop_process
+from deepclf.serving.measure import proc_status_bytes
 
 #: The request kinds of the mix, in the order they are cycled through.
 MIX = ("rest_tensor", "rest_bytes", "grpc_tensor", "grpc_bytes", "metadata_status")
@@ -70,44 +68,8 @@ class ServerFootprint:
 
 def proc_status_mb(pid: int, field_name: str = "VmRSS") -> float | None:
     """``field_name`` (``VmRSS``, ``VmHWM``...) of ``/proc/<pid>/status`` in MB (10^6 bytes); ``None`` without /proc."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith(field_name + ":"):  # "VmRSS:    123456 kB" (kB are KiB)
-                    return int(line.split()[1]) * 1024 / MB
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _available(rest_port: int, model: str) -> bool:
-    """One ``GET /v1/models/<model>``: True when a version is AVAILABLE (False while nothing listens yet)."""
-    conn = http.client.HTTPConnection("127.0.0.1", rest_port, timeout=1.0)
-    try:
-        conn.request("GET", f"/v1/models/{model}")
-        resp = conn.getresponse()
-        body = resp.read()
-        if resp.status != 200:
-            return False
-        versions = json.loads(body).get("model_version_status", [])
-        return any(v.get("state") == "AVAILABLE" for v in versions)
-    except (OSError, http.client.HTTPException, ValueError):
-        return False
-    finally:
-        conn.close()
-
-
-def _tail(path: Path, n: int = 600) -> str:
-    try:
-        return path.read_text(errors="replace")[-n:].strip().replace("\n", " | ")
-    except OSError:
-        return "(no log)"
+    found = proc_status_bytes(pid, field_name)
+    return None if found is None else found / MB
 
 
 def _request_mix(rest: str, grpc: str, model: str, image: bytes) -> tuple[list[Callable[[], Any]], Callable[[], None]]:
@@ -170,22 +132,8 @@ def measure_server_footprint(
         from deepclf.bench.latency import sample_images
 
         image = sample_images(n=1)[0]
-    grpc_port, rest_port = _free_port(), _free_port()
-    cmd = [
-        python or sys.executable,
-        "-m",
-        "deepclf.cli",
-        "serve",
-        "--model_name",
-        model,
-        "--model_base_path",
-        str(base_path),
-        "--port",
-        str(grpc_port),
-        "--rest_api_port",
-        str(rest_port),
-        *extra_args,
-    ]
+    grpc_port, rest_port = free_port(), free_port()
+    cmd = serve_command(model, base_path, grpc_port, rest_port, *extra_args, python=python)
     src = str(Path(__file__).resolve().parents[2])  # the checkout's src/, as benchmarks/run.py runs from it
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
     shown = ["deepclf", *cmd[3:]]
@@ -200,13 +148,7 @@ def measure_server_footprint(
                     proc, t0, shown, rest_port, grpc_port, model, image, requests, timeout, poll_interval, log_path
                 )
             finally:
-                if proc.poll() is None:
-                    proc.terminate()
-                    try:
-                        proc.wait(timeout=15)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
+                stop_process(proc)
 
 
 def _measure(
@@ -223,11 +165,11 @@ def _measure(
     log_path: Path,
 ) -> ServerFootprint:
     deadline = t0 + timeout
-    while not _available(rest_port, model):
+    while not model_available(rest_port, model):
         if proc.poll() is not None:
-            return ServerFootprint(shown, error=f"server exited with status {proc.returncode}: {_tail(log_path)}")
+            return ServerFootprint(shown, error=f"server exited with status {proc.returncode}: {log_tail(log_path)}")
         if time.perf_counter() > deadline:
-            return ServerFootprint(shown, error=f"not AVAILABLE after {timeout:.0f} s: {_tail(log_path)}")
+            return ServerFootprint(shown, error=f"not AVAILABLE after {timeout:.0f} s: {log_tail(log_path)}")
         time.sleep(poll_interval)
     start_s = time.perf_counter() - t0
     rss_available = proc_status_mb(proc.pid)

@@ -27,15 +27,23 @@ from deepclf.variants import VARIANT_NAMES
 ADDRESS = re.compile(r"REST on (http://\S+);")
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of process ``pid`` in bytes: ``VmRSS`` from ``/proc/PID/status`` on Linux, else psutil."""
+def proc_status_bytes(pid: int, field_name: str = "VmRSS") -> int | None:
+    """A memory field of ``/proc/PID/status`` (``VmRSS``, ``VmHWM``, ...) in bytes; ``None`` without /proc."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as f:
             for line in f:
-                if line.startswith("VmRSS:"):  # "VmRSS:    123456 kB"
+                if line.startswith(field_name + ":"):  # "VmRSS:    123456 kB" (kB are KiB)
                     return int(line.split()[1]) * 1024
-    except FileNotFoundError:
-        pass
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of process ``pid`` in bytes: ``VmRSS`` from ``/proc/PID/status`` on Linux, else psutil."""
+    found = proc_status_bytes(pid)
+    if found is not None:
+        return found
     try:
         import psutil  # only where /proc is missing (macOS, Windows)
     except ImportError as exc:

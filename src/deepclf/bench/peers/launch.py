@@ -20,8 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +28,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+from deepclf.bench.process import free_port, log_tail, stop_process
 
 #: Peer kinds and the modules each needs in the peer's Python (LiteRT and numpy for the model itself).
 PEERS: dict[str, tuple[str, ...]] = {
@@ -78,12 +78,6 @@ def skip_reason(kind: str, python: str | os.PathLike[str] | None = None) -> str 
     return (
         f"peer {kind} skipped: `pip install '.[peers]'` ({', '.join(missing)} not installed in {peer_python(python)})"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _ready(url: str, name: str) -> bool:
@@ -137,13 +131,7 @@ def launch(
     url = f"http://127.0.0.1:{port}"
 
     def stop() -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # both servers shut down gracefully on SIGTERM
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, timeout=20.0)  # both servers shut down gracefully on SIGTERM
         log.close()
         if own_log:
             with contextlib.suppress(OSError):
@@ -153,7 +141,7 @@ def launch(
     while not _ready(url, name):
         if proc.poll() is not None or time.monotonic() > deadline:
             why = f"exited with status {proc.returncode}" if proc.poll() is not None else f"not ready in {timeout:g} s"
-            tail = log_path.read_text(errors="replace")[-800:].strip().replace("\n", " | ")
+            tail = log_tail(log_path, 800)
             stop()
             raise RuntimeError(f"peer {kind} {why}: {tail}")
         time.sleep(0.2)
