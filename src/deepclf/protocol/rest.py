@@ -258,12 +258,10 @@ def decode_predict_request(
     """
     if budget is not None:
         _check_value_count(body, budget)  # first: nothing below allocates for a body over the value limit
-    fast_path = signature_inputs is not None and isinstance(body, bytes) and json_fast.available()
-    marks = json_fast.structure(body) if fast_path and isinstance(body, bytes) else None
     if callable(signature_inputs) and not isinstance(signature_inputs, Mapping):
         signature_inputs = _once(signature_inputs)  # the fast path and the general one ask it once in all
-    if marks is not None and signature_inputs is not None and isinstance(body, bytes):
-        fast = json_fast.fast_predict_request(body, signature_inputs, budget, _dtype_of, marks=marks)
+    if signature_inputs is not None and isinstance(body, bytes):
+        fast = json_fast.fast_predict_request(body, signature_inputs, budget, _dtype_of)
         if fast is not None:
             return cast("RestRequest", fast)
     doc = _load_object(body)
