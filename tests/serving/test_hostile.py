@@ -25,14 +25,10 @@ import functools
 import gzip
 import io
 import json
-import os
 import re
-import signal
 import socket
 import struct
 import subprocess
-import sys
-import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -50,10 +46,6 @@ from PIL import Image
 from deepclf import protocol as P
 from deepclf.protocol.messages import ClassificationRequest, MultiInferenceRequest, RegressionRequest
 from deepclf.protocol.rpc import CLASSIFY, MULTI_INFERENCE, REGRESS
-
-DRIVER = Path(__file__).with_name("serve_driver.py")
-REPO = Path(__file__).resolve().parents[2]
-ADDRESS = re.compile(r"gRPC on (\S+), REST on (http://\S+);")
 
 CALL_TIMEOUT = 20.0  # seconds, on every call; the duration is asserted too
 MAX_RSS_GROWTH_KB = 64 * 1024
@@ -127,42 +119,20 @@ def _warm_up(srv: Server) -> None:
 def server(models_root: Path, tmp_path_factory: pytest.TempPathFactory):
     """``deepclf serve`` as a child process, default admission limits; stderr (the access log) goes to a file so
     the pipe never fills up."""
-    logs = tmp_path_factory.mktemp("hostile")
-    stderr_path = logs / "serve.stderr"
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    from tests.serving.child_server import child_server
+
+    stderr_path = tmp_path_factory.mktemp("hostile") / "serve.stderr"
     args = ["--model_config_file", str(_write_config(models_root)), "--port", "0", "--rest_api_port", "0"]
-    with open(stderr_path, "w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, str(DRIVER), "--", *args], stdout=subprocess.PIPE, stderr=err, text=True, env=env
-        )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()  # the addresses, once every model is AVAILABLE
-    m = ADDRESS.search(line)
-    if not m:
-        proc.kill()
-        proc.wait(30)
-        raise AssertionError(f"server did not start: {line!r}\n{stderr_path.read_text()[-3000:]}")
-    drain = threading.Thread(target=proc.stdout.read, daemon=True)  # keep stdout from ever blocking the server
-    drain.start()
-    channel = grpc.insecure_channel(m.group(1), options=GRPC_OPTIONS)
-    srv = Server(proc, m.group(1), m.group(2), channel, requests.Session(), stderr_path)
-    try:
-        _warm_up(srv)
-        srv.baseline_kb = srv.vm_hwm_kb()
-        yield srv
-    finally:
-        channel.close()
-        srv.http.close()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(30)
-        tail = stderr_path.read_text(errors="replace")
-        assert "Traceback" not in tail, tail[-3000:]
-        assert proc.returncode == 0 and "blocked imports: []" in tail, tail[-3000:]  # clean exit, no TensorFlow
+    with child_server(args, stderr_path) as (proc, grpc_target, rest_url):
+        channel = grpc.insecure_channel(grpc_target, options=GRPC_OPTIONS)
+        srv = Server(proc, grpc_target, rest_url, channel, requests.Session(), stderr_path)
+        try:
+            _warm_up(srv)
+            srv.baseline_kb = srv.vm_hwm_kb()
+            yield srv
+        finally:
+            channel.close()
+            srv.http.close()
 
 
 # -------------------------------------------------------------------------------------------- payloads

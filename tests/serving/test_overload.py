@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
 import threading
@@ -229,11 +227,6 @@ def _child(phase: str, srv: Any, timeout: float) -> Any:
 # --------------------------------------------------------------------------------------------------- the test
 
 
-DRIVER = Path(__file__).with_name("serve_driver.py")
-REPO = Path(__file__).resolve().parents[2]
-ADDRESS = re.compile(r"gRPC on (\S+), REST on (http://\S+);")
-
-
 @dataclass
 class ServerProcess:
     """``deepclf serve`` as a child process (what a user runs), read through its Prometheus metrics."""
@@ -259,33 +252,13 @@ class ServerProcess:
 def overload_server(models_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """flowers fp32, ``--threads=2``, every other flag at its default (no access log: thousands of lines would
     measure the log, not the server), TensorFlow blocked (serve_driver.py)."""
+    from tests.serving.child_server import child_server
+
     stderr_path = tmp_path_factory.mktemp("overload") / "serve.stderr"
     args = ["--model_name=flowers", f"--model_base_path={models_root / 'flowers'}", "--threads=2"]
     args += ["--port=0", "--rest_api_port=0", "--no_access_log"]
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    with open(stderr_path, "w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, str(DRIVER), "--", *args], stdout=subprocess.PIPE, stderr=err, text=True, env=env
-        )
-    assert proc.stdout is not None
-    m = ADDRESS.search(proc.stdout.readline())
-    if not m:
-        proc.kill()
-        proc.wait(30)
-        raise AssertionError(f"server did not start\n{stderr_path.read_text()[-3000:]}")
-    threading.Thread(target=proc.stdout.read, daemon=True).start()
-    try:
-        yield ServerProcess(proc, m.group(1), m.group(2))
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(30)
-        tail = stderr_path.read_text(errors="replace")
-        assert "Traceback" not in tail, tail[-3000:]
-        assert proc.returncode == 0 and "blocked imports: []" in tail, tail[-3000:]
+    with child_server(args, stderr_path) as (proc, grpc_target, rest_url):
+        yield ServerProcess(proc, grpc_target, rest_url)
 
 
 def test_overload_sheds_fast_and_keeps_latency_bounded(overload_server):
