@@ -190,13 +190,11 @@ def parse_target(spec: str, *, threads: int | None = None) -> Target:
             name or f"rows-{send}",
             f"http://{parsed.hostname}:{port}",
             model,
-            input_size=(size, size) if size else (0, 0),
+            input_size=(size, size) if size else None,
             timeout=row_timeout,
             send=send,
         )
         target.spec = spec
-        if not size:
-            target.input_size = None  # the run's --size
         return target
     codec = opts.get("codec", "deepclf") or "deepclf"
     if codec not in ("deepclf", "stdlib"):

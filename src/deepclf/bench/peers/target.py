@@ -60,7 +60,8 @@ class RowRestClient:
 
 
 class PeerTarget(RemoteTarget):
-    """A REST row-format endpoint at ``url`` serving ``model``, with a known ``input_size`` (height, width).
+    """A REST row-format endpoint at ``url`` serving ``model``, with a known ``input_size`` (height, width; ``None``:
+    the latency run's size).
     ``send="bytes"``: the encoded images to the image-bytes signature (our server only; the peers have none)."""
 
     def __init__(
@@ -69,7 +70,7 @@ class PeerTarget(RemoteTarget):
         url: str,
         model: str,
         *,
-        input_size: tuple[int, int],
+        input_size: tuple[int, int] | None,
         timeout: float = 30.0,
         send: str = "tensor",
     ) -> None:
@@ -127,10 +128,10 @@ class PeerServerTarget(PeerTarget):
         name: str | None = None,
         send: str = "tensor",
     ) -> None:
-        super().__init__(name or kind, "http://127.0.0.1:0", "flowers", input_size=(0, 0), send=send)
+        # The port is known once launched, the input size once the manifest is read (else the run's size).
+        super().__init__(name or kind, "http://127.0.0.1:0", "flowers", input_size=None, send=send)
         self.spec, self.peer, self.path = spec, kind, path
         self.threads, self.python = threads, python
-        self.input_size = None  # from the manifest once opened (else the run's default size)
         self._stop: Any = None
 
     def _open(self) -> None:
