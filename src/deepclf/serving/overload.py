@@ -73,13 +73,19 @@ class InFlightLimit:
     def try_enter(self) -> bool:
         with self._lock:
             if self.in_flight >= self.limit:
-                self.shed += 1
-                self._maybe_log()
+                self._count_shed()
                 return False
             self.in_flight += 1
             return True
 
-    def _maybe_log(self) -> None:
+    def refuse(self) -> None:
+        """Count one call refused before it could ask for a slot (REST sheds before reading the body)."""
+        with self._lock:
+            self._count_shed()
+
+    def _count_shed(self) -> None:
+        # With the lock held: one more refusal, and the count logged once every SHED_LOG_PERIOD seconds.
+        self.shed += 1
         now = time.monotonic()
         if now - self._logged_at >= SHED_LOG_PERIOD:
             log.warning(

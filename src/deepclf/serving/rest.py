@@ -59,6 +59,8 @@ from deepclf.serving.metrics import CONTENT_TYPE, ServerMetrics
 from deepclf.serving.overload import RETRY_AFTER_SECONDS
 
 JSON = "application/json"
+#: The POST verbs that run inference: gated by ``ShedFirst``, everything else is refused as malformed.
+_INFERENCE_VERBS = frozenset({"predict", "classify", "regress"})
 _SPEC = r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
 POST_RE = re.compile(_SPEC + r":(?P<verb>[A-Za-z]+)")
 GET_RE = re.compile(_SPEC + r"(?P<metadata>/metadata)?")
@@ -241,7 +243,7 @@ def create_app(
 
     async def predict(request: Request, m: re.Match[str], info: CallInfo) -> Response:
         verb = m["verb"].lower()
-        if verb not in ("predict", "classify", "regress"):
+        if verb not in _INFERENCE_VERBS:
             raise P.InvalidInput(f"Malformed request: POST {request.url.path} (expected :predict, :classify, :regress)")
         if timeout_s is not None:
             info.deadline = time.monotonic() + timeout_s
@@ -383,9 +385,6 @@ def create_app(
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, middleware=middleware)
 
 
-_INFERENCE_VERBS = frozenset({"predict", "classify", "regress"})
-
-
 class ShedFirst:
     """ASGI middleware: an inference POST takes an in-flight slot before anything else happens, or is answered
     503 + ``Retry-After`` at once, before routing, before its body is read and without an access-log line (a line
@@ -416,7 +415,7 @@ class ShedFirst:
             await self.app(scope, receive, send)
             return
         if self.gate.in_flight >= self.gate.limit or self.reading >= self.gate.limit:
-            self.gate.shed += 1
+            self.gate.refuse()
             self.metrics.observe_shed("rest", verb)
             await send({"type": "http.response.start", "status": 503, "headers": self._headers})
             await send({"type": "http.response.body", "body": self._body})
