@@ -295,8 +295,7 @@ class ServingCore:
     def rest_predict(self, served: ServedVersion, body: bytes, info: CallInfo) -> bytes:
         """A REST predict answered in the calling (pool) thread: decode, run, encode; no batcher. Refuses to
         start once ``info.deadline`` has passed (the request waited in the pool's queue that long)."""
-        if info.deadline is not None and time.monotonic() > info.deadline:
-            raise P.DeadlineExceeded("Deadline Exceeded: the request waited in the queue past its deadline")
+        _refuse_if_past(info.deadline)
         key, req = self.decode_rest(served, body, info)
         outputs = served.runner.run(req.inputs, key)
         return R.encode_predict_response(outputs, req.format)
@@ -555,12 +554,17 @@ class ServingCore:
         return self.status(name, version, label, info)
 
 
+def _refuse_if_past(deadline: float | None) -> None:
+    """DEADLINE_EXCEEDED once ``deadline`` (``time.monotonic()``) has passed: the work waited in a queue that long."""
+    if deadline is not None and time.monotonic() > deadline:
+        raise P.DeadlineExceeded("Deadline Exceeded: the request waited in the queue past its deadline")
+
+
 def _before_deadline(run: Callable[..., Outputs], deadline: float) -> Callable[..., Outputs]:
     """``run``, refusing to start once ``deadline`` has passed (the request waited in a queue that long)."""
 
     def guarded(inputs: Mapping[str, np.ndarray], signature: str) -> Outputs:
-        if time.monotonic() > deadline:
-            raise P.DeadlineExceeded("Deadline Exceeded: the request waited in the queue past its deadline")
+        _refuse_if_past(deadline)
         return run(inputs, signature)
 
     return guarded
