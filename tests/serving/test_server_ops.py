@@ -353,10 +353,21 @@ def test_savedmodel_format_serves_the_same_model(models_root, photos):
     np.testing.assert_allclose(answers["savedmodel"]["probabilities"], answers["fp32"]["probabilities"], atol=1e-4)
 
 
-def test_rest_listener_is_a_tcp_socket_so_connections_get_nodelay(server):
-    # asyncio sets TCP_NODELAY only on accepted sockets whose proto is IPPROTO_TCP (inherited from the listener);
-    # a listener made with proto 0 made every small REST answer wait ~40 ms for the client's delayed ACK.
+def test_rest_connections_get_nodelay(server):
+    # Without TCP_NODELAY every small REST answer waits ~40 ms for the client's delayed ACK. asyncio sets it only
+    # on accepted sockets whose proto is IPPROTO_TCP (inherited from the listener, which _bind makes so); uvloop
+    # sets it on every TCP connection. Checked on the server's side of a live kept-alive connection.
     import socket
+    import time
 
-    (listener,) = [s for srv in server._uvicorn.servers for s in srv.sockets]
-    assert listener.proto == socket.IPPROTO_TCP
+    host, port = server.rest_url.split("//")[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.recv(65536).startswith(b"HTTP/1.1 200")
+        deadline = time.monotonic() + 5
+        while not (connections := list(server._uvicorn.server_state.connections)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        ours = [c for c in connections if c.transport.get_extra_info("peername") == client.getsockname()]
+        assert len(ours) == 1, connections
+        accepted = ours[0].transport.get_extra_info("socket")
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0

@@ -319,7 +319,10 @@ def create_app(
             if verb == "POST" and (m := POST_RE.fullmatch(path)):
                 method = m["verb"].lower()
                 try:
-                    response = await asyncio.wait_for(predict(request, m, info), timeout_s)
+                    # a timeout scope, not wait_for: wait_for runs the call as a task of its own, two more turns of
+                    # an event loop that is busy with every other connection under load
+                    async with asyncio.timeout(timeout_s):
+                        response = await predict(request, m, info)
                 except TimeoutError:
                     raise P.DeadlineExceeded(
                         f"Deadline exceeded: the request took longer than --rest_api_timeout_in_ms={timeout_ms}"

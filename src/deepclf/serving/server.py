@@ -252,6 +252,7 @@ class EdgeServer:
     def _start_rest(self) -> None:
         import uvicorn
 
+        from deepclf.serving.http_protocol import http_protocol
         from deepclf.serving.modelconfig import prometheus_metrics_path
         from deepclf.serving.rest import create_app
 
@@ -291,6 +292,8 @@ class EdgeServer:
             # uvicorn answers 503 itself beyond this many connections + tasks: a backstop against connection
             # floods, set well above the in-flight gate so that health checks and status calls still get through.
             limit_concurrency=4 * cfg.in_flight_limit() + 1024,
+            # httptools with named 400s where installed ([edge]); uvicorn's "auto" loop is uvloop where installed
+            http=http_protocol(),
         )
         self._uvicorn = uvicorn.Server(ucfg)
         self._rest_thread = threading.Thread(
