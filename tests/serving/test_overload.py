@@ -13,13 +13,13 @@ default (``--max_in_flight`` 8: 4 per inference thread), run as a child process 
    succeeds at once and the in-flight gauge returns to 0 (no slot leaked by shed, failed or cancelled calls).
 5. Latency: the shed and successful p99s are recorded (printed, and written as JSON to ``DEEPCLF_OVERLOAD_REPORT``)
    and held to regression bounds. The issue's goal, successful p99 under 10x the unloaded p99, is NOT met on this
-   2-core machine: measured 25-50x (p99 200-360 ms against 5-8 ms). Most of a served call's time is queueing
-   outside the handler in one Python process (event loop, gRPC threads and GIL shared with 2,000+ refusals a
-   second), with the load generator itself sharing the 2 cores.
+   2-core machine (README "Reliability": 29-40x). It is below what Python's gRPC can do here at all: under this
+   same load a server that answers a fixed response and does nothing else has a p99 above 10x ours unloaded
+   (``python benchmarks/overload_floor.py``), with the load generator sharing the 2 cores.
 
-The load generator is this module run as a script in 2 processes of 32 asyncio clients each (raw HTTP/1.1 and
-``grpc.aio``): a client's own cost per call is a few microseconds, so what is timed is the server, and the same
-client code measures the unloaded latencies, so per-call client overheads are on both sides of the ratio::
+The load generator is ``deepclf.bench.overload``: 2 processes of 32 asyncio clients each (raw HTTP/1.1 and
+``grpc.aio``), a client's own cost per call a few microseconds, so what is timed is the server; the same client
+code measures the unloaded latencies, so per-call client overheads are on both sides of the ratio::
 
     DEEPCLF_OVERLOAD_REPORT=overload.json .venv/bin/python -m pytest tests/serving/test_overload.py -s
 """
@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -39,6 +37,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from deepclf.bench.overload import image, run_load
+
 CLIENTS = 64
 GRPC_CLIENTS = 32  # the rest are REST clients
 LOAD_PROCESSES = 2  # client processes, 32 asyncio clients each
@@ -46,6 +46,7 @@ LOAD_SECONDS = 10.0
 UNLOADED_REQUESTS = 100
 HEALTH_PERIOD = 0.1
 HEALTH_BOUND = 1.0
+IMAGE_SIZE = (64, 64)  # the shared test model's input
 #: Regression bounds, not the goal (see the module docstring): client-observed on a saturated 2-core machine.
 SHED_P99_BOUND = 0.500
 RATIO_BOUND = 100.0
@@ -56,172 +57,36 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-# ---------------------------------------------------------------------------------- the load generator (child)
-
-
 def _image() -> np.ndarray:
-    return np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
+    return image(IMAGE_SIZE)
 
 
-async def _rest_call(host: str, port: int, body: bytes, conn: list[Any]) -> tuple[str, float, str]:
-    """One predict over a kept-alive HTTP/1.1 connection (``conn`` holds its reader/writer): raw bytes, so the
-    client's own cost per call is a few microseconds and what is timed is the server."""
-    import asyncio
-
-    head = (
-        f"POST /v1/models/flowers:predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode()
-    t0 = time.perf_counter()
-    try:
-        if not conn:
-            conn.extend(await asyncio.open_connection(host, port))
-        reader, writer = conn
-        writer.write(head + body)
-        status = int((await reader.readline()).split()[1])
-        headers: dict[str, str] = {}
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            key, _, value = line.decode("latin-1").partition(":")
-            headers[key.strip().lower()] = value.strip()
-        text = await reader.readexactly(int(headers.get("content-length", "0")))
-        if "close" in headers.get("connection", "").lower():
-            writer.close()
-            conn.clear()
-    except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
-        for w in conn[1:]:
-            w.close()
-        conn.clear()
-        return "other", time.perf_counter() - t0, f"rest {type(exc).__name__}: {exc}"[:300]
-    dt = time.perf_counter() - t0
-    if status == 200:
-        return "ok", dt, ""
-    if status == 503 and headers.get("retry-after"):
-        return "shed", dt, ""
-    return "other", dt, f"rest {status} {headers.get('retry-after')!r} {text[:200]!r}"
+def _unloaded(srv: Any) -> dict[str, list[float]]:
+    """``UNLOADED_REQUESTS`` sequential predicts per API, by the same client code as the load (connection set-up
+    and the first calls left out)."""
+    doc = {}
+    for api, (n_rest, n_grpc) in (("rest", (1, 0)), ("grpc", (0, 1))):
+        calls = run_load(srv.rest_url, srv.grpc_target, n_rest, n_grpc, calls_each=UNLOADED_REQUESTS + 5, processes=1)
+        assert all(c.outcome == "ok" for c in calls), [c.detail for c in calls if c.outcome != "ok"][:3]
+        doc[api] = [c.seconds for c in calls[5:]]
+    return doc
 
 
-async def _grpc_call(call: Any, request: Any) -> tuple[str, float, str]:
-    import grpc
-
-    t0 = time.perf_counter()
-    try:
-        await call(request, timeout=30)
-        return "ok", time.perf_counter() - t0, ""
-    except grpc.aio.AioRpcError as exc:
-        dt = time.perf_counter() - t0
-        if exc.code() == grpc.StatusCode.UNAVAILABLE:
-            return "shed", dt, ""
-        return "other", dt, f"grpc {exc.code().name} {exc.details()}"[:300]
-
-
-async def _run_clients(
-    rest_url: str, grpc_target: str, n_rest: int, n_grpc: int, seconds: float, sequential: int = 0
-) -> list[tuple[str, str, float, str]]:
-    """``n_rest`` + ``n_grpc`` clients sending predicts back to back for ``seconds`` (or, with ``sequential``,
-    that many calls each), no retries; every call's (api, outcome, seconds, detail)."""
-    import asyncio
-
-    import grpc
-
-    from deepclf import protocol as P
-
-    body = P.encode_predict_request({"image": _image()})
-    request = P.PredictRequest(model_spec=P.model_spec("flowers"))
-    request.inputs["image"].CopyFrom(P.to_tensor_proto(_image()))
-    host, port = rest_url.split("//")[1].rsplit(":", 1)
-    out: list[tuple[str, str, float, str]] = []
-    stop = time.perf_counter() + seconds
-
-    def more(done: int) -> bool:
-        return done < sequential if sequential else time.perf_counter() < stop
-
-    async def rest_client() -> None:
-        conn: list[Any] = []
-        done = 0
-        while more(done):
-            outcome, dt, detail = await _rest_call(host, int(port), body, conn)
-            out.append(("rest", outcome, dt, detail))
-            done += 1
-        for w in conn[1:]:
-            w.close()
-
-    async def grpc_client() -> None:
-        async with grpc.aio.insecure_channel(grpc_target) as channel:
-            call = channel.unary_unary(
-                P.PREDICT.path,
-                request_serializer=P.PredictRequest.SerializeToString,
-                response_deserializer=P.PredictResponse.FromString,
-            )
-            done = 0
-            while more(done):
-                outcome, dt, detail = await _grpc_call(call, request)
-                out.append(("grpc", outcome, dt, detail))
-                done += 1
-
-    await asyncio.gather(*[rest_client() for _ in range(n_rest)], *[grpc_client() for _ in range(n_grpc)])
-    return out
-
-
-def main(argv: list[str]) -> int:
-    """``python test_overload.py unloaded|load REST_URL GRPC_TARGET``: one JSON document on stdout."""
-    import asyncio
-
-    phase, rest_url, grpc_target = argv
-    if phase == "unloaded":
-        doc: Any = {}
-        for api, (n_rest, n_grpc) in (("rest", (1, 0)), ("grpc", (0, 1))):
-            calls = asyncio.run(_run_clients(rest_url, grpc_target, n_rest, n_grpc, 0, UNLOADED_REQUESTS + 5))
-            assert all(o == "ok" for _, o, _, _ in calls), [d for _, o, _, d in calls if o != "ok"][:3]
-            doc[api] = [dt for _, _, dt, _ in calls[5:]]  # connection set-up and first calls are not latency
-    else:
-        per = CLIENTS // LOAD_PROCESSES
-        grpc_per = GRPC_CLIENTS // LOAD_PROCESSES
-        calls = asyncio.run(_run_clients(rest_url, grpc_target, per - grpc_per, grpc_per, LOAD_SECONDS))
-        doc = {
-            "ok": [dt for _, o, dt, _ in calls if o == "ok"],
-            "shed": [dt for _, o, dt, _ in calls if o == "shed"],
-            "by_api": {
-                api: {o: sum(1 for a, oo, _, _ in calls if a == api and oo == o) for o in ("ok", "shed", "other")}
-                for api in ("rest", "grpc")
-            },
-            "other": [d for _, o, _, d in calls if o == "other"][:20],
-            "other_count": sum(1 for _, o, _, _ in calls if o == "other"),
-            "stuck_threads": 0,
-        }
-    sys.stdout.write(json.dumps(doc))
-    return 0
-
-
-def _child(phase: str, srv: Any, timeout: float) -> Any:
-    """Run the load generator: one process for ``unloaded``, ``LOAD_PROCESSES`` (results merged) for ``load``."""
-    n = 1 if phase == "unloaded" else LOAD_PROCESSES
-    procs = [
-        subprocess.Popen(
-            [sys.executable, __file__, phase, srv.rest_url, srv.grpc_target],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(n)
-    ]
-    docs = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=timeout)
-        assert proc.returncode == 0, err[-3000:]
-        docs.append(json.loads(out))
-    if phase == "unloaded":
-        return docs[0]
-    merged: dict[str, Any] = {"ok": [], "shed": [], "other": [], "other_count": 0, "stuck_threads": 0}
-    merged["by_api"] = {api: {"ok": 0, "shed": 0, "other": 0} for api in ("rest", "grpc")}
-    for doc in docs:
-        for key in ("ok", "shed", "other"):
-            merged[key] += doc[key]
-        merged["other_count"] += doc["other_count"]
-        merged["stuck_threads"] += doc["stuck_threads"]
-        for api, counts in doc["by_api"].items():
-            for k, v in counts.items():
-                merged["by_api"][api][k] += v
-    return merged
+def _loaded(srv: Any) -> dict[str, Any]:
+    calls = run_load(
+        srv.rest_url, srv.grpc_target, CLIENTS - GRPC_CLIENTS, GRPC_CLIENTS, seconds=LOAD_SECONDS, processes=LOAD_PROCESSES
+    )
+    return {
+        "ok": [c.seconds for c in calls if c.outcome == "ok"],
+        "shed": [c.seconds for c in calls if c.outcome == "shed"],
+        "ok_by_api": {api: [c.seconds for c in calls if c.outcome == "ok" and c.api == api] for api in ("rest", "grpc")},
+        "by_api": {
+            api: {o: sum(1 for c in calls if c.api == api and c.outcome == o) for o in ("ok", "shed", "other")}
+            for api in ("rest", "grpc")
+        },
+        "other": [c.detail for c in calls if c.outcome == "other"][:20],
+        "other_count": sum(1 for c in calls if c.outcome == "other"),
+    }
 
 
 # --------------------------------------------------------------------------------------------------- the test
@@ -269,7 +134,7 @@ def test_overload_sheds_fast_and_keeps_latency_bounded(overload_server):
     srv = overload_server
     limit = int(srv.metric("deepclf_serving_max_in_flight_requests"))
     assert limit == 8, "the default config bounds the calls in flight: 4 per inference thread"
-    unloaded = _child("unloaded", srv, timeout=120)
+    unloaded = _unloaded(srv)
     un_all = unloaded["rest"] + unloaded["grpc"]
 
     health: list[tuple[int, float]] = []
@@ -291,7 +156,7 @@ def test_overload_sheds_fast_and_keeps_latency_bounded(overload_server):
     poller = threading.Thread(target=poll_health, daemon=True)
     poller.start()
     try:
-        loaded = _child("load", srv, timeout=LOAD_SECONDS + 120)
+        loaded = _loaded(srv)
     finally:
         done.set()
         poller.join(timeout=10)
@@ -331,6 +196,9 @@ def test_overload_sheds_fast_and_keeps_latency_bounded(overload_server):
             "p99": un_p99 * 1e3,
         },
         "loaded_success_ms": {"p50": _pct(ok, 50) * 1e3, "p99": ok_p99 * 1e3},
+        "loaded_success_ms_by_api": {
+            api: {"p50": _pct(v, 50) * 1e3, "p99": _pct(v, 99) * 1e3} for api, v in loaded["ok_by_api"].items()
+        },
         "ratio_p99": ok_p99 / un_p99,
         "ratio_goal": RATIO_GOAL,
         "success_count": len(ok),
@@ -348,7 +216,6 @@ def test_overload_sheds_fast_and_keeps_latency_bounded(overload_server):
     if path:
         Path(path).write_text(json.dumps(report, indent=2) + "\n")
 
-    assert loaded["stuck_threads"] == 0
     assert loaded["other_count"] == 0, loaded["other"]
     assert ok and shed, report  # the load did overload the server, and it still served
     assert report["shed_ms"]["p99"] < SHED_P99_BOUND * 1e3, report
@@ -362,6 +229,3 @@ def test_overload_sheds_fast_and_keeps_latency_bounded(overload_server):
     assert in_flight_after == 0
     assert server_shed == len(shed), (server_shed, len(shed))  # the server counted every refusal it sent
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,203 @@
+"""A closed-loop overload generator: clients that send TF Serving predicts back to back, over REST and gRPC, without
+retries, each call timed and sorted into served / shed (503 + ``Retry-After``, UNAVAILABLE) / anything else.
+
+It is what ``tests/serving/test_overload.py`` and ``benchmarks/overload_floor.py`` load a server with. The clients
+are raw HTTP/1.1 on kept-alive connections and ``grpc.aio`` channels, 32 to an asyncio loop, so that a client's
+own cost per call is a few microseconds and what is timed is the server; the load runs in child processes so that
+it does not share a GIL with the caller::
+
+    calls = run_load(rest_url, grpc_target, n_rest=32, n_grpc=32, seconds=10, processes=2)
+    served = [c.seconds for c in calls if c.outcome == "ok"]
+    unloaded = run_load(rest_url, grpc_target, n_rest=1, n_grpc=0, calls_each=105, processes=1)
+
+``python -m deepclf.bench.overload REST_URL GRPC_TARGET N_REST N_GRPC SECONDS CALLS_EACH MODEL H W`` is one child:
+its calls as JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from typing import Any, NamedTuple
+
+import numpy as np
+
+
+class Call(NamedTuple):
+    """One call: ``api`` "rest" or "grpc", ``outcome`` "ok", "shed" or "other", its ``seconds``, and for "other"
+    what came back."""
+
+    api: str
+    outcome: str
+    seconds: float
+    detail: str
+
+
+def image(size: tuple[int, int]) -> np.ndarray:
+    """The request's one image: a fixed random batch of one, float32 in 0..255."""
+    return np.random.default_rng(0).uniform(0, 255, (1, *size, 3)).astype(np.float32)
+
+
+async def rest_call(host: str, port: int, head: bytes, body: bytes, conn: list[Any]) -> tuple[str, float, str]:
+    """One predict over a kept-alive HTTP/1.1 connection (``conn`` holds its reader/writer, opened when empty)."""
+    t0 = time.perf_counter()
+    try:
+        if not conn:
+            conn.extend(await asyncio.open_connection(host, port))
+        reader, writer = conn
+        writer.write(head + body)
+        status = int((await reader.readline()).split()[1])
+        headers: dict[str, str] = {}
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            key, _, value = line.decode("latin-1").partition(":")
+            headers[key.strip().lower()] = value.strip()
+        text = await reader.readexactly(int(headers.get("content-length", "0")))
+        if "close" in headers.get("connection", "").lower():
+            writer.close()
+            conn.clear()
+    except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
+        for w in conn[1:]:
+            w.close()
+        conn.clear()
+        return "other", time.perf_counter() - t0, f"rest {type(exc).__name__}: {exc}"[:300]
+    dt = time.perf_counter() - t0
+    if status == 200:
+        return "ok", dt, ""
+    if status == 503 and headers.get("retry-after"):
+        return "shed", dt, ""
+    return "other", dt, f"rest {status} {headers.get('retry-after')!r} {text[:200]!r}"
+
+
+async def grpc_call(call: Any, request: Any) -> tuple[str, float, str]:
+    """One Predict on a ``grpc.aio`` channel's callable."""
+    import grpc
+
+    t0 = time.perf_counter()
+    try:
+        await call(request, timeout=30)
+        return "ok", time.perf_counter() - t0, ""
+    except grpc.aio.AioRpcError as exc:
+        dt = time.perf_counter() - t0
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            return "shed", dt, ""
+        return "other", dt, f"grpc {exc.code().name} {exc.details()}"[:300]
+
+
+async def run_clients(
+    rest_url: str,
+    grpc_target: str,
+    n_rest: int,
+    n_grpc: int,
+    *,
+    seconds: float = 0.0,
+    calls_each: int = 0,
+    model: str = "flowers",
+    size: tuple[int, int] = (64, 64),
+) -> list[Call]:
+    """``n_rest`` + ``n_grpc`` clients in this event loop, sending back to back for ``seconds`` (or ``calls_each``
+    calls each, when given): every call, in the order they ended."""
+    import grpc
+
+    from deepclf import protocol as P
+
+    x = image(size)
+    body = P.encode_predict_request({"image": x})
+    request = P.PredictRequest(model_spec=P.model_spec(model))
+    request.inputs["image"].CopyFrom(P.to_tensor_proto(x))
+    host, port = rest_url.split("//")[1].rsplit(":", 1)
+    head = (
+        f"POST /v1/models/{model}:predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    out: list[Call] = []
+    stop = time.perf_counter() + seconds
+
+    def more(done: int) -> bool:
+        return done < calls_each if calls_each else time.perf_counter() < stop
+
+    async def rest_client() -> None:
+        conn: list[Any] = []
+        done = 0
+        while more(done):
+            out.append(Call("rest", *await rest_call(host, int(port), head, body, conn)))
+            done += 1
+        for w in conn[1:]:
+            w.close()
+
+    async def grpc_client() -> None:
+        async with grpc.aio.insecure_channel(grpc_target) as channel:
+            call = channel.unary_unary(
+                P.PREDICT.path,
+                request_serializer=P.PredictRequest.SerializeToString,
+                response_deserializer=P.PredictResponse.FromString,
+            )
+            done = 0
+            while more(done):
+                out.append(Call("grpc", *await grpc_call(call, request)))
+                done += 1
+
+    await asyncio.gather(*[rest_client() for _ in range(n_rest)], *[grpc_client() for _ in range(n_grpc)])
+    return out
+
+
+def run_load(
+    rest_url: str,
+    grpc_target: str,
+    n_rest: int,
+    n_grpc: int,
+    *,
+    seconds: float = 0.0,
+    calls_each: int = 0,
+    processes: int = 2,
+    model: str = "flowers",
+    size: tuple[int, int] = (64, 64),
+    timeout: float | None = None,
+) -> list[Call]:
+    """The clients split over ``processes`` child processes (``n_rest`` and ``n_grpc`` each divided evenly), run
+    at once; every call of all of them."""
+    if n_rest % processes or n_grpc % processes:
+        raise ValueError(f"{n_rest} REST and {n_grpc} gRPC clients do not split over {processes} processes")
+    args = [rest_url, grpc_target, n_rest // processes, n_grpc // processes, seconds, calls_each, model, *size]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", __name__, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(processes)
+    ]
+    calls: list[Call] = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=timeout if timeout is not None else seconds + 120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the load generator failed: {err[-3000:]}")
+        calls += [Call(*c) for c in json.loads(out)]
+    return calls
+
+
+def percentile_ms(values: list[float], q: float) -> float:
+    """The ``q``-th percentile of ``values`` (seconds) in milliseconds; NaN for none."""
+    return float(np.percentile(values, q)) * 1e3 if values else float("nan")
+
+
+def main(argv: list[str]) -> int:
+    rest_url, grpc_target, n_rest, n_grpc, seconds, calls_each, model, h, w = argv
+    calls = asyncio.run(
+        run_clients(
+            rest_url,
+            grpc_target,
+            int(n_rest),
+            int(n_grpc),
+            seconds=float(seconds),
+            calls_each=int(calls_each),
+            model=model,
+            size=(int(h), int(w)),
+        )
+    )
+    sys.stdout.write(json.dumps(calls))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
