@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for mix in args.mix:
         for kind in (*SERVERS, *(f"deepclf serve {flags}" for flags in args.also)):
-            rows.append(measure(kind, mix, args.model_base_path, args.model_name, size, args.seconds))  # type: ignore[arg-type]
+            rows.append(measure(kind, mix, args.model_base_path, args.model_name, size, args.seconds))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     print(table(rows))
     if args.out:

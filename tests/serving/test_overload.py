@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -74,12 +75,19 @@ def _unloaded(srv: Any) -> dict[str, list[float]]:
 
 def _loaded(srv: Any) -> dict[str, Any]:
     calls = run_load(
-        srv.rest_url, srv.grpc_target, CLIENTS - GRPC_CLIENTS, GRPC_CLIENTS, seconds=LOAD_SECONDS, processes=LOAD_PROCESSES
+        srv.rest_url,
+        srv.grpc_target,
+        CLIENTS - GRPC_CLIENTS,
+        GRPC_CLIENTS,
+        seconds=LOAD_SECONDS,
+        processes=LOAD_PROCESSES,
     )
     return {
         "ok": [c.seconds for c in calls if c.outcome == "ok"],
         "shed": [c.seconds for c in calls if c.outcome == "shed"],
-        "ok_by_api": {api: [c.seconds for c in calls if c.outcome == "ok" and c.api == api] for api in ("rest", "grpc")},
+        "ok_by_api": {
+            api: [c.seconds for c in calls if c.outcome == "ok" and c.api == api] for api in ("rest", "grpc")
+        },
         "by_api": {
             api: {o: sum(1 for c in calls if c.api == api and c.outcome == o) for o in ("ok", "shed", "other")}
             for api in ("rest", "grpc")
@@ -228,4 +236,3 @@ def test_overload_sheds_fast_and_keeps_latency_bounded(overload_server):
     assert r.status_code == 200 and recovery < 1.0, (r.status_code, recovery)
     assert in_flight_after == 0
     assert server_shed == len(shed), (server_shed, len(shed))  # the server counted every refusal it sent
-
