@@ -745,6 +745,26 @@ REST_CASES = [
         "invalid",  # refused by h11 (uvicorn) before the app: plain text, not TF Serving's JSON
     ),
     Case("rest-url-60kb", rest("GET", "/v1/models/" + "m" * 60_000), 404, "versions of model"),
+    # httptools buffers a header however long it grows: the protocol bounds the head (serving/http_protocol.py)
+    Case(
+        "rest-header-1mb",
+        raw_http(b"GET /v1/models/flowers HTTP/1.1\r\nHost: {host}\r\nX-Big: " + b"a" * 1_000_000 + b"\r\n\r\n"),
+        431,
+        "headers are over",
+    ),
+    Case(
+        "rest-10000-headers",
+        raw_http(
+            b"GET /v1/models/flowers HTTP/1.1\r\nHost: {host}\r\n"
+            + b"X-H: "
+            + b"v" * 95
+            + b"\r\n" * 1
+            + (b"X-H: " + b"v" * 95 + b"\r\n") * 9_999
+            + b"\r\n"
+        ),
+        431,
+        "headers are over",
+    ),
     # past httptools' URL limit (64 KiB): refused by the HTTP parser, which says why (serving/http_protocol.py)
     Case("rest-url-100kb", rest("GET", "/v1/models/" + "m" * 100_000), 400, "url is too long"),
     Case("rest-metadata-unknown-field", rest("GET", "/v1/models/flowers/metadata?fields=graph"), 400, "graph"),

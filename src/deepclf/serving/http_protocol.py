@@ -1,12 +1,17 @@
-"""The HTTP/1.1 protocol uvicorn runs for the REST API: httptools (C) when installed, with 400s that say what
-was wrong.
+"""The HTTP/1.1 protocol uvicorn runs for the REST API: httptools (C) when installed, with a bound on request
+heads and 400s that say what was wrong.
 
 httptools parses a request several times faster than h11 (pure Python), which is what an overloaded server
 spends its event loop on: every connection's request and every refusal goes through it (``pyproject.toml``,
-``[edge]``, has the measurement). But uvicorn answers every request httptools refuses with the same "Invalid HTTP
-request received.", whatever the problem; ``NamedErrorHttpTools`` adds the parser's own reason::
+``[edge]``, has the measurement). Two things uvicorn's httptools protocol does not do, added here:
 
-    uvicorn.Config(app, http=http_protocol())   # NamedErrorHttpTools, or "h11" where httptools is missing
+- A bound on the request line and headers (``MAX_HEAD_BYTES``): httptools keeps a header being received in
+  memory however long it grows, and uvicorn sets no limit (h11's was 16 KiB), so one connection sending
+  megabytes of header would be buffered whole. Past the bound: 431 with the limit, and the connection closed.
+- uvicorn answers every request httptools refuses with the same "Invalid HTTP request received.", whatever the
+  problem; the parser's own reason is added::
+
+    uvicorn.Config(app, http=http_protocol())   # DeepclfHttpTools, or "h11" where httptools is missing
 
     # GET with a 100 KB path ->
     # 400 Invalid HTTP request received: url is too long: url length of 100011 bytes exceeds the maximum of 65535
@@ -19,6 +24,11 @@ from typing import Any
 
 #: The longest reason appended to uvicorn's message (the parser's messages are one short line).
 MAX_REASON_CHARS = 200
+#: The most bytes a request's line and headers may take: httptools' own URL limit (64 KiB) plus room for headers.
+MAX_HEAD_BYTES = 96 * 1024
+#: Seconds a refused connection is kept half-closed, its incoming bytes read and dropped, before it is closed: a
+#: client still sending when the answer left then reads the answer instead of a connection reset.
+LINGER_SECONDS = 2.0
 
 
 def describe_parse_error(message: str, exc: BaseException | None) -> str:
@@ -37,16 +47,71 @@ def describe_parse_error(message: str, exc: BaseException | None) -> str:
 
 
 def http_protocol() -> Any:
-    """What ``uvicorn.Config(http=...)`` takes: ``NamedErrorHttpTools`` with httptools installed, else ``"h11"``."""
+    """What ``uvicorn.Config(http=...)`` takes: ``DeepclfHttpTools`` with httptools installed, else ``"h11"``."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # httptools is not installed (platforms without its wheel): h11 names its errors itself
         return "h11"
 
-    class NamedErrorHttpTools(HttpToolsProtocol):
+    from uvicorn.protocols.http.httptools_impl import STATUS_LINE
+
+    class DeepclfHttpTools(HttpToolsProtocol):
+        # Bytes received while a request's head is incomplete, counted per data_received chunk. A chunk in which a
+        # request begins or ends is not counted (it may hold the previous request's body, or this one's), so what
+        # httptools can hold for one head is at most MAX_HEAD_BYTES plus two chunks (uvloop reads up to 256 KiB).
+        _head_bytes = 0
+        _in_head = True  # the next bytes start a request
+        _boundary = False  # a request began or ended in the chunk being parsed
+        _discarding = False  # refused: what still arrives is dropped until the connection closes
+
+        def data_received(self, data: bytes) -> None:
+            if self._discarding:
+                return
+            self._boundary = False
+            super().data_received(data)
+            if not self._in_head or self._boundary or self.transport.is_closing():
+                return
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse_head()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._in_head, self._boundary, self._head_bytes = True, True, 0
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._in_head, self._boundary = True, True
+
+        def _refuse_head(self) -> None:
+            if self.cycle is not None and not self.cycle.response_complete:
+                # the previous request is still being answered (a pipelined head): no answer can be ours to
+                # write; closing is what uvicorn does for any connection lost mid-request
+                self.transport.close()
+                return
+            message = (
+                f"Request Header Fields Too Large: the request line and headers are over {MAX_HEAD_BYTES} bytes"
+            ).encode("ascii")
+            head = [STATUS_LINE[431]]
+            for name, value in self.server_state.default_headers:
+                head += [name, b": ", value, b"\r\n"]
+            head.append(b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\n")
+            head.append(b"content-length: %d\r\n\r\n" % len(message))
+            self.transport.write(b"".join([*head, message]))
+            # half-close and linger (as nginx does): closing now, with the client's bytes unread, would reset the
+            # connection and could destroy the answer before the client reads it
+            self._discarding = True
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
         def send_400_response(self, msg: str) -> None:
             # uvicorn calls this inside its `except httptools.HttpParserError:` block, so the parser's exception
             # is still the one being handled
             super().send_400_response(describe_parse_error(msg, sys.exc_info()[1]))
 
-    return NamedErrorHttpTools
+    return DeepclfHttpTools
