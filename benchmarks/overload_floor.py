@@ -36,6 +36,7 @@ sys.path.insert(0, str(HERE.parent / "src"))  # run from a checkout without inst
 from deepclf.bench.overload import percentile_ms, run_load
 from deepclf.bench.process import free_port, model_available, serve_command, stop_process
 from deepclf.manifest import Manifest
+from deepclf.versions import expected_layout, latest_version
 
 MIXES = {"mixed": (32, 32), "rest": (64, 0), "grpc": (0, 64)}
 UNLOADED_REQUESTS = 100
@@ -174,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         help="one more deepclf serve row with these flags (space-separated), e.g. --also=--max_in_flight=4",
     )
     args = p.parse_args(argv)
-    versions = sorted(d for d in args.model_base_path.iterdir() if d.name.isdigit())
-    if not versions:
-        p.error(f"{args.model_base_path} has no version folder (1/, 2/, ...)")
-    spec = Manifest.load(versions[-1]).input
+    latest = latest_version(args.model_base_path)
+    if latest is None:
+        p.error(f"{args.model_base_path} holds no model version: {expected_layout(args.model_base_path)}")
+    spec = Manifest.load(latest[1]).input
     size = (spec.height, spec.width)
     rows = []
     for mix in args.mix:
