@@ -120,3 +120,28 @@ def test_the_chunk_that_ends_a_body_is_not_counted_as_the_next_head(server):
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         statuses = _status_lines(_read_all(s))
     assert statuses == [400, 200], statuses  # the rows limit (200,001 rows), then the health check; never 431
+
+
+def test_a_head_that_does_not_arrive_in_time_is_refused_408(server, monkeypatch):
+    import time
+
+    from deepclf.serving import http_protocol
+
+    monkeypatch.setattr(http_protocol, "HEAD_TIMEOUT_SECONDS", 0.5)  # read at each connection
+    with _connect(server) as trickling, _connect(server) as silent:
+        trickling.sendall(b"GET /v1/models/flowers HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        t0 = time.monotonic()
+        for _ in range(3):  # bytes keep coming, the head never ends
+            time.sleep(0.2)
+            trickling.sendall(b"a")
+        answer = _read_all(trickling)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert b"the request line and headers took over 0.5 s" in answer
+        assert time.monotonic() - t0 < 5
+        assert _read_all(silent) == b""  # connected and sent nothing: closed without an answer
+    # a kept-alive connection between requests is uvicorn's keep-alive timeout's, not this one's
+    with _connect(server) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(1.0)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert _status_lines(_read_all(s)) == [200, 200]

@@ -8,6 +8,10 @@ spends its event loop on: every connection's request and every refusal goes thro
 - A bound on the request line and headers (``MAX_HEAD_BYTES``): httptools keeps a header being received in
   memory however long it grows, and uvicorn sets no limit (h11's was 16 KiB), so one connection sending
   megabytes of header would be buffered whole. Past the bound: 431 with the limit, and the connection closed.
+- A time limit on the head (``HEAD_TIMEOUT_SECONDS``): uvicorn only closes connections idle between requests, so a
+  client that connects and sends nothing, or trickles a head, held its connection for ever (and enough of them
+  fill ``limit_concurrency``, after which every request, ``/healthz`` too, is answered 503). Past it: 408, or
+  the connection closed when nothing was sent.
 - uvicorn answers every request httptools refuses with the same "Invalid HTTP request received.", whatever the
   problem; the parser's own reason is added::
 
@@ -26,6 +30,11 @@ from typing import Any
 MAX_REASON_CHARS = 200
 #: The most bytes a request's line and headers may take: httptools' own URL limit (64 KiB) plus room for headers.
 MAX_HEAD_BYTES = 96 * 1024
+#: Seconds a request's head may take to arrive, from its first byte (or from the connection's opening) to its last
+#: header; past it, 408 and the connection closed. uvicorn bounds only the idle time between requests
+#: (``timeout_keep_alive``), so a client trickling a head, or connecting and sending nothing, held its connection
+#: (and a place under ``limit_concurrency``) for ever. Read at each connection, so tests can shorten it.
+HEAD_TIMEOUT_SECONDS = 30.0
 #: Seconds a refused connection is kept half-closed, its incoming bytes read and dropped, before it is closed: a
 #: client still sending when the answer left then reads the answer instead of a connection reset.
 LINGER_SECONDS = 2.0
@@ -64,6 +73,35 @@ def http_protocol() -> Any:
         _boundary = False  # a request began or ended in the chunk being parsed
         _discarding = False  # refused: what still arrives is dropped until the connection closes
 
+        _head_timer: Any = None  # asyncio.TimerHandle while a head is awaited
+        _head_started = False  # a byte of the awaited head has arrived
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm_head_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel_head_timer()
+            super().connection_lost(exc)
+
+        def _arm_head_timer(self) -> None:
+            self._cancel_head_timer()
+            self._head_timer = self.loop.call_later(HEAD_TIMEOUT_SECONDS, self._head_timed_out)
+
+        def _cancel_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_timed_out(self) -> None:
+            self._head_timer = None
+            if self.transport.is_closing():
+                return
+            if not self._head_started or (self.cycle is not None and not self.cycle.response_complete):
+                self.transport.close()  # nothing sent yet (or a pipelined head behind a running answer)
+                return
+            self._refuse(408, f"Request Timeout: the request line and headers took over {HEAD_TIMEOUT_SECONDS:g} s")
+
         def data_received(self, data: bytes) -> None:
             if self._discarding:
                 return
@@ -78,9 +116,12 @@ def http_protocol() -> Any:
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self._in_head, self._boundary, self._head_bytes = True, True, 0
+            self._head_started = True
+            self._arm_head_timer()  # from this request's first byte
 
         def on_headers_complete(self) -> None:
-            self._in_head = False
+            self._in_head, self._head_started = False, False
+            self._cancel_head_timer()
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
@@ -93,10 +134,14 @@ def http_protocol() -> Any:
                 # write; closing is what uvicorn does for any connection lost mid-request
                 self.transport.close()
                 return
-            message = (
-                f"Request Header Fields Too Large: the request line and headers are over {MAX_HEAD_BYTES} bytes"
-            ).encode("ascii")
-            head = [STATUS_LINE[431]]
+            self._refuse(
+                431, f"Request Header Fields Too Large: the request line and headers are over {MAX_HEAD_BYTES} bytes"
+            )
+
+        def _refuse(self, status: int, text: str) -> None:
+            self._cancel_head_timer()
+            message = text.encode("ascii")
+            head = [STATUS_LINE[status]]
             for name, value in self.server_state.default_headers:
                 head += [name, b": ", value, b"\r\n"]
             head.append(b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\n")
