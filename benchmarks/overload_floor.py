@@ -26,15 +26,14 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))  # run from a checkout without installing
 
-from deepclf.bench.overload import percentile_ms, run_load
-from deepclf.bench.process import free_port, model_available, serve_command, stop_process
+from deepclf.bench.overload import percentile_ms, run_load, unloaded_latencies
+from deepclf.bench.process import free_port, log_tail, serve_command, stop_process, wait_available
 from deepclf.manifest import Manifest
 from deepclf.versions import expected_layout, latest_version
 
@@ -102,26 +101,21 @@ def start(kind: str, base_path: Path, model: str, log: Any) -> tuple[subprocess.
         layout = "sync" if kind.endswith("grpc.server") else "aio"
         cmd = [sys.executable, "-c", _NOTHING, layout, str(rest_port), str(grpc_port)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=log)
-    deadline = time.monotonic() + 120
-    while not model_available(rest_port, model):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_process(proc)
-            raise RuntimeError(f"{kind} did not start (log: {log.name})")
-        time.sleep(0.2)
+    error = wait_available(proc, rest_port, model, timeout=120, poll_interval=0.2)
+    if error is not None:
+        stop_process(proc)
+        raise RuntimeError(f"{kind}: {error}: {log_tail(log.name)}")
     return proc, f"http://127.0.0.1:{rest_port}", f"127.0.0.1:{grpc_port}"
 
 
 def measure(kind: str, mix: str, base_path: Path, model: str, size: tuple[int, int], seconds: float) -> dict:
     n_rest, n_grpc = MIXES[mix]
-    with tempfile.NamedTemporaryFile("w", prefix="overload-floor-", suffix=".log", delete=False) as log:
+    # the server's log lives as long as it runs: a failed start quotes its tail
+    with tempfile.NamedTemporaryFile("w", prefix="overload-floor-", suffix=".log") as log:
         proc, rest_url, grpc_target = start(kind, base_path, model, log)
         try:
-            unloaded: list[float] = []
-            for a, b in ((1, 0), (0, 1)):
-                calls = run_load(
-                    rest_url, grpc_target, a, b, calls_each=UNLOADED_REQUESTS + 5, processes=1, model=model, size=size
-                )
-                unloaded += [c.seconds for c in calls[5:]]
+            by_api = unloaded_latencies(rest_url, grpc_target, calls=UNLOADED_REQUESTS, model=model, size=size)
+            unloaded = by_api["rest"] + by_api["grpc"]
             calls = run_load(
                 rest_url, grpc_target, n_rest, n_grpc, seconds=seconds, processes=2, model=model, size=size
             )

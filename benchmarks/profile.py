@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "src"))  # run from a checkout without installing
 
-from deepclf.bench.process import free_port, model_available, serve_command, stop_process
+from deepclf.bench.process import free_port, serve_command, stop_process, wait_available
 from deepclf.manifest import Manifest
 
 PATHS = ("rest-rows", "rest-b64", "grpc-tensor", "grpc-bytes")
@@ -110,13 +110,9 @@ print(n)
 
 
 def _wait_available(rest_port: int, model: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while not model_available(rest_port, model):
-        if proc.poll() is not None:
-            raise SystemExit(f"deepclf serve exited ({proc.returncode}) before the model was AVAILABLE")
-        if time.monotonic() > end:
-            raise SystemExit(f"model {model!r} not AVAILABLE after {timeout:.0f} s")
-        time.sleep(0.2)
+    error = wait_available(proc, rest_port, model, timeout=timeout, poll_interval=0.2)
+    if error is not None:
+        raise SystemExit(f"deepclf serve, model {model!r}: {error}")
 
 
 def summarize(collapsed: Path) -> tuple[int, list[tuple[str, float]]]:

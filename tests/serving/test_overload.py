@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from deepclf.bench.overload import image, run_load
+from deepclf.bench.overload import image, percentile_ms, run_load, unloaded_latencies
 
 CLIENTS = 64
 GRPC_CLIENTS = 32  # the rest are REST clients
@@ -54,23 +54,8 @@ RATIO_BOUND = 100.0
 RATIO_GOAL = 10.0
 
 
-def _pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
-
-
 def _image() -> np.ndarray:
     return image(IMAGE_SIZE)
-
-
-def _unloaded(srv: Any) -> dict[str, list[float]]:
-    """``UNLOADED_REQUESTS`` sequential predicts per API, by the same client code as the load (connection set-up
-    and the first calls left out)."""
-    doc = {}
-    for api, (n_rest, n_grpc) in (("rest", (1, 0)), ("grpc", (0, 1))):
-        calls = run_load(srv.rest_url, srv.grpc_target, n_rest, n_grpc, calls_each=UNLOADED_REQUESTS + 5, processes=1)
-        assert all(c.outcome == "ok" for c in calls), [c.detail for c in calls if c.outcome != "ok"][:3]
-        doc[api] = [c.seconds for c in calls[5:]]
-    return doc
 
 
 def _loaded(srv: Any) -> dict[str, Any]:
@@ -142,7 +127,7 @@ def test_overload_sheds_fast_and_keeps_latency_bounded(overload_server):
     srv = overload_server
     limit = int(srv.metric("deepclf_serving_max_in_flight_requests"))
     assert limit == 8, "the default config bounds the calls in flight: 4 per inference thread"
-    unloaded = _unloaded(srv)
+    unloaded = unloaded_latencies(srv.rest_url, srv.grpc_target, calls=UNLOADED_REQUESTS, size=IMAGE_SIZE)
     un_all = unloaded["rest"] + unloaded["grpc"]
 
     health: list[tuple[int, float]] = []
@@ -184,8 +169,8 @@ def test_overload_sheds_fast_and_keeps_latency_bounded(overload_server):
     server_shed = srv.metric("deepclf_serving_request_count_total", status="UNAVAILABLE")
 
     ok, shed = loaded["ok"], loaded["shed"]
-    un_p99 = _pct(un_all, 99)
-    ok_p99 = _pct(ok, 99)
+    un_p99 = percentile_ms(un_all, 99)
+    ok_p99 = percentile_ms(ok, 99)
     report = {
         "config": {
             "threads": 2,
@@ -196,22 +181,22 @@ def test_overload_sheds_fast_and_keeps_latency_bounded(overload_server):
             "seconds": LOAD_SECONDS,
         },
         "unloaded_ms": {
-            "rest_p50": _pct(unloaded["rest"], 50) * 1e3,
-            "rest_p99": _pct(unloaded["rest"], 99) * 1e3,
-            "grpc_p50": _pct(unloaded["grpc"], 50) * 1e3,
-            "grpc_p99": _pct(unloaded["grpc"], 99) * 1e3,
-            "p50": _pct(un_all, 50) * 1e3,
-            "p99": un_p99 * 1e3,
+            "rest_p50": percentile_ms(unloaded["rest"], 50),
+            "rest_p99": percentile_ms(unloaded["rest"], 99),
+            "grpc_p50": percentile_ms(unloaded["grpc"], 50),
+            "grpc_p99": percentile_ms(unloaded["grpc"], 99),
+            "p50": percentile_ms(un_all, 50),
+            "p99": un_p99,
         },
-        "loaded_success_ms": {"p50": _pct(ok, 50) * 1e3, "p99": ok_p99 * 1e3},
+        "loaded_success_ms": {"p50": percentile_ms(ok, 50), "p99": ok_p99},
         "loaded_success_ms_by_api": {
-            api: {"p50": _pct(v, 50) * 1e3, "p99": _pct(v, 99) * 1e3} for api, v in loaded["ok_by_api"].items()
+            api: {"p50": percentile_ms(v, 50), "p99": percentile_ms(v, 99)} for api, v in loaded["ok_by_api"].items()
         },
         "ratio_p99": ok_p99 / un_p99,
         "ratio_goal": RATIO_GOAL,
         "success_count": len(ok),
         "shed_count": len(shed),
-        "shed_ms": {"p50": _pct(shed, 50) * 1e3, "p99": _pct(shed, 99) * 1e3},
+        "shed_ms": {"p50": percentile_ms(shed, 50), "p99": percentile_ms(shed, 99)},
         "by_api": loaded["by_api"],
         "other_count": loaded["other_count"],
         "healthz": {"polls": len(health), "max_ms": max((dt for _, dt in health), default=float("nan")) * 1e3},

@@ -8,7 +8,7 @@ it does not share a GIL with the caller::
 
     calls = run_load(rest_url, grpc_target, n_rest=32, n_grpc=32, seconds=10, processes=2)
     served = [c.seconds for c in calls if c.outcome == "ok"]
-    unloaded = run_load(rest_url, grpc_target, n_rest=1, n_grpc=0, calls_each=105, processes=1)
+    unloaded = unloaded_latencies(rest_url, grpc_target, calls=100)     # {"rest": [s, ...], "grpc": [...]}
 
 ``python -m deepclf.bench.overload REST_URL GRPC_TARGET N_REST N_GRPC SECONDS CALLS_EACH MODEL H W`` is one child:
 its calls as JSON on stdout.
@@ -174,6 +174,30 @@ def run_load(
             raise RuntimeError(f"the load generator failed: {err[-3000:]}")
         calls += [Call(*c) for c in json.loads(out)]
     return calls
+
+
+def unloaded_latencies(
+    rest_url: str,
+    grpc_target: str,
+    *,
+    calls: int = 100,
+    warmup: int = 5,
+    model: str = "flowers",
+    size: tuple[int, int] = (64, 64),
+) -> dict[str, list[float]]:
+    """``{"rest": [...], "grpc": [...]}``: ``calls`` sequential predicts per API (one client, REST then gRPC) by the
+    same client code as the load, after ``warmup`` calls that are left out (connection set-up, first calls).
+    Every call must succeed: the unloaded latency is what a ratio is taken against."""
+    out = {}
+    for api, (n_rest, n_grpc) in (("rest", (1, 0)), ("grpc", (0, 1))):
+        done = run_load(
+            rest_url, grpc_target, n_rest, n_grpc, calls_each=calls + warmup, processes=1, model=model, size=size
+        )
+        failed = [c.detail for c in done if c.outcome != "ok"]
+        if failed:
+            raise RuntimeError(f"{len(failed)} unloaded {api} calls failed: {failed[:3]}")
+        out[api] = [c.seconds for c in done[warmup:]]
+    return out
 
 
 def percentile_ms(values: list[float], q: float) -> float:

@@ -1,10 +1,9 @@
 """Servers as child processes, for the benchmarks: a free port, the ``deepclf serve`` command line, whether a model
-is AVAILABLE, the tail of a log, and a stop that always ends the process. TF-free (standard library only)::
+is AVAILABLE (and waiting until it is), the tail of a log, and a stop that always ends the process. TF-free (standard library only)::
 
     grpc_port, rest_port = free_port(), free_port()
     proc = subprocess.Popen(serve_command("flowers", "models/flowers", grpc_port, rest_port), env=env)
-    while not model_available(rest_port, "flowers"):
-        time.sleep(0.05)
+    error = wait_available(proc, rest_port, "flowers", timeout=60)   # None once AVAILABLE, else why not
     ...
     stop_process(proc)
 """
@@ -17,6 +16,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -69,6 +69,21 @@ def model_available(rest_port: int, model: str, *, host: str = "127.0.0.1", time
         return False
     finally:
         conn.close()
+
+
+def wait_available(
+    proc: subprocess.Popen, rest_port: int, model: str, *, timeout: float, poll_interval: float = 0.05
+) -> str | None:
+    """Poll ``model_available`` until ``model`` is AVAILABLE on the server ``proc`` runs: ``None`` then, else why
+    not (the process exited, or ``timeout`` seconds passed), for the caller's error."""
+    deadline = time.monotonic() + timeout
+    while not model_available(rest_port, model):
+        if proc.poll() is not None:
+            return f"server exited with status {proc.returncode}"
+        if time.monotonic() > deadline:
+            return f"not AVAILABLE after {timeout:g} s"
+        time.sleep(poll_interval)
+    return None
 
 
 def log_tail(path: str | os.PathLike[str], n: int = 600) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from deepclf.bench.peers.goals import NO_LOAD, SERVER, Key
-from deepclf.bench.process import free_port, log_tail, model_available, serve_command, stop_process
+from deepclf.bench.process import free_port, log_tail, serve_command, stop_process, wait_available
 from deepclf.serving.measure import proc_status_bytes
 
 #: The request kinds of the mix, in the order they are cycled through.
@@ -164,13 +164,9 @@ def _measure(
     poll_interval: float,
     log_path: Path,
 ) -> ServerFootprint:
-    deadline = t0 + timeout
-    while not model_available(rest_port, model):
-        if proc.poll() is not None:
-            return ServerFootprint(shown, error=f"server exited with status {proc.returncode}: {log_tail(log_path)}")
-        if time.perf_counter() > deadline:
-            return ServerFootprint(shown, error=f"not AVAILABLE after {timeout:.0f} s: {log_tail(log_path)}")
-        time.sleep(poll_interval)
+    error = wait_available(proc, rest_port, model, timeout=timeout, poll_interval=poll_interval)  # t0: just now
+    if error is not None:
+        return ServerFootprint(shown, error=f"{error}: {log_tail(log_path)}")
     start_s = time.perf_counter() - t0
     rss_available = proc_status_mb(proc.pid)
     try:
