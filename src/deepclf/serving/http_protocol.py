@@ -3,7 +3,7 @@ heads and 400s that say what was wrong.
 
 httptools parses a request several times faster than h11 (pure Python), which is what an overloaded server
 spends its event loop on: every connection's request and every refusal goes through it (``pyproject.toml``,
-``[edge]``, has the measurement). Two things uvicorn's httptools protocol does not do, added here:
+``[edge]``, has the measurement). Three things uvicorn's httptools protocol does not do, added here:
 
 - A bound on the request line and headers (``MAX_HEAD_BYTES``): httptools keeps a header being received in
   memory however long it grows, and uvicorn sets no limit (h11's was 16 KiB), so one connection sending
@@ -97,8 +97,8 @@ def http_protocol() -> Any:
             self._head_timer = None
             if self.transport.is_closing():
                 return
-            if not self._head_started or (self.cycle is not None and not self.cycle.response_complete):
-                self.transport.close()  # nothing sent yet (or a pipelined head behind a running answer)
+            if not self._head_started:
+                self.transport.close()  # connected and sent nothing: nobody to answer
                 return
             self._refuse(408, f"Request Timeout: the request line and headers took over {HEAD_TIMEOUT_SECONDS:g} s")
 
@@ -111,7 +111,10 @@ def http_protocol() -> Any:
                 return
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
-                self._refuse_head()
+                self._refuse(
+                    431,
+                    f"Request Header Fields Too Large: the request line and headers are over {MAX_HEAD_BYTES} bytes",
+                )
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -128,18 +131,14 @@ def http_protocol() -> Any:
             super().on_message_complete()
             self._in_head, self._boundary = True, True
 
-        def _refuse_head(self) -> None:
+        def _refuse(self, status: int, text: str) -> None:
+            """Answer ``status`` with ``text`` and close, for a head that is too large or too slow."""
+            self._cancel_head_timer()
             if self.cycle is not None and not self.cycle.response_complete:
-                # the previous request is still being answered (a pipelined head): no answer can be ours to
-                # write; closing is what uvicorn does for any connection lost mid-request
+                # a pipelined head behind a request still being answered: no answer can be ours to write;
+                # closing is what uvicorn does for any connection lost mid-request
                 self.transport.close()
                 return
-            self._refuse(
-                431, f"Request Header Fields Too Large: the request line and headers are over {MAX_HEAD_BYTES} bytes"
-            )
-
-        def _refuse(self, status: int, text: str) -> None:
-            self._cancel_head_timer()
             message = text.encode("ascii")
             head = [STATUS_LINE[status]]
             for name, value in self.server_state.default_headers:
