@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
+
+from tests.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _checker() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("check_noqa", REPO / "tools" / "check_noqa.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/check_noqa.py")
 
 
 def test_every_noqa_has_codes_and_a_reason(capsys) -> None:

@@ -4,9 +4,7 @@ batching server, and the goal table it writes from whatever suites ran (the othe
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
@@ -15,18 +13,12 @@ import pytest
 from deepclf.bench.env import environment
 from deepclf.bench.peers import goals
 from deepclf.bench.server_footprint import ServerFootprint
-
-RUN_PY = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
+from tests.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def run() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_run_script", RUN_PY)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses and typing look the module up by name
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/run.py")
 
 
 def test_batching_parameters_file_is_what_the_server_reads(run: ModuleType) -> None:

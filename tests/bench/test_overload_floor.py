@@ -3,27 +3,18 @@ two do-nothing servers under the overload generator, on loopback (REST clients o
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from deepclf.bench.overload import run_load
-
-FLOOR_PY = Path(__file__).resolve().parents[2] / "benchmarks" / "overload_floor.py"
+from tests.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def floor() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("overload_floor_script", FLOOR_PY)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/overload_floor.py")
 
 
 def test_the_floor_table_from_a_short_run(floor, shared_version_dir, tmp_path, capsys):

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
+
+from tests.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOYMENT = REPO / "deployment"
 
 
-def load_example_module() -> ModuleType:
-    """deployment/regenerate_example.py as a module (it is a script, not a package)."""
-    spec = importlib.util.spec_from_file_location("deepclf_regenerate_example", DEPLOYMENT / "regenerate_example.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = load_example_module()
+example = load_script("deployment/regenerate_example.py")
 
 
 def parse(files: dict[str, str]) -> dict[str, dict]:

@@ -10,11 +10,9 @@ The USER line itself (uid 10001 = the manifests' runAsUser) is checked by test_e
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import tomllib
 from importlib import metadata
-from types import ModuleType
 
 import pytest
 from packaging.requirements import InvalidRequirement, Requirement
@@ -22,18 +20,9 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from tests.deploy.conftest import REPO
+from tests.scripts import load_script
 
-
-def _load_tool() -> ModuleType:
-    """tools/update_constraints.py as a module (a script, not a package): its TARGETS name the files."""
-    spec = importlib.util.spec_from_file_location("update_constraints", REPO / "tools" / "update_constraints.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = _load_tool()
+tool = load_script("tools/update_constraints.py")  # its TARGETS name the files
 PROJECT = canonicalize_name(tool.PROJECT)
 EXTRAS = sorted(tool.TARGETS)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import importlib.util
 import json
 import re
 import shutil
@@ -27,20 +26,12 @@ from deepclf.deploy.tfserving import TFServingOptions, render_bundle, scan_model
 from deepclf.deploy.tfserving.k8s import TFSERVING_UID, common_labels, config_checksum, selector_labels
 from deepclf.deploy.tfserving.options import allowed_batch_sizes, served_versions
 from deepclf.errors import ModelFormatError, UsageError
+from tests.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_SCRIPT = REPO / "deployment" / "regenerate_example.py"
 
 
-def _load_example_module():
-    spec = importlib.util.spec_from_file_location("deepclf_regenerate_example", EXAMPLE_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example_module()
+example = load_script("deployment/regenerate_example.py")
 make_tree = example.make_fake_models_tree
 
 

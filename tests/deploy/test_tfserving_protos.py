@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -22,14 +21,10 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, te
 
 from deepclf.deploy.tfserving import TFServingOptions, render_bundle, scan_models, version_labels
 from deepclf.deploy.tfserving.options import served_versions
+from tests.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "deepclf_regenerate_example", REPO / "deployment" / "regenerate_example.py"
-)
-assert _spec is not None and _spec.loader is not None
-example = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(example)
+example = load_script("deployment/regenerate_example.py")
 make_tree = example.make_fake_models_tree
 
 BATCHING_PROTO = """
