@@ -7,13 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deepclf-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow test-all check protos bench peers-venv clean help
+.PHONY: demo test test-slow test-all check docs protos bench peers-venv clean help
 
 help:
 	@echo "make demo       - set up .venv and run the whole pipeline (train, convert, serve, bench) on real photos"
 	@echo "make test       - set up .venv and run the test suite (slow tests excluded)"
 	@echo "make test-slow  - only the slow tests (long training, long load tests)"
-	@echo "make check      - static checks: ruff lint, ruff format --check, mypy, every noqa has a reason"
+	@echo "make check      - static checks: ruff lint, ruff format --check, mypy, every noqa has a reason, docs build"
+	@echo "make docs       - serve the documentation site on http://127.0.0.1:8000 (mkdocs, live reload)"
 	@echo "make protos     - recompile src/deepclf/protocol/*.proto into the committed descriptor set"
 	@echo "make bench      - run the full benchmark suite (benchmarks/run.py)"
 	@echo "make peers-venv - .venv-peers with KServe and FastAPI, the peer servers the bench compares ours with"
@@ -50,6 +51,10 @@ check: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python tools/check_noqa.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 protos: $(STAMP)
 	$(BIN)/python -m deepclf.protocol.build_protos
