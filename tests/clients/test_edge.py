@@ -15,6 +15,7 @@ from deepclf.clients import (
     NO_RETRIES,
     AsyncGrpcClient,
     AsyncRestClient,
+    FailedPrecondition,
     GrpcClient,
     InvalidInput,
     LocalClient,
@@ -119,7 +120,8 @@ def test_predict_tensor_bytes_and_bare_array(edge: Any, local: LocalClient, phot
             c.predict(
                 {"image_bytes": np.array([b"not an image"], dtype=object)}, model=MODEL, signature="predict_image_bytes"
             )
-        with pytest.raises(ModelNotFound):
+        # TF Serving's answer: REST INVALID_ARGUMENT (400), gRPC FAILED_PRECONDITION; neither is a 404
+        with pytest.raises(InvalidInput if kind == "rest" else FailedPrecondition, match="no_such_signature"):
             c.predict({"image": batch}, model=MODEL, signature="no_such_signature")
 
 

@@ -8,7 +8,7 @@ What is proven (for every input hypothesis builds, a few thousand per ``make tes
   the keys ``instances`` / ``inputs`` / ``signature_name``, and rectangular tensors so that the success path is
   reached too), against signatures of float32 / int32 / bool / string inputs and random ``RequestLimits``: the
   only exception that escapes is a ``ServingError`` whose HTTP status is 4xx (``InvalidInput``, ``LimitExceeded``,
-  ``ModelNotFound`` for an unknown signature, ...), never ``ValueError``, ``TypeError``, ``RecursionError``,
+  ``InvalidInput`` for an unknown signature, ...), never ``ValueError``, ``TypeError``, ``RecursionError``,
   ``MemoryError``, ``OverflowError``...; a success has exactly the signature's names and dtypes, at most
   ``max_rows`` rows per input and at most ``max_bytes`` decoded bytes (strings counted as the budget counts them:
   8 bytes per element plus their lengths).
@@ -52,7 +52,7 @@ from hypothesis.extra import numpy as hnp
 
 from deepclf import protocol as P
 from deepclf.protocol import messages
-from deepclf.protocol.errors import ModelNotFound, ServingError
+from deepclf.protocol.errors import InvalidInput, ServingError
 from deepclf.protocol.inference import input_from_json, serialize_input
 from deepclf.protocol.limits import RequestLimits
 from deepclf.protocol.rest import decode_predict_request
@@ -251,9 +251,9 @@ def _mutated(draw: st.DrawFn, base: st.SearchStrategy[bytes]) -> bytes:
 def _check_predict(body: bytes | str, sig_names: Mapping[str, str], limits: RequestLimits, by_name: bool) -> None:
     sig = {k: _SIG_DTYPES[v] for k, v in sig_names.items()}
 
-    def lookup(name: str) -> Mapping[str, Any]:  # what the server passes: unknown signatures are a 404
+    def lookup(name: str) -> Mapping[str, Any]:  # what the server passes: unknown signatures are a 400
         if name not in ("", "serving_default"):
-            raise ModelNotFound(f"no signature {name!r}")
+            raise InvalidInput(f'Serving signature name: "{name}" not found in signature def')
         return sig
 
     try:

@@ -74,10 +74,13 @@ def test_classify_rest_grpc_and_in_process_agree(server, models_root: Path, phot
 
 def test_metadata_lists_the_classify_signature(server) -> None:
     doc = requests.get(server.rest_url + "/v1/models/flowers/metadata", timeout=30).json()
+    assert set(doc) == {"model_spec", "metadata"}  # TF Serving's answer, nothing added
     sd = doc["metadata"]["signature_def"]["signature_def"][SIG]
     assert sd["method_name"] == "tensorflow/serving/classify"
     assert set(sd["inputs"]) == {"inputs"} and set(sd["outputs"]) == {"classes", "scores"}
-    assert doc["deepclf"] == {"backend": "litert", "variant": "fp32", "runner": "tflite-fp32"}
+    # which backend answers: only when asked with the ?fields= extension
+    ext = requests.get(server.rest_url + "/v1/models/flowers/metadata?fields=signature_def", timeout=30).json()
+    assert ext["deepclf"] == {"backend": "litert", "variant": "fp32", "runner": "tflite-fp32"}
 
 
 def test_every_variant_and_the_savedmodel_classify(shared_version_dir: Path, photos: list[Path]) -> None:

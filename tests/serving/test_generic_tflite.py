@@ -76,7 +76,9 @@ def test_metadata_of_a_generic_tflite(generic_server) -> None:
     assert set(sigs) == {"serving_default", "double"}
     assert sigs["double"]["inputs"]["n"]["dtype"] == "DT_INT32"
     assert set(sigs["serving_default"]["outputs"]) == {"sum", "diff"}
-    assert doc["deepclf"] == {"backend": "litert", "variant": "generic", "runner": "tflite-generic"}
+    assert set(doc) == {"model_spec", "metadata"}  # TF Serving's answer, nothing added
+    ext = httpx.get(generic_server.rest_url + "/v1/models/multi/metadata?fields=signature_def", timeout=30).json()
+    assert ext["deepclf"] == {"backend": "litert", "variant": "generic", "runner": "tflite-generic"}
 
 
 def test_unsupported_op_is_a_clear_error(tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ REST_CASES = [
         "POST",
         "/v1/models/flowers:predict",
         json.dumps({"signature_name": "nope", "instances": ZEROS}),
-        404,
+        400,  # INVALID_ARGUMENT on REST (http_rest_api_handler.cc GetInfoMap), not a 404
         '"nope" not found in signature def',
     ),
     (
@@ -278,8 +278,8 @@ GRPC_CASES = [
         "unknown-signature",
         P.PREDICT,
         lambda: _with_spec(_predict_request(image=IMG), signature_name="zzz"),
-        grpc.StatusCode.NOT_FOUND,
-        '"zzz" not found',
+        grpc.StatusCode.FAILED_PRECONDITION,  # predict_util.cc RunPredict
+        'Serving signature key "zzz" not found.',
     ),
     ("no-inputs", P.PREDICT, lambda: _predict_request(), grpc.StatusCode.INVALID_ARGUMENT, "no inputs"),
     (

@@ -161,3 +161,54 @@ def test_grpc_model_errors(channel) -> None:
     with pytest.raises(grpc.RpcError) as err:
         stub.Predict(predict_pb2.PredictRequest(), timeout=20)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_grpc_predict_unknown_signature_is_failed_precondition(channel) -> None:
+    """predict_util.cc RunPredict: FAILED_PRECONDITION, worded exactly."""
+    req = _predict_request(HALF_PLUS_TWO)
+    req.model_spec.signature_name = "nope"
+    with pytest.raises(grpc.RpcError) as err:
+        apis.PredictionServiceStub(channel).Predict(req, timeout=20)
+    assert (err.value.code(), err.value.details()) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        'Serving signature key "nope" not found.',
+    )
+
+
+def test_rest_predict_unknown_signature_is_invalid_argument(tfs_server) -> None:
+    """http_rest_api_handler.cc GetInfoMap: INVALID_ARGUMENT (HTTP 400), worded exactly."""
+    r = httpx.post(
+        tfs_server.rest_url + f"/v1/models/{HALF_PLUS_TWO}:predict",
+        json={"signature_name": "nope", "instances": [2.0]},
+        timeout=20,
+    )
+    assert (r.status_code, r.json()) == (400, {"error": 'Serving signature name: "nope" not found in signature def'})
+
+
+@pytest.mark.parametrize(
+    ("aliases", "message"),
+    [
+        (["y", "y"], "duplicate output tensor alias: y"),
+        (["z"], "output tensor alias not found in signature: z Outputs expected to be in the set {y}."),
+    ],
+)
+def test_grpc_output_filter_errors(channel, aliases: list[str], message: str) -> None:
+    """predict_util.cc PreProcessPrediction: both INVALID_ARGUMENT, worded exactly."""
+    req = _predict_request(HALF_PLUS_TWO)
+    req.output_filter.extend(aliases)
+    with pytest.raises(grpc.RpcError) as err:
+        apis.PredictionServiceStub(channel).Predict(req, timeout=20)
+    assert (err.value.code(), err.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def test_rest_metadata_is_exactly_tf_servings_keys(tfs_server) -> None:
+    """GET .../metadata: exactly ``model_spec`` and ``metadata`` (http_rest_api_handler.cc ToJsonString), each
+    parseable by protobuf's json_format with unknown fields refused."""
+    from google.protobuf import json_format
+    from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
+
+    doc = httpx.get(tfs_server.rest_url + f"/v1/models/{HALF_PLUS_TWO}/metadata", timeout=20).json()
+    assert set(doc) == {"model_spec", "metadata"}
+    assert set(doc["metadata"]) == {"signature_def"}
+    json_format.ParseDict(doc["model_spec"], model_pb2.ModelSpec())
+    json_format.ParseDict(doc["metadata"]["signature_def"], get_model_metadata_pb2.SignatureDefMap())

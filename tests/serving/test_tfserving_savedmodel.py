@@ -68,8 +68,10 @@ def test_metadata_is_the_real_signature_def_map(tfs_server) -> None:
     assert sigs["classify_x_to_y"]["inputs"]["inputs"]["name"] == "tf_example:0"
     assert sigs["classify_x_to_y"]["inputs"]["inputs"]["dtype"] == "DT_STRING"
     assert sigs["regress_x_to_y2"]["outputs"]["outputs"]["name"] == "y2:0"
-    assert doc["deepclf"]["backend"] == "tensorflow"
-    assert doc["deepclf"]["variant"] == "generic"
+    assert set(doc) == {"model_spec", "metadata"}  # TF Serving's answer, nothing added
+    ext = httpx.get(tfs_server.rest_url + f"/v1/models/{HALF_PLUS_TWO}/metadata?fields=signature_def").json()
+    assert ext["deepclf"]["backend"] == "tensorflow"
+    assert ext["deepclf"]["variant"] == "generic"
 
 
 def test_missing_feature_is_invalid_argument(tfs_server) -> None:

@@ -227,18 +227,21 @@ class ServingCore:
     # -- shared ------------------------------------------------------------------------------------------------
 
     @staticmethod
-    def signature_of(served: ServedVersion, name: str) -> tuple[str, Any]:
-        """The signature key and spec a request names ("" = ``serving_default``, or a model's only signature)."""
+    def signature_of(served: ServedVersion, name: str, *, rest: bool = False) -> tuple[str, Any]:
+        """The signature key and spec a Predict names ("" = ``serving_default``, or a model's only signature).
+
+        An unknown key is refused in TF Serving's words, which differ by transport: REST looks the signature up
+        before converting the JSON (INVALID_ARGUMENT, http_rest_api_handler.cc ``GetInfoMap``), gRPC in
+        ``RunPredict`` (FAILED_PRECONDITION, predict_util.cc). Both answer HTTP 400 on REST; neither is a 404."""
         sigs = served.signatures
         key = name or SIGNATURE_FLOAT
         if not name and key not in sigs and len(sigs) == 1:
             key = next(iter(sigs))
         spec = sigs.get(key)
         if spec is None:
-            raise P.ModelNotFound(
-                f'Serving signature name: "{key}" not found in signature def; '
-                f"model {served.model!r} version {served.version} has {sorted(sigs)}"
-            )
+            if rest:
+                raise P.InvalidInput(f'Serving signature name: "{key}" not found in signature def')
+            raise P.FailedPrecondition(f'Serving signature key "{key}" not found.')
         return key, spec
 
     def infer(
@@ -284,7 +287,7 @@ class ServingCore:
         found: list[str] = []
 
         def dtypes_of(sig_name: str) -> dict[str, Any]:
-            key, spec = self.signature_of(served, sig_name)
+            key, spec = self.signature_of(served, sig_name, rest=True)
             info.signature = key
             found.append(key)
             return {name: spec_dtype(t.dtype) for name, t in spec.inputs.items()}
@@ -310,13 +313,7 @@ class ServingCore:
             if not request.inputs:
                 raise P.InvalidInput(f"the request has no inputs; signature {key!r} takes {sorted(spec.inputs)}")
             inputs = self.admit_tensors(served, key, spec, request.inputs)
-            wanted = list(request.output_filter)
-            for out_name in wanted:
-                if out_name not in spec.outputs:
-                    raise P.InvalidInput(
-                        f"output tensor alias not found in signature: {out_name}; "
-                        f"signature {key!r} has outputs {sorted(spec.outputs)}"
-                    )
+            wanted = output_filter(spec, request.output_filter)
             outputs = self.wait(self.infer(served, key, inputs, info.deadline), info)
             response = P.PredictResponse()
             self._fill_spec(response.model_spec, served, key)
@@ -552,6 +549,22 @@ class ServingCore:
     def grpc_status(self, request: P.GetModelStatusRequest, info: CallInfo) -> P.GetModelStatusResponse:
         name, version, label = self.model_spec_of(request)
         return self.status(name, version, label, info)
+
+
+def output_filter(spec: Any, aliases: Any) -> list[str]:
+    """A Predict's ``output_filter`` checked as TF Serving checks it (predict_util.cc ``PreProcessPrediction``):
+    each alias must be one of the signature's outputs and appear once; empty means every output."""
+    seen: list[str] = []
+    for alias in aliases:
+        if alias not in spec.outputs:
+            raise P.InvalidInput(
+                f"output tensor alias not found in signature: {alias} Outputs expected to be in the set "
+                f"{{{','.join(sorted(spec.outputs))}}}."
+            )
+        if alias in seen:
+            raise P.InvalidInput(f"duplicate output tensor alias: {alias}")
+        seen.append(alias)
+    return seen
 
 
 def _refuse_if_past(deadline: float | None) -> None:

@@ -290,11 +290,9 @@ def create_app(
         version = int(m["version"]) if m["version"] else None
         if m["metadata"]:
             fields = request.query_params.get("fields")
-            if fields is None:  # TF Serving's answer, plus "deepclf": the backend and variant that answer
+            if fields is None:  # TF Serving's answer exactly: model_spec and metadata, nothing else
                 resp = core.metadata(m["name"], version, m["label"], [SIGNATURE_DEF_FIELD], info)
-                doc = orjson.loads(P.model_metadata_to_json(resp))
-                doc["deepclf"] = _backend_of(resp)
-                return Response(orjson.dumps(doc, option=orjson.OPT_INDENT_2), media_type=JSON)
+                return Response(P.model_metadata_to_json(resp), media_type=JSON)
             wanted = [f.strip() for f in fields.split(",") if f.strip()]
             if not wanted:
                 raise P.InvalidInput("?fields= names no metadata field (supported: signature_def, deepclf_manifest)")
