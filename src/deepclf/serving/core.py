@@ -50,6 +50,7 @@ from deepclf.protocol.tensors import datatype_for, shape_proto
 from deepclf.serving.batching import Batcher, Outputs, batch_key
 from deepclf.serving.models import ModelManager, ServedVersion
 from deepclf.serving.overload import InFlightLimit
+from deepclf.serving.tfmetrics import TFServingMetrics
 
 log = logging.getLogger("deepclf.serving")
 
@@ -211,8 +212,11 @@ class ServingCore:
         batcher: Batcher | None = None,
         limits: RequestLimits | None = None,
         max_in_flight: int | None = None,
+        tf_metrics: TFServingMetrics | None = None,
     ) -> None:
         self.manager = manager
+        #: TF Serving's runtime latency and example counts, recorded where TF Serving records them.
+        self.tf_metrics = tf_metrics
         self.executor = executor
         self.batcher = batcher
         #: What one request may allocate (``deepclf.protocol.limits``); checked before any array is made.
@@ -245,15 +249,23 @@ class ServingCore:
         return key, spec
 
     def infer(
-        self, served: ServedVersion, signature: str, inputs: dict[str, np.ndarray], deadline: float | None = None
+        self,
+        served: ServedVersion,
+        signature: str,
+        inputs: dict[str, np.ndarray],
+        deadline: float | None = None,
+        api: str | None = None,
     ) -> Future[Outputs]:
         """Start inference: the batcher when it can merge the request, else one call in the worker pool.
 
         ``deadline`` (``time.monotonic()``): a call still queued when it passes is dropped, not run (its caller
-        has stopped waiting); cancelling the future drops it too.
+        has stopped waiting); cancelling the future drops it too. ``api`` (``Predict``, ``Classify``,
+        ``Regress``): a run that succeeds is TF Serving's ``runtime_latency`` of that API (the run as the session's
+        caller sees it: queue and batch included, as a batching session's ``Run``).
         """
         runner = served.runner
         run = runner.run if deadline is None else _before_deadline(runner.run, deadline)
+        future: Future[Outputs] | None = None
         if self.batcher is not None:
             key = batch_key(
                 (served.model, served.version, id(runner), signature),
@@ -261,8 +273,19 @@ class ServingCore:
                 pad_variable_length=self.batcher.pad_variable_length_inputs,
             )
             if key is not None:
-                return self.batcher.submit(key, run, inputs, signature)
-        return self.executor.submit(run, inputs, signature)
+                future = self.batcher.submit(key, run, inputs, signature)
+        if future is None:
+            future = self.executor.submit(run, inputs, signature)
+        tf = self.tf_metrics
+        if api is not None and tf is not None:
+            t0, model = time.perf_counter(), served.model
+
+            def record(done: Future[Outputs]) -> None:
+                if not done.cancelled() and done.exception() is None:
+                    tf.record_runtime(model, api, time.perf_counter() - t0)
+
+            future.add_done_callback(record)
+        return future
 
     @staticmethod
     def wait(future: Future[Outputs], info: CallInfo) -> Outputs:
@@ -300,12 +323,16 @@ class ServingCore:
         start once ``info.deadline`` has passed (the request waited in the pool's queue that long)."""
         _refuse_if_past(info.deadline)
         key, req = self.decode_rest(served, body, info)
+        t0 = time.perf_counter()
         outputs = served.runner.run(req.inputs, key)
+        if self.tf_metrics is not None:
+            self.tf_metrics.record_runtime(served.model, "Predict", time.perf_counter() - t0)
         return R.encode_predict_response(outputs, req.format)
 
     def grpc_predict(self, request: P.PredictRequest, info: CallInfo) -> P.PredictResponse:
         """``PredictionService.Predict``, blocking."""
         name, version, label = self.model_spec_of(request)
+        info.model = name
         with self.manager.acquire(name, version, label) as served:
             info.fill(served)
             key, spec = self.signature_of(served, request.model_spec.signature_name)
@@ -314,7 +341,7 @@ class ServingCore:
                 raise P.InvalidInput(f"the request has no inputs; signature {key!r} takes {sorted(spec.inputs)}")
             inputs = self.admit_tensors(served, key, spec, request.inputs)
             wanted = output_filter(spec, request.output_filter)
-            outputs = self.wait(self.infer(served, key, inputs, info.deadline), info)
+            outputs = self.wait(self.infer(served, key, inputs, info.deadline, api="Predict"), info)
             response = P.PredictResponse()
             self._fill_spec(response.model_spec, served, key)
             for out_name in wanted or sorted(outputs):
@@ -407,9 +434,11 @@ class ServingCore:
         for v in t.reshape(-1).tolist():
             result.regressions.add().value = v
 
-    def _infer_examples(self, served: ServedVersion, key: str, inp: Any, info: CallInfo) -> tuple[Outputs, int]:
+    def _infer_examples(
+        self, served: ServedVersion, key: str, inp: Any, info: CallInfo, api: str | None = None
+    ) -> tuple[Outputs, int]:
         inputs = self.examples_tensor(inp)
-        return self.wait(self.infer(served, key, inputs, info.deadline), info), len(inputs[EXAMPLES_INPUT])
+        return self.wait(self.infer(served, key, inputs, info.deadline, api), info), len(inputs[EXAMPLES_INPUT])
 
     def grpc_classify(self, request: Any, info: CallInfo) -> Any:
         """``PredictionService.Classify``, blocking (a gRPC thread waits for the pool)."""
@@ -433,7 +462,7 @@ class ServingCore:
         with self.manager.acquire(name, version, label) as served:
             info.fill(served)
             key = info.signature = self.inference_signature(served, request.model_spec.signature_name, method)
-            outputs, n = self._infer_examples(served, key, request.input, info)
+            outputs, n = self._infer_examples(served, key, request.input, info, api=method.capitalize())
             fill(outputs, n, response.result)
             self._fill_spec(response.model_spec, served, key)
             return response
@@ -471,6 +500,8 @@ class ServingCore:
                 kind = CLASSIFY if task.method_name == CLASSIFY_METHOD_NAME else REGRESS
                 key = self.inference_signature(served, sig, kind)
                 outputs, n = self._infer_examples(served, key, request.input, info)
+                if len(response.results) == 0 and self.tf_metrics is not None:  # TF Serving: once, after the run
+                    self.tf_metrics.record_examples(name, n)
                 result = response.results.add()
                 self._fill_spec(result.model_spec, served, key)
                 if kind == CLASSIFY:

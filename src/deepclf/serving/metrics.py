@@ -9,6 +9,12 @@ Each server gets its own ``CollectorRegistry`` (never the global one), so severa
     deepclf_serving_batch_size_bucket{le="8"} 3             # with --enable_batching
     deepclf_serving_model_versions_available{model_name="flowers"} 1
 
+TF Serving's own metrics (``:tensorflow:serving:request_count``, ``request_latency``, ``runtime_latency``, ...)
+are on the same page, named, labelled and written as ``tensorflow_model_server`` writes them
+(``deepclf.serving.tfmetrics``), so dashboards and alerts built on TF Serving keep working::
+
+    :tensorflow:serving:request_count{model_name="flowers",status="OK"} 42
+
 ``deepclf.bench.prom`` reads the ``request_count`` and ``request_latency`` families of these (and TF Serving's).
 
 Label values are bounded whatever the requests say: every distinct label value is a time series kept for the
@@ -38,6 +44,8 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from deepclf.serving.tfmetrics import TFServingMetrics
+
 access_log = logging.getLogger("deepclf.serving.access")
 
 LABELS = ("model_name", "version", "format", "API", "method", "status")
@@ -50,6 +58,10 @@ UNKNOWN = "__unknown__"
 #: The ``method`` label values of the REST and gRPC APIs; any other method (a REST verb is whatever the URL says
 #: after the colon) is counted as ``UNKNOWN``.
 METHODS = frozenset({"predict", "classify", "regress", "multi_inference", "metadata", "status", "reload_config"})
+#: The methods TF Serving counts over gRPC (prediction_service_impl.cc), and their ``API`` label.
+TF_GRPC_APIS = {"predict": "Predict", "classify": "Classify", "regress": "Regress"}
+#: The REST verbs TF Serving's handler dispatches (its ``API`` label is the verb; empty for GET requests).
+TF_REST_VERBS = frozenset({"predict", "classify", "regress"})
 #: Without a ``known_models`` callable: at most this many models, and versions per model, get labels of their own.
 MAX_MODEL_LABELS = 64
 MAX_VERSION_LABELS = 32
@@ -73,6 +85,8 @@ class ServerMetrics:
         self._earned: dict[str, set[str]] = {}
         self._earned_lock = threading.Lock()
         self.registry = CollectorRegistry(auto_describe=True)
+        #: TF Serving's metrics (``deepclf.serving.tfmetrics``), written on the same page before these.
+        self.tf = TFServingMetrics()
         self.requests = Counter(
             "deepclf_serving_request_count",
             "Requests by model, version, format, API, method and final status",
@@ -103,12 +117,28 @@ class ServerMetrics:
         self, *, api: str, method: str, model: str, version: str, format: str, status: str, seconds: float
     ) -> None:
         """Count one call; ``model``, ``version`` and ``method`` are bounded here (``bounded_labels``)."""
+        named = bool(model)
         model, version, format, method = self.bounded_labels(
             model=model, version=version, format=format, method=method, status=status
         )
         labels = (model, version, format, api, method, status)
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)
+        self.observe_tf(api=api, method=method, model=model if named else "", status=status, seconds=seconds)
+
+    def observe_tf(self, *, api: str, method: str, model: str, status: str, seconds: float) -> None:
+        """Count one call in TF Serving's metrics as ``tensorflow_model_server`` counts it: every REST request
+        under ``/v1/`` (``request_count``; ``request_latency`` when it succeeded, ``API`` = the URL's verb, empty for
+        GET), gRPC Predict/Classify/Regress only. ``model`` is already bounded ("" when the request named none)."""
+        if api == "rest":
+            tf_api, entrypoint = (method if method in TF_REST_VERBS else ""), "REST"
+        elif method in TF_GRPC_APIS:
+            tf_api, entrypoint = TF_GRPC_APIS[method], "GRPC"
+        else:
+            return  # gRPC metadata, status, MultiInference, reloads: TF Serving counts none of them
+        self.tf.request_count.increment(model, status)
+        if status == "OK":
+            self.tf.request_latency.add(max(0, int(seconds * 1e6)), model, tf_api, entrypoint)
 
     def bounded_labels(
         self, *, model: str, version: str, format: str, method: str, status: str
@@ -167,6 +197,9 @@ class ServerMetrics:
                 status=code,
                 seconds=seconds,
             )
+        else:  # not a deepclf series (its labels would be unbounded), but TF Serving counts every /v1/ request
+            model = self.bounded_labels(model=info.model, version="", format="", method="", status=code)[0]
+            self.observe_tf(api=api, method="", model=model if info.model else "", status=code, seconds=seconds)
         log_access(
             access_log,
             api=api,
@@ -195,8 +228,8 @@ class ServerMetrics:
         self.observe(api=api, method=method, model="", version="", format="", status="UNAVAILABLE", seconds=0.0)
 
     def exposition(self) -> bytes:
-        """The registry in Prometheus' text format."""
-        return generate_latest(self.registry)
+        """TF Serving's metrics, then the registry, in Prometheus' text format."""
+        return self.tf.exposition().encode() + generate_latest(self.registry)
 
 
 def _is_version_in(version: str, versions: Collection[int]) -> bool:

@@ -259,7 +259,7 @@ def create_app(
                 info.fill(served)
                 key = info.signature = core.inference_signature(served, sig_name, verb)
                 inputs = await in_pool(core.examples_tensor, inp)
-                outputs = await asyncio.wrap_future(core.infer(served, key, inputs, info.deadline))
+                outputs = await asyncio.wrap_future(core.infer(served, key, inputs, info.deadline, verb.capitalize()))
                 n = len(inputs[EXAMPLES_INPUT])
                 if verb == CLASSIFY:
                     result: Any = ClassificationResult()
@@ -278,7 +278,7 @@ def create_app(
                 out = await in_pool(core.rest_predict, served, body, info)
             else:
                 key, req = await in_pool(core.decode_rest, served, body, info)
-                outputs = await asyncio.wrap_future(core.infer(served, key, req.inputs, info.deadline))
+                outputs = await asyncio.wrap_future(core.infer(served, key, req.inputs, info.deadline, "Predict"))
                 out = await in_pool(R.encode_predict_response, outputs, req.format)
         return Response(out, media_type=JSON)
 
@@ -315,7 +315,7 @@ def create_app(
         method, response = "unknown", None
         try:
             if verb == "POST" and (m := POST_RE.fullmatch(path)):
-                method = m["verb"].lower()
+                method, info.model = m["verb"].lower(), m["name"]
                 try:
                     # a timeout scope, not wait_for: wait_for runs the call as a task of its own, two more turns of
                     # an event loop that is busy with every other connection under load
@@ -326,7 +326,7 @@ def create_app(
                         f"Deadline exceeded: the request took longer than --rest_api_timeout_in_ms={timeout_ms}"
                     ) from None
             elif verb == "GET" and (m := GET_RE.fullmatch(path)):
-                method = "metadata" if m["metadata"] else "status"
+                method, info.model = ("metadata" if m["metadata"] else "status"), m["name"]
                 response = await get_model(request, m, info)
             elif verb not in ("GET", "POST"):
                 response = JSONResponse(

@@ -203,7 +203,12 @@ class EdgeServer:
         self.manager.load_initial()
         in_flight = cfg.in_flight_limit()
         self.core = ServingCore(
-            self.manager, self._executor, batcher=self._batcher, limits=cfg.request_limits(), max_in_flight=in_flight
+            self.manager,
+            self._executor,
+            batcher=self._batcher,
+            limits=cfg.request_limits(),
+            max_in_flight=in_flight,
+            tf_metrics=self.metrics.tf,
         )
         gate = self.core.gate
         if gate is not None:
@@ -347,18 +352,37 @@ class EdgeServer:
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _load_once(self, path: Path) -> Any:
-        runner = load_version(path, self.config)
+        """One load attempt (TF Serving's ``load_attempt_count``/``load_latency``), then the warmup (its
+        ``model_warmup_latency``/``model_warmup_records_read``, when the version has a warmup file)."""
+        tf = self.metrics.tf
+        t0 = time.perf_counter()
+        try:
+            runner = load_version(path, self.config)
+        except BaseException:
+            tf.record_load(str(path), False, 0.0)
+            raise
+        tf.record_load(str(path), True, time.perf_counter() - t0)
         if not self.config.enable_model_warmup:
             return runner
-        from deepclf.serving.warmup import run_warmup
+        from deepclf.serving.warmup import WARMUP_FILE, run_warmup
 
+        has_file = (path / WARMUP_FILE).is_file()
+        t0 = time.perf_counter()
+        read = [0]
         try:
-            n = run_warmup(path, runner, model=path.parent.name, version=path.name)
-        except BaseException:
+            n = run_warmup(path, runner, model=path.parent.name, version=path.name, records_read=read)
+        except BaseException as exc:
+            if has_file:
+                from deepclf.protocol.errors import from_exception
+
+                err = from_exception(exc)
+                tf.record_warmup(str(path), f"{err.code.name}: {err.message}", read[0], time.perf_counter() - t0)
             close = getattr(runner, "close", None)
             if callable(close):
                 close()
             raise
+        if has_file:
+            tf.record_warmup(str(path), "OK", read[0], time.perf_counter() - t0)
         self.warmup_requests += n  # loads run one at a time (the manager's scan lock)
         return runner
 

@@ -84,11 +84,19 @@ def read_tfrecords(path: str | Path) -> Iterator[bytes]:
             index += 1
 
 
-def run_warmup(version_dir: str | Path, runner: Any, *, model: str = "?", version: int | str = "?") -> int:
+def run_warmup(
+    version_dir: str | Path,
+    runner: Any,
+    *,
+    model: str = "?",
+    version: int | str = "?",
+    records_read: list[int] | None = None,
+) -> int:
     """Replay the version's warmup requests through ``runner.run``; the number of requests run.
 
     Raises the request's own error (so the load fails with it), ``InvalidInput`` for an unparseable record or more
-    than 1000 records, ``DataLoss`` for a file that is not TFRecord.
+    than 1000 records, ``DataLoss`` for a file that is not TFRecord. ``records_read`` (a one-item list): set to the
+    number of records read so far, also when it raises (TF Serving's ``model_warmup_records_read``).
     """
     from deepclf.protocol.messages import message_class
     from deepclf.protocol.tensors import to_ndarray
@@ -101,6 +109,8 @@ def run_warmup(version_dir: str | Path, runner: Any, *, model: str = "?", versio
     t0 = time.perf_counter()
     count = skipped = 0
     for i, data in enumerate(read_tfrecords(path)):
+        if records_read is not None:
+            records_read[0] = i + 1
         if i >= MAX_RECORDS:
             raise E.InvalidInput(f"Number of warmup records exceeds the maximum ({MAX_RECORDS}) at {path}")
         msg: Any = prediction_log()
