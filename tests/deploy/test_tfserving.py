@@ -556,22 +556,8 @@ def test_edge_dockerfile_references(tmp_path):
         for item in src.split():
             assert (REPO / item).exists(), item
             assert f"!{item.rstrip('/')}" in {line.rstrip("/") for line in ignore}, item
-    # the command is `deepclf serve --model_base_path /models/<name> --host 0.0.0.0`
-    found = re.search(r"^CMD (\[.*\])$", dockerfile, flags=re.M)
-    assert found, dockerfile
-    cmd = json.loads(found[1])
-    serve = cmd[-1].removeprefix("exec ").replace('"$MODEL_BASE_PATH/$MODEL_NAME"', "/models/flowers_basic").split()
-    assert serve[:2] == ["deepclf", "serve"] and serve[2:] == [
-        "--model_base_path",
-        "/models/flowers_basic",
-        "--host",
-        "0.0.0.0",
-    ]
-    from deepclf.cli import build_parser
-
-    parser = build_parser()
-    commands = next(a for a in parser._actions if a.dest == "command").choices
-    assert commands is not None  # the subcommands' action
-    if "serve" not in commands:
-        pytest.skip("`deepclf serve` (the edge server) is not registered in this checkout yet")
-    parser.parse_args(serve[1:])  # exits (SystemExit) if the edge server does not take these flags
+    # the entrypoint is TF Serving's contract as a script (tests/deploy/test_edge_entrypoint.py runs it), no CMD
+    found = re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, flags=re.M)
+    assert found and json.loads(found[1]) == ["/usr/bin/tf_serving_entrypoint.sh"], dockerfile
+    assert not re.search(r"^CMD ", dockerfile, flags=re.M)
+    assert "COPY deployment/edge/tf_serving_entrypoint.sh /usr/bin/tf_serving_entrypoint.sh" in dockerfile
