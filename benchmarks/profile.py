@@ -13,8 +13,8 @@ samples (every thread, idle waits left out) spent in the frames that matter, inc
 
 ``--out`` keeps each path's raw collapsed stacks (``<path>.txt``, flamegraph.pl / speedscope input) and the
 tables (``profile.md``). The sampler slows the server down (it stops it to read each stack), so compare the
-shares, not the requests/s, with latency figures measured without it. docs/bench.md keeps the tables from before
-and after the optimisations (the same command at both commits).
+shares, not the requests/s, with latency figures measured without it. docs/results/2026-11-30-profiles.md keeps
+the tables from before and after the optimisations (the same command at both commits).
 """
 
 from __future__ import annotations

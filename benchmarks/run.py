@@ -29,8 +29,9 @@ What it does, in order (each step reuses what is already there):
    bare interpreter, server-side batching at c=8, ``LocalClient`` against the bare interpreter, server start time
    and memory) evaluated on this run's numbers, logged and written to ``peers_goals.json``; a goal whose suite was
    not run (``--suite``) is ``n/a``;
-6. writes everything to ``benchmarks/results/<host>-<date>/`` and regenerates the tables and plot links in
-   ``benchmarks/README.md`` between its ``<!-- bench:... -->`` markers.
+6. writes everything to ``docs/results/<host>-<date>/``, with the run's dated page ``index.md`` (the command, the
+   machine, the tables and plots), and regenerates the list of runs in ``docs/results/index.md`` between its
+   ``<!-- bench:runs:... -->`` markers (``make docs`` shows them).
 
 Usage::
 
@@ -40,7 +41,7 @@ Usage::
     python benchmarks/run.py --suite peers --version-dir models/flowers/1   # only the peers, on a converted model
     python benchmarks/run.py --suite concurrency --suite peers --version-dir models/flowers/1 --quick  # all goals
 
-A run of some suites (``--suite``) writes to ``results/<host>-<date>-<suites>/`` and leaves the README alone.
+A run of some suites (``--suite``) writes to ``<host>-<date>-<suites>/``, so it never replaces the day's full run.
 """
 
 from __future__ import annotations
@@ -95,8 +96,9 @@ BATCHING_PARAMETERS: dict[str, Any] = {
 FOOTPRINT_REQUESTS = 1000
 #: Suites that need no Keras run: the ones ``--version-dir`` (a converted version folder alone) may run.
 VERSION_DIR_SUITES = ("wrapper", "serving", "concurrency", "peers")
-MARK_START = "<!-- bench:results:start -->"
-MARK_END = "<!-- bench:results:end -->"
+RESULTS = REPO / "docs" / "results"
+MARK_START = "<!-- bench:runs:start -->"
+MARK_END = "<!-- bench:runs:end -->"
 
 
 def log(msg: str) -> None:
@@ -561,9 +563,9 @@ def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, args: argparse.Namespace) -> str:
-    """The results section of benchmarks/README.md (plots linked relative to the README)."""
+    """The tables of a run's page (plots linked relative to ``rel``, the run's folder as the page sees it)."""
     parts = [
-        f"Results from `{rel}` ({env['date']}): {describe(env)}.",
+        f"Machine: {describe(env)}; started {env['date']}.",
         f"Settings: {args.duration:g} s per measurement, warm-up excluded, LiteRT threads "
         f"{args.threads or 'default'}, server-scenario rate {args.rate:g}/s, sample images 320x240-ish JPEGs "
         "from the data folder.",
@@ -590,7 +592,7 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
                 ]
             )
         parts += [
-            "### Formats in process (single-stream latency in ms, offline batch-32 throughput)",
+            "## Formats in process (single-stream latency in ms, offline batch-32 throughput)",
             "",
             _md_table(["target", "size", "p50", "p90", "p99", "offline img/s", "top-1", "status"], rows),
             "",
@@ -617,7 +619,7 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
                     ]
                 )
         parts += [
-            "### Wrapper overhead: bare LiteRT interpreter loop vs `deepclf.runtime` (ms; overhead in us)",
+            "## Wrapper overhead: bare LiteRT interpreter loop vs `deepclf.runtime` (ms; overhead in us)",
             "",
             _md_table(["variant", "raw p50", "runtime p50", "overhead p50 (us)", "raw p99", "runtime p99"], rows),
             "",
@@ -645,7 +647,7 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
                 ]
             )
         parts += [
-            "### Serving overhead: in-process vs the edge server (ms)",
+            "## Serving overhead: in-process vs the edge server (ms)",
             "",
             _md_table(
                 [
@@ -669,7 +671,7 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
     if cc:
         rows = _concurrency_rows(cc)
         parts += [
-            "### Throughput against concurrency (closed loop, gRPC tensor; batching server vs plain)",
+            "## Throughput against concurrency (closed loop, gRPC tensor; batching server vs plain)",
             "",
             _md_table(["target", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"], rows),
             "",
@@ -683,7 +685,7 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
             v["skipped"] for v in reports.get("peers_servers", {}).values() if isinstance(v, dict) and "skipped" in v
         ]
         parts += [
-            "### Peers: our server vs KServe vs FastAPI on the same .tflite (REST row tensor, closed loop)",
+            "## Peers: our server vs KServe vs FastAPI on the same .tflite (REST row tensor, closed loop)",
             "",
             _md_table(["server", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"], rows),
             "",
@@ -719,7 +721,7 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
                 + "."
             )
         parts += [
-            f"### Performance goals (same run; bare interpreter: `ai_edge_litert`, {threads or '-'} threads, batch 1)",
+            f"## Performance goals (same run; bare interpreter: `ai_edge_litert`, {threads or '-'} threads, batch 1)",
             "",
             *(
                 [_md_table(["target", "scenario", "concurrency", "req/s", "p50 ms", "p99 ms"], rows), ""]
@@ -749,7 +751,7 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
                 for t in rep.targets
             ]
             parts += [
-                f"### Accuracy parity, {key[7:]} model ({rep.images['count']} validation images)",
+                f"## Accuracy parity, {key[7:]} model ({rep.images['count']} validation images)",
                 "",
                 _md_table(["target", "kind", "top-1", "d top-1", "agreement", "max abs dp", "vs", "verdict"], rows),
                 "",
@@ -757,15 +759,33 @@ def summary_markdown(reports: dict[str, Any], env: dict[str, Any], rel: str, arg
     return "\n".join(parts)
 
 
-def update_readme(readme: Path, section: str) -> None:
-    """Replace the text between the markers (append the markers if the README has none)."""
-    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
-    block = f"{MARK_START}\n{section.rstrip()}\n{MARK_END}"
+def run_page(section: str, env: dict[str, Any], argv: list[str], folder: str) -> str:
+    """A run's dated page: the date, the command that made it, then its tables."""
+    command = " ".join(["python benchmarks/run.py", *argv])
+    return f"# {str(env['date'])[:10]}: benchmark run `{folder}`\n\n```sh\n{command}\n```\n\n{section.rstrip()}\n"
+
+
+def runs_list(root: Path) -> str:
+    """One line per run of this script under ``root`` (``<run>/index.md`` beside its ``settings.json``), newest
+    first by the date its title starts with."""
+    runs = []
+    for page in root.glob("*/index.md"):
+        if not (page.parent / "settings.json").is_file():
+            continue
+        title = page.read_text(encoding="utf-8").partition("\n")[0].removeprefix("# ").strip()
+        runs.append((title, f"- [{title}]({page.parent.name}/index.md)"))
+    return "\n".join(line for _, line in sorted(runs, reverse=True))
+
+
+def update_marked(path: Path, block_text: str) -> None:
+    """Replace the text between the markers of ``path`` (append the markers if it has none)."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    block = f"{MARK_START}\n{block_text.rstrip()}\n{MARK_END}"
     if MARK_START in text and MARK_END in text:
         text = re.sub(re.escape(MARK_START) + r".*?" + re.escape(MARK_END), lambda _: block, text, flags=re.S)
     else:
-        text = text.rstrip() + "\n\n## Latest results\n\n" + block + "\n"
-    atomic_write_text(readme, text)
+        text = text.rstrip() + "\n\n" + block + "\n"
+    atomic_write_text(path, text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -786,15 +806,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="LiteRT threads (default: LiteRT's)")
     p.add_argument("--parity-limit", type=int, default=None, help="at most N validation images for parity")
     p.add_argument("--quick", action="store_true", help="2 s per measurement and 100 parity images")
-    p.add_argument("--out", default=str(HERE / "results"), help="results root (default benchmarks/results)")
-    p.add_argument("--no-readme", action="store_true", help="do not rewrite benchmarks/README.md")
+    p.add_argument("--out", default=str(RESULTS), help="results root (default docs/results)")
+    p.add_argument("--no-index", action="store_true", help="do not rewrite the list of runs in <out>/index.md")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
         "--suite",
         action="append",
         choices=SUITES,
         default=None,
-        help="run only this suite (repeatable; default: all). A partial run leaves the README alone",
+        help="run only this suite (repeatable; default: all). A partial run gets a folder of its own",
     )
     p.add_argument(
         "--version-dir",
@@ -812,6 +832,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--peers-duration", type=float, default=None, help="seconds per peers measurement (default: --duration)"
     )
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
     args.model = list(dict.fromkeys(args.model or MODELS))
     args.suite = list(dict.fromkeys(args.suite or SUITES))
@@ -849,13 +870,11 @@ def main(argv: list[str] | None = None) -> int:
                 "servers": reports.get("servers"),
             },
         )
-    readme = HERE / "README.md"
-    rel = os.path.relpath(out, readme.parent)
-    section = summary_markdown(reports, env, rel, args)
-    atomic_write_text(out / "summary.md", section.replace(f"]({rel}/", "](./") + "\n")
-    if not args.no_readme and not partial:
-        update_readme(readme, section)
-        log(f"updated {readme}")
+    section = summary_markdown(reports, env, ".", args)
+    atomic_write_text(out / "index.md", run_page(section, env, argv, out.name))
+    if not args.no_index:
+        update_marked(out.parent / "index.md", runs_list(out.parent))
+        log(f"updated {out.parent / 'index.md'}")
     log(f"results in {out} ({time.perf_counter() - t0:.0f} s)")
     print(section)
     return 0

@@ -1,6 +1,6 @@
 """The code's layout rules, kept true: which packages may import which, and each package's public names.
 
-The layers, bottom to top (README, "How the code is laid out"); a module may import its own package and the
+The layers, bottom to top (docs/architecture.md, "The layers"); a module may import its own package and the
 packages this table allows, nothing above:
 
     core      errors, fsutil, variants, versions, manifest, preprocessing(_tf), signatures   numpy/Pillow only
@@ -93,7 +93,7 @@ def test_every_unit_has_a_layer() -> None:
     units = {p.stem if p.parent == SRC else p.relative_to(SRC).parts[0] for p in _sources()}
     units = {"deepclf" if u == "__init__" else u for u in units}
     missing = sorted(units - set(ALLOWED))
-    assert not missing, f"new top-level modules/packages {missing}: give each a layer in ALLOWED (and the README)"
+    assert not missing, f"new top-level modules/packages {missing}: give each a layer in ALLOWED and the docs"
 
 
 def test_imports_follow_the_layers() -> None:

@@ -59,7 +59,7 @@ def test_goals_from_the_concurrency_suite_alone(run: ModuleType, tmp_path: Path)
     assert saved["server_footprint"] is None
     args = argparse.Namespace(duration=1.0, threads=None, rate=20.0, model=["augmented"])
     text = run.summary_markdown(reports, environment(), "results/x", args)
-    assert "### Performance goals" in text and "allowed_batch_sizes 1/2/4/8" in text
+    assert "## Performance goals" in text and "allowed_batch_sizes 1/2/4/8" in text
     assert (
         "| gRPC c=8: batching server req/s / plain server req/s | 280.00 | 200.00 | 1.40x | >= 1.3x | **met** |" in text
     )
@@ -74,3 +74,25 @@ def test_goals_with_a_footprint(run: ModuleType, tmp_path: Path) -> None:
     assert rows["batching_c8_rps"].verdict == "n/a"
     saved = json.loads((tmp_path / "peers_goals.json").read_text())
     assert saved["server_footprint"]["rss_mb"] == 151.0
+
+
+def test_run_pages_and_the_list_of_runs(run: ModuleType, tmp_path: Path) -> None:
+    env = {"date": "2026-12-02T10:00:00+00:00"}
+    page = run.run_page("## Formats\n\n| a |\n", env, ["--quick"], "vm-20261202")
+    assert page.startswith("# 2026-12-02: benchmark run `vm-20261202`\n")
+    assert "python benchmarks/run.py --quick" in page and page.endswith("| a |\n")
+    for name, date in (("vm-20261202", "2026-12-02T10:00"), ("vm-20261130", "2026-11-30T10:00")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "index.md").write_text(run.run_page("", {"date": date}, [], name))
+        (tmp_path / name / "settings.json").write_text("{}")
+    (tmp_path / "2026-12-03-other").mkdir()  # a results page that is not a run of run.py: not listed
+    (tmp_path / "2026-12-03-other" / "index.md").write_text("# 2026-12-03: something else\n")
+    index = tmp_path / "index.md"
+    index.write_text(f"# Results\n\n{run.MARK_START}\nold\n{run.MARK_END}\n\nafter\n")
+    run.update_marked(index, run.runs_list(tmp_path))
+    assert index.read_text() == (
+        f"# Results\n\n{run.MARK_START}\n"
+        "- [2026-12-02: benchmark run `vm-20261202`](vm-20261202/index.md)\n"
+        "- [2026-11-30: benchmark run `vm-20261130`](vm-20261130/index.md)\n"
+        f"{run.MARK_END}\n\nafter\n"
+    )

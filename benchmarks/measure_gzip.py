@@ -1,4 +1,7 @@
-"""Size and time of gzip on REST predict bodies (docs/clients.md): python docs/measure_gzip.py PHOTOS_FOLDER."""
+"""Size and time of gzip on REST predict bodies (docs/results/2026-11-27-clients.md).
+
+python benchmarks/measure_gzip.py PHOTOS_FOLDER
+"""
 
 import gzip
 import sys
