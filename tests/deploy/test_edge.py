@@ -144,7 +144,7 @@ def test_memory_follows_the_measurement(models, tmp_path):
     res = _container(_docs(models))["resources"]
     assert res["requests"]["memory"] == f"{request}Mi" and res["limits"]["memory"] == f"{limit}Mi"
     assert res["requests"]["cpu"] == res["limits"]["cpu"] == "2"
-    # one version: the README's measurement (150 MiB after 200 requests) fits the request with room to spare
+    # one version: the measured RSS (docs/results/2026-11-30-memory.md) fits the request with room to spare
     one = scan_models(example.make_fake_models_tree(tmp_path / "one", {"flowers": (1,)}))
     assert memory_mib(one, EdgeOptions()) == (memory_request_mib(1), 512) == (192, 512)
     assert memory_request_mib(1) >= MEASURED_RSS_MIB[1] * 1.2

@@ -1,4 +1,4 @@
-"""``quick_report``: a short (~20-30 s) latency + parity report on converted models, for ``make demo``.
+"""``quick_report``: a short latency + parity report on converted models, for ``make demo``.
 
 Give it model folders (a training run, a ``models/<name>`` base folder or one version folder) or files; it finds
 every format there (Keras, SavedModel when TensorFlow is installed, each TFLite variant), adds a server if one is

@@ -32,8 +32,9 @@ _T = TypeVar("_T")
 #: A sensible opt-in threshold: ``gzip_threshold=GZIP_THRESHOLD`` compresses REST request bodies over 64 KiB
 #: (``Content-Encoding: gzip``); TF Serving and the edge server both decode them.
 GZIP_THRESHOLD = 64 * 1024
-# Off by default: compression pays on real networks but costs 120-210 ms per 8 images on loopback (docs/clients.md),
-# where clients and the edge server often share a host, and the benchmarks must measure the codec, not zlib.
+# Off by default: compression pays on real networks but costs more than it saves on loopback (`python
+# benchmarks/measure_gzip.py PHOTOS`, docs/results/2026-11-27-clients.md), where clients and the edge server often
+# share a host, and the benchmarks must measure the codec, not zlib.
 DEFAULT_GZIP_THRESHOLD: int | None = None
 
 

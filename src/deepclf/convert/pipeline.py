@@ -42,8 +42,8 @@ Log = Callable[[str], None]
 #: Default minimum top-1 agreement of every variant with Keras on the parity images. Chance level for the five
 #: flower classes is 0.2, and the bugs a conversion can have (wrong scale or zero point, lost rescaling, swapped
 #: channels, a broken graph) push agreement towards it; honest quantization only flips images whose two best
-#: classes are nearly tied (measured on the tutorial model, 100 validation images: fp32/fp16/dynamic 1.00, int8 0.99). 0.9 fails the
-#: first kind loudly and never the second, even with 100 parity images (one flip costs 0.01).
+#: classes are nearly tied (the agreements recorded in docs/results/2026-11-27-training/). 0.9 fails the first
+#: kind loudly and never the second, even with 100 parity images (one flip costs 0.01).
 DEFAULT_MIN_AGREEMENT = 0.9
 DEFAULT_CALIBRATION_STEPS = 100  # TFLite's guidance: ~100-500 representative samples
 DEFAULT_PARITY_IMAGES = 100

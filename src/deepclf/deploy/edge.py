@@ -79,16 +79,15 @@ READINESS_PATH = "/readyz"
 #: TensorFlow, which the image lacks).
 EDGE_FORMATS = VARIANT_NAMES
 
-#: Measured RSS of `deepclf serve --format fp32 --threads 2` after 200 single-image predictions per version
-#: (deployment/measure_edge_rss.py): one version 150 MiB (89 MiB when ready; README "Serving and clients"), three
-#: versions (this example's shape: two models, one with two versions) 266 MiB (119 MiB when ready). Each version
-#: adds one interpreter per inference call that runs at once (the runner pools them).
+#: Measured RSS of `deepclf serve --format fp32 --threads 2` after 200 single-image predictions per version, for one
+#: and for three served versions (`python deployment/measure_edge_rss.py MODELS_DIR`; docs/results/2026-11-30-memory.md).
+#: Each version adds one interpreter per inference call that runs at once (the runner pools them).
 MEASURED_RSS_MIB = {1: 150, 3: 266}
 
 
 def memory_request_mib(versions: int) -> int:
-    """Default memory request: 192 MiB for one served version (150 measured) plus 64 MiB per further version
-    (58 measured), so the request covers what a warm replica holds and the scheduler does not overcommit it."""
+    """Default memory request: 192 MiB for one served version plus 64 MiB per further version, above
+    ``MEASURED_RSS_MIB``, so the request covers what a warm replica holds and the scheduler does not overcommit it."""
     return 192 + 64 * (versions - 1)
 
 

@@ -71,10 +71,9 @@ TRAIN_MODELS = ("basic", "augmented")
 #: Pod label telling the two engines' workers apart.
 ENGINE_LABEL = "deepclf/engine"
 
-#: Peak RSS of one `deepclf train --model basic --epochs 1` process on the 2,645 local photos at 180x180
-#: (/usr/bin/time -v: 2,411,308 KiB); the dataset is cached in memory after the first epoch.
+#: Peak RSS of one `deepclf train --model basic --epochs 1` process at 180x180, and of `deepclf convert` on its run
+#: (`/usr/bin/time -v`; docs/results/2026-11-30-memory.md): what the pods' memory requests are sized from.
 MEASURED_TRAIN_PEAK_MIB = 2355
-#: Peak RSS of `deepclf convert` on that run (all four LiteRT variants, int8 calibration, parity check): 1,150,976 KiB.
 MEASURED_CONVERT_PEAK_MIB = 1124
 
 

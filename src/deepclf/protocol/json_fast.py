@@ -2,8 +2,9 @@
 
 ``orjson.loads`` builds a Python float per number and ``np.asarray`` walks those nested lists again. simdjson
 parses the body into its own tape and copies the numbers out in one flat buffer (``Array.as_buffer``), no Python
-object per number: 5.0 ms against 15.7 ms for the general parser on the 1.9 MB row request of one 180x180 image
-(``python benchmarks/micro.py rest-decode``). So the common request,
+object per number, several times faster than the general parser on the row request of one 180x180 image
+(``python benchmarks/micro.py rest-decode`` times both; docs/results/2026-11-30-profiles.md). So the common
+request,
 
     {"instances": [[[[...]]]]}   {"instances": [{"image": [[[...]]]}, ...]}   {"inputs": [...] | {"image": [...]}}
 
@@ -192,7 +193,7 @@ def _rectangular(body: bytes, shape: list[int]) -> bool:
     """Whether the body's lists form exactly ``shape`` (every list at depth L holds ``shape[L]`` items): its
     brackets and commas in order must be exactly those of a rectangular tensor of that shape, give or take the
     commas between the body's keys (the tensor is its only list, and no name holds a bracket or a comma). One
-    ``bytes.translate`` (~0.9 ms per MB of body) and one comparison."""
+    ``bytes.translate`` (one pass in C over the body) and one comparison."""
     marks = body.translate(None, _NOT_STRUCTURE).strip(b",")
     length = _structure_length(shape)
     if len(marks) != length:  # first: a short body never makes a long expected pattern

@@ -13,9 +13,9 @@ Why it is built the way it is:
   (its size: ``python benchmarks/micro.py interpreter-memory model.tflite``, below).
 * Memory is bounded whatever the request's batch size: interpreters exist only for a fixed set of batch sizes
   (``invoke_sizes``, by default just 1), each allocated once per set, and a batch of N rows runs as chunks of
-  those sizes. An interpreter grows with its batch size (the 180x180 CNN: +40 MB at batch 1, +61 at 8, +132 at
-  32, +227 at 64; ``python benchmarks/micro.py interpreter-memory model.tflite``), while the time per row is
-  roughly flat, so a client sending 2,000 rows costs time, never a 2,000-row interpreter. The server prepares its ``allowed_batch_sizes`` instead when batching is on.
+  those sizes. An interpreter grows with its batch size (``python benchmarks/micro.py interpreter-memory
+  model.tflite``; recorded in docs/results/2026-11-30-memory.md), while the time per row is roughly flat, so a
+  client sending 2,000 rows costs time, never a 2,000-row interpreter. The server prepares its ``allowed_batch_sizes`` instead when batching is on.
 * The int8 variant takes uint8 pixels and returns uint8 probabilities; we quantize and dequantize with each
   tensor's own scale and zero point, so callers always see float32 0..255 in and probabilities out.
 * XNNPACK is LiteRT's default CPU delegate; ``num_threads`` sets its thread pool (and the interpreter's).

@@ -50,7 +50,7 @@ class KerasRunner(Runner):
         self._tf = tf
         h, w, c = manifest.input.shape
         model = self._model
-        # One traced graph for every batch size: eager calls cost ~5x more per request on this small CNN.
+        # One traced graph for every batch size: an eager call runs every layer through Python on every request.
         self._call = tf.function(
             lambda x: model(x, training=False),
             reduce_retracing=True,
