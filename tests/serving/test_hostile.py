@@ -714,8 +714,8 @@ REST_CASES = [
     ),
     # URLs and methods
     Case("rest-verb-explode", rest("POST", "/v1/models/flowers:explode", b'{"instances": [1]}'), 400, "explode"),
-    Case("rest-put", rest("PUT", FLOWERS, b'{"instances": [1]}'), 405, "PUT"),
-    Case("rest-delete", rest("DELETE", "/v1/models/flowers"), 405, "DELETE"),
+    Case("rest-put", rest("PUT", FLOWERS, b'{"instances": [1]}'), 400, "Malformed request: PUT"),
+    Case("rest-delete", rest("DELETE", "/v1/models/flowers"), 400, "Malformed request: DELETE"),
     Case("rest-unknown-model", rest("POST", "/v1/models/tulips:predict", b'{"instances": [1]}'), 404, "tulips"),
     Case("rest-unknown-version", rest("POST", "/v1/models/flowers/versions/7:predict", b"{}"), 404, "7"),
     Case("rest-unknown-label", rest("POST", "/v1/models/flowers/labels/canary:predict", b"{}"), 400, "canary"),

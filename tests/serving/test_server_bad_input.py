@@ -191,7 +191,7 @@ REST_CASES = [
     ("status-unknown-version", "GET", "/v1/models/flowers/versions/9", None, 404, "Could not find version 9"),
     ("metadata-unknown-label", "GET", "/v1/models/flowers/labels/x/metadata", None, 400, "Unrecognized servable"),
     ("get-on-predict", "GET", "/v1/models/flowers:predict", None, 400, "Malformed request"),
-    ("put-method", "PUT", "/v1/models/flowers:predict", b"{}", 405, "not allowed"),
+    ("put-method", "PUT", "/v1/models/flowers:predict", b"{}", 400, "Malformed request: PUT"),
     ("unknown-endpoint", "GET", "/v2/whatever", None, 404, "no such endpoint"),
 ]
 

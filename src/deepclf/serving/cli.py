@@ -55,7 +55,6 @@ def _bool(text: str) -> bool:
 #: The value says whether the flag is boolean (a bare ``--flag`` takes no value).
 IGNORED_FLAGS: dict[str, bool] = {
     "grpc_socket_path": False,
-    "rest_api_enable_cors_support": True,
     "enable_per_model_batching_parameters": True,
     "num_load_threads": False,
     "num_unload_threads": False,
@@ -246,6 +245,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--rest_api_num_threads", type=int, default=None, help="accepted; REST runs on one event loop here")
     p.add_argument(
+        "--rest_api_enable_cors_support",
+        **_BOOL,
+        default=False,
+        help="CORS headers on every REST answer under /v1/ (Access-Control-Allow-Origin: *, as TF Serving); "
+        "OPTIONS preflights are answered either way (default false)",
+    )
+    p.add_argument(
         "--tensorflow_intra_op_parallelism",
         type=int,
         default=0,
@@ -415,6 +421,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ssl_key=args.ssl_key,
         ssl_client_ca=args.ssl_client_ca,
         rest_ssl=args.rest_api_ssl,
+        rest_api_enable_cors_support=args.rest_api_enable_cors_support,
     )
 
 

@@ -93,6 +93,7 @@ class ServerConfig:
     ``ssl_key`` files (``str``, path or PEM ``bytes``), ``ssl_client_ca`` to require client certificates signed by
     it (mutual TLS). TLS applies to gRPC, as in TF Serving; ``rest_ssl=True`` serves REST over HTTPS with the same
     keys too (REST stays plain HTTP otherwise).
+    ``rest_api_enable_cors_support``: TF Serving's CORS headers on every REST answer under ``/v1/``.
     """
 
     model_name: str | None = None
@@ -137,6 +138,7 @@ class ServerConfig:
     ssl_key: str | os.PathLike[str] | bytes | None = None
     ssl_client_ca: str | os.PathLike[str] | bytes | None = None
     rest_ssl: bool = False
+    rest_api_enable_cors_support: bool = False
 
     def __post_init__(self) -> None:
         self.format = canonical_variant(self.format) or self.format  # "tflite-int8" -> "int8", shown canonical

@@ -64,6 +64,10 @@ _INFERENCE_VERBS = frozenset({"predict", "classify", "regress"})
 _SPEC = r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
 POST_RE = re.compile(_SPEC + r":(?P<verb>[A-Za-z]+)")
 GET_RE = re.compile(_SPEC + r"(?P<metadata>/metadata)?")
+#: The methods libevent's HTTP server (TF Serving's) passes to the REST handler: all of them reach ``v1``.
+HTTP_METHODS = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH"]
+#: What TF Serving's dispatcher takes (http_rest_api_util.h ``kHTTPRestApiHandlerPathRegex``).
+V1_PATH = re.compile(r"(?i)/v1/")
 
 
 class BodyTooLarge(P.ResourceExhausted):
@@ -228,8 +232,12 @@ def create_app(
     describe: Callable[[], dict[str, Any]] | None = None,
     timeout_ms: int = 30000,
     metrics_path: str | None = "/monitoring/prometheus/metrics",
+    cors: bool = False,
 ) -> Starlette:
     """The REST app of one server; ``ready`` says whether every model is AVAILABLE (for ``/readyz``).
+
+    ``cors`` (``--rest_api_enable_cors_support``): every answer under ``/v1/`` carries TF Serving's CORS headers
+    (``CorsHeaders``). An ``OPTIONS`` preflight is answered either way (``cors_preflight``), as TF Serving does.
 
     ``timeout_ms`` (``--rest_api_timeout_in_ms``; 0 or less: none): a Predict/Classify/Regress call that takes
     longer answers DEADLINE_EXCEEDED / 504, as TF Serving (spec §5.10); its inference is cancelled, so a request
@@ -312,7 +320,7 @@ def create_app(
         t0 = time.perf_counter()
         info = CallInfo()
         path, verb = request.url.path, request.method
-        method, response = "unknown", None
+        method, response, code = "unknown", None, "OK"
         try:
             if verb == "POST" and (m := POST_RE.fullmatch(path)):
                 method, info.model = m["verb"].lower(), m["name"]
@@ -328,15 +336,10 @@ def create_app(
             elif verb == "GET" and (m := GET_RE.fullmatch(path)):
                 method, info.model = ("metadata" if m["metadata"] else "status"), m["name"]
                 response = await get_model(request, m, info)
-            elif verb not in ("GET", "POST"):
-                response = JSONResponse(
-                    {"error": f"method {verb} is not allowed; use GET or POST"},
-                    status_code=405,
-                    headers={"Allow": "GET, POST"},
-                )
-            else:
+            elif verb == "OPTIONS":  # a CORS preflight, answered whatever --rest_api_enable_cors_support says
+                response, code = cors_preflight(request.headers.get("origin", ""))
+            else:  # any other method or path under /v1/, as TF Serving's handler answers it
                 raise P.InvalidInput(f"Malformed request: {verb} {path}")
-            code = "OK" if response.status_code < 400 else "METHOD_NOT_ALLOWED"
         except Exception as exc:  # noqa: BLE001 - every error becomes a TF Serving error body
             err = public_error(exc, context=f"{verb} {path}")
             response, code = _error_response(err), err.code.name
@@ -375,15 +378,62 @@ def create_app(
         return JSONResponse({"error": message}, status_code=status)
 
     routes = [
-        Route("/v1/{rest:path}", v1, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+        Route("/v1/{rest:path}", v1, methods=HTTP_METHODS),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
     if metrics_path is not None:
         routes.append(Route(metrics_path, prometheus, methods=["GET"]))
     gated = getattr(core, "gate", None) is not None
-    middleware = [Middleware(ShedFirst, core=core, metrics=metrics)] if gated else []
+    middleware = [Middleware(CorsHeaders)] if cors else []  # outermost: shed answers get the headers too
+    if gated:
+        middleware.append(Middleware(ShedFirst, core=core, metrics=metrics))
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, middleware=middleware)
+
+
+#: The headers TF Serving adds to every REST answer with ``--rest_api_enable_cors_support``
+#: (http_rest_api_util.cc ``AddCORSHeaders``).
+CORS_HEADERS = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "POST, GET"),
+    ("Access-Control-Allow-Headers", "Content-Type"),
+)
+_ORIGIN = re.compile(r"https?://")
+
+
+def cors_preflight(origin: str) -> tuple[Response, str]:
+    """TF Serving's answer to ``OPTIONS`` under ``/v1/`` (http_server.cc): 200 with an empty body when the
+    ``Origin`` header contains ``http://`` or ``https://``, else 400 (FAILED_PRECONDITION "Origin header is missing
+    in CORS preflight", not in the body: TF Serving writes none); no Content-Type. The status code name is for
+    metrics and the access log."""
+    if _ORIGIN.search(origin):
+        return Response(b"", status_code=200), "OK"
+    return Response(b"", status_code=400), "FAILED_PRECONDITION"
+
+
+class CorsHeaders:
+    """ASGI middleware: TF Serving's CORS headers (``CORS_HEADERS``) on every answer under ``/v1/`` (TF Serving's
+    dispatcher path, ``(?i)/v1/.*``), errors and refusals included; other paths (``/healthz``, metrics) have none,
+    as in TF Serving. Replaces any header of the same name, as TF Serving's ``OverwriteResponseHeader``."""
+
+    _NAMES = frozenset(name.lower().encode() for name, _ in CORS_HEADERS)
+    _HEADERS = tuple((name.encode(), value.encode()) for name, value in CORS_HEADERS)  # TF Serving's spelling
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not V1_PATH.match(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in self._NAMES]
+                message = {**message, "headers": [*kept, *self._HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class ShedFirst:

@@ -272,6 +272,7 @@ class EdgeServer:
             describe=self.describe,
             timeout_ms=cfg.rest_api_timeout_ms,
             metrics_path=prometheus_metrics_path(cfg.monitoring_config_file),
+            cors=cfg.rest_api_enable_cors_support,
         )
         sock = _bind(cfg.host, cfg.rest_api_port or 0)
         self.rest_port = sock.getsockname()[1]
