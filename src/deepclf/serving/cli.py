@@ -32,6 +32,7 @@ from deepclf.serving.config import (
     ServerConfig,
     default_interpreter_threads,
     default_threads,
+    parse_channel_arguments,
 )
 from deepclf.variants import DEFAULT_VARIANT, variant_arg
 
@@ -54,18 +55,15 @@ def _bool(text: str) -> bool:
 #: tensorflow_model_server flags with no meaning for a LiteRT edge server: accepted, one warning line, no effect.
 #: The value says whether the flag is boolean (a bare ``--flag`` takes no value).
 IGNORED_FLAGS: dict[str, bool] = {
-    "grpc_socket_path": False,
     "enable_per_model_batching_parameters": True,
     "num_load_threads": False,
     "num_unload_threads": False,
     "flush_filesystem_caches": True,
     "tensorflow_session_parallelism": False,
     "tensorflow_session_config_file": False,
-    "use_alts_credentials": True,
     "platform_config_file": False,
     "per_process_gpu_memory_fraction": False,
     "saved_model_tags": False,
-    "grpc_channel_arguments": False,
     "grpc_max_threads": False,
     "num_request_iterations_for_warmup": False,
     "remove_unused_fields_from_bundle_metagraph": True,
@@ -181,6 +179,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=_port, default=8500, help="gRPC port (default 8500; 0 = any free port; -1 = off)")
+    p.add_argument(
+        "--grpc_socket_path",
+        default=None,
+        help="also serve gRPC on this Unix socket (relative or absolute path; clients use unix:<path>)",
+    )
+    p.add_argument(
+        "--grpc_channel_arguments",
+        default="",
+        help="gRPC server options as key=value,key=value (integers passed as integers), e.g. "
+        "grpc.max_connection_age_ms=30000,grpc.keepalive_time_ms=10000",
+    )
+    p.add_argument(
+        "--use_alts_credentials",
+        **_BOOL,
+        default=False,
+        help="refused when true: ALTS works only on Google Cloud and is not offered here (use --ssl_config_file)",
+    )
     p.add_argument(
         "--rest_api_port", type=_port, default=8501, help="REST port (default 8501; 0 = any free port; -1 = off)"
     )
@@ -362,8 +377,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
+#: Why ``--use_alts_credentials`` is refused (TF Serving would serve gRPC with ALTS credentials).
+ALTS_REFUSED = (
+    "--use_alts_credentials: ALTS (Google's Application Layer Transport Security) works only between workloads "
+    "on Google Cloud, and gRPC's ALTS credentials cannot even be created elsewhere; deepclf serve does not offer "
+    "it, and refuses to start rather than serve gRPC in plaintext. For an encrypted gRPC port use "
+    "--ssl_config_file (TF Serving's SSLConfig) or --ssl_cert/--ssl_key"
+)
+
+
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """The ``ServerConfig`` the parsed flags describe (TF Serving's thread flags map onto deepclf's)."""
+    if args.use_alts_credentials:
+        if args.ssl_config_file:  # TF Serving's own check comes first (server.cc BuildAndStart)
+            raise UsageError("Either use_alts_credentials must be false or ssl_config_file must be empty.")
+        raise UsageError(ALTS_REFUSED)
     if args.tensorflow_intra_op_parallelism > 0:
         args.interpreter_threads = args.tensorflow_intra_op_parallelism
     if args.tensorflow_inter_op_parallelism > 0:
@@ -422,6 +450,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ssl_client_ca=args.ssl_client_ca,
         rest_ssl=args.rest_api_ssl,
         rest_api_enable_cors_support=args.rest_api_enable_cors_support,
+        grpc_socket_path=args.grpc_socket_path or None,
+        grpc_channel_arguments=parse_channel_arguments(args.grpc_channel_arguments),
     )
 
 
@@ -473,13 +503,14 @@ def serve_foreground(config: ServerConfig, *, grace: float = 10.0) -> int:
         server = EdgeServer(config).start()
         try:
             parts = []
+            tls = (" (mutual TLS)" if server.tls.mutual else " (TLS)") if server.tls is not None else ""
             if server.grpc_port is not None:
-                tls = (" (mutual TLS)" if server.tls.mutual else " (TLS)") if server.tls is not None else ""
                 parts.append(f"gRPC{tls} on {server.grpc_target}")
             if server.rest_port is not None:
                 parts.append(f"REST on {server.rest_url}")
+            socket = f"; gRPC{tls} also on unix:{config.grpc_socket_path}" if config.grpc_socket_path else ""
             print(
-                f"deepclf serve: {', '.join(parts)}; models {server.describe()}; "
+                f"deepclf serve: {', '.join(parts)}{socket}; models {server.describe()}; "
                 f"AVAILABLE in {server.started_in:.2f} s",
                 flush=True,
             )

@@ -15,6 +15,7 @@ Version policies follow TF Serving: ``latest`` (the N highest numeric folders, N
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,36 @@ def default_threads() -> int:
     return max(1, usable_cpus() // default_interpreter_threads())
 
 
+#: ``absl::SimpleAtoi`` into ``int32``, as TF Serving reads a channel argument's value (server.cc).
+_INT32 = re.compile(r"\s*[+-]?\d+\s*")
+
+
+def parse_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
+    """``--grpc_channel_arguments``: TF Serving's comma-separated ``key=value`` list of gRPC server options
+    (server.cc ``parseGrpcChannelArgs``); a value that parses as a 32-bit integer is passed as an ``int``, any other
+    as a string (gRPC ignores, with a log line, options it does not know)::
+
+        parse_channel_arguments("grpc.max_connection_age_ms=30000,grpc.primary_user_agent=edge")
+        # (("grpc.max_connection_age_ms", 30000), ("grpc.primary_user_agent", "edge"))
+
+    An entry without ``=`` or with an empty key is refused, naming it (TF Serving's parser reads past the end of
+    such an entry). A value may itself hold ``=`` (split at the first one).
+    """
+    out: list[tuple[str, int | str]] = []
+    if not text:
+        return ()
+    for item in text.split(","):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise UsageError(
+                f"--grpc_channel_arguments: {item!r} is not key=value; expected a comma-separated list of gRPC "
+                "channel arguments, e.g. grpc.max_connection_age_ms=30000,grpc.keepalive_time_ms=10000"
+            )
+        number = int(value) if _INT32.fullmatch(value) else None
+        out.append((key, number if number is not None and -(2**31) <= number < 2**31 else value))
+    return tuple(out)
+
+
 def bracket_host(host: str) -> str:
     """``host`` as it goes before ``:port`` in an address or URL (an IPv6 literal in brackets, once)."""
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
@@ -94,6 +125,8 @@ class ServerConfig:
     it (mutual TLS). TLS applies to gRPC, as in TF Serving; ``rest_ssl=True`` serves REST over HTTPS with the same
     keys too (REST stays plain HTTP otherwise).
     ``rest_api_enable_cors_support``: TF Serving's CORS headers on every REST answer under ``/v1/``.
+    ``grpc_socket_path``: gRPC on that Unix socket too (``port=None``: only there). ``grpc_channel_arguments``:
+    gRPC server options (``parse_channel_arguments`` reads TF Serving's ``k=v,k=v``).
     """
 
     model_name: str | None = None
@@ -139,6 +172,8 @@ class ServerConfig:
     ssl_client_ca: str | os.PathLike[str] | bytes | None = None
     rest_ssl: bool = False
     rest_api_enable_cors_support: bool = False
+    grpc_socket_path: str | None = None
+    grpc_channel_arguments: tuple[tuple[str, int | str], ...] = ()
 
     def __post_init__(self) -> None:
         self.format = canonical_variant(self.format) or self.format  # "tflite-int8" -> "int8", shown canonical
@@ -152,7 +187,7 @@ class ServerConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or not 0 <= value <= 65535):
                 raise UsageError(f"{name} must be 0..65535 (0 = any free port), got {value!r}")
-        if self.port is None and self.rest_api_port is None:
+        if self.port is None and self.rest_api_port is None and not self.grpc_socket_path:
             raise UsageError("both the gRPC port and the REST port are disabled; enable at least one")
         if self.max_body_bytes < 1 or self.grpc_max_message_bytes < 1:
             raise UsageError("max_body_bytes and grpc_max_message_bytes must be positive")

@@ -15,7 +15,7 @@ wrong; message size limits are raised well above gRPC's 4 MB default (``grpc_max
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from deepclf import protocol as P
+from deepclf.errors import UsageError
 from deepclf.protocol.errors import clip_message
 from deepclf.protocol.rpc import method as rpc_method
 from deepclf.serving.config import bracket_host
@@ -103,29 +104,37 @@ def create_grpc_server(
     metrics: ServerMetrics,
     *,
     host: str,
-    port: int,
+    port: int | None,
+    socket_path: str | None = None,
     workers: int = 16,
     max_concurrent_rpcs: int | None = None,
     max_message_bytes: int = 256 * 1024 * 1024,
     access_log: bool = True,
     credentials: grpc.ServerCredentials | None = None,
-) -> tuple[grpc.Server, int, health.HealthServicer]:
-    """A started-ready (not yet started) gRPC server, the port it bound (``port=0``: a free one), its health servicer.
+    channel_arguments: Sequence[tuple[str, int | str]] = (),
+) -> tuple[grpc.Server, int | None, health.HealthServicer]:
+    """A started-ready (not yet started) gRPC server, the port it bound (``port=0``: a free one; ``None``: no TCP
+    port), its health servicer.
 
+    ``socket_path`` (``--grpc_socket_path``): also listen on that Unix socket (``unix:<path>``, relative to the
+    working directory or absolute), with the same credentials, as TF Serving (server.cc).
     ``credentials`` (``grpc.ssl_server_credentials``, see ``deepclf.serving.tls``): a TLS port instead of a plain one.
     ``max_concurrent_rpcs``: gRPC's own bound on RPCs in progress or waiting for one of the ``workers`` threads
     (RESOURCE_EXHAUSTED beyond it, from the gRPC library); the server sets it above its in-flight limit, so that
     the in-flight gate answers UNAVAILABLE first and this only stops floods of cheap calls.
+    ``channel_arguments`` (``--grpc_channel_arguments``, ``deepclf.serving.config.parse_channel_arguments``): gRPC
+    server options, after (and replacing) the server's own of the same name.
 
     The health servicer starts NOT_SERVING for every service; the caller flips it to SERVING once the models are
     AVAILABLE and back when shutting down.
     """
-    options = [
-        ("grpc.max_receive_message_length", max_message_bytes),
-        ("grpc.max_send_message_length", max_message_bytes),
+    own = {
+        "grpc.max_receive_message_length": max_message_bytes,
+        "grpc.max_send_message_length": max_message_bytes,
         # Two servers must never share a port silently (SO_REUSEPORT would let a second bind succeed).
-        ("grpc.so_reuseport", 0),
-    ]
+        "grpc.so_reuseport": 0,
+    }
+    options = [*((k, v) for k, v in own.items() if k not in dict(channel_arguments)), *channel_arguments]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deepclf-grpc"),
         options=options,
@@ -160,20 +169,27 @@ def create_grpc_server(
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     set_serving(health_servicer, False)
-    address = f"{bracket_host(host)}:{port}"
-    try:
-        bound = (
-            server.add_secure_port(address, credentials)
-            if credentials is not None
-            else server.add_insecure_port(address)
+    bound = None
+    if port is not None:
+        bound = _listen(server, f"{bracket_host(host)}:{port}", credentials)
+        if bound == 0:
+            raise UsageError(f"cannot bind the gRPC port {host}:{port} (in use, or not an address of this machine)")
+    if socket_path and _listen(server, f"unix:{socket_path}", credentials) == 0:
+        raise UsageError(
+            f"cannot listen on the gRPC socket {socket_path} (--grpc_socket_path): its folder must exist and be "
+            "writable, and the path short enough for a Unix socket (about 100 characters)"
         )
-    except RuntimeError:  # grpcio raises instead of returning 0 on some failures
-        bound = 0
-    if bound == 0:
-        from deepclf.errors import UsageError
-
-        raise UsageError(f"cannot bind the gRPC port {host}:{port} (in use, or not an address of this machine)")
     return server, bound, health_servicer
+
+
+def _listen(server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    """Add a listening address; 0 when gRPC could not bind it."""
+    try:
+        if credentials is not None:
+            return int(server.add_secure_port(address, credentials))
+        return int(server.add_insecure_port(address))
+    except RuntimeError:  # grpcio raises instead of returning 0 on some failures
+        return 0
 
 
 def set_serving(servicer: health.HealthServicer, serving: bool) -> None:

@@ -214,7 +214,7 @@ class EdgeServer:
         if gate is not None:
             self.metrics.track_in_flight(lambda: gate.in_flight, gate.limit)
 
-        if cfg.port is not None:
+        if cfg.port is not None or cfg.grpc_socket_path:
             from deepclf.serving.grpc_server import create_grpc_server
 
             # Enough threads that calls beyond the in-flight limit reach the gate and are shed at once, instead
@@ -225,6 +225,8 @@ class EdgeServer:
                 self.metrics,
                 host=cfg.host,
                 port=cfg.port,
+                socket_path=cfg.grpc_socket_path,
+                channel_arguments=cfg.grpc_channel_arguments,
                 workers=grpc_workers,
                 max_concurrent_rpcs=4 * grpc_workers + 128,
                 max_message_bytes=cfg.grpc_max_message_bytes,
