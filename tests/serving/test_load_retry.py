@@ -11,7 +11,12 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import re
+import select
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -198,3 +203,88 @@ def test_one_bad_folder_or_model_never_stops_the_poll(tmp_path: Path, caplog: py
     assert manager.summary() == {"bad": [2], "good": [1]}
     assert any("scanning" in r.getMessage() for r in caplog.records)
     manager.close()
+
+
+# ------------------------------------------------------------------------- deepclf serve: TF Serving's defaults
+
+
+def test_load_retry_flags_default_to_tf_servings() -> None:
+    """``--max_num_load_retries`` 5 and ``--load_retry_interval_micros`` 1 min (main.cc), and a base path that is
+    not there yet is waited for (no start-up timeout), as TF Serving."""
+    from deepclf.serving.cli import build_serve_args, config_from_args
+
+    cfg = config_from_args(build_serve_args(["--model_base_path=/m"]))
+    assert (cfg.max_num_load_retries, cfg.load_retry_interval_micros, cfg.startup_timeout) == (5, 60_000_000, None)
+
+
+def _serve(args: list[str], stderr: Path) -> subprocess.Popen:
+    driver = Path(__file__).with_name("serve_driver.py")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+    with open(stderr, "w") as err:
+        return subprocess.Popen(
+            [sys.executable, str(driver), "--", *args], stdout=subprocess.PIPE, stderr=err, text=True, env=env
+        )
+
+
+def _first_line(proc: subprocess.Popen, timeout: float) -> str:
+    """The server's first stdout line (its addresses, once everything is AVAILABLE), or '' after ``timeout``."""
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    return proc.stdout.readline() if ready else ""
+
+
+def test_storage_that_mounts_late_and_a_model_still_being_copied(tmp_path: Path, half_plus_two_tflite: bytes) -> None:
+    """``deepclf serve`` with TF Serving's defaults: the base path appears 1 s after start (a volume mounted late),
+    its version's file is corrupt at first (still being copied) and fixed during the in-place load retries; the
+    server waits, retries, and serves; nothing is fatal on the way."""
+    base = tmp_path / "mnt" / HPT
+    stderr = tmp_path / "serve.stderr"
+    proc = _serve(
+        [
+            f"--model_base_path={base}",
+            "--port=0",
+            "--rest_api_port=0",
+            "--threads=1",
+            "--file_system_poll_wait_seconds=0.2",
+            "--load_retry_interval_micros=1000000",  # 1 s instead of 1 min; the default 5 retries
+        ],
+        stderr,
+    )
+    try:
+        assert _first_line(proc, 1.5) == "" and proc.poll() is None  # waiting, not stopped
+        assert wait_for(lambda: "does not exist; waiting for it" in stderr.read_text(), timeout=10)
+        staging = tmp_path / "staging"
+        (staging / "1").mkdir(parents=True)
+        (staging / "1" / "model.tflite").write_bytes(half_plus_two_tflite[: len(half_plus_two_tflite) // 3])
+        base.parent.mkdir()
+        os.replace(staging, base)  # the mount appears, with a half-copied model
+        assert wait_for(lambda: "retry 1 of 5" in stderr.read_text(), timeout=20), stderr.read_text()[-2000:]
+        tmp = base / "1" / "model.tflite.tmp"
+        tmp.write_bytes(half_plus_two_tflite)
+        os.replace(tmp, base / "1" / "model.tflite")  # the copy completes
+        line = _first_line(proc, 30)
+        m = re.search(r"REST on (http://\S+);", line)
+        assert m, (line, stderr.read_text()[-3000:])
+        r = requests.post(f"{m[1]}/v1/models/{HPT}:predict", json={"instances": [1.0]}, timeout=30)
+        assert r.json() == {"predictions": [2.5]}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    assert proc.returncode == 0 and "Traceback" not in stderr.read_text()
+
+
+def test_sigterm_while_waiting_for_storage_stops_at_once(tmp_path: Path) -> None:
+    stderr = tmp_path / "serve.stderr"
+    proc = _serve([f"--model_base_path={tmp_path / 'never'}", "--port=0", "--rest_api_port=0"], stderr)
+    try:
+        assert wait_for(lambda: "waiting for it" in stderr.read_text(), timeout=60)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        assert time.monotonic() - t0 < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    text = stderr.read_text()
+    assert proc.returncode == 0 and "SIGTERM received while starting" in text and "Traceback" not in text

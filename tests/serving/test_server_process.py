@@ -138,6 +138,7 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
             "0",
             "--rest_api_port",
             "0",
+            "--file_system_poll_wait_seconds=0",  # no polling: a missing base path is an error at once
         ],
         capture_output=True,
         text=True,

@@ -287,14 +287,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max_num_load_retries",
         type=int,
-        default=0,
-        help="retries after a failed version load (default 0: reported at once; TF Serving's is 5)",
+        default=5,
+        help="retries of a version's first load after it fails, --load_retry_interval_micros apart (default 5, as "
+        "TF Serving; 0: a broken version is reported at once); later polls retry it with backoff",
     )
     p.add_argument(
         "--load_retry_interval_micros",
         type=int,
         default=60_000_000,
-        help="wait between load retries (default 60000000 = 1 min)",
+        help="wait between load retries (default 60000000 = 1 min; negative: no wait)",
     )
     p.add_argument("--version", **_BOOL, default=False, help="print the version and exit")
     p.add_argument("--max_batch_size", type=int, default=d["max_batch_size"].default)
@@ -450,6 +451,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ssl_client_ca=args.ssl_client_ca,
         rest_ssl=args.rest_api_ssl,
         rest_api_enable_cors_support=args.rest_api_enable_cors_support,
+        startup_timeout=None,  # a base path that is not there yet is waited for, as TF Serving waits
         grpc_socket_path=args.grpc_socket_path or None,
         grpc_channel_arguments=parse_channel_arguments(args.grpc_channel_arguments),
     )
@@ -483,6 +485,10 @@ def setup_logging(level: str = "INFO", access_log: bool = True) -> None:
         logger.propagate = False
 
 
+class _StopWhileStarting(BaseException):
+    """SIGTERM/SIGINT while the server is starting: not an ``Exception``, so no loader or poll catches it."""
+
+
 def serve_foreground(config: ServerConfig, *, grace: float = 10.0) -> int:
     """Run an ``EdgeServer`` until SIGTERM/SIGINT, then drain for up to ``grace`` seconds; returns 0.
 
@@ -493,14 +499,21 @@ def serve_foreground(config: ServerConfig, *, grace: float = 10.0) -> int:
 
     stop = threading.Event()
     received: list[str] = []
+    server = EdgeServer(config)
 
     def on_signal(signum: int, _frame: object) -> None:
         received.append(signal.Signals(signum).name)
         stop.set()
+        if not server.running:  # still starting (waiting for storage, retrying a load): stop now, as TF Serving
+            raise _StopWhileStarting(received[-1])
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        server = EdgeServer(config).start()
+        try:
+            server.start()
+        except _StopWhileStarting as exc:
+            print(f"deepclf serve: {exc} received while starting; stopped", file=sys.stderr, flush=True)
+            return 0
         try:
             parts = []
             tls = (" (mutual TLS)" if server.tls.mutual else " (TLS)") if server.tls is not None else ""

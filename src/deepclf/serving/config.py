@@ -115,6 +115,10 @@ class ServerConfig:
     ``threads``: inference worker threads (one LiteRT interpreter each); ``interpreter_threads``: XNNPACK threads
     inside each interpreter. ``poll_seconds``: how often base paths are rescanned (0 disables polling).
     ``runner_wrapper``: called on each loaded runner, its result is served (tests make slow or failing servers).
+    ``startup_timeout``: with polling on, how long ``start()`` waits for a base path that does not exist yet or holds
+    no version yet (storage mounted late); ``None``: for ever, as TF Serving (``deepclf serve``'s setting).
+    ``max_num_load_retries`` / ``load_retry_interval_micros``: a version's first load is retried in place that often
+    (``deepclf serve``: 5 times, 1 min apart, as TF Serving; here 0 by default, so a broken model fails at once).
     Admission (``deepclf.protocol.limits``, ``deepclf.serving.overload``): ``max_request_rows`` (rows per request;
     ``None``: 32, or ``max_batch_size`` with batching when larger), ``max_request_bytes`` (decoded tensor bytes per request),
     ``max_image_pixels`` (per encoded image, from its header), ``max_request_pixels`` (all the images of one
@@ -162,7 +166,7 @@ class ServerConfig:
     max_in_flight: int | None = None
     grpc_max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     grpc_workers: int = 16
-    startup_timeout: float = 120.0
+    startup_timeout: float | None = 120.0
     access_log: bool = True
     runner_wrapper: Callable[[Any], Any] | None = None
     model_configs: Sequence[ModelConfig] = ()

@@ -129,14 +129,46 @@ class ModelManager:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
-    def load_initial(self) -> None:
-        """Scan and load every model once; raise ``ModelFormatError`` naming what failed if one has no version."""
-        for m in self._models.values():
-            base = Path(m.config.base_path)
-            if not base.is_dir():
-                raise ModelFormatError(
-                    f"model {m.config.name!r}: base path {base} is not a folder (expected <base>/<version>/ folders)"
-                )
+    #: How often ``load_initial`` repeats what it is waiting for in the log.
+    WAIT_LOG_SECONDS = 30.0
+
+    def load_initial(self, wait_seconds: float | None = 0.0) -> None:
+        """Scan and load every model once; raise ``ModelFormatError`` naming what failed if one has no version.
+
+        ``wait_seconds``: with polling on, how long to wait for a base path that does not exist yet or holds no
+        version folder yet (storage mounted late, a model still being copied), polling every ``poll_seconds`` and
+        saying so in the log, as TF Serving waits; ``None``: for ever (TF Serving's behaviour), 0: not at all.
+        Versions that are there but fail to load are not waited for (their loader's retries apply).
+        """
+        deadline = None if wait_seconds is None else time.monotonic() + wait_seconds
+        logged = 0.0
+        while True:
+            waiting = self._not_there_yet()
+            if not waiting:
+                break
+            timed_out = deadline is not None and time.monotonic() >= deadline
+            if self.poll_seconds <= 0 or timed_out:
+                name, base, missing = waiting[0]
+                if missing:
+                    raise ModelFormatError(
+                        f"model {name!r}: base path {base} is not a folder (expected <base>/<version>/ folders)"
+                        + (f"; waited {wait_seconds:g} s for it" if timed_out and wait_seconds else "")
+                    )
+                break  # no version folders: reported below with what was found
+            if time.monotonic() >= logged:
+                for name, base, missing in waiting:
+                    log.warning(
+                        "model %r: %s; waiting for it (polling every %g s, as TF Serving; "
+                        "--file_system_poll_wait_seconds=0 fails at once instead)",
+                        name,
+                        f"base path {base} does not exist"
+                        if missing
+                        else f"no versions found under base path {base} (version folders are numbers, e.g. {base}/1/)",
+                        self.poll_seconds,
+                    )
+                logged = time.monotonic() + self.WAIT_LOG_SECONDS
+            if self._stop.wait(self.poll_seconds):
+                raise ModelFormatError("stopped while waiting for the models' base paths")
         self.poll_once()
         problems = []
         for name, m in self._models.items():
@@ -153,6 +185,17 @@ class ModelManager:
                 )
         if problems:
             raise ModelFormatError("; ".join(problems))
+
+    def _not_there_yet(self) -> list[tuple[str, Path, bool]]:
+        """Models whose base path is missing (``True``) or holds no version folder (``False``)."""
+        out = []
+        for m in self._models.values():
+            base = Path(m.config.base_path)
+            if not base.is_dir():
+                out.append((m.config.name, base, True))
+            elif not version_numbers(base):
+                out.append((m.config.name, base, False))
+        return out
 
     def start(self) -> None:
         """Poll the base paths every ``poll_seconds`` in a background thread (no-op when polling is off)."""

@@ -200,7 +200,7 @@ class EdgeServer:
             poll_seconds=cfg.poll_seconds,
             on_change=self._on_models_changed,
         )
-        self.manager.load_initial()
+        self.manager.load_initial(wait_seconds=cfg.startup_timeout)
         in_flight = cfg.in_flight_limit()
         self.core = ServingCore(
             self.manager,
@@ -500,6 +500,11 @@ class EdgeServer:
         self.stop()
 
     # -- state -----------------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True from the end of ``start()`` (everything AVAILABLE, both APIs up) until ``stop()``."""
+        return self._running
 
     def ready(self) -> bool:
         """True while running and every model has an AVAILABLE version (``/readyz``)."""
