@@ -88,6 +88,9 @@ class ServingError(DeepclfError):
 
     code: ClassVar[Code] = Code.UNKNOWN
     http_status: int = 500
+    #: Seconds the server asked the client to wait before trying again (REST ``Retry-After``, gRPC's
+    #: ``grpc-retry-pushback-ms``); ``None``: it did not say. Negative: it asked not to retry at all.
+    retry_after: float | None = None
 
     def __init__(self, message: str = "", *, http_status: int | None = None) -> None:
         super().__init__(message or self.code.name.lower().replace("_", " "))

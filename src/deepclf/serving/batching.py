@@ -198,6 +198,7 @@ class _Item:
     rows: int
     future: Future[Outputs] = field(default_factory=Future)
     enqueued: float = field(default_factory=time.monotonic)
+    on_start: Callable[[], None] | None = None  # called when its batch starts (queue wait ends)
 
 
 #: TF Serving pads only tensors of rank 1 to 6 (batching_util.h).
@@ -274,12 +275,21 @@ class Batcher:
         for t in self._threads:
             t.start()
 
-    def submit(self, key: Hashable, run: RunFn, inputs: Mapping[str, np.ndarray], signature: str) -> Future[Outputs]:
-        """Queue one request; its future gets the request's own slice of the outputs (or its exception)."""
+    def submit(
+        self,
+        key: Hashable,
+        run: RunFn,
+        inputs: Mapping[str, np.ndarray],
+        signature: str,
+        *,
+        on_start: Callable[[], None] | None = None,
+    ) -> Future[Outputs]:
+        """Queue one request; its future gets the request's own slice of the outputs (or its exception).
+        ``on_start`` is called when the batch it is in starts (its wait in the queue ends)."""
         rows = int(next(iter(inputs.values())).shape[0])
         if rows > self.max_batch_size:
             raise InvalidInput(f"Task size {rows} is larger than maximum input batch size {self.max_batch_size}")
-        item = _Item(run, inputs, signature, rows)
+        item = _Item(run, inputs, signature, rows, on_start=on_start)
         with self._cond:
             if self._closed:
                 raise Unavailable("the server is shutting down; retry against another replica")
@@ -341,6 +351,9 @@ class Batcher:
             self._run(batch)
 
     def _run(self, batch: list[_Item]) -> None:
+        for item in batch:
+            if item.on_start is not None:
+                item.on_start()
         if len(batch) == 1 and self.padded_size(batch[0].rows) == batch[0].rows:
             self._run_one(batch[0])
             return

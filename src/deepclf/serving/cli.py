@@ -256,7 +256,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--rest_api_timeout_in_ms",
         type=int,
         default=30000,
-        help="REST requests running longer fail with DEADLINE_EXCEEDED (default 30000)",
+        help="REST requests running longer fail with DEADLINE_EXCEEDED (default 30000); an inference request that "
+        "could not start within it (nor a gRPC call without a deadline) is refused at once, UNAVAILABLE / 503",
     )
     p.add_argument("--rest_api_num_threads", type=int, default=None, help="accepted; REST runs on one event loop here")
     p.add_argument(
@@ -340,8 +341,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--max_in_flight",
         type=int,
         default=None,
-        help="inference requests queued + running at once; beyond it UNAVAILABLE / 503 with Retry-After at once "
-        "(default: 4 per --threads, plus --max_batch_size with batching)",
+        help="inference requests admitted at once (queued + running); beyond it UNAVAILABLE / 503 with "
+        "Retry-After, 'queue full' (default 1024). Requests wait in the queue; one that could not start before its "
+        "deadline (--rest_api_timeout_in_ms, or a gRPC call's own) is refused the same way",
+    )
+    p.add_argument(
+        "--max_queued_bytes",
+        type=int,
+        default=None,
+        help="request bytes of the admitted requests; beyond it UNAVAILABLE / 503 'queue full' (a lone request is "
+        "always admitted; default 33554432 = 32 MiB)",
     )
     p.add_argument(
         "--grpc_max_message_bytes",
@@ -443,6 +452,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_image_pixels=args.max_image_pixels,
         max_request_pixels=args.max_request_pixels,
         max_in_flight=args.max_in_flight,
+        max_queued_bytes=args.max_queued_bytes,
         grpc_max_message_bytes=args.grpc_max_message_bytes,
         access_log=not args.no_access_log,
         ssl_config_file=args.ssl_config_file,

@@ -122,8 +122,10 @@ class ServerConfig:
     Admission (``deepclf.protocol.limits``, ``deepclf.serving.overload``): ``max_request_rows`` (rows per request;
     ``None``: 32, or ``max_batch_size`` with batching when larger), ``max_request_bytes`` (decoded tensor bytes per request),
     ``max_image_pixels`` (per encoded image, from its header), ``max_request_pixels`` (all the images of one
-    request; ``None``: 4 x ``max_image_pixels``), ``max_in_flight`` (inference calls queued + running; ``None``: 4 per
-    inference thread, plus one batch with batching).
+    request; ``None``: 4 x ``max_image_pixels``), ``max_in_flight`` (inference calls admitted at once, queued +
+    running; ``None``: ``DEFAULT_MAX_IN_FLIGHT``) and ``max_queued_bytes`` (their request bytes), beyond which a call
+    is refused with UNAVAILABLE / 503 as it is when it could not start before its deadline (``rest_api_timeout_ms``,
+    or a gRPC call's own).
     TLS (``deepclf.serving.tls``): ``ssl_config_file`` (TF Serving's ``SSLConfig`` text proto) or ``ssl_cert`` +
     ``ssl_key`` files (``str``, path or PEM ``bytes``), ``ssl_client_ca`` to require client certificates signed by
     it (mutual TLS). TLS applies to gRPC, as in TF Serving; ``rest_ssl=True`` serves REST over HTTPS with the same
@@ -164,6 +166,7 @@ class ServerConfig:
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_request_pixels: int | None = None
     max_in_flight: int | None = None
+    max_queued_bytes: int | None = None
     grpc_max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     grpc_workers: int = 16
     startup_timeout: float | None = 120.0
@@ -195,7 +198,7 @@ class ServerConfig:
             raise UsageError("both the gRPC port and the REST port are disabled; enable at least one")
         if self.max_body_bytes < 1 or self.grpc_max_message_bytes < 1:
             raise UsageError("max_body_bytes and grpc_max_message_bytes must be positive")
-        for name in ("max_request_rows", "max_in_flight", "max_request_pixels"):
+        for name in ("max_request_rows", "max_in_flight", "max_request_pixels", "max_queued_bytes"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UsageError(f"--{name} must be a positive integer (or unset for the default), got {value!r}")
@@ -263,13 +266,16 @@ class ServerConfig:
             max_total_pixels_setting=f"--max_request_pixels={total}",
         )
 
-    def in_flight_limit(self) -> int:
-        """Inference calls in flight (``max_in_flight``, or 4 per inference thread plus one batch)."""
-        from deepclf.serving.overload import default_max_in_flight
+    def admission(self, on_wait: Callable[[float], None] | None = None) -> Any:
+        """The server's ``deepclf.serving.overload.Admission``: ``max_in_flight`` calls and ``max_queued_bytes``
+        request bytes admitted at once (each ``None``: the module's default)."""
+        from deepclf.serving.overload import DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_QUEUED_BYTES, Admission
 
-        if self.max_in_flight is not None:
-            return self.max_in_flight
-        return default_max_in_flight(self.threads, self.max_batch_size if self.enable_batching else None)
+        return Admission(
+            self.max_in_flight or DEFAULT_MAX_IN_FLIGHT,
+            self.max_queued_bytes or DEFAULT_MAX_QUEUED_BYTES,
+            on_wait=on_wait,
+        )
 
     @property
     def tls(self) -> bool:

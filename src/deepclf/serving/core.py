@@ -8,7 +8,7 @@ with ``deepclf.protocol``. It never sees HTTP or gRPC objects, only messages, by
     info = CallInfo()
     with manager.acquire("flowers") as served:                   # REST (rest.py awaits each step)
         key, req = core.decode_rest(served, body, info)          # in the worker pool
-        outputs = core.infer(served, key, req.inputs).result()   # a Future: pool or batcher
+        outputs = core.infer(served, key, req.inputs, info).result()   # a Future: pool or batcher
     response = core.grpc_predict(request, info)                  # gRPC, from a gRPC thread; PredictResponse
 
 Why ``infer`` returns a future instead of running inline: the caller (the event loop, a gRPC thread) waits for
@@ -21,7 +21,6 @@ Errors are raised as ``deepclf.protocol`` ``ServingError``s (or package errors t
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -49,7 +48,7 @@ from deepclf.protocol.messages import (
 from deepclf.protocol.tensors import datatype_for, shape_proto
 from deepclf.serving.batching import Batcher, Outputs, batch_key
 from deepclf.serving.models import ModelManager, ServedVersion
-from deepclf.serving.overload import InFlightLimit
+from deepclf.serving.overload import Admission, Ticket
 from deepclf.serving.tfmetrics import TFServingMetrics
 
 log = logging.getLogger("deepclf.serving")
@@ -85,9 +84,18 @@ class CallInfo:
     #: When the caller stops waiting (``time.monotonic()``; gRPC deadline), or ``None``: work still queued then
     #: is dropped, never run.
     deadline: float | None = None
+    #: The call's place in the admission queue (``deepclf.serving.overload``), when it went through admission.
+    ticket: Ticket | None = None
 
     def fill(self, served: ServedVersion) -> None:
         self.model, self.version, self.format = served.model, str(served.version), served.format
+
+    def begin(self) -> None:
+        """The call's work starts on a worker: DEADLINE_EXCEEDED if it waited in a queue past its deadline, else
+        its queue wait ends here (the first call counts; later ones do nothing)."""
+        _refuse_if_past(self.deadline)
+        if self.ticket is not None:
+            self.ticket.begin()
 
 
 def spec_dtype(dtype: str) -> np.dtype:
@@ -211,7 +219,7 @@ class ServingCore:
         *,
         batcher: Batcher | None = None,
         limits: RequestLimits | None = None,
-        max_in_flight: int | None = None,
+        admission: Admission | None = None,
         tf_metrics: TFServingMetrics | None = None,
     ) -> None:
         self.manager = manager
@@ -221,12 +229,8 @@ class ServingCore:
         self.batcher = batcher
         #: What one request may allocate (``deepclf.protocol.limits``); checked before any array is made.
         self.limits = limits or RequestLimits()
-        #: Inference calls in flight (``deepclf.serving.overload``); ``None``: unbounded.
-        self.gate = InFlightLimit(max_in_flight) if max_in_flight else None
-
-    def admitted(self) -> contextlib.AbstractContextManager[None]:
-        """Hold one in-flight slot for an inference call, or raise ``Overloaded`` (UNAVAILABLE) at once."""
-        return self.gate.slot() if self.gate is not None else contextlib.nullcontext()
+        #: Admission of inference calls by memory and time (``deepclf.serving.overload``); ``None``: all admitted.
+        self.admission = admission
 
     # -- shared ------------------------------------------------------------------------------------------------
 
@@ -253,18 +257,19 @@ class ServingCore:
         served: ServedVersion,
         signature: str,
         inputs: dict[str, np.ndarray],
-        deadline: float | None = None,
+        info: CallInfo | None = None,
         api: str | None = None,
     ) -> Future[Outputs]:
         """Start inference: the batcher when it can merge the request, else one call in the worker pool.
 
-        ``deadline`` (``time.monotonic()``): a call still queued when it passes is dropped, not run (its caller
-        has stopped waiting); cancelling the future drops it too. ``api`` (``Predict``, ``Classify``,
-        ``Regress``): a run that succeeds is TF Serving's ``runtime_latency`` of that API (the run as the session's
-        caller sees it: queue and batch included, as a batching session's ``Run``).
+        ``info``: the call's deadline (``time.monotonic()``): a call still queued when it passes is dropped, not
+        run (its caller has stopped waiting; cancelling the future drops it too), and its admission ticket, whose
+        queue wait ends when the work starts. ``api`` (``Predict``, ``Classify``, ``Regress``): a run that
+        succeeds is TF Serving's ``runtime_latency`` of that API (the run as the session's caller sees it: queue
+        and batch included, as a batching session's ``Run``).
         """
         runner = served.runner
-        run = runner.run if deadline is None else _before_deadline(runner.run, deadline)
+        run = runner.run if info is None else _starting(runner.run, info)
         future: Future[Outputs] | None = None
         if self.batcher is not None:
             key = batch_key(
@@ -273,7 +278,8 @@ class ServingCore:
                 pad_variable_length=self.batcher.pad_variable_length_inputs,
             )
             if key is not None:
-                future = self.batcher.submit(key, run, inputs, signature)
+                on_start = info.ticket.begin if info is not None and info.ticket is not None else None
+                future = self.batcher.submit(key, run, inputs, signature, on_start=on_start)
         if future is None:
             future = self.executor.submit(run, inputs, signature)
         tf = self.tf_metrics
@@ -306,7 +312,8 @@ class ServingCore:
 
     def decode_rest(self, served: ServedVersion, body: bytes, info: CallInfo) -> tuple[str, R.RestRequest]:
         """Parse a REST predict body once, with the dtypes of the signature it names (JSON carries no types;
-        TF Serving takes them from the signature too)."""
+        TF Serving takes them from the signature too). The call's work starts here (``CallInfo.begin``)."""
+        info.begin()
         found: list[str] = []
 
         def dtypes_of(sig_name: str) -> dict[str, Any]:
@@ -321,7 +328,7 @@ class ServingCore:
     def rest_predict(self, served: ServedVersion, body: bytes, info: CallInfo) -> bytes:
         """A REST predict answered in the calling (pool) thread: decode, run, encode; no batcher. Refuses to
         start once ``info.deadline`` has passed (the request waited in the pool's queue that long)."""
-        _refuse_if_past(info.deadline)
+        info.begin()
         key, req = self.decode_rest(served, body, info)
         t0 = time.perf_counter()
         outputs = served.runner.run(req.inputs, key)
@@ -341,7 +348,7 @@ class ServingCore:
                 raise P.InvalidInput(f"the request has no inputs; signature {key!r} takes {sorted(spec.inputs)}")
             inputs = self.admit_tensors(served, key, spec, request.inputs)
             wanted = output_filter(spec, request.output_filter)
-            outputs = self.wait(self.infer(served, key, inputs, info.deadline, api="Predict"), info)
+            outputs = self.wait(self.infer(served, key, inputs, info, api="Predict"), info)
             response = P.PredictResponse()
             self._fill_spec(response.model_spec, served, key)
             for out_name in wanted or sorted(outputs):
@@ -438,7 +445,7 @@ class ServingCore:
         self, served: ServedVersion, key: str, inp: Any, info: CallInfo, api: str | None = None
     ) -> tuple[Outputs, int]:
         inputs = self.examples_tensor(inp)
-        return self.wait(self.infer(served, key, inputs, info.deadline, api), info), len(inputs[EXAMPLES_INPUT])
+        return self.wait(self.infer(served, key, inputs, info, api), info), len(inputs[EXAMPLES_INPUT])
 
     def grpc_classify(self, request: Any, info: CallInfo) -> Any:
         """``PredictionService.Classify``, blocking (a gRPC thread waits for the pool)."""
@@ -604,11 +611,11 @@ def _refuse_if_past(deadline: float | None) -> None:
         raise P.DeadlineExceeded("Deadline Exceeded: the request waited in the queue past its deadline")
 
 
-def _before_deadline(run: Callable[..., Outputs], deadline: float) -> Callable[..., Outputs]:
-    """``run``, refusing to start once ``deadline`` has passed (the request waited in a queue that long)."""
+def _starting(run: Callable[..., Outputs], info: CallInfo) -> Callable[..., Outputs]:
+    """``run``, starting the call's work first (``CallInfo.begin``: refused once its deadline has passed)."""
 
     def guarded(inputs: Mapping[str, np.ndarray], signature: str) -> Outputs:
-        _refuse_if_past(deadline)
+        info.begin()
         return run(inputs, signature)
 
     return guarded

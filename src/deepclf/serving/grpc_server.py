@@ -30,12 +30,16 @@ from deepclf.protocol.rpc import method as rpc_method
 from deepclf.serving.config import bracket_host
 from deepclf.serving.core import CallInfo, ServingCore, public_error
 from deepclf.serving.metrics import ServerMetrics
+from deepclf.serving.overload import Overloaded, Ticket
 
 SERVICES = (P.PREDICTION_SERVICE, P.MODEL_SERVICE)
 
 #: A "remaining time" longer than this is no deadline at all: grpc reports a call without one as hundreds of
 #: years remaining, which would overflow a thread wait (OverflowError: timestamp out of range).
 NO_DEADLINE_S = 365 * 24 * 3600.0
+
+#: gRPC's retry pushback: the trailing metadata key a server sets to tell a client when to retry (gRFC A6).
+PUSHBACK_KEY = "grpc-retry-pushback-ms"
 
 _Request = TypeVar("_Request", bound=Message)
 _Response = TypeVar("_Response", bound=Message)
@@ -50,27 +54,38 @@ def _handler(
     *,
     request_class: type[_Request],
     gated: bool = False,
+    default_deadline_s: float | None = None,
 ) -> Callable[[bytes, grpc.ServicerContext], _Response]:
     """The gRPC behaviour of one method: parses the request bytes (a message protobuf refuses is
     INVALID_ARGUMENT, not gRPC's INTERNAL), honours the call's deadline, records metrics, maps errors.
-    ``gated``: an inference call, which holds an in-flight slot (UNAVAILABLE at once when none is free)."""
+    ``gated``: an inference call, which goes through admission first (``deepclf.serving.overload``: UNAVAILABLE
+    with ``grpc-retry-pushback-ms`` when the queue is full or the call could not start before its deadline, or
+    ``default_deadline_s`` from now when it has none)."""
 
-    gate = core.gate if gated else None
+    admission = core.admission if gated else None
 
     def handle(data: bytes, context: grpc.ServicerContext) -> _Response:
-        if gate is not None and not gate.try_enter():
-            # Shed before parsing, counted without an access-log line (see serving.overload).
-            metrics.observe_shed("grpc", method)
-            context.abort(grpc.StatusCode.UNAVAILABLE, gate.message)
+        if admission is None:
+            return _answer(data, context, None)
+        remaining: float | None = context.time_remaining()  # no client deadline: None, or hundreds of years
+        if remaining is None or remaining >= NO_DEADLINE_S:
+            remaining = default_deadline_s  # admission asks "can it start in time?" against the REST default
         try:
-            return _answer(data, context)
+            ticket = admission.admit(len(data), time.monotonic() + remaining if remaining is not None else None)
+        except Overloaded as refusal:
+            # Refused before parsing, counted without an access-log line (see serving.overload); the pushback
+            # tells gRPC clients (ours, and gRPC's own retry policy) when to come back.
+            metrics.observe_refused("grpc", method, refusal.reason)
+            context.set_trailing_metadata(((PUSHBACK_KEY, refusal.pushback_ms),))
+            context.abort(grpc.StatusCode.UNAVAILABLE, refusal.message)
+        try:
+            return _answer(data, context, ticket)
         finally:
-            if gate is not None:
-                gate.leave()
+            ticket.finish()
 
-    def _answer(data: bytes, context: grpc.ServicerContext) -> _Response:
+    def _answer(data: bytes, context: grpc.ServicerContext, ticket: Ticket | None) -> _Response:
         t0 = time.perf_counter()
-        info = CallInfo()
+        info = CallInfo(ticket=ticket)
         remaining = context.time_remaining()  # without a client deadline: None, or an enormous number of seconds
         if remaining is not None and remaining < NO_DEADLINE_S:
             info.deadline = time.monotonic() + remaining
@@ -109,6 +124,7 @@ def create_grpc_server(
     workers: int = 16,
     max_concurrent_rpcs: int | None = None,
     max_message_bytes: int = 256 * 1024 * 1024,
+    default_deadline_s: float | None = 30.0,
     access_log: bool = True,
     credentials: grpc.ServerCredentials | None = None,
     channel_arguments: Sequence[tuple[str, int | str]] = (),
@@ -120,8 +136,9 @@ def create_grpc_server(
     working directory or absolute), with the same credentials, as TF Serving (server.cc).
     ``credentials`` (``grpc.ssl_server_credentials``, see ``deepclf.serving.tls``): a TLS port instead of a plain one.
     ``max_concurrent_rpcs``: gRPC's own bound on RPCs in progress or waiting for one of the ``workers`` threads
-    (RESOURCE_EXHAUSTED beyond it, from the gRPC library); the server sets it above its in-flight limit, so that
-    the in-flight gate answers UNAVAILABLE first and this only stops floods of cheap calls.
+    (RESOURCE_EXHAUSTED beyond it, from the gRPC library): calls beyond ``workers`` wait for a thread in gRPC's
+    own queue, their messages mostly unread (held by HTTP/2 flow control), before admission sees them.
+    ``default_deadline_s``: the deadline admission assumes for a call without one (``--rest_api_timeout_in_ms``).
     ``channel_arguments`` (``--grpc_channel_arguments``, ``deepclf.serving.config.parse_channel_arguments``): gRPC
     server options, after (and replacing) the server's own of the same name.
 
@@ -143,7 +160,16 @@ def create_grpc_server(
 
     def h(service: str, rpc: str, label: str, fn: Callable[[Any, CallInfo], Any], gated: bool = False) -> Any:
         request_class = rpc_method(service, rpc).request_class
-        return _handler(core, metrics, label, fn, access_log, request_class=request_class, gated=gated)
+        return _handler(
+            core,
+            metrics,
+            label,
+            fn,
+            access_log,
+            request_class=request_class,
+            gated=gated,
+            default_deadline_s=default_deadline_s,
+        )
 
     predict, model = P.PREDICTION_SERVICE, P.MODEL_SERVICE
     server.add_generic_rpc_handlers(

@@ -106,6 +106,18 @@ class ServerMetrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
+        self.queue_wait = Histogram(
+            "deepclf_serving_queue_wait_seconds",
+            "Seconds an admitted inference request waited before its work started on a worker",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.refused = Counter(
+            "deepclf_serving_refused_requests",
+            "Inference requests refused before any work: queue full, or could not start before their deadline",
+            ("API", "reason"),
+            registry=self.registry,
+        )
         self.available = Gauge(
             "deepclf_serving_model_versions_available",
             "Versions of each model that are AVAILABLE",
@@ -213,18 +225,34 @@ class ServerMetrics:
             **extra,
         )  # log_access cuts the request's strings (model, signature, http path) to LOG_FIELD_MAX
 
-    def track_in_flight(self, count: Callable[[], int], limit: int) -> None:
-        """Export the in-flight gate: ``deepclf_serving_in_flight_requests`` (read at scrape time) and its limit."""
-        in_flight = Gauge(
-            "deepclf_serving_in_flight_requests",
-            "Inference requests queued or running now (the --max_in_flight gate)",
-            registry=self.registry,
-        )
-        in_flight.set_function(count)
-        Gauge("deepclf_serving_max_in_flight_requests", "The --max_in_flight limit", registry=self.registry).set(limit)
+    def track_admission(self, admission: Any) -> None:
+        """Export admission (``deepclf.serving.overload.Admission``), its gauges read at scrape time::
 
-    def observe_shed(self, api: str, method: str) -> None:
-        """Count one inference call refused by the in-flight gate (UNAVAILABLE, no model resolved yet)."""
+        deepclf_serving_in_flight_requests         inference calls admitted and not answered (queued + running)
+        deepclf_serving_queued_requests            admitted calls whose work has not started
+        deepclf_serving_queued_request_bytes       request bytes of the admitted calls
+        deepclf_serving_max_in_flight_requests     --max_in_flight
+        deepclf_serving_max_queued_request_bytes   --max_queued_bytes
+        deepclf_serving_queue_wait_seconds         histogram: admitted -> work started on a worker
+        deepclf_serving_refused_requests_total     {API, reason="queue_full"|"deadline"}
+        """
+        for name, doc, read in (
+            ("in_flight_requests", "Inference requests admitted and not answered (queued + running)", "in_flight"),
+            ("queued_requests", "Admitted inference requests whose work has not started", "queued"),
+            ("queued_request_bytes", "Request bytes of the admitted inference requests", "queued_bytes"),
+        ):
+            gauge = Gauge(f"deepclf_serving_{name}", doc, registry=self.registry)
+            gauge.set_function(lambda attr=read: getattr(admission, attr))  # type: ignore[misc]
+        Gauge("deepclf_serving_max_in_flight_requests", "The --max_in_flight bound", registry=self.registry).set(
+            admission.max_in_flight
+        )
+        Gauge("deepclf_serving_max_queued_request_bytes", "The --max_queued_bytes bound", registry=self.registry).set(
+            admission.max_queued_bytes
+        )
+
+    def observe_refused(self, api: str, method: str, reason: str) -> None:
+        """Count one inference call refused by admission (UNAVAILABLE before any work, no model resolved yet)."""
+        self.refused.labels(api, reason).inc()
         self.observe(api=api, method=method, model="", version="", format="", status="UNAVAILABLE", seconds=0.0)
 
     def exposition(self) -> bytes:

@@ -56,10 +56,10 @@ from deepclf.serving.core import (
     public_error,
 )
 from deepclf.serving.metrics import CONTENT_TYPE, ServerMetrics
-from deepclf.serving.overload import RETRY_AFTER_SECONDS
+from deepclf.serving.overload import Admission, Overloaded
 
 JSON = "application/json"
-#: The POST verbs that run inference: gated by ``ShedFirst``, everything else is refused as malformed.
+#: The POST verbs that run inference: admitted by ``AdmitFirst``, everything else is refused as malformed.
 _INFERENCE_VERBS = frozenset({"predict", "classify", "regress"})
 _SPEC = r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
 POST_RE = re.compile(_SPEC + r":(?P<verb>[A-Za-z]+)")
@@ -79,8 +79,7 @@ class BodyTooLarge(P.ResourceExhausted):
 
 
 def _error_response(err: P.ServingError) -> Response:
-    retry_after = getattr(err, "retry_after", None)  # Overloaded: when to come back
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    headers = {"Retry-After": err.retry_after_header} if isinstance(err, Overloaded) else None
     body = P.encode_error(clip_message(err.message))  # messages echo the client's strings: never megabytes back
     return Response(body, status_code=err.http_status, media_type=JSON, headers=headers)
 
@@ -255,9 +254,9 @@ def create_app(
             raise P.InvalidInput(f"Malformed request: POST {request.url.path} (expected :predict, :classify, :regress)")
         if timeout_s is not None:
             info.deadline = time.monotonic() + timeout_s
-        body = await read_body(request, max_body_bytes, in_pool)  # a reading slot is held by ShedFirst
-        with core.admitted():  # then an in-flight slot, for the work itself
-            return await _infer(request, m, info, verb, body)
+        info.ticket = request.scope.get(TICKET)  # admitted by AdmitFirst before the body is read
+        body = await read_body(request, max_body_bytes, in_pool)
+        return await _infer(request, m, info, verb, body)
 
     async def _infer(request: Request, m: re.Match[str], info: CallInfo, verb: str, body: bytes) -> Response:
         version = int(m["version"]) if m["version"] else None
@@ -267,7 +266,7 @@ def create_app(
                 info.fill(served)
                 key = info.signature = core.inference_signature(served, sig_name, verb)
                 inputs = await in_pool(core.examples_tensor, inp)
-                outputs = await asyncio.wrap_future(core.infer(served, key, inputs, info.deadline, verb.capitalize()))
+                outputs = await asyncio.wrap_future(core.infer(served, key, inputs, info, verb.capitalize()))
                 n = len(inputs[EXAMPLES_INPUT])
                 if verb == CLASSIFY:
                     result: Any = ClassificationResult()
@@ -286,7 +285,7 @@ def create_app(
                 out = await in_pool(core.rest_predict, served, body, info)
             else:
                 key, req = await in_pool(core.decode_rest, served, body, info)
-                outputs = await asyncio.wrap_future(core.infer(served, key, req.inputs, info.deadline, "Predict"))
+                outputs = await asyncio.wrap_future(core.infer(served, key, req.inputs, info, "Predict"))
                 out = await in_pool(R.encode_predict_response, outputs, req.format)
         return Response(out, media_type=JSON)
 
@@ -384,10 +383,12 @@ def create_app(
     ]
     if metrics_path is not None:
         routes.append(Route(metrics_path, prometheus, methods=["GET"]))
-    gated = getattr(core, "gate", None) is not None
-    middleware = [Middleware(CorsHeaders)] if cors else []  # outermost: shed answers get the headers too
-    if gated:
-        middleware.append(Middleware(ShedFirst, core=core, metrics=metrics))
+    admission = getattr(core, "admission", None)
+    middleware = [Middleware(CorsHeaders)] if cors else []  # outermost: refusals get the headers too
+    if admission is not None:
+        middleware.append(
+            Middleware(AdmitFirst, admission=admission, metrics=metrics, timeout_s=timeout_s, max_body=max_body_bytes)
+        )
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, middleware=middleware)
 
 
@@ -436,43 +437,57 @@ class CorsHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class ShedFirst:
-    """ASGI middleware: an inference POST takes an in-flight slot before anything else happens, or is answered
-    503 + ``Retry-After`` at once, before routing, before its body is read and without an access-log line (a line
-    per refusal would make an overload worse; the refusals are counted in the metrics and logged every 10 s).
+#: Where ``AdmitFirst`` leaves the request's admission ticket in the ASGI scope.
+TICKET = "deepclf.admission_ticket"
 
-    The slot is held until the app has answered, so the requests being decoded, queued, run and encoded are never
-    more than ``--max_in_flight``.
+
+class AdmitFirst:
+    """ASGI middleware: an inference POST is admitted (``deepclf.serving.overload.Admission``) before anything else
+    happens, on its ``Content-Length`` and its deadline (``--rest_api_timeout_in_ms``), or answered 503 with
+    ``Retry-After`` at once: before routing, before its body is read and without an access-log line (a line per
+    refusal would make an overload worse; refusals are counted in the metrics and logged every 10 s).
+
+    The ticket is held until the app has answered, so the bytes of the bodies being read, queued, run and
+    encoded stay within ``--max_queued_bytes``.
     """
 
-    def __init__(self, app: Any, core: ServingCore, metrics: ServerMetrics) -> None:
-        assert core.gate is not None
-        self.app, self.gate, self.metrics = app, core.gate, metrics
-        self.reading = 0
-        self._body = P.encode_error(self.gate.message)
-        self._headers = [
-            (b"content-type", JSON.encode()),
-            (b"content-length", str(len(self._body)).encode()),
-            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-        ]
+    def __init__(
+        self, app: Any, admission: Admission, metrics: ServerMetrics, timeout_s: float | None, max_body: int
+    ) -> None:
+        self.app, self.admission, self.metrics, self.timeout_s = app, admission, metrics, timeout_s
+        self.max_body = max_body
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if scope["type"] != "http" or scope.get("method") != "POST" or not path.startswith("/v1/models/"):
+        if scope["type"] != "http" or scope.get("method") != "POST" or path[:11].lower() != "/v1/models/":
             await self.app(scope, receive, send)
             return
         verb = path.rpartition(":")[2].lower()
         if verb not in _INFERENCE_VERBS:
             await self.app(scope, receive, send)
             return
-        if self.gate.in_flight >= self.gate.limit or self.reading >= self.gate.limit:
-            self.gate.refuse()
-            self.metrics.observe_shed("rest", verb)
-            await send({"type": "http.response.start", "status": 503, "headers": self._headers})
-            await send({"type": "http.response.body", "body": self._body})
+        nbytes = 0
+        for key, value in scope["headers"]:
+            if key == b"content-length":  # a bad or too large value is refused by read_body (400, 413), unread
+                nbytes = int(value) if value.isdigit() and len(value) < 19 else 0
+                nbytes = nbytes if nbytes <= self.max_body else 0
+                break
+        deadline = time.monotonic() + self.timeout_s if self.timeout_s is not None else None
+        try:
+            ticket = self.admission.admit(nbytes, deadline)
+        except Overloaded as refusal:
+            self.metrics.observe_refused("rest", verb, refusal.reason)
+            body = P.encode_error(refusal.message)
+            headers = [
+                (b"content-type", JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", refusal.retry_after_header.encode()),
+            ]
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
             return
-        self.reading += 1  # one event loop: no lock needed
+        scope[TICKET] = ticket
         try:
             await self.app(scope, receive, send)
         finally:
-            self.reading -= 1
+            ticket.finish()

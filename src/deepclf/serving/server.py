@@ -201,25 +201,21 @@ class EdgeServer:
             on_change=self._on_models_changed,
         )
         self.manager.load_initial(wait_seconds=cfg.startup_timeout)
-        in_flight = cfg.in_flight_limit()
+        admission = cfg.admission(on_wait=self.metrics.queue_wait.observe)
         self.core = ServingCore(
             self.manager,
             self._executor,
             batcher=self._batcher,
             limits=cfg.request_limits(),
-            max_in_flight=in_flight,
+            admission=admission,
             tf_metrics=self.metrics.tf,
         )
-        gate = self.core.gate
-        if gate is not None:
-            self.metrics.track_in_flight(lambda: gate.in_flight, gate.limit)
+        self.metrics.track_admission(admission)
 
         if cfg.port is not None or cfg.grpc_socket_path:
             from deepclf.serving.grpc_server import create_grpc_server
 
-            # Enough threads that calls beyond the in-flight limit reach the gate and are shed at once, instead
-            # of waiting unseen in gRPC's queue for a thread.
-            grpc_workers = max(cfg.grpc_workers, in_flight + 8)
+            grpc_workers = cfg.grpc_workers
             self._grpc, self.grpc_port, self._health = create_grpc_server(
                 self.core,
                 self.metrics,
@@ -230,6 +226,7 @@ class EdgeServer:
                 workers=grpc_workers,
                 max_concurrent_rpcs=4 * grpc_workers + 128,
                 max_message_bytes=cfg.grpc_max_message_bytes,
+                default_deadline_s=cfg.rest_api_timeout_ms / 1000 if cfg.rest_api_timeout_ms > 0 else None,
                 access_log=cfg.access_log,
                 credentials=self.tls.grpc_credentials() if self.tls is not None else None,
             )
@@ -265,6 +262,7 @@ class EdgeServer:
 
         cfg = self.config
         assert self.core is not None, "start() makes the core before it starts the transports"
+        admitted = self.core.admission.max_in_flight if self.core.admission is not None else 0
         app = create_app(
             self.core,
             self.metrics,
@@ -298,8 +296,8 @@ class EdgeServer:
             timeout_keep_alive=30,
             timeout_graceful_shutdown=30,
             # uvicorn answers 503 itself beyond this many connections + tasks: a backstop against connection
-            # floods, set well above the in-flight gate so that health checks and status calls still get through.
-            limit_concurrency=4 * cfg.in_flight_limit() + 1024,
+            # floods, set above admission's bound so that health checks and status calls still get through.
+            limit_concurrency=admitted + 1024,
             # httptools with named 400s where installed ([edge]); uvicorn's "auto" loop is uvloop where installed
             http=http_protocol(),
         )
