@@ -80,9 +80,12 @@ class SyncClient:
         call = self._core.start(timeout)
         while True:
             try:
-                return attempt(call.next_attempt())
+                result = attempt(call.next_attempt())
             except ServingError as err:
                 delay = call.backoff(err)  # raises when the call must end
+            else:
+                call.succeeded()
+                return result
             time.sleep(delay)
 
     def metadata(
@@ -231,13 +234,16 @@ class AsyncClient:
             left = call.next_attempt()
             try:
                 try:
-                    return await asyncio.wait_for(attempt(left), left)
+                    result = await asyncio.wait_for(attempt(left), left)
                 except builtins.TimeoutError as exc:
                     if isinstance(exc, ServingError):
                         raise
                     raise TimeoutError(f"no answer within the {left:.3g}s left of the deadline") from exc
             except ServingError as err:
                 delay = call.backoff(err)
+            else:
+                call.succeeded()
+                return result
             await asyncio.sleep(delay)
 
     async def metadata(

@@ -26,7 +26,7 @@ import numpy as np
 from deepclf.clients._addressing import ModelKey
 from deepclf.clients._classify import LabelBook, classifications, probabilities_of
 from deepclf.clients._models import ModelMetadata
-from deepclf.clients._retry import CallState, RetryPolicy, WaitState, check_timeout
+from deepclf.clients._retry import CallState, RetryBudget, RetryPolicy, WaitState, check_timeout
 from deepclf.errors import UsageError
 from deepclf.manifest import Manifest
 from deepclf.signatures import Classification
@@ -36,13 +36,15 @@ DEFAULT_TIMEOUT = 10.0
 
 
 class ClientCore:
-    """State every client keeps: default deadline, retry policy, metadata cache, learned labels."""
+    """State every client keeps: default deadline, retry policy and budget, metadata cache, learned labels."""
 
     def __init__(self, *, timeout: float = DEFAULT_TIMEOUT, retry: RetryPolicy | None = None) -> None:
         self.timeout = check_timeout(timeout)
         self.retry = retry if retry is not None else RetryPolicy()
         if not isinstance(self.retry, RetryPolicy):
             raise UsageError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        #: shared by every call of this client (its threads or tasks): retries stay a bounded share of the calls
+        self.retry_budget = RetryBudget(self.retry.retry_budget_tokens, self.retry.retry_budget_ratio)
         self.metadata_cache: dict[ModelKey, ModelMetadata] = {}
         #: the server's manifest per model/version/label; None: the server does not offer it (TF Serving)
         self.manifest_cache: dict[ModelKey, Manifest | None] = {}
@@ -67,4 +69,5 @@ class ClientCore:
 
     def start(self, timeout: float | None) -> CallState:
         """A new call: ``timeout`` seconds (``None``: the client's default), retried per the policy."""
-        return CallState(self.retry, self.timeout if timeout is None else check_timeout(timeout))
+        timeout = self.timeout if timeout is None else check_timeout(timeout)
+        return CallState(self.retry, timeout, budget=self.retry_budget)

@@ -104,33 +104,80 @@ def map_grpc_error(exc: BaseException) -> ServingError:
     Every ``grpc.StatusCode`` maps to its ``ServingError`` class; two are split by who produced them:
     UNAVAILABLE from the channel (connection refused/reset, TLS handshake) is ``ConnectError``/``TLSError``,
     from a server that answered it is ``Unavailable``; DEADLINE_EXCEEDED is always ``TimeoutError`` (gRPC sends
-    our deadline along, so a server that gives up on it is our deadline passing too).
+    our deadline along, so a server that gives up on it is our deadline passing too). The server's retry
+    pushback (``grpc-retry-pushback-ms``) is kept as ``err.retry_after`` in seconds.
     """
     if isinstance(exc, ServingError):
         return exc
     code_fn = getattr(exc, "code", None)
     if callable(code_fn) and type(exc).__module__.startswith("grpc"):
-        code = code_fn()
-        details_fn = getattr(exc, "details", None)
-        details = (details_fn() if callable(details_fn) else None) or str(exc)
-        name = getattr(code, "name", str(code))
-        if name == "DEADLINE_EXCEEDED":
-            return TimeoutError(f"gRPC deadline exceeded: {details}")
-        if name == "UNAVAILABLE":
-            low = details.lower()
-            if any(m in low for m in _GRPC_CONNECT_MARKERS):
-                if any(m in low for m in _GRPC_TLS_MARKERS):
-                    return TLSError(f"TLS handshake with the server failed: {details}")
-                return ConnectError(f"cannot reach the gRPC server: {details}")
-        try:
-            return error_for_grpc(code, details)
-        except ValueError:  # OK is not an error, or an unknown code from a peer
-            return Unknown(f"gRPC call failed with status {name}: {details}")
+        err = _map_grpc_status(exc, code_fn())
+        err.retry_after = grpc_pushback(exc)
+        return err
     if _is_timeout(exc):
         return TimeoutError(str(exc) or "the deadline passed before the gRPC call finished")
     if isinstance(exc, builtins.ConnectionError):
         return ConnectError(str(exc) or type(exc).__name__)
     return Unknown(f"gRPC call failed: {type(exc).__name__}: {exc}")
+
+
+#: The trailing metadata key of gRPC's retry pushback (gRFC A6): milliseconds to wait, negative for "do not retry".
+PUSHBACK_KEY = "grpc-retry-pushback-ms"
+
+
+def grpc_pushback(exc: Any) -> float | None:
+    """The seconds a failed gRPC call's ``grpc-retry-pushback-ms`` asks for (negative or unreadable: -1.0, do not
+    retry, as gRFC A6 says), or ``None`` without one."""
+    trailing = getattr(exc, "trailing_metadata", None)
+    try:
+        pairs = (trailing() if callable(trailing) else None) or ()
+    except Exception:  # noqa: BLE001 - a call that failed before any metadata came back has none to read
+        return None
+    for key, value in pairs:
+        if key == PUSHBACK_KEY:
+            text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+            return int(text) / 1000 if text.isdigit() else -1.0
+    return None
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """HTTP ``Retry-After`` in seconds: delay-seconds, or an HTTP-date (seconds from now, at least 0); ``None``
+    when absent or unreadable (then the client's own backoff applies)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    import email.utils  # only for the rare date form
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    import datetime as _dt
+
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - _dt.datetime.now(_dt.UTC)).total_seconds())
+
+
+def _map_grpc_status(exc: Any, code: Any) -> ServingError:
+    """The ``ServingError`` for a gRPC call that ended with status ``code`` (see ``map_grpc_error``)."""
+    details_fn = getattr(exc, "details", None)
+    details = (details_fn() if callable(details_fn) else None) or str(exc)
+    name = getattr(code, "name", str(code))
+    if name == "DEADLINE_EXCEEDED":
+        return TimeoutError(f"gRPC deadline exceeded: {details}")
+    if name == "UNAVAILABLE":
+        low = details.lower()
+        if any(m in low for m in _GRPC_CONNECT_MARKERS):
+            if any(m in low for m in _GRPC_TLS_MARKERS):
+                return TLSError(f"TLS handshake with the server failed: {details}")
+            return ConnectError(f"cannot reach the gRPC server: {details}")
+    try:
+        return error_for_grpc(code, details)
+    except ValueError:  # OK is not an error, or an unknown code from a peer
+        return Unknown(f"gRPC call failed with status {name}: {details}")
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -145,7 +192,8 @@ def map_http_error(failure: Any) -> ServingError:
 
     * a response (``httpx.Response``; anything with ``status_code`` and ``content``) with a 4xx/5xx status ->
       the ``ServingError`` for that status (``deepclf.protocol``'s one table), carrying the server's
-      ``{"error": ...}`` message (or the body text) and the status (``err.http_status``);
+      ``{"error": ...}`` message (or the body text), the status (``err.http_status``) and its ``Retry-After``
+      in seconds (``err.retry_after``);
     * timeouts (connect, read, write, pool) -> ``TimeoutError``;
     * TLS failures -> ``TLSError``; refused/reset/DNS/broken connections, proxy failures and protocol breakage
       mid-answer -> ``ConnectError``; an unreadable compressed answer -> ``ProtocolError``; anything else ->
@@ -157,7 +205,10 @@ def map_http_error(failure: Any) -> ServingError:
     if isinstance(status, int) and not isinstance(failure, BaseException):
         if status < 400:
             raise ValueError(f"HTTP status {status} is not an error")
-        return decode_error(status, getattr(failure, "content", b"") or b"")
+        err = decode_error(status, getattr(failure, "content", b"") or b"")
+        headers = getattr(failure, "headers", None)
+        err.retry_after = parse_retry_after(headers.get("retry-after")) if headers is not None else None
+        return err
     if not isinstance(failure, BaseException):
         raise TypeError(f"expected a response or an exception, got {type(failure).__name__}")
     exc = failure
