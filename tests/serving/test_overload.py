@@ -1,95 +1,59 @@
-"""Overload: 64 clients sending back to back to a 2-thread server get answers or refusals, and the server stays up.
+"""Overload: 64 clients that retry at once, against a 2-thread server, get their work done, and nothing is lost.
 
-What is proven, on the real flowers fp32 model (LiteRT), ``deepclf serve --threads=2`` with every other flag at its
-default (``--max_in_flight`` 8: 4 per inference thread), run as a child process as a user runs it:
+What is proven, on the real flowers fp32 model (LiteRT), ``deepclf serve --threads=2`` run as a child process as a
+user runs it, with 64 closed-loop clients (32 REST on kept-alive connections, 32 gRPC on their own channels; each
+sends its next request as soon as an answer comes back, so a refusal is retried at once) for 10 s while this
+process polls ``GET /healthz`` every 100 ms:
 
-1. Unloaded latency first: 100 sequential REST predicts and 100 gRPC predicts of one 64x64 image (p50 / p99).
-2. Then 64 concurrent clients (32 REST on their own kept-alive connections, 32 gRPC on their own channels) send
-   predicts back to back for 10 s, without retries, while this process polls ``GET /healthz`` every 100 ms.
-3. Every request either succeeds (200 / OK) or is shed: 503 with ``Retry-After`` (REST) or UNAVAILABLE (gRPC);
-   nothing else (no timeouts, no 500s, no RESOURCE_EXHAUSTED, no connection errors), and the server's own count
-   of refusals (its metrics) equals what the clients got.
-4. ``/healthz`` answers 200 within 1 s throughout (it is never gated); right after the load stops a request
-   succeeds at once and the in-flight gauge returns to 0 (no slot leaked by shed, failed or cancelled calls).
-5. Latency: the shed and successful p99s are recorded (printed, and written as JSON to ``DEEPCLF_OVERLOAD_REPORT``)
-   and held to regression bounds. The issue's goal, successful p99 under 10x the unloaded p99, is NOT met on this
-   2-core machine (README "Reliability": 29-40x). It is below what Python's gRPC can do here at all: under this
-   same load a server that answers a fixed response and does nothing else has a p99 above 10x ours unloaded
-   (``python benchmarks/overload_floor.py``), with the load generator sharing the 2 cores.
+1. default flags (admission by time: a queue of ``--max_in_flight`` 1,024 calls and 32 MiB, refusals only when it
+   is full or a call could not start before its 30 s deadline):
+   - every answer is 200 / OK, 503 / UNAVAILABLE or 504 / DEADLINE_EXCEEDED: no connection errors, no 500s;
+   - none is refused at all: 64 calls never fill the queue, and wait a few service times, not 30 s;
+   - nothing lost or served twice: the server's count of served predicts equals what the clients got;
+   - ``/healthz`` answers 200 throughout (its latency is the benchmark's: benchmarks/overload_goals.py);
+   - memory stays bounded: peak RSS (VmHWM) after the load minus RSS before it under 64 MB;
+   - afterwards the in-flight, queued and queued-bytes gauges are back to 0 (no admission ticket leaked).
+2. ``--max_in_flight=8`` (a queue too short for 64 clients): refusals happen, every one is 503 + ``Retry-After`` or
+   UNAVAILABLE, and the server's count of refusals by reason (``queue_full``) equals what the clients got.
 
-The load generator is ``deepclf.bench.overload``: 2 processes of 32 asyncio clients each (raw HTTP/1.1 and
-``grpc.aio``), a client's own cost per call a few microseconds, so what is timed is the server; the same client
-code measures the unloaded latencies, so per-call client overheads are on both sides of the ratio::
+Goodput as a share of capacity, latency and recovery are timed, so they live in the benchmark, not here::
 
     DEEPCLF_OVERLOAD_REPORT=overload.json .venv/bin/python -m pytest tests/serving/test_overload.py -s
+    python benchmarks/overload_goals.py          # the goals, with hey, measured against capacity
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
-import subprocess
 import threading
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-from deepclf.bench.overload import image, percentile_ms, run_load, unloaded_latencies
+from deepclf.bench.overload import Call, run_load
 
-CLIENTS = 64
-GRPC_CLIENTS = 32  # the rest are REST clients
+GRPC_CLIENTS = 32
+REST_CLIENTS = 32
 LOAD_PROCESSES = 2  # client processes, 32 asyncio clients each
 LOAD_SECONDS = 10.0
-UNLOADED_REQUESTS = 100
+SHORT_QUEUE_SECONDS = 5.0
 HEALTH_PERIOD = 0.1
-HEALTH_BOUND = 1.0
+MAX_RSS_GROWTH_MB = 64.0
 IMAGE_SIZE = (64, 64)  # the shared test model's input
-#: Regression bounds, not the goal (see the module docstring): client-observed on a saturated 2-core machine.
-SHED_P99_BOUND = 0.500
-RATIO_BOUND = 100.0
-RATIO_GOAL = 10.0
-
-
-def _image() -> np.ndarray:
-    return image(IMAGE_SIZE)
-
-
-def _loaded(srv: Any) -> dict[str, Any]:
-    calls = run_load(
-        srv.rest_url,
-        srv.grpc_target,
-        CLIENTS - GRPC_CLIENTS,
-        GRPC_CLIENTS,
-        seconds=LOAD_SECONDS,
-        processes=LOAD_PROCESSES,
-    )
-    return {
-        "ok": [c.seconds for c in calls if c.outcome == "ok"],
-        "shed": [c.seconds for c in calls if c.outcome == "shed"],
-        "ok_by_api": {
-            api: [c.seconds for c in calls if c.outcome == "ok" and c.api == api] for api in ("rest", "grpc")
-        },
-        "by_api": {
-            api: {o: sum(1 for c in calls if c.api == api and c.outcome == o) for o in ("ok", "shed", "other")}
-            for api in ("rest", "grpc")
-        },
-        "other": [c.detail for c in calls if c.outcome == "other"][:20],
-        "other_count": sum(1 for c in calls if c.outcome == "other"),
-    }
-
-
-# --------------------------------------------------------------------------------------------------- the test
+ANSWERS = {"ok", "shed", "deadline"}  # 200, 503 + Retry-After / UNAVAILABLE, 504 / DEADLINE_EXCEEDED
 
 
 @dataclass
 class ServerProcess:
-    """``deepclf serve`` as a child process (what a user runs), read through its Prometheus metrics."""
+    """``deepclf serve`` as a child process (what a user runs), read through its Prometheus metrics and /proc."""
 
-    proc: subprocess.Popen
+    proc: Any
     grpc_target: str
     rest_url: str
 
@@ -105,119 +69,113 @@ class ServerProcess:
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
+    def memory_mb(self, field: str) -> float:
+        """``VmRSS`` (now) or ``VmHWM`` (peak) of the server process, in MB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024 / 1e6
+        raise AssertionError(f"no {field} in /proc/{self.proc.pid}/status")
 
-@pytest.fixture(scope="module")
-def overload_server(models_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """flowers fp32, ``--threads=2``, every other flag at its default (no access log: thousands of lines would
-    measure the log, not the server), TensorFlow blocked (serve_driver.py)."""
+
+@pytest.fixture
+def serve(models_root: Path, tmp_path: Path) -> Iterator[Any]:
+    """Starts ``deepclf serve`` with flowers fp32, ``--threads=2`` and the given flags (no access log: thousands of
+    lines would measure the log), TensorFlow blocked (serve_driver.py)."""
     from tests.serving.child_server import child_server
 
-    stderr_path = tmp_path_factory.mktemp("overload") / "serve.stderr"
-    args = ["--model_name=flowers", f"--model_base_path={models_root / 'flowers'}", "--threads=2"]
-    args += ["--port=0", "--rest_api_port=0", "--no_access_log"]
-    with child_server(args, stderr_path) as (proc, grpc_target, rest_url):
-        yield ServerProcess(proc, grpc_target, rest_url)
+    started = itertools.count()
+    with contextlib.ExitStack() as stack:
+
+        def start(*flags: str) -> ServerProcess:
+            args = ["--model_name=flowers", f"--model_base_path={models_root / 'flowers'}", "--threads=2"]
+            args += ["--port=0", "--rest_api_port=0", "--no_access_log", *flags]
+            stderr = tmp_path / f"serve{next(started)}.stderr"
+            return ServerProcess(*stack.enter_context(child_server(args, stderr)))
+
+        yield start
 
 
-def test_overload_sheds_fast_and_keeps_latency_bounded(overload_server):
+def load_with_health(srv: ServerProcess, seconds: float) -> tuple[list[Call], list[tuple[int, str]]]:
+    """The 64 clients for ``seconds``, and every ``/healthz`` poll meanwhile (status, error)."""
     import requests
 
-    from deepclf import protocol as P
-
-    srv = overload_server
-    limit = int(srv.metric("deepclf_serving_max_in_flight_requests"))
-    assert limit == 8, "the default config bounds the calls in flight: 4 per inference thread"
-    unloaded = unloaded_latencies(srv.rest_url, srv.grpc_target, calls=UNLOADED_REQUESTS, size=IMAGE_SIZE)
-    un_all = unloaded["rest"] + unloaded["grpc"]
-
-    health: list[tuple[int, float]] = []
-    health_errors: list[str] = []
+    health: list[tuple[int, str]] = []
     done = threading.Event()
 
-    def poll_health() -> None:
+    def poll() -> None:
         with requests.Session() as s:
             while not done.is_set():
-                t0 = time.perf_counter()
                 try:
-                    status = s.get(srv.rest_url + "/healthz", timeout=HEALTH_BOUND * 5).status_code
+                    health.append((s.get(srv.rest_url + "/healthz", timeout=5).status_code, ""))
                 except requests.RequestException as exc:
-                    health_errors.append(f"{type(exc).__name__}: {exc}")
-                    status = -1
-                health.append((status, time.perf_counter() - t0))
+                    health.append((-1, f"{type(exc).__name__}: {exc}"))
                 done.wait(HEALTH_PERIOD)
 
-    poller = threading.Thread(target=poll_health, daemon=True)
+    poller = threading.Thread(target=poll, daemon=True)
     poller.start()
     try:
-        loaded = _loaded(srv)
+        calls = run_load(
+            srv.rest_url, srv.grpc_target, REST_CLIENTS, GRPC_CLIENTS, seconds=seconds, processes=LOAD_PROCESSES
+        )
     finally:
         done.set()
         poller.join(timeout=10)
+    return calls, health
 
-    # recovery: at once, and every slot given back
-    t0 = time.perf_counter()
-    r = requests.post(
-        srv.rest_url + "/v1/models/flowers:predict",
-        data=P.encode_predict_request({"image": _image()}),
-        timeout=30,
-    )
-    recovery = time.perf_counter() - t0
-    deadline = time.monotonic() + 5
-    while srv.metric("deepclf_serving_in_flight_requests") and time.monotonic() < deadline:
-        time.sleep(0.01)
-    in_flight_after = srv.metric("deepclf_serving_in_flight_requests")
-    server_shed = srv.metric("deepclf_serving_request_count_total", status="UNAVAILABLE")
 
-    ok, shed = loaded["ok"], loaded["shed"]
-    un_p99 = percentile_ms(un_all, 99)
-    ok_p99 = percentile_ms(ok, 99)
+def count(calls: list[Call]) -> dict[str, dict[str, int]]:
+    return {
+        api: {o: sum(1 for c in calls if c.api == api and c.outcome == o) for o in (*sorted(ANSWERS), "other")}
+        for api in ("rest", "grpc")
+    }
+
+
+def test_retry_at_once_clients_are_served_and_nothing_is_lost(serve: Any) -> None:
+    srv = serve()
+    assert srv.metric("deepclf_serving_max_in_flight_requests") == 1024
+    rss_before = srv.memory_mb("VmRSS")
+    calls, health = load_with_health(srv, LOAD_SECONDS)
+    hwm_after = srv.memory_mb("VmHWM")
+    served = srv.metric("deepclf_serving_request_count_total", method="predict", status="OK")
+    gauges = {
+        g: srv.metric(f"deepclf_serving_{g}") for g in ("in_flight_requests", "queued_requests", "queued_request_bytes")
+    }
+    by_api = count(calls)
     report = {
-        "config": {
-            "threads": 2,
-            "max_in_flight": limit,
-            "clients": CLIENTS,
-            "grpc_clients": GRPC_CLIENTS,
-            "client_processes": LOAD_PROCESSES,
-            "seconds": LOAD_SECONDS,
-        },
-        "unloaded_ms": {
-            "rest_p50": percentile_ms(unloaded["rest"], 50),
-            "rest_p99": percentile_ms(unloaded["rest"], 99),
-            "grpc_p50": percentile_ms(unloaded["grpc"], 50),
-            "grpc_p99": percentile_ms(unloaded["grpc"], 99),
-            "p50": percentile_ms(un_all, 50),
-            "p99": un_p99,
-        },
-        "loaded_success_ms": {"p50": percentile_ms(ok, 50), "p99": ok_p99},
-        "loaded_success_ms_by_api": {
-            api: {"p50": percentile_ms(v, 50), "p99": percentile_ms(v, 99)} for api, v in loaded["ok_by_api"].items()
-        },
-        "ratio_p99": ok_p99 / un_p99,
-        "ratio_goal": RATIO_GOAL,
-        "success_count": len(ok),
-        "shed_count": len(shed),
-        "shed_ms": {"p50": percentile_ms(shed, 50), "p99": percentile_ms(shed, 99)},
-        "by_api": loaded["by_api"],
-        "other_count": loaded["other_count"],
-        "healthz": {"polls": len(health), "max_ms": max((dt for _, dt in health), default=float("nan")) * 1e3},
-        "recovery_ms": recovery * 1e3,
-        "in_flight_after": in_flight_after,
-        "server_shed_total": server_shed,
+        "config": {"threads": 2, "clients": REST_CLIENTS + GRPC_CLIENTS, "seconds": LOAD_SECONDS},
+        "by_api": by_api,
+        "server_served": served,
+        "server_refused": srv.metric("deepclf_serving_refused_requests_total"),
+        "rss_before_mb": rss_before,
+        "peak_rss_after_mb": hwm_after,
+        "healthz_polls": len(health),
+        "gauges_after": gauges,
+        "other": [c.detail for c in calls if c.outcome not in ANSWERS][:20],
     }
     print("\noverload report:", json.dumps(report, indent=2))
-    path = os.environ.get("DEEPCLF_OVERLOAD_REPORT")
-    if path:
+    if path := os.environ.get("DEEPCLF_OVERLOAD_REPORT"):
         Path(path).write_text(json.dumps(report, indent=2) + "\n")
 
-    assert loaded["other_count"] == 0, loaded["other"]
-    assert ok and shed, report  # the load did overload the server, and it still served
-    assert report["shed_ms"]["p99"] < SHED_P99_BOUND * 1e3, report
-    assert report["ratio_p99"] < RATIO_BOUND, report
-    assert not health_errors and all(status == 200 for status, _ in health), (health_errors, health[:20])
-    assert (
-        len(health) >= LOAD_SECONDS / (HEALTH_PERIOD + HEALTH_BOUND)
-        and report["healthz"]["max_ms"] < 1e3 * HEALTH_BOUND
-    )
-    assert r.status_code == 200 and recovery < 1.0, (r.status_code, recovery)
-    assert in_flight_after == 0
-    assert server_shed == len(shed), (server_shed, len(shed))  # the server counted every refusal it sent
+    assert not report["other"], report  # every answer 200 / 503 / 504: no connection error, no 500
+    ok = sum(1 for c in calls if c.outcome == "ok")
+    assert ok == len(calls) and ok > 0, report  # none refused: 64 calls never fill the queue nor miss 30 s
+    assert served == ok, report  # nothing lost, nothing served twice
+    assert report["server_refused"] == 0
+    assert health and all(status == 200 for status, _ in health), health[:20]
+    assert hwm_after - rss_before < MAX_RSS_GROWTH_MB, report
+    assert gauges == dict.fromkeys(gauges, 0.0), gauges
+
+
+def test_a_short_queue_refuses_with_retry_after_and_counts_every_refusal(serve: Any) -> None:
+    srv = serve("--max_in_flight=8")
+    calls, health = load_with_health(srv, SHORT_QUEUE_SECONDS)
+    by_api = count(calls)
+    assert not [c.detail for c in calls if c.outcome not in ANSWERS][:20], by_api
+    shed = sum(1 for c in calls if c.outcome == "shed")
+    ok = sum(1 for c in calls if c.outcome == "ok")
+    assert shed > 0 and ok > 0, by_api  # the queue did fill, and the server still served
+    refused = srv.metric("deepclf_serving_refused_requests_total", reason="queue_full")
+    assert refused == shed, (refused, by_api)  # the server counted every refusal it sent, by its reason
+    assert srv.metric("deepclf_serving_request_count_total", method="predict", status="OK") == ok
+    assert all(status == 200 for status, _ in health), health[:20]
+    assert srv.metric("deepclf_serving_in_flight_requests") == 0
