@@ -202,6 +202,8 @@ def serve(root: Path, **overrides: Any) -> Iterator[Any]:
     from deepclf.serving.modelconfig import load_model_config_file
 
     options: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "rest_api_port": 0, "threads": 2, "poll_seconds": 0}
+    # models.config's labels are in the first config: TF Serving needs this flag to accept them at start-up
+    options["allow_version_labels_for_unavailable_models"] = True
     options.update(overrides)
     cfg = ServerConfig(model_configs=load_model_config_file(root / "models.config"), **options)
     with EdgeServer(cfg) as srv:

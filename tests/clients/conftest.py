@@ -45,6 +45,7 @@ def edge_config(model_base: Path, **kw):
         "access_log": False,
         "poll_seconds": 0,
         "threads": 2,
+        "allow_version_labels_for_unavailable_models": True,  # labels in the first config (TF Serving's rule)
         # The client tests send large batches on purpose (messages over gRPC's 4 MiB default); the server's
         # per-request limits (32 rows, 16 MiB by default) are tested in tests/serving/test_hostile.py.
         "max_request_rows": 1000,

@@ -46,7 +46,8 @@ SCRIPT = textwrap.dedent(
     base, photo = sys.argv[1], sys.argv[2]
     cfg = ServerConfig(model_configs=[ModelConfig(name="flowers", base_path=base, policy="all",
                                                   version_labels={"stable": 1})],
-                       port=0, rest_api_port=0, format="fp32", access_log=False, poll_seconds=0)
+                       port=0, rest_api_port=0, format="fp32", access_log=False, poll_seconds=0,
+                       allow_version_labels_for_unavailable_models=True)
     with EdgeServer(cfg) as srv:
         for c in (C.RestClient(srv.rest_url), C.GrpcClient(srv.grpc_target), C.LocalClient(base + "/1")):
             with c:

@@ -67,6 +67,7 @@ def server(models_root: Path) -> Iterator:
         format="fp32",
         threads=2,
         poll_seconds=0,
+        allow_version_labels_for_unavailable_models=True,  # the label is in the first config (TF Serving's rule)
     )
     with EdgeServer(cfg) as srv:
         yield srv

@@ -261,7 +261,13 @@ def test_server_from_models_config_routes_versions_and_labels(tmp_path, shared_v
         (root / "half_plus_two" / str(v) / "model.tflite").write_bytes(half_plus_two_tflite)
     (root / "models.config").write_text(MODELS_CONFIG)
     cfg = ServerConfig(
-        model_config_file=str(root / "models.config"), port=0, rest_api_port=0, threads=2, poll_seconds=0, format="int8"
+        model_config_file=str(root / "models.config"),
+        port=0,
+        rest_api_port=0,
+        threads=2,
+        poll_seconds=0,
+        format="int8",
+        allow_version_labels_for_unavailable_models=True,  # labels in the first config (TF Serving's rule)
     )
     with EdgeServer(cfg) as srv:
         assert srv.describe() == {

@@ -189,6 +189,9 @@ def serve_args(opts: EdgeOptions) -> list[str]:
         str(opts.threads),
         "--grace_seconds",
         str(opts.grace_seconds),
+        # models.config's labels name versions that are not loaded yet at start-up (TF Serving's rule, as the
+        # TF Serving bundle passes it)
+        "--allow_version_labels_for_unavailable_models",
     ]
     return [*args, "--enable_batching"] if opts.enable_batching else args
 

@@ -222,24 +222,39 @@ class ModelManager:
                     self._unload(m, version, timeout)
 
     def check_labels(self, models: Sequence[Any], *, allow_unavailable: bool = False) -> None:
-        """Raise ``UsageError`` when a label of ``models`` names a version that will not be served.
+        """Raise ``FailedPrecondition`` when a label of ``models`` may not be assigned, as TF Serving checks it
+        (server_core.cc ``UpdateModelVersionLabelMap``, at start-up and on every config reload):
 
-        TF Serving accepts a label only for an AVAILABLE version (``--allow_version_labels_for_unavailable_models``
-        relaxes this to any version). Here: a version that is loaded, or on disk and wanted by the model's policy.
+        a label may name only a version that is AVAILABLE now; with ``allow_unavailable``
+        (``--allow_version_labels_for_unavailable_models``) also any version when the label is new or already names
+        that version, but an existing label still cannot move to a version that is not AVAILABLE (a version swap
+        must not send the label's requests to a version still loading). At start-up nothing is AVAILABLE yet, so
+        labels in the first config need the flag, as in TF Serving. A label naming a version that is not loaded
+        answers its requests NOT_FOUND until it is.
         """
         for mc in models:
             if not mc.version_labels:
                 continue
             with self._lock:
                 current = self._models.get(mc.name)
-                live = set(current.live) if current is not None else set()
-            on_disk = set(mc.wanted(version_numbers(mc.base_path))) if Path(mc.base_path).is_dir() else set()
+                available = {v for v, st in current.status.items() if st.state == AVAILABLE} if current else set()
+                existing = dict(current.config.version_labels) if current is not None else {}
             for label, version in mc.version_labels.items():
-                if allow_unavailable or version in live or version in on_disk:
+                if version in available:
                     continue
-                raise UsageError(
-                    f"model {mc.name!r}: version label {label!r} points to version {version}, which is not "
-                    f"available (available: {sorted(live | on_disk)})"
+                if allow_unavailable and existing.get(label, version) == version:
+                    continue
+                hint = (
+                    f" (label {label!r} names version {existing[label]} now: move it once version {version} is "
+                    "AVAILABLE)"
+                    if allow_unavailable
+                    else f" (label {label!r}; start with --allow_version_labels_for_unavailable_models to assign new "
+                    "labels to versions not loaded yet, or add the label by a config reload once the version is "
+                    "AVAILABLE)"
+                )
+                raise E.FailedPrecondition(
+                    f"Request to assign label to version {version} of model {mc.name}, which is not currently "
+                    f"available for inference{hint}; available versions: {sorted(available)}"
                 )
 
     def reconfigure(self, models: Sequence[Any]) -> None:

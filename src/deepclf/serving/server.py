@@ -200,6 +200,9 @@ class EdgeServer:
             poll_seconds=cfg.poll_seconds,
             on_change=self._on_models_changed,
         )
+        # The first config's labels, checked as TF Serving checks them: before anything loads (so they need
+        # --allow_version_labels_for_unavailable_models).
+        self.manager.check_labels(models, allow_unavailable=cfg.allow_version_labels_for_unavailable_models)
         self.manager.load_initial(wait_seconds=cfg.startup_timeout)
         admission = cfg.admission(on_wait=self.metrics.queue_wait.observe)
         self.core = ServingCore(
@@ -424,6 +427,7 @@ class EdgeServer:
         running config stays. Served beside the other ModelService methods (same service name)."""
         import grpc
 
+        from deepclf import protocol as P
         from deepclf.serving.modelconfig import model_configs_from_message, private_message_class
 
         request_cls = private_message_class("tensorflow.serving.ReloadConfigRequest")
@@ -439,7 +443,10 @@ class EdgeServer:
             except Exception as exc:  # noqa: BLE001 - any reason the config cannot be applied is the caller's answer
                 message = " ".join(str(exc).split())
                 log.error("HandleReloadConfigRequest not applied, keeping the running config: %s", message)
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
+                # TF Serving answers ReloadConfig's own status (a label: FAILED_PRECONDITION); a bad config is
+                # INVALID_ARGUMENT
+                code = P.grpc_code_for(exc) if isinstance(exc, P.ServingError) else grpc.StatusCode.INVALID_ARGUMENT
+                context.abort(code, message)
             response: Any = response_cls()
             response.status.error_code = 0
             return bytes(response.SerializeToString())
