@@ -4,6 +4,7 @@ started unchanged (docs/tfserving-behaviour.md §1, §2, §3.2, §8.6)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -172,8 +173,8 @@ def test_batching_file_parses_the_documented_example(tmp_path: Path) -> None:
             "increasing",
         ),
         ("max_enqueued_batches { value: 0 }", "max_enqueued_batches must be >= 1, got 0"),
-        ("max_batch_size { value: abc }", "max_batch_size must be an integer"),
-        ("max_batch_sise { value: 8 }", "unknown field 'max_batch_sise'"),
+        ("max_batch_size { value: abc }", "1:25 : 'max_batch_size { value: abc }': Couldn't parse integer: abc"),
+        ("max_batch_sise { value: 8 }", 'has no field named "max_batch_sise"'),
     ],
 )
 def test_batching_file_validation(tmp_path: Path, text: str, message: str) -> None:
@@ -396,16 +397,24 @@ def test_models_config_reload_adds_and_removes_models_live(models_root: Path, tm
             assert results == [200]
             assert _grpc_status(ch, "flowers") == grpc.StatusCode.NOT_FOUND
 
-            # Invalid new configs (syntax, duplicate names, a label naming a missing version): one log line each,
-            # the running config stays.
+            # Invalid new configs (syntax, duplicate names, a platform TF Serving does not have, a label naming a
+            # missing version): one log line each, the running config stays.
             reloads = srv.config_reloads
-            for bad in (
-                "model_config_list { config { name: ",
-                f'model_config_list {{ config {{ name: "a" base_path: "{hpt}" }} '
-                f'config {{ name: "a" base_path: "{hpt}" }} }}',
+            tf = 'model_platform: "tensorflow"'
+            for bad, why in (
+                ("model_config_list { config { name: ", "not a valid"),
+                (
+                    f'model_config_list {{ config {{ name: "a" base_path: "{hpt}" {tf} }} '
+                    f'config {{ name: "a" base_path: "{hpt}" {tf} }} }}',
+                    "unique",
+                ),
+                (
+                    f'model_config_list {{ config {{ name: "a" base_path: "{hpt}" model_platform: "tflite" }} }}',
+                    "Model a requests unsupported platform tflite",
+                ),
             ):
                 conf.write_text(bad)
-                _wait(lambda: sum("not applied" in r for r in records) >= 1)
+                _wait(functools.partial(lambda w: any("not applied" in r and w in r for r in records), why))
                 records.clear()
             _models_config(conf, {"flowers": flowers}, labels="version_labels { key: 'stable' value: 9 }")
             _wait(lambda: any("not applied" in r and "'stable'" in r for r in records))
@@ -687,17 +696,21 @@ def test_grpc_handle_reload_config_request(models_root: Path, tmp_path: Path) ->
 
     with EdgeServer(cfg) as srv, grpc.insecure_channel(srv.grpc_target) as ch:
         reload = ch.unary_unary("/tensorflow.serving.ModelService/HandleReloadConfigRequest", None, None)
-        both = f'model_config_list {{ config {{ name: "flowers" base_path: "{flowers}" }} '
-        both += f'config {{ name: "half_plus_two" base_path: "{hpt}" }} }}'
+        tf = 'model_platform: "tensorflow"'
+        both = f'model_config_list {{ config {{ name: "flowers" base_path: "{flowers}" {tf} }} '
+        both += f'config {{ name: "half_plus_two" base_path: "{hpt}" {tf} }} }}'
         answer = private_message_class("tensorflow.serving.ReloadConfigResponse").FromString(reload(request(both)))
         assert answer.status.error_code == 0  # type: ignore[attr-defined]
         assert _rest_status(srv, "half_plus_two") == 200 and _grpc_status(ch, "half_plus_two") == grpc.StatusCode.OK
-        dupes = f'model_config_list {{ config {{ name: "a" base_path: "{hpt}" }} config {{ name: "a" base_path: "{hpt}" }} }}'
+        dupes = (
+            f'model_config_list {{ config {{ name: "a" base_path: "{hpt}" {tf} }} '
+            f'config {{ name: "a" base_path: "{hpt}" {tf} }} }}'
+        )
         with pytest.raises(grpc.RpcError) as exc:
             reload(request(dupes))
         assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "unique" in str(exc.value.details())
         assert _rest_status(srv, "flowers") == 200
-        reload(request(f'model_config_list {{ config {{ name: "half_plus_two" base_path: "{hpt}" }} }}'))
+        reload(request(f'model_config_list {{ config {{ name: "half_plus_two" base_path: "{hpt}" {tf} }} }}'))
         assert _rest_status(srv, "flowers") == 404 and _grpc_status(ch, "flowers") == grpc.StatusCode.NOT_FOUND
 
 

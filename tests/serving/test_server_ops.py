@@ -224,7 +224,7 @@ model_config_list {
 """
 
 
-def test_models_config_parses_like_tf_serving(tmp_path):
+def test_models_config_parses_like_tf_serving(tmp_path, monkeypatch, caplog):
     msc_pb2 = pytest.importorskip(
         "tensorflow_serving.config.model_server_config_pb2",
         reason="tensorflow-serving-api (the dev extra) has the official proto",
@@ -235,9 +235,20 @@ def test_models_config_parses_like_tf_serving(tmp_path):
     official = text_format.Parse(MODELS_CONFIG, msc_pb2.ModelServerConfig())
     assert ours.SerializeToString(deterministic=True) == official.SerializeToString(deterministic=True)
 
-    (tmp_path / "models.config").write_text(MODELS_CONFIG)
-    flowers, hpt = load_model_config_file(tmp_path / "models.config")
+    # Relative base paths: taken from the working directory (not the file's folder), with a warning that TF
+    # Serving refuses them.
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "models.config").write_text(MODELS_CONFIG)
+    monkeypatch.chdir(tmp_path)
+    caplog.set_level(logging.WARNING, logger="deepclf.serving")
+    flowers, hpt = load_model_config_file(tmp_path / "conf" / "models.config")
     assert flowers.name == "flowers" and flowers.base_path == str(tmp_path / "flowers")
+    assert hpt.base_path == str(tmp_path / "half_plus_two")
+    warned = [r.getMessage() for r in caplog.records if "relative base_path" in r.getMessage()]
+    assert (
+        len(warned) == 2
+        and "Expected model flowers to have an absolute path or URI; got base_path()=flowers" in (warned[0])
+    )
     assert flowers.policy == "specific" and flowers.versions == (1, 2)
     assert dict(flowers.version_labels) == {"stable": 1, "canary": 2}
     assert hpt.policy == "all" and flowers.wanted([1, 2, 3]) == [1, 2] and hpt.wanted([3, 1]) == [1, 3]
@@ -250,7 +261,9 @@ def test_models_config_parses_like_tf_serving(tmp_path):
         load_model_config_file(tmp_path / "bad.config")
 
 
-def test_server_from_models_config_routes_versions_and_labels(tmp_path, shared_version_dir, half_plus_two_tflite):
+def test_server_from_models_config_routes_versions_and_labels(
+    tmp_path, shared_version_dir, half_plus_two_tflite, monkeypatch
+):
     root = tmp_path / "models"
     shutil.copytree(shared_version_dir.parent, root / "flowers")
     shutil.copytree(root / "flowers" / "1", root / "flowers" / "2")
@@ -260,6 +273,7 @@ def test_server_from_models_config_routes_versions_and_labels(tmp_path, shared_v
         (root / "half_plus_two" / str(v)).mkdir(parents=True)
         (root / "half_plus_two" / str(v) / "model.tflite").write_bytes(half_plus_two_tflite)
     (root / "models.config").write_text(MODELS_CONFIG)
+    monkeypatch.chdir(root)  # the config's relative base paths are taken from the working directory
     cfg = ServerConfig(
         model_config_file=str(root / "models.config"),
         port=0,

@@ -21,13 +21,13 @@ import bisect
 import collections
 import itertools
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,92 +84,33 @@ class BatchingParameters:
                 )
 
 
-_WRAPPED = {
-    "max_batch_size": int,
-    "batch_timeout_micros": int,
-    "max_enqueued_batches": int,
-    "num_batch_threads": int,
-    "max_execution_batch_size": int,
-    "thread_pool_name": str,
-    "enable_large_batch_splitting": bool,
-}
-_TOKEN = re.compile(r'\s*(?:#[^\n]*|([A-Za-z_][A-Za-z0-9_]*)|(-?\d+)|("(?:[^"\\]|\\.)*")|([{}:<>;,]))')
-
-
-def _tokens(text: str, source: str) -> list[str]:
-    out: list[str] = []
-    pos = 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None or m.end() == pos:
-            if text[pos:].strip() == "":
-                break
-            line = text.count("\n", 0, pos) + 1
-            raise UsageError(
-                f"{source}:{line}: cannot parse {text[pos : pos + 20]!r} (expected a BatchingParameters text proto)"
-            )
-        pos = m.end()
-        tok = next((g for g in m.groups() if g is not None), None)
-        if tok is not None and tok not in (";", ","):
-            out.append(tok)
-    return out
-
-
-def _scalar(tok: str, kind: type, name: str, source: str) -> int | str | bool:
-    if kind is bool:
-        if tok.lower() not in ("true", "false", "1", "0"):
-            raise UsageError(f"{source}: {name} must be true or false, got {tok}")
-        return tok.lower() in ("true", "1")
-    if kind is str:
-        if not tok.startswith('"'):
-            raise UsageError(f"{source}: {name} must be a quoted string, got {tok}")
-        return tok[1:-1]
-    try:
-        return int(tok)
-    except ValueError:
-        raise UsageError(f"{source}: {name} must be an integer, got {tok}") from None
+#: The ``google.protobuf`` wrapper fields of ``BatchingParameters`` (set only when the file gives them).
+_WRAPPED = (
+    "max_batch_size",
+    "batch_timeout_micros",
+    "max_enqueued_batches",
+    "num_batch_threads",
+    "max_execution_batch_size",
+    "thread_pool_name",
+    "enable_large_batch_splitting",
+)
 
 
 def parse_batching_parameters(text: str, *, source: str = "<text>") -> BatchingParameters:
-    """``BatchingParameters`` from TF Serving's text proto; ``UsageError`` naming the field on a bad file."""
-    toks = _tokens(text, source)
-    values: dict[str, object] = {}
-    sizes: list[int] = []
-    i = 0
+    """``BatchingParameters`` from TF Serving's text proto, parsed by protobuf's text format into the message TF
+    Serving reads (so every valid spelling is taken: ``allowed_batch_sizes: [1, 2, 4]`` or one per line,
+    ``max_batch_size { value: 8 }`` / ``: { ... }`` / ``< ... >``, comments, either quote); ``UsageError``
+    naming the file, the line and what was wrong otherwise. Unset fields keep TF Serving's defaults."""
+    from deepclf.serving.modelconfig import batching_parameters_class, parse_text_proto  # lazy: protobuf
 
-    def take(expected: str | None = None) -> str:
-        nonlocal i
-        if i >= len(toks):
-            raise UsageError(f"{source}: unexpected end of file" + (f" (expected {expected!r})" if expected else ""))
-        tok = toks[i]
-        i += 1
-        if expected is not None and tok != expected:
-            raise UsageError(f"{source}: expected {expected!r}, got {tok!r}")
-        return tok
-
-    while i < len(toks):
-        name = take()
-        if name in _WRAPPED:  # google.protobuf wrapper: name { value: X }  (also name: { value: X })
-            if toks[i : i + 1] == [":"]:
-                i += 1
-            close = "}" if take() == "{" else ">"
-            take("value")
-            take(":")
-            values[name] = _scalar(take(), _WRAPPED[name], name, source)
-            take(close)
-        elif name == "allowed_batch_sizes":
-            take(":")
-            sizes.append(int(_scalar(take(), int, name, source)))
-        elif name == "pad_variable_length_inputs":
-            take(":")
-            values[name] = _scalar(take(), bool, name, source)
-        else:
-            raise UsageError(
-                f"{source}: unknown field {name!r} in BatchingParameters (known: "
-                f"{', '.join(sorted([*_WRAPPED, 'allowed_batch_sizes', 'pad_variable_length_inputs']))})"
-            )
-    params = BatchingParameters(**values)  # type: ignore[arg-type]  # keys and types checked against _WRAPPED
-    params.allowed_batch_sizes = tuple(sizes)
+    msg = parse_text_proto(
+        batching_parameters_class(), text, source=source, what="TF Serving BatchingParameters (text format)"
+    )
+    message: Any = msg  # HasField by a name held in a variable (the stub types it by literal names)
+    values: dict[str, object] = {name: getattr(msg, name).value for name in _WRAPPED if message.HasField(name)}
+    params = BatchingParameters(**values)  # type: ignore[arg-type]  # names from the message, values typed by it
+    params.allowed_batch_sizes = tuple(int(v) for v in msg.allowed_batch_sizes)
+    params.pad_variable_length_inputs = bool(msg.pad_variable_length_inputs)
     return params
 
 

@@ -13,8 +13,14 @@ names). The text is parsed with ``google.protobuf.text_format``, so anything TF 
 
     load_model_config_file("models.config")   # -> [ModelConfig(name='flowers', policy='specific', ...)]
 
-The same pool holds ``tensorflow.serving.SSLConfig`` (``--ssl_config_file``, read by ``deepclf.serving.tls``) and
-``tensorflow.serving.MonitoringConfig`` (``--monitoring_config_file``, ``prometheus_metrics_path``).
+The same pool holds ``tensorflow.serving.SSLConfig`` (``--ssl_config_file``, read by ``deepclf.serving.tls``),
+``tensorflow.serving.MonitoringConfig`` (``--monitoring_config_file``, ``prometheus_metrics_path``) and
+``tensorflow.serving.BatchingParameters`` (``--batching_parameters_file``, ``deepclf.serving.batching``).
+
+Validated as TF Serving validates them (model_servers/server_core.cc): a model's platform must be
+``"tensorflow"`` (``model_platform``, or the deprecated ``model_type: TENSORFLOW``), the only one of
+``tensorflow_model_server``; a relative ``base_path`` (which TF Serving refuses) is taken from the working
+directory, with a warning.
 
 Recompile after editing a .proto: ``python -m deepclf.serving.modelconfig --build``.
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import os
 from importlib import resources
 from pathlib import Path
@@ -36,9 +43,15 @@ from deepclf.serving.modelspec import ModelConfig
 
 if TYPE_CHECKING:
     # The classes' fields, for type checkers: a stub generated from the same descriptor set (build()).
-    from deepclf.serving._model_server_config import ModelServerConfig, MonitoringConfig, SSLConfig
+    from deepclf.serving._model_server_config import (
+        BatchingParameters,
+        ModelServerConfig,
+        MonitoringConfig,
+        SSLConfig,
+    )
 
 _M = TypeVar("_M", bound=Message)
+log = logging.getLogger("deepclf.serving")
 
 DESCRIPTOR_SET_NAME = "model_server_config.binpb"
 PROMETHEUS_PATH = "/monitoring/prometheus/metrics"  # TF Serving's kPrometheusPath
@@ -70,6 +83,12 @@ def monitoring_config_class() -> type[MonitoringConfig]:
     """The private-pool class of ``tensorflow.serving.MonitoringConfig`` (``--monitoring_config_file``)."""
     cls = message_factory.GetMessageClass(_pool().FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))
     return cast("type[MonitoringConfig]", cls)  # the class of that descriptor, which the stub types
+
+
+def batching_parameters_class() -> type[BatchingParameters]:
+    """The private-pool class of ``tensorflow.serving.BatchingParameters`` (``--batching_parameters_file``)."""
+    cls = message_factory.GetMessageClass(_pool().FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
+    return cast("type[BatchingParameters]", cls)  # the class of that descriptor, which the stub types
 
 
 def prometheus_metrics_path(path: str | os.PathLike[str] | None) -> str | None:
@@ -117,8 +136,40 @@ def parse_model_server_config(text: str, *, source: str = "<text>") -> ModelServ
     )
 
 
-def model_configs_from_message(msg: ModelServerConfig, *, base_dir: Path | None = None) -> list[ModelConfig]:
-    """The ``ModelConfig`` list a ``ModelServerConfig`` describes (relative base paths resolve from ``base_dir``)."""
+#: ``tensorflow_model_server``'s only platform (model_platform_types.h ``kTensorFlowModelPlatform``); TF Serving
+#: serves SavedModels and, with ``--prefer_tflite_model``, TFLite files under it.
+TENSORFLOW_PLATFORM = "tensorflow"
+_MODEL_TYPE_TENSORFLOW = 1  # the deprecated ModelType enum's TENSORFLOW
+
+
+def check_platform(config: Any) -> None:
+    """TF Serving's platform rules for one ``ModelConfig`` message (server_core.cc ``GetPlatform`` and the router):
+    ``model_platform: "tensorflow"`` or the deprecated ``model_type: TENSORFLOW``, not both; anything else is
+    refused in TF Serving's words (INVALID_ARGUMENT there, a usage error here), with what to write instead."""
+    name, platform, model_type = config.name, config.model_platform, int(config.model_type)
+    fix = f'; write model_platform: "{TENSORFLOW_PLATFORM}" (TF Serving\'s only platform, which serves TFLite too)'
+    if model_type != 0:
+        if platform:
+            raise UsageError(
+                "Illegal setting both ModelServerConfig::model_type (deprecated) and "
+                f"ModelServerConfig::model_platform, model name is {name}{fix}"
+            )
+        if model_type != _MODEL_TYPE_TENSORFLOW:
+            raise UsageError(f"ModelServerConfig::model_type choice {model_type} not supported.{fix[1:]}")
+        log.warning("model %r: deprecated ModelServerConfig::model_type used; prefer model_platform", name)
+        return
+    if not platform:
+        raise UsageError(
+            "Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
+            f"ModelServerConfig::model_platform, model name is {name}{fix}"
+        )
+    if platform != TENSORFLOW_PLATFORM:
+        raise UsageError(f"Model {name} requests unsupported platform {platform}{fix}")
+
+
+def model_configs_from_message(msg: ModelServerConfig, *, source: str = "the model config") -> list[ModelConfig]:
+    """The ``ModelConfig`` list a ``ModelServerConfig`` describes, validated as TF Serving validates it (platform);
+    a relative base path is taken from the working directory, with a warning (TF Serving refuses it)."""
     if msg.WhichOneof("config") != "model_config_list":
         raise UsageError("the model config has no model_config_list (custom_model_config is not supported)")
     out: list[ModelConfig] = []
@@ -127,9 +178,21 @@ def model_configs_from_message(msg: ModelServerConfig, *, base_dir: Path | None 
             raise UsageError(
                 f"config #{i + 1} needs both name and base_path, got name={c.name!r} base_path={c.base_path!r}"
             )
+        check_platform(c)
         base = Path(c.base_path)
-        if not base.is_absolute() and base_dir is not None:
-            base = base_dir / base
+        if not base.is_absolute():
+            base = Path.cwd() / base
+            log.warning(
+                "%s: model %r: relative base_path %r taken from the working directory (%s); TF Serving refuses it "
+                '("Expected model %s to have an absolute path or URI; got base_path()=%s"): write an absolute path '
+                "for a config that tensorflow_model_server reads too",
+                source,
+                c.name,
+                c.base_path,
+                base,
+                c.name,
+                c.base_path,
+            )
         vp = c.model_version_policy
         choice = vp.WhichOneof("policy_choice")
         kwargs: dict[str, Any] = {}
@@ -154,13 +217,13 @@ def model_configs_from_message(msg: ModelServerConfig, *, base_dir: Path | None 
 
 
 def load_model_config_file(path: str | os.PathLike[str]) -> list[ModelConfig]:
-    """Read and parse a ``models.config`` file; relative base paths are taken from the file's folder."""
+    """Read and parse a ``models.config`` file; relative base paths are taken from the working directory."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read --model_config_file {p}: {exc.strerror or exc}") from None
-    return model_configs_from_message(parse_model_server_config(text, source=str(p)), base_dir=p.parent.resolve())
+    return model_configs_from_message(parse_model_server_config(text, source=str(p)), source=str(p))
 
 
 def build(out: Path | None = None) -> Path:
