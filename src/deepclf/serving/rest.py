@@ -26,6 +26,7 @@ answer is TF Serving's (``signature_def`` only).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import zlib
@@ -36,7 +37,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -55,15 +56,21 @@ from deepclf.serving.core import (
     backend_info,
     public_error,
 )
-from deepclf.serving.metrics import CONTENT_TYPE, ServerMetrics
+from deepclf.serving.metrics import CONTENT_TYPE, LOG_FIELD_MAX, ServerMetrics
 from deepclf.serving.overload import Admission, Overloaded
+
+log = logging.getLogger("deepclf.serving")
 
 JSON = "application/json"
 #: The POST verbs that run inference: admitted by ``AdmitFirst``, everything else is refused as malformed.
 _INFERENCE_VERBS = frozenset({"predict", "classify", "regress"})
 _SPEC = r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
-POST_RE = re.compile(_SPEC + r":(?P<verb>[A-Za-z]+)")
-GET_RE = re.compile(_SPEC + r"(?P<metadata>/metadata)?")
+#: TF Serving's routes (http_rest_api_util.cc) are case-insensitive as a whole (``(?i)``): ``/V1/MODELS/m/VERSIONS/1``
+#: routes, and the model name and label keep their case. The verb and ``metadata`` are then compared as written
+#: (``:PREDICT`` is a malformed request; ``.../METADATA`` is a status request), as TF Serving's handler does.
+POST_RE = re.compile(r"(?i)" + _SPEC + r":(?P<verb>[A-Za-z]+)")
+GET_RE = re.compile(r"(?i)" + _SPEC + r"(?P<metadata>/metadata)?")
+METADATA = "/metadata"
 #: The methods libevent's HTTP server (TF Serving's) passes to the REST handler: all of them reach ``v1``.
 HTTP_METHODS = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH"]
 #: What TF Serving's dispatcher takes (http_rest_api_util.h ``kHTTPRestApiHandlerPathRegex``).
@@ -249,8 +256,8 @@ def create_app(
         return await asyncio.get_running_loop().run_in_executor(core.executor, fn, *args)
 
     async def predict(request: Request, m: re.Match[str], info: CallInfo) -> Response:
-        verb = m["verb"].lower()
-        if verb not in _INFERENCE_VERBS:
+        verb = m["verb"]
+        if verb not in _INFERENCE_VERBS:  # compared as written, as TF Serving's handler does
             raise P.InvalidInput(f"Malformed request: POST {request.url.path} (expected :predict, :classify, :regress)")
         if timeout_s is not None:
             info.deadline = time.monotonic() + timeout_s
@@ -295,7 +302,7 @@ def create_app(
 
     async def get_model(request: Request, m: re.Match[str], info: CallInfo) -> Response:
         version = int(m["version"]) if m["version"] else None
-        if m["metadata"]:
+        if m["metadata"] == METADATA:
             fields = request.query_params.get("fields")
             if fields is None:  # TF Serving's answer exactly: model_spec and metadata, nothing else
                 resp = core.metadata(m["name"], version, m["label"], [SIGNATURE_DEF_FIELD], info)
@@ -333,12 +340,18 @@ def create_app(
                         f"Deadline exceeded: the request took longer than --rest_api_timeout_in_ms={timeout_ms}"
                     ) from None
             elif verb == "GET" and (m := GET_RE.fullmatch(path)):
-                method, info.model = ("metadata" if m["metadata"] else "status"), m["name"]
+                method, info.model = ("metadata" if m["metadata"] == METADATA else "status"), m["name"]
                 response = await get_model(request, m, info)
             elif verb == "OPTIONS":  # a CORS preflight, answered whatever --rest_api_enable_cors_support says
                 response, code = cors_preflight(request.headers.get("origin", ""))
             else:  # any other method or path under /v1/, as TF Serving's handler answers it
                 raise P.InvalidInput(f"Malformed request: {verb} {path}")
+        except ClientDisconnect:
+            # The client went away before sending its whole body: nobody to answer, nothing went wrong here. One
+            # line, no traceback, not counted (TF Serving's HTTP server never dispatches such a request).
+            client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+            log.info("%s disconnected before sending the whole request body: %s %s", client, verb, path[:LOG_FIELD_MAX])
+            return Response(b"", status_code=499)
         except Exception as exc:  # noqa: BLE001 - every error becomes a TF Serving error body
             err = public_error(exc, context=f"{verb} {path}")
             response, code = _error_response(err), err.code.name
@@ -377,7 +390,7 @@ def create_app(
         return JSONResponse({"error": message}, status_code=status)
 
     routes = [
-        Route("/v1/{rest:path}", v1, methods=HTTP_METHODS),
+        _case_insensitive(Route("/v1/{rest:path}", v1, methods=HTTP_METHODS)),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
@@ -400,6 +413,12 @@ CORS_HEADERS = (
     ("Access-Control-Allow-Headers", "Content-Type"),
 )
 _ORIGIN = re.compile(r"https?://")
+
+
+def _case_insensitive(route: Route) -> Route:
+    """``route`` matching its path in any case (``/V1/...`` reaches ``v1``, as TF Serving's ``(?i)/v1/.*``)."""
+    route.path_regex = re.compile(route.path_regex.pattern, re.IGNORECASE)
+    return route
 
 
 def cors_preflight(origin: str) -> tuple[Response, str]:
