@@ -396,7 +396,7 @@ GRPC_CASES = [
     Case(
         "grpc-signature-unknown",
         rpc(P.PREDICT, lambda: predict(signature="nope", image=tensor(IMG_SHAPE))),
-        NF,
+        SC.FAILED_PRECONDITION,  # predict_util.cc: 'Serving signature key "nope" not found.'
         "signature",
     ),
     # inputs
@@ -654,7 +654,7 @@ REST_CASES = [
     Case("rest-nested-100000", rest("POST", FLOWERS, nested(100_000)), 400, "nested"),
     Case("rest-unclosed-100000", rest("POST", FLOWERS, b'{"instances": ' + b"[" * 100_000), 400, "JSON"),
     Case("rest-nested-40", rest("POST", FLOWERS, nested(40)), 400, "nested"),
-    Case("rest-signature-unknown", rest("POST", FLOWERS, b'{"signature_name": "zzz", "instances": [1]}'), 404, "zzz"),
+    Case("rest-signature-unknown", rest("POST", FLOWERS, b'{"signature_name": "zzz", "instances": [1]}'), 400, "zzz"),
     Case("rest-signature-not-string", rest("POST", HPT, b'{"signature_name": [], "instances": [1]}'), 400, "string"),
     Case(
         "rest-many-commas",
