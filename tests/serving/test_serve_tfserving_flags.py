@@ -800,3 +800,23 @@ def test_monitoring_config_file_sets_the_prometheus_endpoint(models_root: Path, 
                 r = requests.get(f"{srv.rest_url}{on}", timeout=10)
                 assert r.status_code == 200 and "# TYPE" in r.text
             assert requests.get(f"{srv.rest_url}{dark}", timeout=10).status_code == 404
+
+
+def test_deliberate_differences_say_what_tf_serving_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """Where deepclf serve differs on purpose (loopback by default, request limits), it says what TF Serving does
+    and which flag gives that: a start-up note for the address, the refusals of the limits."""
+    from deepclf.protocol.limits import LimitExceeded
+
+    cfg = config_from_args(build_serve_args(["--model_base_path=/m"]))
+    assert cfg.host == "127.0.0.1"
+    assert "TF Serving listens on all interfaces: --host=0.0.0.0 does that" in capsys.readouterr().err
+    config_from_args(build_serve_args(["--model_base_path=/m", "--host=0.0.0.0"]))
+    assert "listening on" not in capsys.readouterr().err
+    budget = config_from_args(build_serve_args(["--model_base_path=/m", "--host=127.0.0.1"])).request_limits().budget()
+    with pytest.raises(LimitExceeded, match=re.escape("(--max_request_rows=32; a deepclf limit: TF Serving has none)")):
+        budget.admit("x", [33, 4], np.dtype(np.float32))
+    budget = config_from_args(build_serve_args(["--model_base_path=/m", "--max_request_bytes=100"])).request_limits()
+    with pytest.raises(
+        LimitExceeded, match=re.escape("(--max_request_bytes=100; a deepclf limit: TF Serving has none)")
+    ):
+        budget.budget().admit("x", [1, 400], np.dtype(np.float32))

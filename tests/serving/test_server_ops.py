@@ -112,7 +112,7 @@ def test_body_limit_gives_413(models_root):
         big = json.dumps({"instances": np.zeros((1, 64, 64, 3)).tolist()}).encode()
         r = requests.post(url, data=big, timeout=10)
         assert r.status_code == 413
-        assert "at most 2048 bytes (--max_body_bytes)" in r.json()["error"]
+        assert "at most 2048 bytes (--max_body_bytes; a deepclf limit: TF Serving has none)" in r.json()["error"]
         # Without a Content-Length (chunked upload) the limit applies while reading.
         r = requests.post(url, data=iter([big[:1500], big[1500:3000]]), timeout=10)
         assert r.status_code == 413 and "over 2048 bytes" in r.json()["error"]

@@ -56,7 +56,8 @@ class RequestLimits:
     """What one request may allocate. ``None`` switches a limit off (for in-process use; the server sets both).
 
     ``max_rows``: the first (batch) dimension of any input. ``max_bytes``: decoded bytes over all its inputs.
-    ``rows_flag`` / ``bytes_flag`` name the settings in messages.
+    ``rows_flag`` / ``bytes_flag`` name the settings in messages; ``note`` follows them there (the server says
+    that TF Serving has no such limit).
     """
 
     max_rows: int | None = DEFAULT_MAX_REQUEST_ROWS
@@ -64,6 +65,7 @@ class RequestLimits:
     max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
     rows_flag: str = "--max_request_rows"
     bytes_flag: str = "--max_request_bytes"
+    note: str = ""
 
     def budget(self) -> RequestBudget:
         """A fresh budget for one request."""
@@ -135,7 +137,7 @@ class RequestBudget:
         if batch_dim and shape and lim.max_rows is not None and shape[0] > lim.max_rows:
             raise LimitExceeded(
                 f"input {name!r} has {shape[0]} rows (shape {_short(shape)}); this server accepts at most "
-                f"{lim.max_rows} rows per request ({lim.rows_flag}={lim.max_rows}); split the batch"
+                f"{lim.max_rows} rows per request ({lim.rows_flag}={lim.max_rows}{lim.note}); split the batch"
             )
         size = nbytes if nbytes is not None else n * (dtype.itemsize if dtype is not None and dtype.itemsize else 8)
         total = self.used + size
@@ -143,7 +145,7 @@ class RequestBudget:
             raise LimitExceeded(
                 f"input {name!r} (shape {_short(shape)}, {_dtype_name(dtype)}) would make this request "
                 f"{total} bytes of tensors; this server accepts at most {lim.max_bytes} bytes per request "
-                f"({lim.bytes_flag}={lim.max_bytes}); send fewer or smaller inputs"
+                f"({lim.bytes_flag}={lim.max_bytes}{lim.note}); send fewer or smaller inputs"
             )
         return n, size
 

@@ -177,7 +177,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model_config_file", default=None, help="TF Serving models.config (several models, version policies, labels)"
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument(
+        "--host",
+        default=None,
+        help="address to listen on (default 127.0.0.1, this machine only; TF Serving listens on all interfaces, "
+        "which --host=0.0.0.0 gives; the edge image's entrypoint passes it)",
+    )
     p.add_argument("--port", type=_port, default=8500, help="gRPC port (default 8500; 0 = any free port; -1 = off)")
     p.add_argument(
         "--grpc_socket_path",
@@ -406,6 +411,14 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         args.interpreter_threads = args.tensorflow_intra_op_parallelism
     if args.tensorflow_inter_op_parallelism > 0:
         args.threads = args.tensorflow_inter_op_parallelism
+    if args.host is None:
+        args.host = "127.0.0.1"
+        print(
+            "deepclf serve: note: listening on 127.0.0.1 only (this machine); TF Serving listens on all interfaces: "
+            "--host=0.0.0.0 does that",
+            file=sys.stderr,
+            flush=True,
+        )
     if args.port is not None and args.port != 0 and args.port == args.rest_api_port:
         print(
             f"deepclf serve: warning: --rest_api_port cannot be the gRPC port ({args.port}); REST is not served "

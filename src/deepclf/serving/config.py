@@ -37,6 +37,8 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 #: phone photo (4032 x 3024) fits. Pillow decodes into 4 bytes per pixel, so the largest admitted image costs
 #: ~50 MB while it is decoded; a 6000 x 6000 JPEG of 563 KB would cost 137 MB.
 DEFAULT_MAX_IMAGE_PIXELS = 4096 * 3072
+#: Said beside a deepclf-only request limit in its refusals (what TF Serving does, and that the flag changes it).
+NOT_IN_TF_SERVING = "; a deepclf limit: TF Serving has none"
 #: Pixels of all the images of one request (decoded one at a time: this bounds the time, not the memory).
 REQUEST_PIXELS_PER_IMAGE_LIMIT = 4
 
@@ -251,7 +253,7 @@ class ServerConfig:
             rows = (
                 max(self.max_batch_size, DEFAULT_MAX_REQUEST_ROWS) if self.enable_batching else DEFAULT_MAX_REQUEST_ROWS
             )
-        return RequestLimits(max_rows=rows, max_bytes=self.max_request_bytes)
+        return RequestLimits(max_rows=rows, max_bytes=self.max_request_bytes, note=NOT_IN_TF_SERVING)
 
     def image_budget(self) -> Any:
         """The ``deepclf.preprocessing.ImageBudget`` set on every runner: per image and per request pixels."""
@@ -262,8 +264,8 @@ class ServerConfig:
             self.max_image_pixels,
             total,
             owner="this server's",
-            max_pixels_setting=f"--max_image_pixels={self.max_image_pixels}",
-            max_total_pixels_setting=f"--max_request_pixels={total}",
+            max_pixels_setting=f"--max_image_pixels={self.max_image_pixels}{NOT_IN_TF_SERVING}",
+            max_total_pixels_setting=f"--max_request_pixels={total}{NOT_IN_TF_SERVING}",
         )
 
     def admission(self, on_wait: Callable[[float], None] | None = None) -> Any:

@@ -46,6 +46,7 @@ from deepclf.protocol import rest as R
 from deepclf.protocol.errors import clip_message
 from deepclf.protocol.inference import classify_results_to_json, input_from_json, regress_results_to_json
 from deepclf.protocol.messages import SIGNATURE_DEF_FIELD, ClassificationResult, RegressionResult, StringValue
+from deepclf.serving.config import NOT_IN_TF_SERVING
 from deepclf.serving.core import (
     CLASSIFY,
     DEEPCLF_MANIFEST,
@@ -206,14 +207,15 @@ async def read_body(request: Request, limit: int, offload: Callable[..., Any] | 
         if size > limit:
             raise BodyTooLarge(
                 f"request body is {size} bytes; this server accepts at most {limit} bytes "
-                "(--max_body_bytes); send fewer or smaller images per request"
+                f"(--max_body_bytes{NOT_IN_TF_SERVING}); send fewer or smaller images per request"
             )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(
-                f"request body is over {limit} bytes (--max_body_bytes); send fewer or smaller images per request"
+                f"request body is over {limit} bytes (--max_body_bytes{NOT_IN_TF_SERVING}); send fewer or smaller "
+                "images per request"
             )
         chunks.append(chunk)
     if inflater is None:
