@@ -815,8 +815,8 @@ def test_deliberate_differences_say_what_tf_serving_does(capsys: pytest.CaptureF
     budget = config_from_args(build_serve_args(["--model_base_path=/m", "--host=127.0.0.1"])).request_limits().budget()
     with pytest.raises(LimitExceeded, match=re.escape("(--max_request_rows=32; a deepclf limit: TF Serving has none)")):
         budget.admit("x", [33, 4], np.dtype(np.float32))
-    budget = config_from_args(build_serve_args(["--model_base_path=/m", "--max_request_bytes=100"])).request_limits()
+    limits = config_from_args(build_serve_args(["--model_base_path=/m", "--max_request_bytes=100"])).request_limits()
     with pytest.raises(
         LimitExceeded, match=re.escape("(--max_request_bytes=100; a deepclf limit: TF Serving has none)")
     ):
-        budget.budget().admit("x", [1, 400], np.dtype(np.float32))
+        limits.budget().admit("x", [1, 400], np.dtype(np.float32))
