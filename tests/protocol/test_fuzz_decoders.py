@@ -40,6 +40,7 @@ import contextlib
 import json
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -728,11 +729,15 @@ def test_to_ndarray_zero_dim_with_huge_dims_is_a_client_error():
         to_ndarray(_zero_times_huge(), budget=RequestLimits().budget(), name="x")
 
 
-def test_no_float_overflow_in_rest_json():
-    """JSON numbers that do not fit float32 are a client error, not inf (TF Serving refuses them too)."""
-    for value in (1e39, -1e39, 1e308):
-        with pytest.raises(ServingError):
-            decode_predict_request(_dumps({"instances": [value]}), {"x": "float32"}, budget=RequestLimits().budget())
+def test_float_overflow_in_rest_json_is_infinity():
+    """JSON numbers past float32's range become +-inf, as TF Serving reads them (json_tensor_test.cc
+    FloatTensorThatExceedsMaxReturnsInf; rapidjson's GetFloat), without a numpy overflow warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for value in (1e39, -1e39, 1e308):
+            body = _dumps({"instances": [value]})
+            got = decode_predict_request(body, {"x": "float32"}, budget=RequestLimits().budget())
+            assert got.inputs["x"].tolist() == [math.copysign(math.inf, value)]
     assert math.isinf(
         decode_predict_request(b'{"instances": [Infinity]}', {"x": "float32"}).inputs["x"][0]
     )  # an explicit inf is a value

@@ -145,47 +145,157 @@ def test_signature_dtypes_from_a_callable_of_the_requested_signature_name():
     assert asked == ["", "predict_image_bytes"]
     with pytest.raises(P.ModelNotFound, match="no signature 'nope'"):
         P.decode_predict_request(b'{"signature_name": "nope", "instances": [1]}', dtypes_for)
-    with pytest.raises(deepclf_errors.InvalidInputError, match="JSON parse error"):
+    with pytest.raises(deepclf_errors.InvalidInputError, match="JSON Parse error"):
         P.decode_predict_request(b"{", dtypes_for)  # a body that is not JSON fails before any signature lookup
     assert asked == ["", "predict_image_bytes", "nope"]
 
 
 @pytest.mark.parametrize(
-    ("body", "sig", "match"),
+    ("body", "sig", "message"),
     [
-        (b"", IMAGE_SIG, "document is empty"),
-        (b"{not json", IMAGE_SIG, "JSON parse error"),
-        (b"[1, 2]", IMAGE_SIG, "JSON object at the top level"),
-        (b'{"signature_name": 3, "instances": [1]}', IMAGE_SIG, "'signature_name' must be a string"),
-        (b'{"instances": [1], "inputs": [1]}', IMAGE_SIG, "only one of 'inputs' or 'instances'"),
-        (b'{"examples": []}', IMAGE_SIG, "missing 'inputs' or 'instances'"),
-        (b'{"instances": []}', IMAGE_SIG, "no values in the 'instances' list"),
-        (b'{"instances": {"image": 1}}', IMAGE_SIG, "'instances' to be a list"),
-        (b'{"instances": [[1, 2], [3]]}', IMAGE_SIG, "rectangular"),
-        (b'{"instances": [[1, 2]]}', {"a": "float32", "b": "float32"}, "signature has 2 inputs"),
-        (b'{"instances": [{"a": 1}, {"b": 1}]}', {"a": "float32", "b": "float32"}, "every item must have"),
-        (b'{"instances": [{"a": 1}, [1]]}', None, "expecting an object"),
-        (b'{"instances": [[1], {"a": 1}]}', IMAGE_SIG, "expecting a value/list but got an object"),
-        (b'{"instances": [["x"]]}', IMAGE_SIG, "expected float32 values"),
-        (b'{"instances": [[true]]}', IMAGE_SIG, "got true/false"),
-        (b'{"instances": [[null]]}', IMAGE_SIG, "expected float32 values"),
-        (b'{"instances": [1.5]}', {"k": "int32"}, "expected integers for int32"),
-        (b'{"instances": [300]}', {"k": "uint8"}, "does not fit uint8"),
-        (b'{"instances": [1]}', {"m": bool}, "true/false values for bool"),
-        (b'{"instances": [1e300]}', IMAGE_SIG, "does not fit float32"),
-        (b'{"instances": [{"b64": "@@@"}]}', BYTES_SIG, "unable to base64-decode"),
-        (b'{"instances": [1]}', BYTES_SIG, "is not a string or a"),
-        (b'{"instances": [["a", ["b"]]]}', BYTES_SIG, "depth"),
-        (b'{"inputs": {"other": 1}}', IMAGE_SIG, r"missing named input\(s\) \['image'\]"),
-        (b'{"inputs": [1]}', {"a": "float32", "b": "float32"}, "signature has 2 inputs"),
-        (b'{"instances": [1]}', {"c": "complex64"}, "no encoding for it"),
-        (b'{"instances": [1]}', {}, "has no inputs"),
+        # TF Serving's words (util/json_tensor.cc), whole: the explainer names the element it would have named
+        (b"", IMAGE_SIG, "JSON Parse error: The document is empty"),
+        (b"  ", IMAGE_SIG, "JSON Parse error: The document is empty. at offset: 2"),
+        (b"{not json", IMAGE_SIG, "JSON Parse error: Missing a name for object member. at offset: 1"),
+        (
+            b'{"instances": [1 2]}',
+            IMAGE_SIG,
+            "JSON Parse error: Missing a comma or ']' after an array element. at offset: 17",
+        ),
+        (
+            b'{"a": 1 "b": 2}',
+            IMAGE_SIG,
+            "JSON Parse error: Missing a comma or '}' after an object member. at offset: 8",
+        ),
+        (b"[1, 2]", IMAGE_SIG, "JSON Value: [1,2] Is not object"),
+        (
+            b'{"signature_name": 3, "instances": [1]}',
+            IMAGE_SIG,
+            """JSON Value: {"signature_name":3,"instances":[1]} not formatted correctly. 'signature_name' key must be a string value.""",
+        ),
+        (
+            b'{"instances": [1], "inputs": [1]}',
+            IMAGE_SIG,
+            """JSON Value: {"instances":[1],"inputs":[1]} Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist """,
+        ),
+        (b'{"examples": []}', IMAGE_SIG, "Missing 'inputs' or 'instances' key"),
+        (b'{"instances": []}', IMAGE_SIG, """JSON Value: {"instances":[]} No values in 'instances' array"""),
+        (
+            b'{"instances": {"image": 1}}',
+            IMAGE_SIG,
+            """JSON Value: {"instances":{"image":1}} Expecting 'instances' to be an list/array""",
+        ),
+        (
+            b'{"instances": [[1, 2], [3]]}',
+            IMAGE_SIG,
+            "Failed to process element: 1 of 'instances' list. Error: INVALID_ARGUMENT: Expecting tensor size: 2 but "
+            "got: 1",
+        ),
+        (
+            b'{"instances": [[1, 2]]}',
+            {"a": "float32", "b": "float32"},
+            "instances is a plain list, but expecting list of objects as multiple input tensors required as per "
+            "tensorinfo_map",
+        ),
+        (
+            b'{"instances": [{"a": 1}, {"b": 1}]}',
+            {"a": "float32", "b": "float32"},
+            """Failed to process element: 0 of 'instances' list. JSON object: {"a":1} keys must be equal to: a,b""",
+        ),
+        (b'{"instances": [[1], {"a": 1}]}', IMAGE_SIG, "Expecting value/list but got object at item 1 of input list"),
+        (
+            b'{"instances": [["x"]]}',
+            IMAGE_SIG,
+            """Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: "x" Type: """
+            "String is not of expected type: float",
+        ),
+        (
+            b'{"instances": [[true]]}',
+            IMAGE_SIG,
+            "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: true Type: True "
+            "is not of expected type: float",
+        ),
+        (
+            b'{"instances": [[null]]}',
+            IMAGE_SIG,
+            "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: null Type: Null "
+            "is not of expected type: float",
+        ),
+        (
+            b'{"instances": [1.5]}',
+            {"k": "int32"},
+            "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: 1.5 Type: Number "
+            "is not of expected type: int32",
+        ),
+        (
+            b'{"instances": [1]}',
+            {"m": bool},
+            "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: 1 Type: Number "
+            "is not of expected type: bool",
+        ),
+        (
+            b'{"instances": [{"b64": "@@@"}]}',
+            BYTES_SIG,
+            "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: Unable to base64 decode",
+        ),
+        (
+            b'{"instances": [1]}',
+            BYTES_SIG,
+            "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: JSON Value: 1 Type: Number "
+            "is not of expected type: string",
+        ),
+        (
+            b'{"instances": [["a", ["b"]]]}',
+            BYTES_SIG,
+            "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: Encountered list at "
+            "unexpected level: 1 expected < 1",
+        ),
+        (b'{"inputs": {"other": 1}}', IMAGE_SIG, "Missing named input: image in 'inputs' object."),
+        (
+            b'{"inputs": [1]}',
+            {"a": "float32", "b": "float32"},
+            "inputs is a plain value/list, but expecting an object as multiple input tensors required as per "
+            "tensorinfo_map",
+        ),
+        (
+            b'{"instances": [1]}',
+            {"c": "complex64"},
+            "Failed to process element: 0 of 'instances' list. Error: UNIMPLEMENTED: Conversion of JSON Value: 1 to "
+            "type: complex64",
+        ),
+        (b'{"instances": [1]}', {}, "Failed to get input map for signature: DEFAULT"),
+        # deepclf's own refusals, where TF Serving would convert the value with a silent cast
+        (b'{"instances": [300]}', {"k": "uint8"}, "input 'k': value 300 does not fit uint8"),
     ],
 )
-def test_bad_requests_raise_invalid_input(body, sig, match):
-    with pytest.raises(deepclf_errors.InvalidInputError, match=match) as info:
+def test_bad_requests_raise_invalid_input(body, sig, message):
+    with pytest.raises(P.ServingError) as info:
         P.decode_predict_request(body, sig)
+    assert info.value.message == message
     assert P.http_status_for(info.value) == 400
+
+
+def test_unimplemented_dtypes_in_columns_are_unimplemented():
+    """A dtype TF Serving cannot read from JSON (half, uint16, complex): UNIMPLEMENTED, HTTP 501, even where
+    numpy could convert it."""
+    with pytest.raises(P.Unimplemented) as info:
+        P.decode_predict_request(b'{"inputs": [1.5]}', {"h": "float16"})
+    assert info.value.message == "Conversion of JSON Value: 1.5 to type: half"
+    assert P.http_status_for(info.value) == 501
+
+
+def test_out_of_range_floats_become_infinity_or_zero_like_tf_serving():
+    """json_tensor_test.cc FloatTensorThatExceeds{Max,Min}: a double past float's range is inf / 0, not an error."""
+    req = P.decode_predict_request(b'{"instances": [1e300, -1e300, 1e-300, -1e-300]}', IMAGE_SIG)
+    got = req.inputs["image"]
+    assert got.dtype == np.float32 and got.tolist()[:2] == [np.inf, -np.inf]
+    assert got.tolist()[2:] == [0.0, 0.0] and np.signbit(got[3])
+
+
+def test_trailing_data_after_the_object_is_ignored_like_tf_serving():
+    """rapidjson's kParseStopWhenDoneFlag: what follows the first JSON value is not read."""
+    req = P.decode_predict_request(b'{"instances": [1.0, 2.0]} trailing', IMAGE_SIG)
+    assert req.inputs["image"].tolist() == [1.0, 2.0]
 
 
 # ------------------------------------------------------------------------ TF Serving's response shapes
@@ -219,8 +329,13 @@ def test_floats_are_written_like_tf_serving():
     assert back[0] == 1.0 and np.float32(back[1]) == np.float32(0.1)
     assert np.isnan(back[3]) and back[4] == np.inf and back[5] == -np.inf
     assert json.loads(body)["predictions"][2] == 2.5  # the stdlib reads TF's tokens too
-    half = P.encode_predict_response({"h": np.array([0.5, 1.0], np.float16)})
-    assert half == b'{"predictions":[0.5,1.0]}'
+    # json_tensor_test.cc FromJsonSingleFloatTensorSixDigitPrecision: %g, else %.9g (float) / %.17g (double)
+    six = P.encode_predict_response({"f": np.array([[9e6, 999999, 0.5], [0.0003, 0.00003, 555557.5]], np.float32)})
+    assert six == b'{"predictions":[[9e+06,999999.0,0.5],[0.0003,3e-05,555557.5]]}'
+    assert P.encode_predict_response({"f": np.array([1 / 3], np.float32)}) == b'{"predictions":[0.333333343]}'
+    assert P.encode_predict_response({"d": np.array([1 / 3])}) == b'{"predictions":[0.33333333333333331]}'
+    with pytest.raises(P.InvalidInput, match=r"^Failed to write JSON value for tensor type: half$"):
+        P.encode_predict_response({"h": np.array([0.5, 1.0], np.float16)})  # TF Serving cannot write half
 
 
 def test_bytes_outputs_named_bytes_are_b64_other_strings_are_text():
@@ -243,10 +358,10 @@ def test_response_dtypes_can_be_fixed_by_the_caller():
 @pytest.mark.parametrize(
     ("outputs", "fmt", "match"),
     [
-        ({}, "row", "empty tensor map"),
-        ({"a": np.array(1.0)}, "row", "is a scalar; the row format needs a batch"),
-        ({"a": np.zeros(2), "b": np.zeros(3)}, "row", "has batch size 3, expected 2"),
-        ({"a": np.zeros(2, np.complex64)}, "columnar", "no encoding for complex"),
+        ({}, "row", "^Cannot convert empty tensor map to JSON$"),
+        ({"a": np.array(1.0)}, "row", "^Tensor name: a has no shape information $"),
+        ({"a": np.zeros(2), "b": np.zeros(3)}, "row", "^Tensor name: b has inconsistent batch size: 3 expecting: 2$"),
+        ({"a": np.zeros(2, np.complex64)}, "columnar", "^Failed to write JSON value for tensor type: complex64$"),
         ({"a": np.zeros(2)}, "rows", "format must be"),
     ],
 )

@@ -400,7 +400,7 @@ GRPC_CASES = [
         "signature",
     ),
     # inputs
-    Case("grpc-inputs-empty", rpc(P.PREDICT, lambda: predict()), INV, "no inputs"),
+    Case("grpc-inputs-empty", rpc(P.PREDICT, lambda: predict()), INV, "input size does not match"),
     Case("grpc-input-unknown-alias", rpc(P.PREDICT, lambda: predict(picture=tensor(IMG_SHAPE))), INV, "alias"),
     Case(
         "grpc-dtype-double",
@@ -638,19 +638,21 @@ REST_CASES = [
     Case("rest-not-json", rest("POST", FLOWERS, b"instances=1&x=2"), 400, "JSON"),
     Case("rest-empty-body", rest("POST", FLOWERS, b""), 400, "empty"),
     Case("rest-truncated-json", rest("POST", FLOWERS, b'{"instances": [[1.0, 2'), 400, "JSON"),
-    Case("rest-array-top-level", rest("POST", FLOWERS, b"[1.0, 2.0]"), 400, "JSON object"),
-    Case("rest-string-top-level", rest("POST", FLOWERS, b'"instances"'), 400, "JSON object"),
+    Case("rest-array-top-level", rest("POST", FLOWERS, b"[1.0, 2.0]"), 400, "Is not object"),
+    Case("rest-string-top-level", rest("POST", FLOWERS, b'"instances"'), 400, "Is not object"),
     Case("rest-both-keys", rest("POST", HPT, b'{"instances": [1.0], "inputs": [1.0]}'), 400, "only one"),
     Case("rest-neither-key", rest("POST", HPT, b'{"examples": [1.0]}'), 400, "missing"),
     Case("rest-instances-not-list", rest("POST", HPT, b'{"instances": {"x": 1.0}}'), 400, "list"),
     Case("rest-instances-empty", rest("POST", HPT, b'{"instances": []}'), 400, "no values"),
-    Case("rest-ragged", rest("POST", FLOWERS, b'{"instances": [[[[1.0, 2.0]], [[1.0]]]]}'), 400, "rectangular"),
-    Case("rest-strings-for-floats", rest("POST", HPT, b'{"instances": ["1.0", "2.0"]}'), 400, "float32"),
-    Case("rest-null", rest("POST", HPT, b'{"instances": [1.0, null]}'), 400, "float32"),
-    Case("rest-true-false", rest("POST", HPT, b'{"instances": [true, false]}'), 400, "true/false"),
+    # TF Serving's words (json_tensor.cc): the element, the offending value, its JSON type and the dtype wanted
+    Case("rest-ragged", rest("POST", FLOWERS, b'{"instances": [[[[1.0, 2.0]], [[1.0]]]]}'), 400, "unexpected size"),
+    Case("rest-strings-for-floats", rest("POST", HPT, b'{"instances": ["1.0", "2.0"]}'), 400, "type: float"),
+    Case("rest-null", rest("POST", HPT, b'{"instances": [1.0, null]}'), 400, "Type: Null"),
+    Case("rest-true-false", rest("POST", HPT, b'{"instances": [true, false]}'), 400, "Type: True"),
     Case("rest-nan-pixel", rest("POST", FLOWERS, zeros_image_json("NaN")), 400, "NaN"),
     Case("rest-infinity-pixel", rest("POST", FLOWERS, zeros_image_json("-Infinity")), 400, "infinite"),
-    Case("rest-1e39-for-float32", rest("POST", FLOWERS, zeros_image_json("1e39")), 400, "float32"),
+    # past float32: Infinity as TF Serving reads it, then refused as a non-finite pixel (a deepclf image check)
+    Case("rest-1e39-for-float32", rest("POST", FLOWERS, zeros_image_json("1e39")), 400, "infinite"),
     Case("rest-nested-100000", rest("POST", FLOWERS, nested(100_000)), 400, "nested"),
     Case("rest-unclosed-100000", rest("POST", FLOWERS, b'{"instances": ' + b"[" * 100_000), 400, "JSON"),
     Case("rest-nested-40", rest("POST", FLOWERS, nested(40)), 400, "nested"),
@@ -722,13 +724,13 @@ REST_CASES = [
     Case(
         "rest-version-23-digits",
         rest("POST", "/v1/models/flowers/versions/99999999999999999999999:predict", b'{"instances": [1]}'),
-        404,
+        400,  # past int64: "Failed to convert version", as TF Serving
         "99999999999999999999999",
     ),
     Case(
         "rest-status-version-23-digits",
         rest("GET", "/v1/models/flowers/versions/99999999999999999999999"),
-        404,
+        400,
         "version",
     ),
     Case("rest-negative-version", rest("POST", "/v1/models/flowers/versions/-1:predict", b"{}"), 400, "Malformed"),

@@ -28,21 +28,22 @@ B64_JPEG_GARBAGE = base64.b64encode(b"\xff\xd8\xff\xe0 definitely not a jpeg").d
 # (id, method, path, body, expected HTTP status, expected substring of the error message)
 REST_CASES = [
     ("empty-body", "POST", "/v1/models/flowers:predict", b"", 400, "empty"),
-    ("truncated-json", "POST", "/v1/models/flowers:predict", b'{"instances": [', 400, "JSON parse error"),
-    ("not-utf8", "POST", "/v1/models/flowers:predict", b"\xff\xfe\x00garbage", 400, "JSON parse error"),
-    ("top-level-list", "POST", "/v1/models/flowers:predict", b"[1, 2]", 400, "expected a JSON object"),
-    ("no-inputs-key", "POST", "/v1/models/flowers:predict", b'{"foo": 1}', 400, "missing 'inputs' or 'instances'"),
+    # TF Serving's words (util/json_tensor.cc), spec section 5.3
+    ("truncated-json", "POST", "/v1/models/flowers:predict", b'{"instances": [', 400, "JSON Parse error"),
+    ("not-utf8", "POST", "/v1/models/flowers:predict", b"\xff\xfe\x00garbage", 400, "JSON Parse error"),
+    ("top-level-list", "POST", "/v1/models/flowers:predict", b"[1, 2]", 400, "JSON Value: [1,2] Is not object"),
+    ("no-inputs-key", "POST", "/v1/models/flowers:predict", b'{"foo": 1}', 400, "Missing 'inputs' or 'instances' key"),
     ("both-keys", "POST", "/v1/models/flowers:predict", b'{"inputs": [1], "instances": [1]}', 400, "only one of"),
-    ("empty-instances", "POST", "/v1/models/flowers:predict", b'{"instances": []}', 400, "no values"),
-    ("instances-not-list", "POST", "/v1/models/flowers:predict", b'{"instances": 5}', 400, "to be a list"),
-    ("instances-null", "POST", "/v1/models/flowers:predict", b'{"instances": null}', 400, "to be a list"),
+    ("empty-instances", "POST", "/v1/models/flowers:predict", b'{"instances": []}', 400, "No values in 'instances'"),
+    ("instances-not-list", "POST", "/v1/models/flowers:predict", b'{"instances": 5}', 400, "to be an list/array"),
+    ("instances-null", "POST", "/v1/models/flowers:predict", b'{"instances": null}', 400, "to be an list/array"),
     (
         "wrong-input-name",
         "POST",
         "/v1/models/flowers:predict",
         json.dumps({"instances": [{"img": ZEROS[0]}]}),
         400,
-        "['image']",
+        "does not have named input: img",
     ),
     (
         "wrong-shape",
@@ -58,9 +59,16 @@ REST_CASES = [
         "/v1/models/flowers:predict",
         b'{"instances": ["a", "b"]}',
         400,
-        "expected float32 values",
+        'JSON Value: "a" Type: String is not of expected type: float',
     ),
-    ("ragged", "POST", "/v1/models/half_plus_two:predict", b'{"instances": [[1.0, 2.0], [1.0]]}', 400, "rectangular"),
+    (
+        "ragged",
+        "POST",
+        "/v1/models/half_plus_two:predict",
+        b'{"instances": [[1.0, 2.0], [1.0]]}',
+        400,
+        "Expecting tensor size",
+    ),
     ("nan-pixels", "POST", "/v1/models/flowers:predict", _image_with("NaN"), 400, "NaN or infinite"),
     ("inf-pixels", "POST", "/v1/models/flowers:predict", _image_with("Infinity"), 400, "NaN or infinite"),
     (
@@ -85,7 +93,7 @@ REST_CASES = [
         "/v1/models/flowers:predict",
         b'{"signature_name": 7, "instances": [1]}',
         400,
-        "'signature_name' must be a string",
+        "'signature_name' key must be a string value.",
     ),
     (
         "bad-b64",
@@ -93,7 +101,7 @@ REST_CASES = [
         "/v1/models/flowers:predict",
         b'{"signature_name": "predict_image_bytes", "instances": [{"b64": "%%%not base64"}]}',
         400,
-        "unable to base64-decode",
+        "Unable to base64 decode",
     ),
     (
         "b64-not-an-image",
@@ -109,7 +117,7 @@ REST_CASES = [
         "/v1/models/flowers:predict",
         b'{"signature_name": "predict_image_bytes", "instances": [1.5]}',
         400,
-        "is not a string",
+        "JSON Value: 1.5 Type: Number is not of expected type: string",
     ),
     (
         "b64-for-floats",
@@ -117,7 +125,7 @@ REST_CASES = [
         "/v1/models/flowers:predict",
         b'{"instances": [{"b64": "AAAA"}]}',
         400,
-        "expected float32 values",
+        'JSON Value: {"b64":"AAAA"} Type: Object is not of expected type: float',
     ),
     (
         "columnar-missing-input",
@@ -125,16 +133,16 @@ REST_CASES = [
         "/v1/models/flowers:predict",
         b'{"inputs": {"x": [1.0]}}',
         400,
-        "missing named input(s) ['image']",
+        "Missing named input: image in 'inputs' object.",
     ),
-    ("nulls", "POST", "/v1/models/half_plus_two:predict", b'{"instances": [null, 1.0]}', 400, "expected float32"),
+    ("nulls", "POST", "/v1/models/half_plus_two:predict", b'{"instances": [null, 1.0]}', 400, "Type: Null is not"),
     (
         "bools-for-floats",
         "POST",
         "/v1/models/half_plus_two:predict",
         b'{"instances": [true, false]}',
         400,
-        "true/false",
+        "JSON Value: true Type: True is not of expected type: float",
     ),
     (
         "generic-wrong-rank",
@@ -150,15 +158,7 @@ REST_CASES = [
         "/v1/models/half_plus_two:predict",
         b'{"inputs": {"z": [1.0]}}',
         400,
-        "missing named input(s) ['x']",
-    ),
-    (
-        "float-overflow",
-        "POST",
-        "/v1/models/half_plus_two:predict",
-        b'{"instances": [1e300]}',
-        400,
-        "does not fit float32",
+        "Missing named input: x in 'inputs' object.",
     ),
     (
         "unknown-model",
@@ -206,6 +206,13 @@ def test_rest_bad_request(server, method, path, body, status, needle):
     assert set(doc) == {"error"}
     assert needle in doc["error"], doc["error"]
     assert "Traceback" not in doc["error"] and 'File "' not in doc["error"]
+
+
+def test_rest_float_overflow_is_infinity(server):
+    """A number past float32's range reads as Infinity, as TF Serving reads it (json_tensor_test.cc
+    FloatTensorThatExceedsMaxReturnsInf): half_plus_two answers 0.5 * inf + 2."""
+    r = requests.post(server.rest_url + "/v1/models/half_plus_two:predict", data=b'{"instances": [1e300]}', timeout=30)
+    assert (r.status_code, r.text) == (200, '{"predictions":[Infinity]}')
 
 
 def _predict_request(model="flowers", **inputs) -> P.PredictRequest:
@@ -281,13 +288,22 @@ GRPC_CASES = [
         grpc.StatusCode.FAILED_PRECONDITION,  # predict_util.cc RunPredict
         'Serving signature key "zzz" not found.',
     ),
-    ("no-inputs", P.PREDICT, lambda: _predict_request(), grpc.StatusCode.INVALID_ARGUMENT, "no inputs"),
+    # predict_util.cc VerifyRequestInputsSize, then TensorFlow's GetInputValues, as TF Serving words them
+    (
+        "no-inputs",
+        P.PREDICT,
+        lambda: _predict_request(),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "input size does not match signature: 0!=1 len({}) != len({image}). Sent extra: {}. Missing but required: "
+        "{image}.",
+    ),
     (
         "wrong-input-name",
         P.PREDICT,
         lambda: _predict_request(picture=IMG),
         grpc.StatusCode.INVALID_ARGUMENT,
-        "missing ['image']",
+        "Signature input alias: image(feed name: serving_default_image:0) not found in request and no default value "
+        "provided. Inputs expected to be in the request {picture}, or default input alias set: ",
     ),
     (
         "float64",

@@ -300,9 +300,9 @@ def test_server_from_models_config_routes_versions_and_labels(
                 req.inputs["image"].CopyFrom(P.to_tensor_proto(np.zeros((1, 64, 64, 3), np.float32)))
                 assert predict(req, timeout=10).model_spec.version.value == version
         status = requests.get(srv.rest_url + "/v1/models/flowers", timeout=5).json()
-        assert [s["version"] for s in status["model_version_status"]] == ["1", "2"]
+        assert [s["version"] for s in status["model_version_status"]] == ["2", "1"]  # newest first, as TF Serving
         r = requests.post(srv.rest_url + "/v1/models/flowers/versions/3:predict", data=b'{"instances": [1]}', timeout=5)
-        assert r.status_code == 404 and "available versions: [1, 2]" in r.json()["error"]
+        assert (r.status_code, r.json()) == (404, {"error": "Servable not found for request: Specific(flowers, 3)"})
 
 
 # ----------------------------------------------------------------------------------------- start-up errors

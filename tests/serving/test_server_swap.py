@@ -169,7 +169,7 @@ def test_old_version_finishes_in_flight_requests_and_removed_versions_unload(tmp
         assert wait_for(lambda: srv.describe()["flowers"] == {})
         assert requests.get(srv.rest_url + "/readyz", timeout=5).status_code == 503
         r = requests.post(srv.rest_url + "/v1/models/flowers:predict", data=b'{"instances": [1]}', timeout=5)
-        assert r.status_code == 404 and "no version is loaded" in r.json()["error"]
+        assert (r.status_code, r.json()) == (404, {"error": "Servable not found for request: Latest(flowers)"})
         # ...and a version published again is picked up.
         shutil.copytree(shared_version_dir, base / ".5.tmp")
         os.replace(base / ".5.tmp", base / "5")

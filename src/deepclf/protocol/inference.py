@@ -19,6 +19,7 @@ import orjson
 
 from deepclf.protocol import messages
 from deepclf.protocol.errors import InvalidInput
+from deepclf.protocol.tf_json import debug_string, decimal_texts, json_type, parse_json
 
 __all__ = [
     "classify_results_to_json",
@@ -30,31 +31,10 @@ __all__ = [
 _OPTS = orjson.OPT_SERIALIZE_NUMPY
 
 
-def _load(body: bytes | str) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"JSON Parse error: {exc}") from None
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "Null"
-    if isinstance(value, list):
-        return "Array"
-    if isinstance(value, dict):
-        return "Object"
-    if isinstance(value, str):
-        return "String"
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    return "Number"
-
-
 def _fill_features(features: Any, doc: Any) -> None:
     """One JSON object of features into a ``Features`` message (TF Serving's kind per element, §5.5)."""
     if not isinstance(doc, dict):
-        raise InvalidInput(f"Example must be JSON object but got JSON {_json_type(doc)}")
+        raise InvalidInput(f"Example must be JSON object but got JSON {json_type(doc)}")
     for name, value in doc.items():
         values = value if isinstance(value, list) else [value]
         kind: str | None = None
@@ -64,20 +44,20 @@ def _fill_features(features: Any, doc: Any) -> None:
                 try:
                     item: Any = base64.b64decode(v["b64"], validate=True)
                 except (binascii.Error, ValueError):
-                    raise InvalidInput(f"Unable to base64 decode feature: {name}") from None
+                    raise InvalidInput("Unable to base64 decode") from None
                 k = "bytes"
             elif isinstance(v, str):
                 item, k = v.encode("utf-8"), "bytes"
             elif isinstance(v, bool):
                 item, k = int(v), "int64"
-            elif isinstance(v, int):
+            elif isinstance(v, int) and v < 2**64:  # rapidjson reads a larger integer as a double
                 if v >= 2**63:
                     raise InvalidInput(f"Feature: {name} has uint64_t element. Only int64_t is supported.")
                 item, k = v, "int64"
-            elif isinstance(v, float):
-                item, k = v, "float"
+            elif isinstance(v, (int, float)):
+                item, k = float(v), "float"
             else:
-                raise InvalidInput(f"Feature: {name} has element with unexpected JSON type: {_json_type(v)}")
+                raise InvalidInput(f"Feature: {name} has element with unexpected JSON type: {json_type(v)}")
             if kind is None:
                 kind = k
             elif k != kind:
@@ -96,35 +76,34 @@ def _fill_features(features: Any, doc: Any) -> None:
 
 def input_from_json(body: bytes | str, method: str) -> tuple[str, messages.Input]:
     """A REST ``:classify`` / ``:regress`` body -> (signature_name, ``Input``); errors worded as TF Serving's."""
-    doc = _load(body)
+    # json_tensor.cc FillClassifyRegressRequestFromJson's checks, in its order and words (its text says
+    # "classify" for regress too); the context is read before the examples.
+    doc = parse_json(body)
     if not isinstance(doc, dict):
-        raise InvalidInput(f"JSON Value: {_short(body)} Is not object")
+        raise InvalidInput(f"JSON Value: {debug_string(doc)} Is not object")
     signature = doc.get("signature_name", "")
     if not isinstance(signature, str):
-        raise InvalidInput("'signature_name' key must be a string value.")
-    if "examples" not in doc:
         raise InvalidInput(
-            f"JSON Value: {_short(body)} When method is {method}, key 'examples' is expected and was not found"
+            f"JSON Value: {debug_string(doc)} not formatted correctly. 'signature_name' key must be a string value."
         )
-    examples = doc["examples"]
-    if not isinstance(examples, list):
-        raise InvalidInput(f"JSON Value: {_short(body)} Expecting 'examples' value to be an list/array")
-    if not examples:
-        raise InvalidInput(f"JSON Value: {_short(body)} 'examples' value is an empty array")
     inp = messages.Input()
     if "context" in doc:
         _fill_features(inp.example_list_with_context.context.features, doc["context"])
         target: Any = inp.example_list_with_context.examples
     else:
         target = inp.example_list.examples
+    if "examples" not in doc:
+        raise InvalidInput(
+            f"JSON Value: {debug_string(doc)} When method is classify, key 'examples' is expected and was not found"
+        )
+    examples = doc["examples"]
+    if not isinstance(examples, list):
+        raise InvalidInput(f"JSON Value: {debug_string(doc)} Expecting 'examples' value to be an list/array")
+    if not examples:
+        raise InvalidInput(f"JSON Value: {debug_string(doc)} 'examples' value is an empty array")
     for ex in examples:
         _fill_features(target.add().features, ex)
     return signature, inp
-
-
-def _short(body: bytes | str, limit: int = 200) -> str:
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def serialize_input(inp: messages.Input) -> list[bytes]:
@@ -148,9 +127,8 @@ def classify_results_to_json(result: Any) -> bytes:
     """A ``ClassificationResult`` as TF Serving's REST body: ``{"results": [[[label, score], ...], ...]}``."""
     if not result.classifications:
         raise InvalidInput("Cannot convert empty ClassificationResults to JSON")
-    rows = [
-        [[c.label, np.float32(c.score)] for c in classification.classes] for classification in result.classifications
-    ]
+    scores = iter(decimal_texts(np.array([c.score for cl in result.classifications for c in cl.classes], np.float32)))
+    rows = [[[c.label, orjson.Fragment(next(scores))] for c in cl.classes] for cl in result.classifications]
     return orjson.dumps({"results": rows}, option=_OPTS)
 
 
@@ -158,4 +136,5 @@ def regress_results_to_json(result: Any) -> bytes:
     """A ``RegressionResult`` as TF Serving's REST body: ``{"results": [v1, v2, ...]}``."""
     if not result.regressions:
         raise InvalidInput("Cannot convert empty RegressionResults to JSON")
-    return orjson.dumps({"results": [np.float32(r.value) for r in result.regressions]}, option=_OPTS)
+    values = decimal_texts(np.array([r.value for r in result.regressions], np.float32))
+    return orjson.dumps({"results": [orjson.Fragment(v) for v in values]}, option=_OPTS)

@@ -87,6 +87,7 @@ def _decode(
     dtype_of: Callable[[Any], np.dtype],
 ) -> Any:
     from deepclf.protocol.rest import COLUMNAR, ROW, RestRequest  # this module is rest's helper
+    from deepclf.protocol.tf_json import JSON_DTYPES
 
     if not isinstance(doc, simdjson.Object):
         return None
@@ -103,7 +104,7 @@ def _decode(
         return None
     ((name, spec),) = signature_inputs.items()
     dtype = dtype_of(spec)
-    if dtype.kind not in "fiu":
+    if dtype.kind not in "fiu" or dtype not in JSON_DTYPES:  # the general path refuses those as TF Serving does
         return None
     fmt = formats[0]
     value = doc[fmt]
@@ -223,7 +224,6 @@ def _cast(raw: np.ndarray, dtype: np.dtype, shape: list[int]) -> np.ndarray | No
         info = np.iinfo(dtype)
         if raw.size and (int(raw.min()) < info.min or int(raw.max()) > info.max):
             return None
-    out = raw.astype(dtype, copy=False)
-    if dtype.kind == "f" and out.dtype.itemsize < raw.dtype.itemsize and not np.isfinite(out).all():
-        return None  # a finite JSON number too large for the dtype (JSON has no inf without NaN tokens)
+    with np.errstate(over="ignore"):  # a number past float32's range is +-inf, as TF Serving reads it
+        out = raw.astype(dtype, copy=False)
     return out.reshape(shape)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +38,15 @@ from google.protobuf.message import Message
 from deepclf.protocol import json_fast, messages
 from deepclf.protocol.errors import InvalidInput, ServingError, Unknown, error_for_http
 from deepclf.protocol.limits import DEFAULT_MAX_JSON_DEPTH, LimitExceeded, RequestBudget
-from deepclf.protocol.tensors import as_array, numpy_dtype_for
+from deepclf.protocol.tensors import as_array, numpy_dtype_for, tf_type_string
+from deepclf.protocol.tf_json import (
+    JSON_DTYPES,
+    debug_string,
+    decimal_texts,
+    explain_columns,
+    explain_rows,
+    parse_json,
+)
 
 ROW = "row"
 COLUMNAR = "columnar"
@@ -66,20 +73,7 @@ class RestRequest:
 
 
 def _loads(body: bytes | str) -> Any:
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    if not body or not body.strip():
-        raise InvalidInput("JSON parse error: the document is empty")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        # orjson rejects NaN / Infinity, which TF Serving reads and writes; the stdlib parser takes them.
-        try:
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidInput(f"JSON parse error: {exc}") from None
-        except RecursionError:  # the stdlib parser recurses per nesting level
-            raise InvalidInput(f"JSON parse error: the document is nested too deeply ({exc})") from None
+    return parse_json(body)
 
 
 def _load_object(body: bytes | str) -> dict[str, Any]:
@@ -186,11 +180,8 @@ def _numbers_to_array(value: Any, dtype: np.dtype, name: str, budget: RequestBud
                 raise InvalidInput(f"input {name!r}: value {lo if lo < info.min else hi} does not fit {dtype}")
         if dtype.kind in "fc" and raw.dtype.kind == "b":
             raise InvalidInput(f"input {name!r}: expected numbers for {dtype}, got true/false")
-        if dtype.kind == "f" and raw.dtype.kind == "f" and dtype.itemsize < raw.dtype.itemsize:
-            finite = raw[np.isfinite(raw)]
-            if finite.size and float(np.abs(finite).max()) > float(np.finfo(dtype).max):
-                raise InvalidInput(f"input {name!r}: a value does not fit {dtype} without loss of precision")
-    return raw.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # a double past float's range is +-inf, as TF Serving reads it (GetFloat)
+        return raw.astype(dtype, copy=False)
 
 
 def _value_to_array(value: Any, dtype: np.dtype | None, name: str, budget: RequestBudget | None = None) -> np.ndarray:
@@ -264,24 +255,64 @@ def decode_predict_request(
         fast = json_fast.fast_predict_request(body, signature_inputs, budget, _dtype_of)
         if fast is not None:
             return cast("RestRequest", fast)
-    doc = _load_object(body)
+    # The checks and their words follow json_tensor.cc FillPredictRequestFromJson, in its order.
+    doc = _loads(body)
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"JSON Value: {debug_string(doc)} Is not object")
     signature_name = doc.get("signature_name", "")
     if not isinstance(signature_name, str):
-        raise InvalidInput(f"'signature_name' must be a string, got {_short(signature_name)}")
+        raise InvalidInput(
+            f"JSON Value: {debug_string(doc)} not formatted correctly. 'signature_name' key must be a string value."
+        )
     if callable(signature_inputs) and not isinstance(signature_inputs, Mapping):
         signature_inputs = signature_inputs(signature_name)
     sig = {k: _dtype_of(v) for k, v in signature_inputs.items()} if signature_inputs is not None else None
     if sig is not None and not sig:
-        raise InvalidInput(f"signature {signature_name or 'serving_default'!r} has no inputs")
+        raise InvalidInput(f"Failed to get input map for signature: {signature_name or 'DEFAULT'}")
     has_instances, has_inputs = "instances" in doc, "inputs" in doc
     if has_instances and has_inputs:
-        raise InvalidInput("expected only one of 'inputs' or 'instances' in the request, got both")
+        raise InvalidInput(
+            f"JSON Value: {debug_string(doc)} Not formatted correctly expecting only one of 'inputs' or 'instances' "
+            "keys to exist "
+        )
     if has_instances:
-        inputs, n = _decode_rows(doc["instances"], sig, budget)
+        instances = doc["instances"]
+        if not isinstance(instances, list):
+            raise InvalidInput(f"JSON Value: {debug_string(doc)} Expecting 'instances' to be an list/array")
+        if not instances:
+            raise InvalidInput(f"JSON Value: {debug_string(doc)} No values in 'instances' array")
+        inputs, n = _tf_worded(_decode_rows, explain_rows, instances, sig, budget)
         return RestRequest(inputs, signature_name, ROW, n)
     if has_inputs:
-        return RestRequest(_decode_columns(doc["inputs"], sig, budget), signature_name, COLUMNAR)
-    raise InvalidInput(f"missing 'inputs' or 'instances' key in the request; keys: {sorted(doc)}")
+        columns = _tf_worded(_decode_columns, explain_columns, doc["inputs"], sig, budget)
+        return RestRequest(columns, signature_name, COLUMNAR)
+    raise InvalidInput("Missing 'inputs' or 'instances' key")
+
+
+def _tf_worded(decode: Callable[..., Any], explain: Callable[..., Any], value: Any, sig: Any, budget: Any) -> Any:
+    """``decode(value, sig, budget)``; what it refuses is refused in TF Serving's words where TF Serving refuses it
+    too (``deepclf.protocol.tf_json``), and a dtype TF Serving cannot read from JSON is refused even where the
+    decoder could (UNIMPLEMENTED, as TF Serving answers)."""
+    if sig is not None and any(dtype not in JSON_DTYPES for dtype in sig.values()):
+        err = _explained(explain, value, sig)
+        if err is not None:
+            raise err
+    try:
+        return decode(value, sig, budget)
+    except LimitExceeded:
+        raise
+    except InvalidInput as exc:
+        err = _explained(explain, value, sig) if sig is not None else None
+        if err is None:
+            raise
+        raise err from exc
+
+
+def _explained(explain: Callable[..., Any], value: Any, sig: Any) -> Any:
+    try:
+        return explain(value, sig)
+    except RecursionError:  # nested past Python's stack: the decoder's own refusal (a depth limit) stands
+        return None
 
 
 def _once(fn: Callable[[str], Mapping[str, Any]]) -> Callable[[str], Mapping[str, Any]]:
@@ -385,10 +416,18 @@ def _float_token(x: float) -> bytes:
     raise AssertionError(x)  # pragma: no cover
 
 
-def _jsonable(arr: np.ndarray, name: str, *, b64: bool | None = None) -> Any:
-    """What orjson should write for one tensor: an ndarray it serializes natively, or nested lists."""
+def _jsonable(arr: np.ndarray, name: str, *, b64: bool | None = None, output: bool = False) -> Any:
+    """What orjson should write for one tensor: an ndarray it serializes natively, or nested lists.
+
+    ``output``: a server's answer, written as TF Serving writes it: only the dtypes it can write (others are
+    INVALID_ARGUMENT "Failed to write JSON value for tensor type: ..."), floats in its decimal format
+    (``tf_json.decimal_texts``) as one text per item of the first dimension (a row of the row format)."""
     arr = np.asarray(arr)
     kind = arr.dtype.kind
+    if output and kind not in "SUO" and arr.dtype.newbyteorder("=") not in JSON_DTYPES:
+        raise InvalidInput(f"Failed to write JSON value for tensor type: {tf_type_string(arr.dtype)}")
+    if output and kind == "f":
+        return _decimal_json(arr)
     if kind in "SUO":
         as_b64 = name.endswith(BYTES_SUFFIX) if b64 is None else b64
         flat = arr.reshape(-1).tolist()
@@ -396,7 +435,7 @@ def _jsonable(arr: np.ndarray, name: str, *, b64: bool | None = None) -> Any:
         conv[:] = [_text_or_b64(x, name, as_b64) for x in flat]
         return conv.reshape(arr.shape).tolist()
     if kind == "c":
-        raise InvalidInput(f"tensor {name!r} is {arr.dtype}; TF Serving's JSON has no encoding for complex numbers")
+        raise InvalidInput(f"Failed to write JSON value for tensor type: {tf_type_string(arr.dtype)}")
     if kind == "f":
         if arr.dtype.itemsize < 4:
             arr = arr.astype(np.float32)
@@ -418,6 +457,26 @@ def _jsonable(arr: np.ndarray, name: str, *, b64: bool | None = None) -> Any:
     return np.ascontiguousarray(arr)
 
 
+def _decimal_json(arr: np.ndarray) -> Any:
+    """A float tensor in TF Serving's decimal format: a ``Fragment`` for a scalar, else one per item of the first
+    dimension, each the nested JSON text of that item (so the row format can take them one by one)."""
+    texts = decimal_texts(arr)
+    if arr.ndim == 0:
+        return orjson.Fragment(texts[0])
+    per = int(np.prod(arr.shape[1:], dtype=np.int64))
+    return [orjson.Fragment(_nested(texts[i * per : (i + 1) * per], arr.shape[1:])) for i in range(arr.shape[0])]
+
+
+def _nested(texts: list[str], shape: tuple[int, ...]) -> str:
+    """The JSON text of a tensor of ``shape`` whose values, flattened, are ``texts``."""
+    if not shape:
+        return texts[0]
+    if len(shape) == 1:
+        return "[" + ",".join(texts) + "]"
+    step = int(np.prod(shape[1:], dtype=np.int64))
+    return "[" + ",".join(_nested(texts[j * step : (j + 1) * step], shape[1:]) for j in range(shape[0])) + "]"
+
+
 def _text_or_b64(x: Any, name: str, as_b64: bool) -> Any:
     if isinstance(x, str):
         return {B64: base64.b64encode(x.encode("utf-8")).decode("ascii")} if as_b64 else x
@@ -433,11 +492,17 @@ def _text_or_b64(x: Any, name: str, as_b64: bool) -> Any:
 
 
 def _batch_size(reps: Mapping[str, np.ndarray], what: str) -> int:
+    """The row format's batch size: every tensor's first dimension, which must agree. Outputs are refused in
+    TF Serving's words (json_tensor.cc ``MakeRowFormatJsonFromTensors``), a client's inputs in ours."""
     n = None
     for name, arr in reps.items():
         if arr.ndim == 0:
+            if what == "output":
+                raise InvalidInput(f"Tensor name: {name} has no shape information ")
             raise InvalidInput(f"{what} {name!r} is a scalar; the row format needs a batch dimension (use columnar)")
         if n is not None and arr.shape[0] != n:
+            if what == "output":
+                raise InvalidInput(f"Tensor name: {name} has inconsistent batch size: {arr.shape[0]} expecting: {n}")
             raise InvalidInput(f"{what} {name!r} has batch size {arr.shape[0]}, expected {n} like the others")
         n = arr.shape[0]
     return int(n or 0)
@@ -489,14 +554,14 @@ def encode_predict_response(outputs: Mapping[str, Any], format: str = ROW) -> by
     if format not in (ROW, COLUMNAR):
         raise InvalidInput(f"format must be {ROW!r} or {COLUMNAR!r}, got {format!r}")
     if not outputs:
-        raise InvalidInput("cannot convert an empty tensor map to JSON (no outputs selected?)")
+        raise InvalidInput("Cannot convert empty tensor map to JSON")
     arrays = {k: as_array(outputs[k]) for k in sorted(outputs)}
     if format == ROW:
         n = _batch_size(arrays, "output")
-        reps = {k: _jsonable(a, k) for k, a in arrays.items()}
+        reps = {k: _jsonable(a, k, output=True) for k, a in arrays.items()}
         doc = {"predictions": _rows(reps, n) if len(reps) > 1 else next(iter(reps.values()))}
     else:
-        reps = {k: _jsonable(a, k) for k, a in arrays.items()}
+        reps = {k: _jsonable(a, k, output=True) for k, a in arrays.items()}
         doc = {"outputs": reps if len(reps) > 1 else next(iter(reps.values()))}
     return orjson.dumps(doc, option=_ORJSON_OPTS)
 

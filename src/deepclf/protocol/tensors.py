@@ -90,6 +90,20 @@ def datatype_for(dtype: Any) -> int:
         ) from None
 
 
+def tf_type_name(dtype: Any) -> str:
+    """TensorFlow's ``DataType_Name`` for a numpy dtype, as its error messages print it (``DT_FLOAT``); the numpy
+    name for a dtype TensorFlow has no ``DataType`` for."""
+    dt = np.dtype(dtype)
+    number = DT.DT_STRING if dt.kind in "SUO" else _NUMPY_TO_DT.get(dt.newbyteorder("="))
+    return DT.Name(number) if number is not None else dt.name
+
+
+def tf_type_string(dtype: Any) -> str:
+    """TensorFlow's ``DataTypeString`` for a numpy dtype, as its JSON and runtime errors print it: ``float``,
+    ``double``, ``half``, ``int32``, ``string``, ``bool``, ``complex64``... (``DT_`` dropped, lower case)."""
+    return tf_type_name(dtype).removeprefix("DT_").lower()
+
+
 def numpy_dtype_for(datatype: int | str) -> np.dtype:
     """The numpy dtype for a ``DataType`` number or name (``DT_STRING`` -> ``object``)."""
     number = DT.Value(datatype) if isinstance(datatype, str) else int(datatype)

@@ -68,6 +68,29 @@ def tf_error_text(message: str) -> str:
     return text or "TensorFlow could not run the signature"
 
 
+#: TensorFlow's ``DataTypeString`` where it differs from the ``tf.DType`` name.
+_TYPE_STRINGS = {"float32": "float", "float64": "double", "float16": "half"}
+
+
+def _type_string(dtype: Any) -> str:
+    name = str(dtype.name)
+    return _TYPE_STRINGS.get(name, name)
+
+
+def _tf_dtype_of(tf: Any, value: Any) -> Any:
+    """The TF dtype an array (or list of bytes) would be fed as; ``None`` when it cannot tell (left to TF)."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        return None
+    dtype = np.dtype(dtype)
+    if dtype.kind in "OSU":
+        return tf.string
+    try:
+        return tf.as_dtype(dtype)
+    except TypeError:
+        return None
+
+
 class GenericSavedModelRunner:
     """Any SavedModel behind its own signatures; ``run(inputs, signature)`` -> ``{output alias: array}``."""
 
@@ -98,6 +121,7 @@ class GenericSavedModelRunner:
         self.signatures: dict[str, SignatureSpec] = {}
         #: For each signature, each input alias's TF dtype (inputs are converted to it before the call).
         self._in_dtypes: dict[str, dict[str, Any]] = {}
+        self._graph_dtypes: dict[str, dict[str, Any]] = {}
         for key, sd in sorted(meta.signature_def.items()):
             self.signature_defs[key] = sd.SerializeToString()  # all of them, as TF Serving's metadata lists them
             if key in _HIDDEN or key not in self._functions:
@@ -120,8 +144,14 @@ class GenericSavedModelRunner:
         spec = check_request(self.signatures, signature, inputs, self.path.parent.name or self.path.name)
         tf = self._tf
         feed = {}
-        for name, dtype in self._in_dtypes[signature].items():
+        for index, (name, dtype) in enumerate(sorted(self._feed_dtypes(signature).items())):
             value = inputs[name]
+            given = _tf_dtype_of(tf, value)
+            if given is not None and given != dtype:
+                # what TensorFlow's session answers for a feed of another dtype (TF Serving passes it through)
+                raise InvalidInputError(
+                    f"Expects arg[{index}] to be {_type_string(dtype)} but {_type_string(given)} is provided"
+                )
             try:
                 feed[name] = tf.convert_to_tensor(value, dtype=dtype)
             except (TypeError, ValueError) as exc:
@@ -131,6 +161,20 @@ class GenericSavedModelRunner:
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:
             raise InvalidInputError(tf_error_text(getattr(exc, "message", None) or str(exc))) from None
         return {name: self._numpy(out[name]) for name in spec.outputs if name in out}
+
+    def _feed_dtypes(self, signature: str) -> dict[str, Any]:
+        """Each input's dtype as the graph takes it (the function's own input signature: a SignatureDef's
+        ``TensorInfo`` may declare another, and TensorFlow checks feeds against the graph), else the TensorInfo's."""
+        cached = self._graph_dtypes.get(signature)
+        if cached is None:
+            declared = self._in_dtypes[signature]
+            try:
+                specs = self._functions[signature].structured_input_signature[1]
+                cached = {name: specs[name].dtype if name in specs else dtype for name, dtype in declared.items()}
+            except (AttributeError, IndexError, TypeError):
+                cached = declared
+            self._graph_dtypes[signature] = cached
+        return cached
 
     @staticmethod
     def _numpy(t: Any) -> np.ndarray:

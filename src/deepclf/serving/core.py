@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import Executor, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -45,7 +45,7 @@ from deepclf.protocol.messages import (
     RegressionResponse,
     StringValue,
 )
-from deepclf.protocol.tensors import datatype_for, shape_proto
+from deepclf.protocol.tensors import datatype_for, shape_proto, tf_type_name
 from deepclf.serving.batching import Batcher, Outputs, batch_key
 from deepclf.serving.models import ModelManager, ServedVersion
 from deepclf.serving.overload import Admission, Ticket
@@ -344,8 +344,7 @@ class ServingCore:
             info.fill(served)
             key, spec = self.signature_of(served, request.model_spec.signature_name)
             info.signature = key
-            if not request.inputs:
-                raise P.InvalidInput(f"the request has no inputs; signature {key!r} takes {sorted(spec.inputs)}")
+            verify_inputs(served, key, spec, request.inputs)
             inputs = self.admit_tensors(served, key, spec, request.inputs)
             wanted = output_filter(spec, request.output_filter)
             outputs = self.wait(self.infer(served, key, inputs, info, api="Predict"), info)
@@ -397,20 +396,19 @@ class ServingCore:
 
     @staticmethod
     def fill_classification(outputs: Mapping[str, np.ndarray], n: int, result: Any) -> None:
-        """Signature outputs ``classes`` [N, C] strings and/or ``scores`` [N, C] float -> ``ClassificationResult``."""
+        """Signature outputs ``classes`` [N, C] strings and/or ``scores`` [N, C] float -> ``ClassificationResult``,
+        checked in classifier.cc's order and words (``PostProcessClassificationResult``)."""
         scores = outputs.get(SCORES_OUTPUT)
         classes = outputs.get(CLASSES_OUTPUT)
-        for what, t in (("scores", scores), ("classes", classes)):
+        for what, t, want in (("classes", classes, "DT_STRING"), ("scores", scores, "DT_FLOAT")):
             if t is None:
                 continue
             if t.ndim != 2:
-                raise P.InvalidInput(f"Expected Tensor shape: [batch_size num_classes] but got {list(t.shape)}")
+                raise P.InvalidInput(f"Expected Tensor shape: [batch_size num_classes] but got {_shape_text(t)}")
+            if tf_type_name(t.dtype) != want:
+                raise P.InvalidInput(f"Expected {what} Tensor of {want}. Got: {tf_type_name(t.dtype)}")
             if t.shape[0] != n:
                 raise P.InvalidInput(f"Expected {what} output batch size of {n}. Got: {t.shape[0]}")
-        if scores is not None and scores.dtype != np.float32:
-            raise P.InvalidInput(f"Expected scores Tensor of DT_FLOAT. Got: {scores.dtype}")
-        if classes is not None and classes.dtype.kind not in "OSU":
-            raise P.InvalidInput(f"Expected classes Tensor of DT_STRING. Got: {classes.dtype}")
         if scores is not None and classes is not None and scores.shape[1] != classes.shape[1]:
             raise P.InvalidInput(
                 f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}"
@@ -432,12 +430,12 @@ class ServingCore:
         t = outputs[REGRESSION_OUTPUT]
         if not (t.ndim == 1 or (t.ndim == 2 and t.shape[1] == 1)):
             raise P.InvalidInput(
-                f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got {list(t.shape)}"
+                f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got {_shape_text(t)}"
             )
         if t.shape[0] != n:
             raise P.InvalidInput(f"Input batch size did not match output batch size: {n} vs. {t.shape[0]}")
         if t.dtype != np.float32:
-            raise P.InvalidInput(f"Expected output Tensor of DT_FLOAT.  Got: {t.dtype}")
+            raise P.InvalidInput(f"Expected output Tensor of DT_FLOAT.  Got: {tf_type_name(t.dtype)}")
         for v in t.reshape(-1).tolist():
             result.regressions.add().value = v
 
@@ -524,8 +522,10 @@ class ServingCore:
         request: P.PredictRequest | P.GetModelMetadataRequest | P.GetModelStatusRequest,
     ) -> tuple[str, int | None, str | None]:
         """(name, version or None, label or None) of a request's ``model_spec``; no name is INVALID_ARGUMENT."""
-        if not request.HasField("model_spec") or not request.model_spec.name:
-            raise P.InvalidInput("Missing ModelSpec: the request needs model_spec.name (the model to use)")
+        if not request.HasField("model_spec"):
+            raise P.InvalidInput("Missing ModelSpec")
+        if not request.model_spec.name:
+            raise P.InvalidInput("ModelSpec has no name specified.")
         spec = request.model_spec
         choice = spec.WhichOneof("version_choice")
         if choice == "version":
@@ -587,6 +587,41 @@ class ServingCore:
     def grpc_status(self, request: P.GetModelStatusRequest, info: CallInfo) -> P.GetModelStatusResponse:
         name, version, label = self.model_spec_of(request)
         return self.status(name, version, label, info)
+
+
+def _shape_text(arr: np.ndarray) -> str:
+    """A shape as TensorFlow's ``TensorShape::DebugString`` prints it: ``[2,3,10]``."""
+    return "[" + ",".join(str(d) for d in arr.shape) + "]"
+
+
+def feed_name(served: ServedVersion, key: str, alias: str) -> str:
+    """The graph tensor an input alias feeds (``x:0``), as the version's SignatureDef (or its metadata) names it."""
+    sd = signature_def_map({key: served.signatures[key]}, served.runner).signature_def[key]
+    return sd.inputs[alias].name if alias in sd.inputs else alias
+
+
+def verify_inputs(served: ServedVersion, key: str, spec: Any, sent: Collection[str]) -> None:
+    """A Predict's input aliases checked as TF Serving checks them, in its order and words: the count first
+    (predict_util.cc ``VerifyRequestInputsSize``), then each of the signature's aliases (TensorFlow's
+    ``saved_model::GetInputValues``). Signature ``defaults`` are not supported: every input must be sent."""
+    want, got = set(spec.inputs), set(sent)
+
+    def braces(names: Collection[str]) -> str:
+        return "{" + ",".join(sorted(names)) + "}"
+
+    if len(got) != len(want):
+        raise P.InvalidInput(
+            f"input size does not match signature: {len(got)}!={len(want)} len({braces(got)}) != len({braces(want)})."
+            f" Sent extra: {braces(got - want)}. Missing but required: {braces(want - got)}."
+        )
+    missing = sorted(want - got)
+    if missing:
+        alias = missing[0]
+        raise P.InvalidInput(
+            f"Signature input alias: {alias}(feed name: {feed_name(served, key, alias)}) not found in request and "
+            f"no default value provided. Inputs expected to be in the request {braces(got)}, or default input alias "
+            "set: "
+        )
 
 
 def output_filter(spec: Any, aliases: Any) -> list[str]:

@@ -447,23 +447,19 @@ class ModelManager:
         m = self._models.get(name)
         if m is None:
             what = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
-            raise E.ModelNotFound(f"Servable not found for request: {what}; served models: {sorted(self._models)}")
+            raise E.ModelNotFound(f"Servable not found for request: {what}")  # TF Serving's words, no more
         if label is not None:
             labels = dict(m.config.version_labels)
             if label not in labels:  # TF Serving: INVALID_ARGUMENT (400), not NOT_FOUND
-                raise E.InvalidInput(
-                    f"Unrecognized servable version label: {label}; model {name!r} has labels {sorted(labels)}"
-                )
+                raise E.InvalidInput(f"Unrecognized servable version label: {label}")
             version = labels[label]
         if version is None:
             if not m.live:
-                raise E.ModelNotFound(f"Servable not found for request: Latest({name}); no version is loaded yet")
+                raise E.ModelNotFound(f"Servable not found for request: Latest({name})")
             return m.live[max(m.live)]
         served = m.live.get(version)
         if served is None:
-            raise E.ModelNotFound(
-                f"Servable not found for request: Specific({name}, {version}); available versions: {sorted(m.live)}"
-            )
+            raise E.ModelNotFound(f"Servable not found for request: Specific({name}, {version})")
         return served
 
     @contextlib.contextmanager
@@ -494,11 +490,9 @@ class ModelManager:
             if version is not None:
                 st = m.status.get(version)
                 if st is None:
-                    raise E.ModelNotFound(
-                        f"Could not find version {version} of model {name}; versions: {sorted(m.status)}"
-                    )
+                    raise E.ModelNotFound(f"Could not find version {version} of model {name}")
                 return [st]
-            return [m.status[v] for v in sorted(m.status)]
+            return [m.status[v] for v in sorted(m.status, reverse=True)]  # newest first, as TF Serving lists them
 
     def names(self) -> list[str]:
         return sorted(self._models)

@@ -76,6 +76,19 @@ METADATA = "/metadata"
 HTTP_METHODS = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH"]
 #: What TF Serving's dispatcher takes (http_rest_api_util.h ``kHTTPRestApiHandlerPathRegex``).
 V1_PATH = re.compile(r"(?i)/v1/")
+#: A GET TF Serving's route takes with no model name (its name group is optional): "Missing model name in request."
+_GET_NO_NAME = re.compile(r"/v1/models(?:/versions/\d+|/labels/[^/:]+)?(?:/metadata)?", re.IGNORECASE)
+_INT64_MAX = 2**63 - 1
+
+
+def _version_of(m: re.Match[str]) -> int | None:
+    """The path's version number; one past int64 is INVALID_ARGUMENT, as TF Serving's ``ParseModelInfo``."""
+    text = m["version"]
+    if not text:
+        return None
+    if int(text) > _INT64_MAX:
+        raise P.InvalidInput(f"Failed to convert version: {text} to numeric.")
+    return int(text)
 
 
 class BodyTooLarge(P.ResourceExhausted):
@@ -260,7 +273,8 @@ def create_app(
     async def predict(request: Request, m: re.Match[str], info: CallInfo) -> Response:
         verb = m["verb"]
         if verb not in _INFERENCE_VERBS:  # compared as written, as TF Serving's handler does
-            raise P.InvalidInput(f"Malformed request: POST {request.url.path} (expected :predict, :classify, :regress)")
+            raise P.InvalidInput(f"Malformed request: POST {request.url.path}")
+        _version_of(m)  # before the body is read, as TF Serving parses the path first
         if timeout_s is not None:
             info.deadline = time.monotonic() + timeout_s
         info.ticket = request.scope.get(TICKET)  # admitted by AdmitFirst before the body is read
@@ -268,7 +282,7 @@ def create_app(
         return await _infer(request, m, info, verb, body)
 
     async def _infer(request: Request, m: re.Match[str], info: CallInfo, verb: str, body: bytes) -> Response:
-        version = int(m["version"]) if m["version"] else None
+        version = _version_of(m)
         if verb != "predict":  # tf.Example APIs (spec §5.5)
             sig_name, inp = await in_pool(input_from_json, body, verb)
             with core.manager.acquire(m["name"], version, m["label"]) as served:
@@ -303,7 +317,7 @@ def create_app(
             return backend_info(served)
 
     async def get_model(request: Request, m: re.Match[str], info: CallInfo) -> Response:
-        version = int(m["version"]) if m["version"] else None
+        version = _version_of(m)
         if m["metadata"] == METADATA:
             fields = request.query_params.get("fields")
             if fields is None:  # TF Serving's answer exactly: model_spec and metadata, nothing else
@@ -346,6 +360,8 @@ def create_app(
                 response = await get_model(request, m, info)
             elif verb == "OPTIONS":  # a CORS preflight, answered whatever --rest_api_enable_cors_support says
                 response, code = cors_preflight(request.headers.get("origin", ""))
+            elif verb == "GET" and _GET_NO_NAME.fullmatch(path):
+                raise P.InvalidInput("Missing model name in request.")
             else:  # any other method or path under /v1/, as TF Serving's handler answers it
                 raise P.InvalidInput(f"Malformed request: {verb} {path}")
         except ClientDisconnect:
