@@ -411,14 +411,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         args.interpreter_threads = args.tensorflow_intra_op_parallelism
     if args.tensorflow_inter_op_parallelism > 0:
         args.threads = args.tensorflow_inter_op_parallelism
-    if args.host is None:
+    default_host = args.host is None
+    if default_host:
         args.host = "127.0.0.1"
-        print(
-            "deepclf serve: note: listening on 127.0.0.1 only (this machine); TF Serving listens on all interfaces: "
-            "--host=0.0.0.0 does that",
-            file=sys.stderr,
-            flush=True,
-        )
     if args.port is not None and args.port != 0 and args.port == args.rest_api_port:
         print(
             f"deepclf serve: warning: --rest_api_port cannot be the gRPC port ({args.port}); REST is not served "
@@ -433,7 +428,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         if not Path(args.monitoring_config_file).is_file():
             raise UsageError(f"--monitoring_config_file {args.monitoring_config_file}: no such file")
         prometheus_metrics_path(args.monitoring_config_file)  # a bad file is a usage error now, not at start()
-    return ServerConfig(
+    config = ServerConfig(
         batching_parameters_file=args.batching_parameters_file,
         config_poll_seconds=args.model_config_file_poll_wait_seconds,
         enable_model_warmup=args.enable_model_warmup,
@@ -478,6 +473,14 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         grpc_socket_path=args.grpc_socket_path or None,
         grpc_channel_arguments=parse_channel_arguments(args.grpc_channel_arguments),
     )
+    if default_host:  # after the checks above: a refused command line says only what was wrong
+        print(
+            "deepclf serve: note: listening on 127.0.0.1 only (this machine); TF Serving listens on all interfaces: "
+            "--host=0.0.0.0 does that",
+            file=sys.stderr,
+            flush=True,
+        )
+    return config
 
 
 def setup_logging(level: str = "INFO", access_log: bool = True) -> None:
