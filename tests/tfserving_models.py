@@ -51,12 +51,13 @@ def save_half_plus(export_dir: Path, b: float = 2.0) -> Path:
         c = v1.Variable(3.0, name="c")
         a2 = v1.Variable(0.5, name="a2")
         c2 = v1.Variable(3.0, name="c2")
-        serialized = v1.placeholder(tf.string, shape=[None], name="tf_example")
+        # no shape: TF Serving's checked-in model declares it so (its metadata says "unknown_rank": true)
+        serialized = v1.placeholder(tf.string, name="tf_example")
         features = {
             "x": v1.FixedLenFeature([1], tf.float32),
             "x2": v1.FixedLenFeature([1], tf.float32, default_value=[0.0]),
         }
-        parsed = v1.parse_example(serialized, features)
+        parsed = v1.parse_example(tf.reshape(serialized, [-1]), features)  # [batch, 1] outputs, as TF Serving's
         x = tf.identity(parsed["x"], name="x")
         y = tf.add(tf.multiply(a, x), bv, name="y")
         y2 = tf.add(tf.multiply(a, x), c, name="y2")

@@ -80,3 +80,32 @@ def photos(gen_photos: Path) -> list[Path]:
     for cls in ("daisy", "roses", "tulips", "sunflowers"):
         picks.append(sorted((gen_photos / cls).glob("*.jpg"))[0])
     return picks
+
+
+@pytest.fixture(scope="session")
+def tfs_conformance_root(tfserving_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Stand-ins for every model TF Serving's own tests load, and their models.config (tests/serving/tfs_server.py)."""
+    pytest.importorskip("tensorflow")
+    from tests.serving.tfs_server import build_conformance_root
+
+    return build_conformance_root(tfserving_models, tmp_path_factory.mktemp("conformance"))
+
+
+@pytest.fixture(scope="session")
+def tfs_upstream(tfs_conformance_root: Path) -> Iterator:
+    """One ``deepclf serve`` child process for the whole session, started with a ``tensorflow_model_server`` command
+    line on ``tfs_conformance_root``; the conformance suites (test_tfs_*.py) share it."""
+    from tests.serving.tfs_server import upstream_server
+
+    with upstream_server(tfs_conformance_root, "--enable_signature_method_name_check=false") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def tfs_upstream_checked(tfs_conformance_root: Path) -> Iterator:
+    """The same server with ``--enable_signature_method_name_check=true``: the upstream tests that run with the
+    check on (classifier_test.cc and regressor_test.cc's second instantiation, multi_inference_test.cc's TF1)."""
+    from tests.serving.tfs_server import upstream_server
+
+    with upstream_server(tfs_conformance_root, "--enable_signature_method_name_check=true") as srv:
+        yield srv

@@ -1,15 +1,16 @@
 """Classify, Regress and MultiInference (tf.Example inputs) on TF Serving's half_plus_two / half_plus_three, over
 REST (``:classify`` / ``:regress``) and gRPC (``tensorflow_serving.apis`` stubs), answers and errors as in
-docs/tfserving-behaviour.md §5.5, §6.1-6.4, §7.2 and §8.3."""
+docs/tfserving-behaviour.md §5.5, §6.1-6.4, §7.2 and §8.3, against the session's ``deepclf serve`` started with a
+tensorflow_model_server command line (tests/serving/tfs_server.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.tfserving_models import HALF_PLUS_THREE, HALF_PLUS_TWO, serve
+from tests.tfserving_models import HALF_PLUS_THREE, HALF_PLUS_TWO
 
 pytest.importorskip("tensorflow")
 httpx = pytest.importorskip("httpx")
@@ -19,9 +20,10 @@ from tensorflow_serving.apis import classification_pb2, inference_pb2, regressio
 
 
 @pytest.fixture(scope="module")
-def tfs_server(tfserving_models: Path) -> Iterator:
-    with serve(tfserving_models) as srv:
-        yield srv
+def tfs_server(tfs_upstream: Any) -> Any:
+    """The session's ``deepclf serve`` child process, started with a tensorflow_model_server command line
+    (tests/serving/tfs_server.py); it serves half_plus_two (labels stable/canary) and half_plus_three."""
+    return tfs_upstream
 
 
 @pytest.fixture(scope="module")
@@ -178,32 +180,22 @@ def test_grpc_errors(stub) -> None:
     assert "Unsupported signature method_name: tensorflow/serving/predict" in err.value.details()
 
 
-def test_tf2_model_classify_regress_multi(tmp_path: Path) -> None:
+def test_tf2_model_classify_regress_multi(tfs_server: Any) -> None:
     """testClassifyTf2 / testRegressTf2 / testMultiInferenceTf2: TF2 signatures (method predict) still serve
-    Classify, Regress and MultiInference (§7.2: the method name is not checked)."""
-    from deepclf.serving import EdgeServer, ModelConfig, ServerConfig
-    from tests.tfserving_models import save_half_plus_two_tf2
+    Classify, Regress and MultiInference (§7.2: the method name is not checked by default)."""
+    from tests.serving.tfs_server import TEST_MODEL_TF2 as TF2
 
-    save_half_plus_two_tf2(tmp_path / "tf2" / "00000123")
-    cfg = ServerConfig(
-        model_configs=[ModelConfig("default", str(tmp_path / "tf2"))],
-        host="127.0.0.1",
-        port=0,
-        rest_api_port=0,
-        threads=2,
-        poll_seconds=0,
-    )
-    with EdgeServer(cfg) as srv, grpc.insecure_channel(srv.grpc_target) as ch:
+    with grpc.insecure_channel(tfs_server.grpc_target) as ch:
         stub = apis.PredictionServiceStub(ch)
         req = classification_pb2.ClassificationRequest()
-        req.model_spec.name = "default"
+        req.model_spec.name = TF2
         req.model_spec.signature_name = "classify_x_to_y"
         _example_input(req.input)
         resp = stub.Classify(req, timeout=20)
         assert [c.score for c in resp.result.classifications[0].classes] == [3.0]
         assert resp.model_spec.version.value == 123
         rreq = regression_pb2.RegressionRequest()
-        rreq.model_spec.name = "default"
+        rreq.model_spec.name = TF2
         rreq.model_spec.signature_name = "regress_x_to_y2"
         _example_input(rreq.input)
         assert [r.value for r in stub.Regress(rreq, timeout=20).result.regressions] == [4.0]
@@ -213,16 +205,16 @@ def test_tf2_model_classify_regress_multi(tmp_path: Path) -> None:
             ("classify_x_to_y", "tensorflow/serving/classify"),
         ):
             task = multi.tasks.add()
-            task.model_spec.name = "default"
+            task.model_spec.name = TF2
             task.model_spec.signature_name = sig
             task.method_name = method
         _example_input(multi.input)
         results = stub.MultiInference(multi, timeout=20).results
         assert results[0].regression_result.regressions[0].value == 3.0
         assert results[1].classification_result.classifications[0].classes[0].score == 3.0
-        r = httpx.post(srv.rest_url + "/v1/models/default:predict", json={"instances": [2.0]}, timeout=20)
-        assert (r.status_code, r.json()) == (200, {"predictions": [3.0]})
-        meta = httpx.get(srv.rest_url + "/v1/models/default/metadata", timeout=20).json()
-        sigs = meta["metadata"]["signature_def"]["signature_def"]
-        assert "__saved_model_init_op" in sigs
-        assert sigs["classify_x_to_y"]["method_name"] == "tensorflow/serving/predict"
+    r = httpx.post(tfs_server.rest_url + f"/v1/models/{TF2}:predict", json={"instances": [2.0]}, timeout=20)
+    assert (r.status_code, r.json()) == (200, {"predictions": [3.0]})
+    meta = httpx.get(tfs_server.rest_url + f"/v1/models/{TF2}/metadata", timeout=20).json()
+    sigs = meta["metadata"]["signature_def"]["signature_def"]
+    assert "__saved_model_init_op" in sigs
+    assert sigs["classify_x_to_y"]["method_name"] == "tensorflow/serving/predict"

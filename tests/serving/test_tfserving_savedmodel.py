@@ -1,25 +1,26 @@
 """Any SavedModel served as TF Serving serves it: TF Serving's half_plus_two/half_plus_three (TF1 SavedModels built
-by tests/tfserving_models.py) and a TF2 model with several inputs of other dtypes, through ``EdgeServer`` (REST) and
+by tests/tfserving_models.py) and a TF2 model with several inputs of other dtypes, through ``deepclf serve`` started with a tensorflow_model_server command line (REST) and
 ``GenericSavedModelRunner`` directly. Answers from docs/tfserving-behaviour.md §8.2/§8.3."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.tfserving_models import HALF_PLUS_THREE, HALF_PLUS_TWO, serve
+from tests.tfserving_models import HALF_PLUS_THREE, HALF_PLUS_TWO
 
 pytest.importorskip("tensorflow")
 httpx = pytest.importorskip("httpx")
 
 
 @pytest.fixture(scope="module")
-def tfs_server(tfserving_models: Path) -> Iterator:
-    with serve(tfserving_models) as srv:
-        yield srv
+def tfs_server(tfs_upstream: Any) -> Any:
+    """The session's ``deepclf serve`` child process, started with a tensorflow_model_server command line
+    (tests/serving/tfs_server.py); it serves half_plus_two (labels stable/canary) and half_plus_three."""
+    return tfs_upstream
 
 
 def _post(srv, path: str, body: dict) -> tuple[int, dict]:

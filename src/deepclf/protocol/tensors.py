@@ -180,6 +180,7 @@ def to_tensor_proto(value: Any, dtype: Any = None, *, typed: bool = False) -> me
     arr = as_array(value, dtype)
     datatype = datatype_for(arr.dtype)
     proto = messages.TensorProto(dtype=datatype)
+    proto.tensor_shape.SetInParent()  # present even for a scalar, as TensorFlow's AsProto writes it
     for d in arr.shape:
         proto.tensor_shape.dim.add(size=d)
     if datatype == DT.DT_STRING:

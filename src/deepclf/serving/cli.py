@@ -70,7 +70,6 @@ IGNORED_FLAGS: dict[str, bool] = {
     "prefer_tflite_model": True,
     "num_tflite_pools": False,
     "num_tflite_interpreters_per_pool": False,
-    "enable_signature_method_name_check": True,
     "xla_cpu_compilation_enabled": True,
     "xla_gpu_compilation_enabled": True,
     "enable_profiler": True,
@@ -244,6 +243,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         help="re-read --model_config_file every N s (models added/removed, policies, labels); 0 = read once",
+    )
+    p.add_argument(
+        "--enable_signature_method_name_check",
+        **_BOOL,
+        default=False,
+        help="hold Predict/Classify/Regress to their signatures' method_name (default false; false serves TF2 "
+        "models, whose signatures all say tensorflow/serving/predict, through Classify and Regress)",
     )
     p.add_argument(
         "--enable_model_warmup",
@@ -436,6 +442,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_num_load_retries=args.max_num_load_retries,
         load_retry_interval_micros=args.load_retry_interval_micros,
         allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
+        enable_signature_method_name_check=args.enable_signature_method_name_check,
         monitoring_config_file=args.monitoring_config_file,
         model_name=args.model_name,
         model_base_path=args.model_base_path,

@@ -161,6 +161,9 @@ class ServerConfig:
     max_num_load_retries: int = 0
     load_retry_interval_micros: int = 60_000_000
     allow_version_labels_for_unavailable_models: bool = False
+    #: ``--enable_signature_method_name_check``: Predict, Classify, Regress and MultiInference refuse a signature
+    #: whose ``method_name`` is not theirs (TF Serving's util.cc feature; off by default there too).
+    enable_signature_method_name_check: bool = False
     monitoring_config_file: str | os.PathLike[str] | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_request_rows: int | None = None

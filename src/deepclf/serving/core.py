@@ -110,11 +110,10 @@ def signature_def_map(signatures: Mapping[str, Any], runner: Any = None) -> P.Si
     real: Mapping[str, bytes] = getattr(runner, "signature_defs", None) or {}
     for key in sorted(real):
         out.signature_def[key].ParseFromString(real[key])
-    methods: Mapping[str, str] = getattr(runner, "method_names", None) or {}
     for key in sorted(set(signatures) - set(real)):
         spec = signatures[key]
         sd = out.signature_def[key]
-        sd.method_name = methods.get(key, PREDICT_METHOD_NAME)
+        sd.method_name = method_name(runner, key)
         for group, tensors in (("inputs", spec.inputs), ("outputs", spec.outputs)):
             for name, t in tensors.items():
                 info = getattr(sd, group)[name]
@@ -174,14 +173,29 @@ def public_error(exc: BaseException, *, context: str = "") -> P.ServingError:
     return err
 
 
-def inference_signature(signatures: Mapping[str, Any], runner: Any, name: str, kind: str) -> str:
+def method_name(runner: Any, key: str) -> str:
+    """A signature's ``method_name`` (a runner without method names has predict signatures)."""
+    methods: Mapping[str, str] = getattr(runner, "method_names", None) or {}
+    return methods.get(key, PREDICT_METHOD_NAME)
+
+
+def inference_signature(
+    signatures: Mapping[str, Any], runner: Any, name: str, kind: str, *, check_method: bool = False
+) -> str:
     """The signature key a Classify (``kind="classify"``) or Regress call uses, validated as TF Serving does
-    (aliases ``inputs`` and ``classes``/``scores`` or ``outputs``; the method name is not checked). Shared by the
-    APIs and warmup (``classify_log`` / ``regress_log`` records)."""
+    (aliases ``inputs`` and ``classes``/``scores`` or ``outputs``; the method name only with ``check_method``,
+    ``--enable_signature_method_name_check``). Shared by the APIs and warmup (``classify_log`` / ``regress_log``
+    records)."""
     key = name or SIGNATURE_FLOAT
     spec = signatures.get(key)
     if spec is None:
         raise P.InvalidInput(f"No signature was found with the name: {key}")
+    if check_method:
+        want = CLASSIFY_METHOD_NAME if kind == CLASSIFY else REGRESS_METHOD_NAME
+        what = "classification" if kind == CLASSIFY else "regression"
+        got = method_name(runner, key)
+        if got != want:
+            raise P.InvalidInput(f"Expected {what} signature method_name to be {want}. Was: {got}")
 
     def debug() -> str:
         return str(signature_def_map({key: spec}, runner).signature_def[key]).strip().replace("\n", " ")
@@ -221,8 +235,11 @@ class ServingCore:
         limits: RequestLimits | None = None,
         admission: Admission | None = None,
         tf_metrics: TFServingMetrics | None = None,
+        method_name_check: bool = False,
     ) -> None:
         self.manager = manager
+        #: ``--enable_signature_method_name_check``: signatures are held to their method names (spec 6.5, 7.2).
+        self.method_name_check = method_name_check
         #: TF Serving's runtime latency and example counts, recorded where TF Serving records them.
         self.tf_metrics = tf_metrics
         self.executor = executor
@@ -251,6 +268,16 @@ class ServingCore:
                 raise P.InvalidInput(f'Serving signature name: "{key}" not found in signature def')
             raise P.FailedPrecondition(f'Serving signature key "{key}" not found.')
         return key, spec
+
+    def check_predict_method(self, served: ServedVersion, key: str) -> None:
+        """With ``--enable_signature_method_name_check``: Predict takes predict, classify and regress signatures only,
+        else INTERNAL, as predict_util.cc ``VerifySignature`` answers."""
+        method = method_name(served.runner, key)
+        if self.method_name_check and method not in (PREDICT_METHOD_NAME, CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME):
+            raise P.Internal(
+                f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD_NAME}, "
+                f"{CLASSIFY_METHOD_NAME}, {REGRESS_METHOD_NAME}}}. Was: {method}"
+            )
 
     def infer(
         self,
@@ -323,6 +350,7 @@ class ServingCore:
             return {name: spec_dtype(t.dtype) for name, t in spec.inputs.items()}
 
         req = R.decode_predict_request(body, dtypes_of, budget=self.limits.budget())
+        self.check_predict_method(served, found[0])  # after the JSON, as RunPredict checks it
         return found[0], req
 
     def rest_predict(self, served: ServedVersion, body: bytes, info: CallInfo) -> bytes:
@@ -344,6 +372,7 @@ class ServingCore:
             info.fill(served)
             key, spec = self.signature_of(served, request.model_spec.signature_name)
             info.signature = key
+            self.check_predict_method(served, key)
             verify_inputs(served, key, spec, request.inputs)
             inputs = self.admit_tensors(served, key, spec, request.inputs)
             wanted = output_filter(spec, request.output_filter)
@@ -383,7 +412,7 @@ class ServingCore:
     def inference_signature(self, served: ServedVersion, name: str, kind: str) -> str:
         """The signature key a Classify (``kind="classify"``) or Regress call uses, validated as TF Serving does
         (aliases ``inputs`` and ``classes``/``scores`` or ``outputs``; the method name is not checked)."""
-        return inference_signature(served.signatures, served.runner, name, kind)
+        return inference_signature(served.signatures, served.runner, name, kind, check_method=self.method_name_check)
 
     def examples_tensor(self, inp: Any, budget: RequestBudget | None = None) -> dict[str, np.ndarray]:
         """``examples_tensor`` within the request budget (rows and bytes)."""

@@ -212,6 +212,7 @@ class EdgeServer:
             limits=cfg.request_limits(),
             admission=admission,
             tf_metrics=self.metrics.tf,
+            method_name_check=cfg.enable_signature_method_name_check,
         )
         self.metrics.track_admission(admission)
 
