@@ -1,10 +1,10 @@
 """Admission by time: an inference call waits in a queue bounded by memory, and is refused only when that queue is
 full or when it could not start before its deadline.
 
-Refusing at a fixed count of calls in flight (what this module did before) keeps latency low by throwing work
-away: clients that retry at once turn every fast refusal into a new request, and the server spends its CPU
-refusing (64 retry-at-once clients got 38% of the server's capacity). TF Serving queues instead, and refuses only
-when its queue is full or a deadline has passed; so does this::
+Why not refuse beyond a fixed count of calls in flight: that keeps latency low by throwing work away, and clients
+that retry at once turn every fast refusal into a new request, so the server spends its CPU refusing instead of
+serving. TF Serving queues instead, and refuses only when its queue is full or a deadline has passed; so does
+this::
 
     admission = Admission(max_in_flight=1024, max_queued_bytes=32 << 20)
     ticket = admission.admit(len(body), deadline=time.monotonic() + 30)   # or raises Overloaded (UNAVAILABLE)
