@@ -5,6 +5,10 @@ at the end of every run.
 Every test that needs only *a* trained model or *some* JPEGs uses generated data (``gen_photos``), so the suite
 runs in full on any machine. ``mini_photos`` / ``full_photos`` (the real flowers) skip, saying why, without the
 shared data.
+
+Where TensorFlow cannot be installed (the arm64 root of ``make test-arm64``: ``[edge]`` only), the session's
+photos and models come ready-made from ``DEEPCLF_TEST_PREBUILT`` (written by ``tests/prebuilt.py`` on a machine
+with TensorFlow), and what needs TensorFlow itself (the Keras run folder, TF Serving's SavedModels) skips, saying so.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from .prebuilt import prebuilt_dir, require_tensorflow
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -84,7 +90,11 @@ def gen_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """200 generated JPEGs, 40 per class, in class folders named like the flowers (``deepclf.data.synthetic``).
 
     Built once per session (well under a second); a CNN learns them in a few epochs. Shared: copy, never modify.
+    With ``DEEPCLF_TEST_PREBUILT``, the ones the prebuilt model was trained on.
     """
+    prebuilt = prebuilt_dir()
+    if prebuilt is not None:
+        return prebuilt / "gen_photos"
     from deepclf.data.synthetic import make_synthetic_dataset
 
     root = make_synthetic_dataset(
@@ -125,6 +135,7 @@ def _modelkit():
 @pytest.fixture(scope="session")
 def shared_run_dir(tmp_path_factory: pytest.TempPathFactory, gen_photos: Path) -> Path:
     """A real training run folder (basic CNN, 64x64, trained briefly on ``gen_photos``), built once per session."""
+    require_tensorflow("the Keras run folder is trained and loaded with TensorFlow")
     return _modelkit().shared_run(tmp_path_factory.getbasetemp(), gen_photos)
 
 
@@ -133,8 +144,20 @@ def shared_version_dir(tmp_path_factory: pytest.TempPathFactory, gen_photos: Pat
     """``<models>/flowers/1`` converted from ``shared_run_dir``: SavedModel + 4 TFLite variants + manifest.
 
     The model base path is ``shared_version_dir.parent``; copy it before modifying (other tests share it).
+    With ``DEEPCLF_TEST_PREBUILT``, the prebuilt copy of it.
     """
+    prebuilt = prebuilt_dir()
+    if prebuilt is not None:
+        return prebuilt / "models" / "flowers" / "1"
     return _modelkit().shared_version(tmp_path_factory.getbasetemp(), gen_photos)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """``tests/arm64/`` runs in an emulated arm64 root (root, binfmt_misc, minutes): collected only when the run
+    selects it by marker, as ``make test-arm64`` does (``-m arm64``); ``make test`` never sees it."""
+    if collection_path == REPO / "tests" / "arm64" and "arm64" not in (config.option.markexpr or ""):
+        return True
+    return None
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
@@ -155,6 +178,7 @@ def tfserving_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Shared by the session: copy it before modifying.
     """
+    require_tensorflow("TF Serving's test models are SavedModels built with TensorFlow")
     from .tfserving_models import build_tfserving_models
 
     return build_tfserving_models(tmp_path_factory.mktemp("tfserving_models"))

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from tests.prebuilt import require_tensorflow
+
 from .conftest import MODEL
 
 SCRIPT = textwrap.dedent(
@@ -102,6 +104,7 @@ def test_import_time_is_reported() -> None:
 
 def test_coexists_with_tensorflow_serving_api(edge: Any, photos: list[str]) -> None:
     """Both in one process: our client and the official stub ask the same server and get the same answer."""
+    require_tensorflow("tensorflow-serving-api imports it")
     grpc = __import__("grpc")
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 

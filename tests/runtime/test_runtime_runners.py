@@ -14,6 +14,7 @@ from deepclf.preprocessing import preprocess_batch
 from deepclf.runtime import Classification, load_runner, standard_signatures
 from deepclf.runtime.base import example_signature
 from deepclf.runtime.litert import LiteRTRunner
+from tests.prebuilt import require_tensorflow
 
 FORMATS = {
     "keras": lambda run, ver: load_runner(run),
@@ -26,7 +27,11 @@ FORMATS = {
 
 
 @pytest.fixture(scope="module", params=list(FORMATS))
-def runner(request, run_dir: Path, version_dir: Path):
+def runner(request, version_dir: Path):
+    # The Keras run folder only for the Keras runner: where TensorFlow is absent, only those two skip.
+    run_dir = request.getfixturevalue("run_dir") if request.param == "keras" else None
+    if request.param == "savedmodel":
+        require_tensorflow("the SavedModel runner")
     r = FORMATS[request.param](run_dir, version_dir)
     assert r.format == request.param
     yield r
@@ -171,13 +176,13 @@ def test_generic_runner_shares_its_interpreter_between_threads(tmp_path: Path) -
         assert [float(o["y"][0]) for o in got] == [3.0, 3.0, 3.0]
 
 
-def test_load_runner_dispatch(run_dir: Path, version_dir: Path) -> None:
+def test_load_runner_dispatch(request, version_dir: Path) -> None:
     base = version_dir.parent
     assert load_runner(base).path == version_dir / "model.tflite"  # model base folder -> highest version
     assert load_runner(version_dir / "model_int8.tflite").format == "tflite-int8"
     assert load_runner(version_dir / "manifest.json").format == "tflite-fp32"
-    assert load_runner(run_dir / "model.keras").format == "keras"
     assert isinstance(load_runner(version_dir).manifest, Manifest)
+    assert load_runner(request.getfixturevalue("run_dir") / "model.keras").format == "keras"  # last: skips without TF
 
 
 @pytest.mark.parametrize(

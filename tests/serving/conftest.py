@@ -17,7 +17,13 @@ HALF_PLUS_TWO = "half_plus_two"
 
 
 def build_half_plus_two() -> bytes:
-    """TF Serving's half_plus_two as TFLite: input ``x`` float32 [None], output ``y = 0.5 * x + 2``."""
+    """TF Serving's half_plus_two as TFLite: input ``x`` float32 [None], output ``y = 0.5 * x + 2``; built with
+    TensorFlow, or read from ``DEEPCLF_TEST_PREBUILT`` (tests/prebuilt.py) where TF is absent."""
+    from tests.prebuilt import prebuilt_dir
+
+    prebuilt = prebuilt_dir()
+    if prebuilt is not None:
+        return (prebuilt / "half_plus_two.tflite").read_bytes()
     import tensorflow as tf  # TF is allowed in tests (never in the server)
 
     class HalfPlusTwo(tf.Module):

@@ -18,6 +18,7 @@ from deepclf.protocol.messages import ClassificationRequest, Input
 from deepclf.protocol.rpc import CLASSIFY
 from deepclf.runtime import load_runner
 from deepclf.runtime.base import EXAMPLE_IMAGE_FEATURE, SIGNATURE_EXAMPLE
+from tests.prebuilt import require_tensorflow
 
 SIG = SIGNATURE_EXAMPLE
 
@@ -84,6 +85,7 @@ def test_metadata_lists_the_classify_signature(server) -> None:
 
 
 def test_every_variant_and_the_savedmodel_classify(shared_version_dir: Path, photos: list[Path]) -> None:
+    require_tensorflow("the SavedModel is the reference")
     examples = _examples(photos)
     with load_runner(shared_version_dir, format="savedmodel") as sm:
         ref = sm.run({"inputs": examples}, SIG)
@@ -135,7 +137,7 @@ def test_exported_savedmodel_classify_signature(shared_version_dir: Path, photos
     """The SavedModel's own ``classify_image_bytes`` (tf.io.parse_example in the graph), run as TF Serving runs
     it (every signature of the SavedModel, manifest ignored), answers what LiteRT fp32 answers: same labels,
     scores within 1e-4 (TF's in-graph JPEG decoding vs deepclf.preprocessing)."""
-    pytest.importorskip("tensorflow")
+    require_tensorflow("the SavedModel's own graph")
     from deepclf.runtime.savedmodel_generic import GenericSavedModelRunner
 
     examples = _examples(photos)

@@ -17,6 +17,7 @@ import requests
 from deepclf import protocol as P
 from deepclf.preprocessing import preprocess_batch
 from deepclf.runtime import load_runner
+from tests.prebuilt import require_tensorflow
 
 FLOWERS = "flowers"
 
@@ -245,6 +246,7 @@ def test_grpc_calls_without_a_deadline_are_answered(models_root):
 
 
 def test_official_tensorflow_serving_stubs_identical(server, batch, photos, local):
+    require_tensorflow("the official stubs come with tensorflow-serving-api, which imports it")
     pytest.importorskip(
         "tensorflow_serving.apis.prediction_service_pb2_grpc",
         reason="tensorflow-serving-api (the dev extra) provides the official stubs",
