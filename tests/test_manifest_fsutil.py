@@ -109,6 +109,29 @@ def test_publish_dir_is_atomic(tmp_path: Path) -> None:
     assert (final / "saved_model.pb").read_bytes() == b"new"
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_published_files_and_folders_get_the_modes_a_plain_write_would(tmp_path: Path, umask: int) -> None:
+    """Not tempfile's 0600/0700: a model folder converted on a workstation and copied to a board must stay readable
+    by the service user there (deployment/systemd; found by tests/arm64 running the unit's user: PermissionError
+    on manifest.json)."""
+    import os
+
+    from deepclf.fsutil import atomic_output_file
+
+    old = os.umask(umask)
+    try:
+        with publish_dir(tmp_path / "models" / "1") as tmp:
+            atomic_write_json(tmp / "manifest.json", {"a": 1})
+            with atomic_output_file(tmp / "plot.png") as out:
+                out.write_bytes(b"png")
+    finally:
+        os.umask(old)
+    version = tmp_path / "models" / "1"
+    assert version.stat().st_mode & 0o777 == 0o777 & ~umask
+    for name in ("manifest.json", "plot.png"):
+        assert (version / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
 def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
     p = tmp_path / "r.json"
     atomic_write_json(p, {"a": 1})

@@ -22,12 +22,30 @@ from typing import Any
 from deepclf.errors import UsageError
 
 
+def _umask() -> int:
+    """The process's umask. ``tempfile`` makes files 0600 and folders 0700 whatever it is; what is published here
+    gets the modes a plain ``open()``/``mkdir()`` would give instead (0644/0755 under the usual 022), so that a
+    model folder copied to a device stays readable by the service user that serves it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no /proc: read it by setting it, briefly, to the usual value
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename it into place."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename it into place (mode as
+    a plain write would create it: 0666 less the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -71,6 +89,7 @@ def atomic_output_file(path: str | os.PathLike[str]) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -88,6 +107,7 @@ def publish_dir(final: str | os.PathLike[str], *, overwrite: bool = False) -> It
     A failure inside the block removes the temporary folder and leaves ``final`` as it was (absent). An existing
     ``final`` is refused unless ``overwrite`` is true, in which case it is replaced only after the new one is
     complete. The temporary name starts with a dot so that TF Serving's version scan (numeric names) ignores it.
+    The folder gets the mode ``mkdir`` would give it (0777 less the umask), not ``mkdtemp``'s 0700.
     """
     final = Path(final)
     if final.exists() and not overwrite:
@@ -95,6 +115,7 @@ def publish_dir(final: str | os.PathLike[str], *, overwrite: bool = False) -> It
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())
         yield tmp
         if final.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
