@@ -33,7 +33,8 @@ def _call(srv: Any, method: str, path: str, body: str | None = None) -> httpx.Re
     return httpx.request(method, srv.rest_url + path, content=body.encode() if body is not None else None, timeout=30)
 
 
-def test_path_regex(tfs_upstream: Any) -> None:
+@pytest.mark.parametrize("n", [_case("kPathRegex", 0, 0)])
+def test_path_regex(tfs_upstream: Any, n: int) -> None:
     """kPathRegex: ``/v1/models`` is the handler's (answered in JSON), ``/statuspage`` and ``/index`` are not (404)."""
     r = _call(tfs_upstream, "GET", "/v1/models")
     assert r.status_code == 400 and r.headers["content-type"] == JSON_TYPE

@@ -225,3 +225,40 @@ def test_prediction_with_customized_signatures(stub: Any, n: int) -> None:
         req = _request("counter", signature, **inputs)
         req.output_filter.extend(filters)
         assert stub.Predict(req, timeout=30) == _expected("counter", signature, output=value), signature
+
+
+@pytest.fixture(scope="module")
+def checked_stub(tfs_upstream_checked: Any) -> Iterator[Any]:
+    with grpc.insecure_channel(tfs_upstream_checked.grpc_target) as channel:
+        yield apis.PredictionServiceStub(channel)
+
+
+@pytest.mark.parametrize(
+    ("signature", "method"),
+    [
+        _case("MethodNameCheck", 0, "serving_default", "tensorflow/serving/classify"),
+        _case("MethodNameCheck", 1, "unsupported_method", "not/supported/method"),
+        _case("MethodNameCheck", 2, "empty_method", ""),
+    ],
+)
+def test_method_name_check(stub: Any, checked_stub: Any, signature: str, method: str) -> None:
+    """Predict on the classifier stand-in's signatures (upstream sets the method names on half_plus_two's
+    serving_default and runs a fake session): any method with the check off; with it on, only predict, classify
+    and regress, else INTERNAL."""
+    import tensorflow as tf
+
+    ex = tf.train.Example()
+    ex.features.feature["class"].bytes_list.value.append(b"uno")
+    ex.features.feature["score"].float_list.value.append(1.0)
+    req = _request(
+        "classifier", signature, inputs=_tensor(types_pb2.DT_STRING, [1], string_val=[ex.SerializeToString()])
+    )
+    assert list(stub.Predict(req, timeout=30).outputs["scores"].float_val) == [1.0]
+    if method == "tensorflow/serving/classify":
+        assert list(checked_stub.Predict(req, timeout=30).outputs["scores"].float_val) == [1.0]
+    else:
+        assert _error(checked_stub, req) == (
+            grpc.StatusCode.INTERNAL,
+            "Expected prediction signature method_name to be one of {tensorflow/serving/predict, "
+            f"tensorflow/serving/classify, tensorflow/serving/regress}}. Was: {method}",
+        )
