@@ -63,7 +63,6 @@ from deepclf.protocol.messages import (
     unpack_signature_defs,
 )
 from deepclf.protocol.rest import (
-    RestRequest,
     decode_error,
     decode_predict_request,
     decode_predict_response,
@@ -75,6 +74,7 @@ from deepclf.protocol.rest import (
     model_status_from_json,
     model_status_to_json,
 )
+from deepclf.protocol.rest_types import RestRequest
 from deepclf.protocol.rpc import (
     GET_MODEL_METADATA,
     GET_MODEL_STATUS,

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 
 from deepclf.protocol.limits import DEFAULT_MAX_JSON_DEPTH, RequestBudget
+from deepclf.protocol.rest_types import COLUMNAR, ROW, RestRequest
+from deepclf.protocol.tf_json import JSON_DTYPES
 
 simdjson: Any
 try:  # an optional accelerator: without it every request takes the general parser
@@ -64,7 +66,7 @@ def fast_predict_request(
     signature_inputs: Mapping[str, Any] | Callable[[str], Mapping[str, Any]],
     budget: RequestBudget | None,
     dtype_of: Callable[[Any], np.dtype],
-) -> Any:
+) -> RestRequest | None:
     """The ``RestRequest`` for the simple case, else ``None`` (see the module docstring)."""
     if simdjson is None or not isinstance(body, bytes):
         return None
@@ -85,10 +87,7 @@ def _decode(
     signature_inputs: Mapping[str, Any] | Callable[[str], Mapping[str, Any]],
     budget: RequestBudget | None,
     dtype_of: Callable[[Any], np.dtype],
-) -> Any:
-    from deepclf.protocol.rest import COLUMNAR, ROW, RestRequest  # this module is rest's helper
-    from deepclf.protocol.tf_json import JSON_DTYPES
-
+) -> RestRequest | None:
     if not isinstance(doc, simdjson.Object):
         return None
     keys = set(doc.keys())

@@ -27,7 +27,6 @@ import base64
 import binascii
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
@@ -38,6 +37,9 @@ from google.protobuf.message import Message
 from deepclf.protocol import json_fast, messages
 from deepclf.protocol.errors import InvalidInput, ServingError, Unknown, error_for_http
 from deepclf.protocol.limits import DEFAULT_MAX_JSON_DEPTH, LimitExceeded, RequestBudget
+from deepclf.protocol.rest_types import COLUMNAR as COLUMNAR  # re-exported: rest.ROW, rest.COLUMNAR, rest.RestRequest
+from deepclf.protocol.rest_types import ROW as ROW
+from deepclf.protocol.rest_types import RestRequest as RestRequest
 from deepclf.protocol.tensors import as_array, numpy_dtype_for, tf_type_string
 from deepclf.protocol.tf_json import (
     JSON_DTYPES,
@@ -48,8 +50,6 @@ from deepclf.protocol.tf_json import (
     parse_json,
 )
 
-ROW = "row"
-COLUMNAR = "columnar"
 #: The key of a single input/output that the JSON does not name (a bare list) when no name is known.
 UNNAMED = ""
 BYTES_SUFFIX = "_bytes"
@@ -57,16 +57,6 @@ B64 = "b64"
 
 _STRING = np.dtype(object)
 _ORJSON_OPTS = orjson.OPT_SERIALIZE_NUMPY
-
-
-@dataclass
-class RestRequest:
-    """A decoded predict request: the tensors, the signature asked for ("" = default) and the format used."""
-
-    inputs: dict[str, np.ndarray]
-    signature_name: str = ""
-    format: str = ROW
-    instances: int | None = field(default=None)  # batch size of a row request
 
 
 # --------------------------------------------------------------------------------------------------- parsing
@@ -254,7 +244,7 @@ def decode_predict_request(
     if signature_inputs is not None and isinstance(body, bytes):
         fast = json_fast.fast_predict_request(body, signature_inputs, budget, _dtype_of)
         if fast is not None:
-            return cast("RestRequest", fast)
+            return fast
     # The checks and their words follow json_tensor.cc FillPredictRequestFromJson, in its order.
     doc = _loads(body)
     if not isinstance(doc, dict):
