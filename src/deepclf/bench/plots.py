@@ -14,14 +14,74 @@ Every file is written through ``deepclf.fsutil.atomic_output_file``::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from deepclf.fsutil import atomic_output_file
 
-if TYPE_CHECKING:
-    from deepclf.bench.latency import LatencyReport
-    from deepclf.bench.parity import ParityReport
+# What the plots read of a latency and a parity report, as protocols: the reports (deepclf.bench.latency and
+# .parity) draw their plots through this module, so it cannot import them back.
+
+
+class _Percentiles(Protocol):
+    @property
+    def p50(self) -> float: ...
+    @property
+    def p99(self) -> float: ...
+
+
+class _ScenarioRun(Protocol):
+    @property
+    def scenario(self) -> str: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def concurrency(self) -> int: ...
+    @property
+    def throughput_rps(self) -> float: ...
+    @property
+    def latency(self) -> _Percentiles: ...
+    @property
+    def latencies_ms(self) -> list[float]: ...
+
+
+class _LatencyTarget(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def spec(self) -> str: ...
+    @property
+    def info(self) -> Mapping[str, Any]: ...
+    @property
+    def results(self) -> Sequence[_ScenarioRun]: ...
+
+
+class LatencyReport(Protocol):
+    """What the plots read of ``deepclf.bench.latency.LatencyReport``."""
+
+    @property
+    def targets(self) -> Sequence[_LatencyTarget]: ...
+
+
+class _ParityTarget(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def spec(self) -> str: ...
+    @property
+    def accuracy(self) -> float | None: ...
+    @property
+    def confusion(self) -> list[list[int]] | None: ...
+
+
+class ParityReport(Protocol):
+    """What the plots read of ``deepclf.bench.parity.ParityReport``."""
+
+    @property
+    def targets(self) -> Sequence[_ParityTarget]: ...
+    @property
+    def images(self) -> Mapping[str, Any]: ...
 
 
 def require_matplotlib() -> None:
