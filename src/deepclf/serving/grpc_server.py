@@ -1,6 +1,7 @@
 """TF Serving's gRPC API (PredictionService.Predict/Classify/Regress/MultiInference/GetModelMetadata,
-ModelService.GetModelStatus) and the standard
-``grpc.health.v1`` service, on a synchronous ``grpc.server`` with a thread pool.
+ModelService.GetModelStatus) and the standard ``grpc.health.v1`` service, on a synchronous ``grpc.server`` with a
+thread pool. This module is the gRPC side (admission, the call's deadline, metrics, the error map); what each call
+means is ``grpc_api.GrpcApi``'s.
 
 Handlers are generic (``deepclf.protocol.rpc``): no generated stubs, and the wire format is TF Serving's, so
 ``tensorflow_serving.apis`` stubs and ``deepclf.clients`` both talk to it::
@@ -29,6 +30,7 @@ from deepclf.protocol.errors import clip_message
 from deepclf.protocol.rpc import method as rpc_method
 from deepclf.serving.config import bracket_host
 from deepclf.serving.core import CallInfo, ServingCore, public_error
+from deepclf.serving.grpc_api import GrpcApi
 from deepclf.serving.metrics import ServerMetrics
 from deepclf.serving.overload import Overloaded, Ticket
 
@@ -171,24 +173,23 @@ def create_grpc_server(
             default_deadline_s=default_deadline_s,
         )
 
+    api = GrpcApi(core)
     predict, model = P.PREDICTION_SERVICE, P.MODEL_SERVICE
     server.add_generic_rpc_handlers(
         [
             P.generic_handler(
                 predict,
                 {
-                    "Predict": h(predict, "Predict", "predict", core.grpc_predict, gated=True),
-                    "GetModelMetadata": h(predict, "GetModelMetadata", "metadata", core.grpc_metadata),
-                    "Classify": h(predict, "Classify", "classify", core.grpc_classify, gated=True),
-                    "Regress": h(predict, "Regress", "regress", core.grpc_regress, gated=True),
-                    "MultiInference": h(
-                        predict, "MultiInference", "multi_inference", core.grpc_multi_inference, gated=True
-                    ),
+                    "Predict": h(predict, "Predict", "predict", api.predict, gated=True),
+                    "GetModelMetadata": h(predict, "GetModelMetadata", "metadata", api.metadata),
+                    "Classify": h(predict, "Classify", "classify", api.classify, gated=True),
+                    "Regress": h(predict, "Regress", "regress", api.regress, gated=True),
+                    "MultiInference": h(predict, "MultiInference", "multi_inference", api.multi_inference, gated=True),
                 },
                 raw_requests=True,
             ),
             P.generic_handler(
-                model, {"GetModelStatus": h(model, "GetModelStatus", "status", core.grpc_status)}, raw_requests=True
+                model, {"GetModelStatus": h(model, "GetModelStatus", "status", api.status)}, raw_requests=True
             ),
         ]
     )

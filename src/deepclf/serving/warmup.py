@@ -160,7 +160,7 @@ def run_warmup(
 def _replay_multi_inference(runner: Any, request: Any) -> None:
     """A ``MultiInferenceRequest``: each task's Classify or Regress on the shared input, as the API runs them."""
     from deepclf.protocol.errors import Unimplemented
-    from deepclf.serving.core import CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME
+    from deepclf.serving.signaturedefs import CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME
 
     kinds = {CLASSIFY_METHOD_NAME: "classify_log", REGRESS_METHOD_NAME: "regress_log"}
     for task in request.tasks:
@@ -177,14 +177,8 @@ def _replay_examples(runner: Any, kind: str, request: Any) -> None:
 def _run_examples(runner: Any, kind: str, signature_name: str, input_: Any) -> None:
     """Classify (``kind="classify_log"``) or Regress an ``Input`` on ``signature_name``, as the APIs do."""
     from deepclf.protocol.messages import ClassificationResult, RegressionResult
-    from deepclf.serving.core import (
-        CLASSIFY,
-        EXAMPLES_INPUT,
-        REGRESS,
-        ServingCore,
-        examples_tensor,
-        inference_signature,
-    )
+    from deepclf.serving.examples import examples_tensor, fill_classification, fill_regression
+    from deepclf.serving.signaturedefs import CLASSIFY, EXAMPLES_INPUT, REGRESS, inference_signature
 
     verb = CLASSIFY if kind == "classify_log" else REGRESS
     key = inference_signature(runner.signatures, runner, signature_name, verb)
@@ -192,6 +186,6 @@ def _run_examples(runner: Any, kind: str, signature_name: str, input_: Any) -> N
     outputs = runner.run(inputs, key)
     n = len(inputs[EXAMPLES_INPUT])
     if verb == CLASSIFY:
-        ServingCore.fill_classification(outputs, n, ClassificationResult())
+        fill_classification(outputs, n, ClassificationResult())
     else:
-        ServingCore.fill_regression(outputs, n, RegressionResult())
+        fill_regression(outputs, n, RegressionResult())
