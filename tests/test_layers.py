@@ -14,7 +14,8 @@ packages this table allows, nothing above:
     top       cli, demo, predict                           anything
 
 Every import statement is read from the source (``ast``), including imports inside functions, so a lazy import
-cannot hide a dependency that breaks the rule.
+cannot hide a dependency that breaks the rule; and no two modules may import each other, directly or round a
+longer loop (``test_no_import_cycles``), lazily or not.
 """
 
 from __future__ import annotations
@@ -121,6 +122,102 @@ def test_exceptions_are_still_needed() -> None:
     for (rel, other), why in EXCEPTIONS.items():
         names = [_unit(n) for _, n in _imports(SRC / rel)]
         assert other in names, f"{rel} no longer imports {other}; drop the exception ({why})"
+
+
+def _module_files() -> dict[str, Path]:
+    """Every module of the package by dotted name, type stubs (``.pyi`` without a ``.py``) included."""
+    out: dict[str, Path] = {}
+    for path in sorted(SRC.rglob("*.py*")):
+        if "__pycache__" in path.parts or path.suffix not in (".py", ".pyi"):
+            continue
+        parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out.setdefault(".".join(parts), path)  # sorted: x.py comes before x.pyi
+    return out
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the modules it imports, from every import statement: top-level, lazy (inside functions) and
+    ``if TYPE_CHECKING:`` alike. ``from a.b import c`` is an import of ``a.b.c`` when that is a module, else of
+    ``a.b`` (for a package, its ``__init__``)."""
+    files = _module_files()
+
+    def resolve(name: str) -> str:
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name
+
+    graph: dict[str, set[str]] = {m: set() for m in files}
+    for module, path in files.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                graph[module] |= {resolve(a.name) for a in node.names if a.name.split(".")[0] == "deepclf"}
+            elif (
+                isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "deepclf"
+            ):
+                for a in node.names:
+                    full = f"{node.module}.{a.name}"
+                    graph[module].add(full if full in files else resolve(node.module or ""))
+        graph[module].discard(module)
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+    return cycles
+
+
+def test_no_import_cycles() -> None:
+    graph = import_graph()
+    cycles = import_cycles(graph)
+    shown = [
+        "  " + " <-> ".join(c) + "\n    " + "; ".join(f"{m} -> {sorted(graph[m] & set(c))}" for m in c) for c in cycles
+    ]
+    assert not cycles, "modules that import each other (lazily or not); break each cycle:\n" + "\n".join(shown)
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    # a lazy import back is a cycle too: what the check exists to catch
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
 
 
 # Each package's public names (its __all__), pinned: adding or removing one is an API change, made here on purpose.
