@@ -58,10 +58,8 @@ def usable_cpus() -> int:
 def default_interpreter_threads() -> int:
     """XNNPACK threads per interpreter when ``--interpreter_threads`` is not given: every CPU, up to 4.
 
-    Measured on the 2-core machine, 180x180 fp32 (``deepclf bench latency`` REST row tensor and gRPC tensor;
-    docs/serving.md "Thread defaults"): ``--threads 1 --interpreter_threads 2`` beat the former defaults (4 x 1)
-    everywhere: gRPC p50 5.5 vs 11.1 ms at one client, 198 vs 164 req/s at four, REST 45.7 vs 31.1 req/s at one
-    client and 68.1 vs 52.1 at four.
+    Why: on the 2-core machine, one interpreter with every core beat several one-thread interpreters in latency
+    and throughput, REST and gRPC alike (the runs and their command: docs/results/2026-11-30-thread-defaults.md).
     """
     return min(usable_cpus(), MAX_DEFAULT_INTERPRETER_THREADS)
 

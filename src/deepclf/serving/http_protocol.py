@@ -1,9 +1,9 @@
 """The HTTP/1.1 protocol uvicorn runs for the REST API: httptools (C) when installed, with a bound on request
 heads and 400s that say what was wrong.
 
-httptools parses a request several times faster than h11 (pure Python), which is what an overloaded server
-spends its event loop on: every connection's request and every refusal goes through it (``pyproject.toml``,
-``[edge]``, has the measurement). Three things uvicorn's httptools protocol does not do, added here:
+httptools parses a request in C instead of h11's pure Python, and that parsing is what an overloaded server spends
+its event loop on: every connection's request and every refusal goes through it (the two fronts measured back to
+back: docs/results/2026-12-01-reliability.md). Three things uvicorn's httptools protocol does not do, added here:
 
 - A bound on the request line and headers (``MAX_HEAD_BYTES``): httptools keeps a header being received in
   memory however long it grows, and uvicorn sets no limit (h11's was 16 KiB), so one connection sending
