@@ -7,12 +7,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deepclf-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow test-all check docs protos bench peers-venv clean help
+.PHONY: demo test test-slow test-all test-arm64 check docs protos bench peers-venv clean help
 
 help:
 	@echo "make demo       - set up .venv and run the whole pipeline (train, convert, serve, bench) on real photos"
 	@echo "make test       - set up .venv and run the test suite (slow tests excluded)"
 	@echo "make test-slow  - only the slow tests (long training, long load tests)"
+	@echo "make test-arm64 - the edge on arm64: an emulated Debian bookworm root (cached), [edge] installed there, tests, x86 parity"
 	@echo "make check      - static checks: ruff lint, ruff format --check, mypy, every noqa has a reason, docs build"
 	@echo "make docs       - serve the documentation site on http://127.0.0.1:8000 (mkdocs, live reload)"
 	@echo "make protos     - recompile src/deepclf/protocol/*.proto into the committed descriptor set"
@@ -44,6 +45,14 @@ test-slow: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m 'slow or not slow' $(PYTEST_ARGS)
+
+# The edge on arm64 (docs/arm64.md): builds once, in $${DEEPCLF_ARM64_CACHE:-$${XDG_CACHE_HOME:-~/.cache}/deepclf/arm64-bookworm},
+# a Debian bookworm arm64 root run through qemu-user (needs root; installs qemu-user-static, binfmt-support and
+# debootstrap with apt-get when missing), then runs tests/arm64: `pip install '.[edge]'` there, the edge test subset
+# inside it, per-variant parity with x86, the x86 clients against `deepclf serve` there. Not part of `make test`.
+test-arm64: $(STAMP)
+	$(BIN)/python tools/arm64_root.py build
+	$(BIN)/python -m pytest -m arm64 tests/arm64 $(PYTEST_ARGS)
 
 # Static checks, configured in pyproject.toml ([tool.ruff], [tool.mypy]); all must pass with zero findings.
 check: $(STAMP)
