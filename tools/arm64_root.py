@@ -448,8 +448,9 @@ def _host_pip_settings() -> tuple[dict[str, str], Path | None]:
 class Session:
     """One use of the root: a private mount namespace, held by a ``sh`` that lives as long as this object (and
     dies with this process), in which the root is mounted (as an overlay with a fresh upper layer, unless
-    ``writable``: then the root itself, for building it), with /proc, a /dev/shm and the device's
-    /proc/cpuinfo and /sys::
+    ``writable``: then the root itself, for building it) with /proc and a /dev/shm. Each command then runs in a
+    namespace of its own inside that one, where the device's /proc/cpuinfo and /sys are mounted (``device``: the
+    session's default, or any other per command)::
 
         with Session(Cache(default_cache_dir())) as s:
             s.put(Path("models"), "/root/models")

@@ -114,7 +114,7 @@ def exercise(srv: Running, photos: list[Path], batch: np.ndarray, labels: list[s
     }
     r = httpx.post(f"{srv.rest}/v1/models/{MODEL}:predict", json=body, timeout=300)
     assert r.status_code == 200, r.text
-    out["rest-bytes"] = np.asarray(r.json()["predictions"], dtype=np.float32)
+    out["rest-bytes"] = np.asarray([row["probabilities"] for row in r.json()["predictions"]], np.float32)
     with GrpcClient(srv.grpc, timeout=300) as client:
         out["deepclf-grpc"] = client.predict({"image": batch}, model=MODEL)["probabilities"]
         for i in range(REQUESTS):
