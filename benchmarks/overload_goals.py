@@ -41,6 +41,7 @@ import json
 import math
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -103,6 +104,11 @@ class Server:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    def cpu_s(self) -> float:
+        """CPU seconds the server process has used (user + system)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -284,6 +290,31 @@ class Goal:
     by: str  # by how much it is met or missed
 
 
+def children_cpu_s() -> float:
+    """CPU seconds of this process's finished children (hey, the client processes)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@contextmanager
+def cpu_split(srv: Server, into: dict[str, Any]) -> Iterator[None]:
+    """Where the 2 cores went during a load: the server's CPU seconds and the load generator's (``into``)."""
+    server0, load0, wall0 = srv.cpu_s(), children_cpu_s(), time.time()
+    yield
+    into["cpu_s"] = {
+        "server": srv.cpu_s() - server0,
+        "load_generator": children_cpu_s() - load0,
+        "wall": time.time() - wall0,
+    }
+
+
+def cpu_per(split: dict[str, Any], served: int) -> str:
+    """CPU ms per served request, the server's and the load generator's (they share the cores)."""
+    cpu = split["cpu_s"]
+    per = {k: cpu[k] / max(served, 1) * 1e3 for k in ("server", "load_generator")}
+    return f"CPU per served request: server {per['server']:.1f} ms, clients {per['load_generator']:.1f} ms"
+
+
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1e3 if values else math.nan
 
@@ -294,7 +325,9 @@ def measure_new(args: argparse.Namespace, body: Path, photo: Path, report: dict[
         url = f"{srv.rest_url}/v1/models/{args.model_name}:predict"
         hey(url, body, STEADY_CLIENTS, 2)  # warm-up: interpreter, allocator, connections
         log("capacity: hey -c 4")
-        cap = hey(url, body, STEADY_CLIENTS, args.seconds, csv=True)
+        cpu0: dict[str, Any] = {}
+        with cpu_split(srv, cpu0):
+            cap = hey(url, body, STEADY_CLIENTS, args.seconds, csv=True)
         capacity = cap.rate()
         un_p99 = pct(cap.latencies, 99)
         report["capacity"] = {
@@ -302,6 +335,7 @@ def measure_new(args: argparse.Namespace, body: Path, photo: Path, report: dict[
             "statuses": cap.statuses,
             "p50_ms": pct(cap.latencies, 50),
             "p99_ms": un_p99,
+            **cpu0,
         }
         log(f"capacity {capacity:.1f}/s, p99 {un_p99:.1f} ms")
         watch = Watch(srv)
@@ -310,7 +344,9 @@ def measure_new(args: argparse.Namespace, body: Path, photo: Path, report: dict[
             # 1. retry-at-once clients
             log("goal 1: hey -c 64")
             t0 = time.time()
-            g1 = hey(url, body, RETRY_AT_ONCE_CLIENTS, args.seconds)
+            cpu1: dict[str, Any] = {}
+            with cpu_split(srv, cpu1):
+                g1 = hey(url, body, RETRY_AT_ONCE_CLIENTS, args.seconds)
             h1 = watch.health_in(t0, time.time())
             other = {s: n for s, n in g1.statuses.items() if s not in (200, 503, 504)}
             ratio = g1.rate() / capacity
@@ -320,12 +356,13 @@ def measure_new(args: argparse.Namespace, body: Path, photo: Path, report: dict[
                 "statuses": g1.statuses,
                 "errors": g1.errors,
                 "healthz": h1,
+                **cpu1,
             }
             goals.append(
                 Goal(
                     "64 retry-at-once clients (hey): goodput",
                     ">= 85% of capacity",
-                    f"{ratio:.0%} ({g1.rate():.0f} / {capacity:.0f} per s)",
+                    f"{ratio:.0%} ({g1.rate():.0f} / {capacity:.0f} per s; {cpu_per(cpu1, g1.statuses.get(200, 0))})",
                     ratio >= 0.85,
                     f"{(ratio - 0.85) * 100:+.0f} points",
                 )
@@ -346,9 +383,11 @@ def measure_new(args: argparse.Namespace, body: Path, photo: Path, report: dict[
                 log(f"goal 2: 64 deepclf.clients {kind} clients x {calls_each} calls")
                 served_before = srv.served(args.model_name)
                 t0 = time.time()
-                outcomes = run_client_load(
-                    kind, target, CLIENT_LIBRARY_CLIENTS, calls_each, photo=photo, model=args.model_name
-                )
+                cpu2: dict[str, Any] = {}
+                with cpu_split(srv, cpu2):
+                    outcomes = run_client_load(
+                        kind, target, CLIENT_LIBRARY_CLIENTS, calls_each, photo=photo, model=args.model_name
+                    )
                 h2 = watch.health_in(t0, time.time())
                 served_delta = srv.served(args.model_name) - served_before
                 ok = [o for o in outcomes if o.outcome == "ok"]
@@ -368,13 +407,14 @@ def measure_new(args: argparse.Namespace, body: Path, photo: Path, report: dict[
                     "p50_ms": pct([o.seconds for o in ok], 50),
                     "p99_ms": pct([o.seconds for o in ok], 99),
                     "healthz": h2,
+                    **cpu2,
                 }
                 ratio = rate / capacity
                 goals.append(
                     Goal(
                         f"64 deepclf.clients {'REST' if kind == 'rest' else 'gRPC'} clients: goodput",
                         ">= 90% of capacity",
-                        f"{ratio:.0%} ({rate:.0f} / {capacity:.0f} per s)",
+                        f"{ratio:.0%} ({rate:.0f} / {capacity:.0f} per s; {cpu_per(cpu2, counts['ok'])})",
                         ratio >= 0.90,
                         f"{(ratio - 0.90) * 100:+.0f} points",
                     )

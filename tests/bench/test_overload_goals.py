@@ -28,6 +28,7 @@ def test_the_goal_table_from_a_short_run(shared_version_dir, tmp_path, capsys):
     for kind in ("rest", "grpc"):
         clients = report[f"clients_{kind}"]
         assert clients["outcomes"]["ok"] == clients["expected"] == clients["server_served"], clients
+        assert clients["cpu_s"]["server"] > 0 and clients["cpu_s"]["load_generator"] > 0, clients  # where CPU went
     burst = report["burst"]
     assert burst["healthz"]["polls"] > 0 and burst["healthz"]["not_200"] == 0, burst
     assert 0 < burst["rss_before_mb"] <= burst["rss_peak_mb"], burst
