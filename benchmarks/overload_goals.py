@@ -492,13 +492,19 @@ def measure_new(args: argparse.Namespace, body: Path, photo: Path, report: dict[
                     f"{RSS_BOUND_MB - growth:+.1f} MB to spare",
                 )
             )
+            drained = burst_done - burst_end  # the burst's last answer, after hey stopped sending
+            measured = (
+                f"p99 {p99_after:.1f} ms ({len(after)} requests)"
+                if after
+                else "no request of the 4 started then: each was still queued behind the burst"
+            )
             goals.append(
                 Goal(
                     "burst of 256, then 4: latency 1-3 s after the burst",
                     f"p99 <= unloaded c=4 p99 ({un_p99:.1f} ms)",
-                    f"p99 {p99_after:.1f} ms ({len(after)} requests)",
-                    p99_after <= un_p99,
-                    f"{(p99_after / un_p99 - 1) * 100:+.0f}%",
+                    f"{measured}; the burst's queue drained {drained:.1f} s after it stopped",
+                    bool(after) and p99_after <= un_p99,
+                    f"{(p99_after / un_p99 - 1) * 100:+.0f}%" if after else f"drained in {drained:.1f} s, not 1",
                 )
             )
         finally:
