@@ -638,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "photo_bytes": len(photo_bytes),
         "seconds": args.seconds,
-        "command": "python benchmarks/overload_goals.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join(["python benchmarks/overload_goals.py", *(argv if argv is not None else sys.argv[1:])]),
     }
     log(f"commit {report['commit']}, load average {report['load_average_before']}")
     with tempfile.TemporaryDirectory(prefix="overload-goals-") as tmp:
