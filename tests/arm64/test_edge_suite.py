@@ -101,6 +101,7 @@ DESELECT: dict[str, str] = {
     "tests/clients/test_edge.py::test_classify_is_identical_to_in_process": "40 photos in one call take 20-30 s emulated, over the clients' 10 s default deadline (test_serve_x86_clients.py classifies through the arm64 server with a longer one)",
     "tests/clients/test_edge.py::test_status_and_metadata_by_version_and_label[grpc]": "gRPC's connect handshake times out while the in-process server is busy under emulation",
     "tests/clients/test_edge.py::test_gzip_request_bodies_give_the_same_answer": "50 s emulated; gzip is not per-architecture",
+    "tests/clients/test_edge.py::test_wait_until_available_times_out_for_a_model_that_never_comes": "waits 0.3 s, less than one emulated gRPC status call takes (the last error is then a deadline, not ModelNotFound)",
     "tests/clients/test_cli.py::test_remote_predict_prints_the_local_output": "the CLI's default deadline is shorter than the first emulated call (120 s)",
     "tests/clients/test_no_tensorflow.py::test_import_time_is_reported": "times imports: emulation's time is not a board's",
 }
