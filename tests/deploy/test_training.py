@@ -273,7 +273,7 @@ def test_access_modes(mode):
         ({"name": "Flowers"}, "DNS label"),
         ({"name": "1flowers"}, "DNS label"),
         ({"name": "a" * 41}, "at most 40 characters"),
-        ({"model": "resnet"}, "model must be one of basic, augmented"),
+        ({"model": "resnet"}, "model must be one of basic, augmented, edge"),
         ({"workers": 0}, "workers must be an integer in 1..64, got 0"),
         ({"epochs": 0}, "epochs must be an integer >= 1"),
         ({"port": 70000}, "port must be an integer in 1..65535"),

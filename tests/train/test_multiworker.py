@@ -86,14 +86,14 @@ def mw_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_synthetic_dataset(tmp_path_factory.mktemp("mw") / "photos", per_class=16, size=(48, 56))
 
 
-def _train_argv(data: Path, out: str, *extra: str) -> list[str]:
+def _train_argv(data: Path, out: str, *extra: str, model: str = "basic") -> list[str]:
     return [
         sys.executable,
         "-m",
         "deepclf.cli",
         "train",
         "--model",
-        "basic",
+        model,
         "--data",
         str(data),
         "--epochs",
@@ -141,6 +141,30 @@ def test_two_workers_on_loopback_train_one_model(mw_photos: Path, tmp_path: Path
     # The chief's model loads and predicts, in a fresh single-process interpreter.
     code = (
         "import numpy as np, keras; m = keras.models.load_model('runs/mw-0/model.keras'); "
+        "p = m.predict(np.zeros((2, 32, 32, 3), 'float32'), verbose=0); print(p.shape, np.isfinite(p).all())"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=_env(None), capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "(2, 5) True" in res.stdout
+
+
+def test_two_workers_train_the_edge_model_on_its_recipe(mw_photos: Path, tmp_path: Path) -> None:
+    # The edge recipe's pipeline (uint8 cache, whole batches, a seed per batch for the augmentation) sharded over
+    # two workers: 64 training photos in 4 global batches of 16, 8 per replica.
+    procs = _start_pair(lambda i: _train_argv(mw_photos, f"runs/mw-{i}", "--epochs", "2", model="edge"), tmp_path)
+    (rc0, log0), (rc1, log1) = _finish(procs)
+    assert rc0 == 0, log0[-3000:]
+    assert rc1 == 0, log1[-3000:]
+    chief = tmp_path / "runs" / "mw-0"
+    config = json.loads((chief / "config.json").read_text())
+    assert config["model"] == "edge" and config["distribution"]["workers"] == 2
+    assert config["recipe"]["optimizer"] == "adamw" and config["recipe"]["augment"] is not None
+    assert len(json.loads((chief / "history.json").read_text())["accuracy"]) == 2
+    assert not (tmp_path / "runs" / "mw-1").exists() and not (chief / "checkpoints").exists()
+    code = (
+        "import numpy as np, keras; m = keras.models.load_model('runs/mw-0/model.keras', compile=False); "
         "p = m.predict(np.zeros((2, 32, 32, 3), 'float32'), verbose=0); print(p.shape, np.isfinite(p).all())"
     )
     res = subprocess.run(

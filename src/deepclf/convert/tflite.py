@@ -67,6 +67,34 @@ def convert_variant(
         raise ModelFormatError(f"TFLite conversion of the {variant} variant failed: {str(exc)[:2000]}") from exc
 
 
+def graph_ops(model_content: bytes) -> dict[str, int]:
+    """How many operators of each builtin kind a TFLite flatbuffer holds (all subgraphs), read from the file itself
+    with LiteRT's schema (no interpreter, no delegate rewriting the graph)::
+
+        graph_ops(Path("model_int8.tflite").read_bytes())
+        # {'QUANTIZE': 2, 'MUL': 1, 'ADD': 8, 'CONV_2D': 25, 'DEPTHWISE_CONV_2D': 7, 'MEAN': 1, 'FULLY_CONNECTED': 1}
+
+    A batch normalization the converter did not fold into its convolution would show as a MUL and an ADD of its
+    own; the edge model's graph holds one of each, its input rescaling (tests/convert/test_convert_edge.py).
+    """
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(model_content, 0)
+    names = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    codes = []
+    for i in range(model.OperatorCodesLength()):
+        op = model.OperatorCodes(i)
+        # builtin codes above 127 live in BuiltinCode; older files keep small ones in DeprecatedBuiltinCode only
+        codes.append(max(op.BuiltinCode(), op.DeprecatedBuiltinCode()))
+    counts: dict[str, int] = {}
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for i in range(graph.OperatorsLength()):
+            name = names.get(codes[graph.Operators(i).OpcodeIndex()], "CUSTOM")
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def quantization_params(model_content: bytes) -> dict[str, Any]:
     """Input/output dtypes and (scale, zero_point) of a converted model's serving signature, read with LiteRT."""
     from ai_edge_litert.interpreter import Interpreter

@@ -8,11 +8,22 @@ The files and their order are exactly those of ``image_dataset_from_directory(va
 Training examples are reshuffled every epoch (after the cache, before batching)::
 
     train_ds, val_ds, class_names = load_datasets("flower_photos", img_size=(180, 180), batch_size=32, seed=123)
+
+With an augmentation (the edge model's recipe), each training photo is decoded and resized once, to ``cache_size``
+(a little larger than the input), and cached as uint8; every batch then goes through ``augment`` (a function of the
+batch and a seed, ``deepclf.train.augment``), which draws new views at the input size. The validation images are
+never augmented: decoded and resized to the input size like any image at inference::
+
+    augment = AugmentPolicy().batch_fn((128, 128))
+    train_ds, val_ds, _ = load_datasets("flower_photos", img_size=(128, 128), batch_size=64,
+                                        augment=augment, cache_size=(144, 144))
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 from deepclf.data.split import split_files
 from deepclf.errors import require_tensorflow
@@ -27,19 +38,37 @@ def make_dataset(
     shuffle_seed: int | None = None,
     shuffle_buffer: int = 1000,
     cache: bool = True,
+    augment: Callable[[Any, Any], Any] | None = None,
+    cache_size: tuple[int, int] | None = None,
 ):  # -> tf.data.Dataset
-    """(float32 images 0..255, int32 labels) batches from file paths and label indices."""
+    """(float32 images 0..255, int32 labels) batches from file paths and label indices.
+
+    ``augment`` (training only): images are cached as uint8 at ``cache_size`` (default ``img_size``), batches of
+    ``batch_size`` are kept whole (the last, smaller one is dropped: batch normalization learns nothing good from a
+    handful of images) and mapped through ``augment(images, seed)``, with a fresh seed per batch drawn from
+    ``shuffle_seed``.
+    """
     tf = require_tensorflow("loading images")
     from deepclf.preprocessing_tf import decode_and_resize
 
-    h, w = img_size
+    h, w = cache_size if augment is not None and cache_size else img_size
     ds = tf.data.Dataset.from_tensor_slices(([os.fspath(p) for p in paths], tf.constant(labels, dtype=tf.int32)))
-    ds = ds.map(lambda p, y: (decode_and_resize(tf.io.read_file(p), h, w), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if augment is None:
+        ds = ds.map(lambda p, y: (decode_and_resize(tf.io.read_file(p), h, w), y), num_parallel_calls=tf.data.AUTOTUNE)
+    else:  # a quarter of the memory of float32, and the views are drawn from it anyway
+        ds = ds.map(
+            lambda p, y: (tf.cast(tf.round(decode_and_resize(tf.io.read_file(p), h, w)), tf.uint8), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     if cache:
         ds = ds.cache()
     if shuffle_seed is not None:
         ds = ds.shuffle(shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    if augment is None:
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    seeds = tf.data.Dataset.random(seed=shuffle_seed, rerandomize_each_iteration=True).batch(2)
+    ds = tf.data.Dataset.zip((ds.batch(batch_size, drop_remainder=True), seeds))
+    return ds.map(lambda xy, seed: (augment(xy[0], seed), xy[1]), num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
 def load_datasets(
@@ -51,8 +80,11 @@ def load_datasets(
     validation_split: float = 0.2,
     shuffle_buffer: int = 1000,
     cache: bool = True,
+    augment: Callable[[Any, Any], Any] | None = None,
+    cache_size: tuple[int, int] | None = None,
 ):  # -> (tf.data.Dataset, tf.data.Dataset, list[str])
-    """Training and validation datasets and the class names (sorted folder names)."""
+    """Training and validation datasets and the class names (sorted folder names); ``augment`` and
+    ``cache_size`` apply to the training dataset (``make_dataset``)."""
     tr_paths, tr_labels, class_names = split_files(data_dir, "training", validation_split=validation_split, seed=seed)
     va_paths, va_labels, _ = split_files(data_dir, "validation", validation_split=validation_split, seed=seed)
     train_ds = make_dataset(
@@ -63,6 +95,8 @@ def load_datasets(
         shuffle_seed=seed,
         shuffle_buffer=shuffle_buffer,
         cache=cache,
+        augment=augment,
+        cache_size=cache_size,
     )
     val_ds = make_dataset(va_paths, va_labels, img_size=img_size, batch_size=batch_size, cache=cache)
     return train_ds, val_ds, class_names

@@ -52,29 +52,31 @@ class TrainConfig:
     model: str = "basic"
     data_dir: str = ""
     run_dir: str = ""
-    epochs: int | None = None  # None -> the model's default (10 basic, 15 augmented)
-    img_size: tuple[int, int] = (180, 180)
-    batch_size: int = 32
+    epochs: int | None = None  # None -> the model's recipe (10 basic, 15 augmented, 30 edge)
+    img_size: tuple[int, int] | None = None  # None -> the recipe's (180x180 for the tutorial CNNs, 128x128 edge)
+    batch_size: int | None = None  # None -> the recipe's (32, 64 for edge)
     seed: int = 123
     validation_split: float = 0.2
     strategy: str = "auto"
     name: str = "flowers"
+    weights: str | None = None  # transfer-learning models: "imagenet" or a backbone weights file
 
     def resolved(self) -> TrainConfig:
-        spec = get_spec(self.model)
-        epochs = self.epochs if self.epochs is not None else spec.default_epochs
+        recipe = get_spec(self.model).recipe
+        epochs = self.epochs if self.epochs is not None else recipe.epochs
         if epochs < 1:
             raise UsageError(f"--epochs must be at least 1, got {epochs}")
-        if self.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
-        h, w = self.img_size
+        batch_size = self.batch_size if self.batch_size is not None else recipe.batch_size
+        if batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+        h, w = self.img_size if self.img_size is not None else recipe.img_size
         if h < 8 or w < 8:
             raise UsageError(f"--img-size must be at least 8x8 (three 2x2 poolings), got {h}x{w}")
-        return dataclasses.replace(self, epochs=epochs, img_size=(int(h), int(w)))
+        return dataclasses.replace(self, epochs=epochs, batch_size=batch_size, img_size=(int(h), int(w)))
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["img_size"] = list(self.img_size)
+        d["img_size"] = list(self.img_size) if self.img_size is not None else None
         return d
 
 
@@ -313,11 +315,16 @@ def _train(
     if chief:
         (run / "plots").mkdir(exist_ok=True)
     distribution = {"strategy": dist.description, "workers": dist.role.workers, "replicas": dist.replicas}
-    atomic_write_json(run / "config.json", {**cfg.to_dict(), "distribution": distribution})
+    recipe_info = get_spec(cfg.model).recipe.to_dict()  # what the flags left to the model's recipe
+    atomic_write_json(run / "config.json", {**cfg.to_dict(), "distribution": distribution, "recipe": recipe_info})
     log = _tee(log, run / "train.log") if chief else log
     log(f"strategy: {dist.description}; {dist.replicas} replica(s) in sync, global batch {cfg.batch_size}")
 
     tf.keras.utils.set_random_seed(cfg.seed)
+    recipe = get_spec(cfg.model).recipe
+    assert cfg.img_size is not None and cfg.batch_size is not None and cfg.epochs is not None  # resolved
+    augment = recipe.augment.batch_fn(cfg.img_size) if recipe.augment else None
+    cache_size = (round(cfg.img_size[0] * recipe.cache_scale), round(cfg.img_size[1] * recipe.cache_scale))
     with dist.strategy.scope():
         train_ds, val_ds, class_names = load_datasets(
             cfg.data_dir,
@@ -325,10 +332,17 @@ def _train(
             batch_size=cfg.batch_size,
             seed=cfg.seed,
             validation_split=cfg.validation_split,
+            augment=augment,
+            cache_size=cache_size,
         )
+        steps_per_epoch = int(train_ds.cardinality())
+        if steps_per_epoch < 1:
+            raise UsageError(
+                f"--batch-size {cfg.batch_size} is larger than the training split of {cfg.data_dir}; "
+                "use a smaller batch (the edge recipe trains on whole batches only)"
+            )
         train_ds, val_ds = _shard_by_data(tf, train_ds), _shard_by_data(tf, val_ds)
-        model = build_model(cfg.model, len(class_names), cfg.img_size, seed=cfg.seed)
-        compile_model(model)
+        model = build_model(cfg.model, len(class_names), cfg.img_size, seed=cfg.seed, weights=cfg.weights)
     log(
         f"data: {cfg.data_dir}: {images} images in {len(class_names)} classes ({', '.join(class_names)}); "
         f"{1 - cfg.validation_split:.0%}/{cfg.validation_split:.0%} split, seed {cfg.seed}"
@@ -346,31 +360,65 @@ def _train(
     )
     artifacts = {"manifest": manifest.save(run)} if chief else {}
     if chief:
-        artifacts.update(_plot_inputs(tf, train_ds, class_names, run, cfg, model))
+        artifacts.update(_plot_inputs(tf, train_ds, class_names, run, cfg, model, augment, cache_size))
 
+    # One fit per phase of the recipe (one for every model trained from scratch). A multi-phase recipe keeps one
+    # backup folder per phase, each holding the optimizer of its own phase, and resumes in the latest one.
+    plan = recipe.phase_plan(cfg.epochs)
+    phased = len(plan) > 1
+    if phased and dist.role.multi_worker:
+        raise UsageError(
+            f"{cfg.model} trains in phases (frozen backbone, then fine-tuning), which multi-worker training does "
+            "not support yet; train it in one process (a MirroredStrategy on several GPUs works)"
+        )
+    backups = [ckpt_dir / f"phase-{i + 1}" if phased else ckpt_dir for i in range(len(plan))]
+    first, start_epoch = 0, 0
+    if not dist.role.multi_worker:
+        for i, backup in enumerate(backups):
+            if epoch := _backup_epoch(backup):
+                first, start_epoch = i, epoch
     timer = _EpochTimer(tf)
-    callbacks = [
-        timer.callback,
-        tf.keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
-        tf.keras.callbacks.BackupAndRestore(str(ckpt_dir)),
-        *extra_callbacks,
-    ]
-    if dist.role.multi_worker:
-        start_epoch = _resume_from_chief(tf, dist, model, ckpt_dir)
-        _keras_multi_worker_fixes(tf, model, dist.strategy)
-    else:
-        start_epoch = _backup_epoch(ckpt_dir)
-    if start_epoch:
-        log(f"resuming the interrupted run in {run if chief else 'the chief'} after epoch {start_epoch}")
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=cfg.epochs,
-        callbacks=callbacks,
-        shuffle=False,  # ds shuffles
-        initial_epoch=start_epoch,  # the chief's BackupAndRestore sets it too; the other workers learn it here
-        verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
-    )
+    for i, (phase, begin, end) in enumerate(plan):
+        if i < first:
+            continue
+        with dist.strategy.scope():
+            if phase is not None:
+                from deepclf.train.transfer import set_backbone_trainable
+
+                set_backbone_trainable(model, phase.backbone_trainable)
+            if phase is not None and max(begin, start_epoch) < end:  # a finished phase is only restored (0 epochs)
+                log(
+                    f"phase {i + 1}/{len(plan)}: epochs {begin + 1}-{end}, learning rate {phase.learning_rate:g}, "
+                    f"backbone {'trainable' if phase.backbone_trainable else 'frozen'}"
+                )
+            compile_model(
+                model,
+                recipe,
+                steps_per_epoch=steps_per_epoch,
+                epochs=cfg.epochs,
+                learning_rate=phase.learning_rate if phase else None,
+            )
+        callbacks = [
+            timer.callback,
+            tf.keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
+            # a finished phase's backup stays until the run is done: the next phase starts from it after a crash
+            tf.keras.callbacks.BackupAndRestore(str(backups[i]), delete_checkpoint=not phased),
+            *extra_callbacks,
+        ]
+        if dist.role.multi_worker:
+            start_epoch = _resume_from_chief(tf, dist, model, ckpt_dir)
+            _keras_multi_worker_fixes(tf, model, dist.strategy)
+        if start_epoch and i == first:
+            log(f"resuming the interrupted run in {run if chief else 'the chief'} after epoch {start_epoch}")
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=end,
+            callbacks=callbacks,
+            shuffle=False,  # ds shuffles
+            initial_epoch=max(begin, start_epoch),  # BackupAndRestore sets it too; other workers learn it here
+            verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
+        )
 
     history = _read_history_csv(run / "history.csv")
     _write_history(run, history)
@@ -411,6 +459,7 @@ def _train(
         "workers": dist.role.workers,
         "replicas": dist.replicas,
         "images": images,
+        "params": int(model.count_params()),
         "confusion_matrix": cm.tolist(),
         "class_names": class_names,
     }
@@ -508,17 +557,34 @@ def _backup_epoch(ckpt_dir: Path) -> int:
         return 0
 
 
-def _plot_inputs(tf, train_ds, class_names, run: Path, cfg: TrainConfig, model) -> dict[str, Path]:
-    """The 3x3 sample grid and the augmentation grid of one training image."""
+def _plot_inputs(
+    tf, train_ds, class_names, run: Path, cfg: TrainConfig, model, augment=None, cache_size=None
+) -> dict[str, Path]:
+    """The 3x3 sample grid and the augmentation grid of one training image.
+
+    With a pipeline augmentation (``augment``, the edge recipe) the samples are training batches as the model sees
+    them, and the grid shows nine views of the first training photo, cached as training caches it, drawn by that
+    very function; otherwise the model's own augmentation layers (or the tutorial's) on the first sample."""
     images, labels = next(iter(train_ds.take(1)))
     images, labels = images.numpy(), labels.numpy()
     out = {"samples": plots.plot_samples(images, labels, class_names, run / "plots" / "samples.png")}
-    try:
-        aug = model.get_layer("data_augmentation")
-    except ValueError:
-        aug = data_augmentation(cfg.seed)
     first = images[:1]
-    versions = [aug(first, training=True).numpy()[0] for _ in range(9)]
+    if augment is not None:
+        from deepclf.data.split import split_files
+        from deepclf.preprocessing_tf import decode_and_resize
+
+        paths, label_ids, _ = split_files(
+            cfg.data_dir, "training", validation_split=cfg.validation_split, seed=cfg.seed
+        )
+        photo = tf.round(decode_and_resize(tf.io.read_file(str(paths[0])), *cache_size))
+        versions = list(augment(tf.repeat(photo[None], 9, axis=0), tf.constant([cfg.seed, 1], tf.int64)).numpy())
+        labels = np.asarray(label_ids[:1])
+    else:
+        try:
+            aug = model.get_layer("data_augmentation")
+        except ValueError:
+            aug = data_augmentation(cfg.seed)
+        versions = [aug(first, training=True).numpy()[0] for _ in range(9)]
     out["augmentation"] = plots.plot_augmentations(
         versions, run / "plots" / "augmentation.png", title=f"augmentations of one {class_names[int(labels[0])]} image"
     )
