@@ -11,7 +11,7 @@ ReLU everywhere: its unbounded-above, zero-floored range quantizes well, and it 
 
 The input is float32 0..255, as for every deepclf model; a ``Rescaling`` layer maps it to -1..1 inside::
 
-    model = build_edge_cnn(num_classes=5, img_size=(128, 128))
+    model = build_edge_cnn(num_classes=5, img_size=(112, 112))
 """
 
 from __future__ import annotations
@@ -45,13 +45,13 @@ DROPOUT = 0.2
 #: Keras' default (0.99) averages the batch statistics over ~100 steps: a short schedule's validation would judge
 #: stale averages in its first epochs. 0.9 follows the weights within ~10 steps and is as stable by the end.
 BN_MOMENTUM = 0.9
-#: The stem and four stages halve the resolution five times: 128 -> 4.
+#: The stem and four stages halve the resolution five times: 112 -> 4 (rounded up).
 MIN_SIDE = 32
 
 
 def build_edge_cnn(
     num_classes: int,
-    img_size: tuple[int, int] = (128, 128),
+    img_size: tuple[int, int] = (112, 112),
     *,
     stages: tuple[Stage, ...] = STAGES,
     stem: int = STEM_CHANNELS,
