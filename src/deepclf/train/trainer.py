@@ -53,7 +53,7 @@ class TrainConfig:
     data_dir: str = ""
     run_dir: str = ""
     epochs: int | None = None  # None -> the model's recipe (10 basic, 15 augmented, 30 edge)
-    img_size: tuple[int, int] | None = None  # None -> the recipe's (180x180 for the tutorial CNNs, 128x128 edge)
+    img_size: tuple[int, int] | None = None  # None -> the recipe's (180x180 for the tutorial CNNs, 112x112 edge)
     batch_size: int | None = None  # None -> the recipe's (32, 64 for edge)
     seed: int = 123
     validation_split: float = 0.2
