@@ -413,7 +413,12 @@ def main(argv: list[str] | None = None) -> int:
         "validation_images": next(iter(rows.values()))["validation_images"],
         "environment": env,
         "environment_line": describe(env),
-        "latency": {"rounds": args.rounds, "seconds": args.seconds, "threads": ", ".join(map(str, sorted(threads)))},
+        "latency": {
+            "rounds": args.rounds,
+            "seconds": args.seconds,
+            # None: LiteRT chooses (the runner's default, as deepclf serve runs it)
+            "threads": "the runtime's default" if threads == {None} else ", ".join(map(str, sorted(threads, key=str))),
+        },
         "models": rows,
     }
     page["goals"] = goals(rows)
