@@ -183,3 +183,15 @@ def test_a_batch_larger_than_the_training_split_is_refused(gen_photos: Path, tmp
     )
     with pytest.raises(UsageError, match="--batch-size 512 is larger than the training split"):
         train(cfg, log=lambda s: None, verbose=0)
+
+
+def test_no_two_layers_start_from_the_same_kernel() -> None:
+    # A Keras 3 initializer seeded with an int draws the same values at every call: shared across layers, it made
+    # every block of a stage start as a copy of the block before it.
+    m = build_model("edge", 5, (64, 64), seed=123)
+    kernels = [w.numpy() for layer in m.layers for w in layer.weights if w.path.endswith("kernel")]
+    same_shape = [(a, b) for i, a in enumerate(kernels) for b in kernels[i + 1 :] if a.shape == b.shape]
+    assert len(same_shape) >= 6  # the repeated blocks of the stages
+    assert not [1 for a, b in same_shape if np.array_equal(a, b)]
+    again = build_model("edge", 5, (64, 64), seed=123)  # and still a function of the seed
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(m.weights, again.weights, strict=True))

@@ -16,6 +16,7 @@ The input is float32 0..255, as for every deepclf model; a ``Rescaling`` layer m
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, NamedTuple
 
 from deepclf.errors import UsageError, require_tensorflow
@@ -66,15 +67,21 @@ def build_edge_cnn(
     h, w = img_size
     if min(h, w) < MIN_SIDE:
         raise UsageError(f"the edge model needs an input of at least {MIN_SIDE}x{MIN_SIDE}, got {h}x{w}")
-    init = tf.keras.initializers.HeNormal(seed=seed)
+    # One initializer per layer, each with its own seed: a Keras 3 initializer seeded with an int draws the same
+    # values at every call, so a shared one started every block of a stage as a copy of the one before it.
+    layer_seeds = itertools.count(seed) if seed is not None else itertools.repeat(None)
+
+    def init() -> Any:
+        return tf.keras.initializers.HeNormal(seed=next(layer_seeds))
+
 
     def conv_bn(x: Any, filters: int, kernel: int, stride: int = 1, relu: bool = True) -> Any:
-        x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, kernel_initializer=init)(x)
+        x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, kernel_initializer=init())(x)
         x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
         return layers.ReLU()(x) if relu else x
 
     def depthwise_bn(x: Any, stride: int) -> Any:
-        x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, depthwise_initializer=init)(x)
+        x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, depthwise_initializer=init())(x)
         x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
         return layers.ReLU()(x)
 
