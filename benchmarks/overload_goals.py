@@ -23,8 +23,10 @@ folder) with ``hey``, the closed-loop load generator that sends the next request
 
     python benchmarks/overload_goals.py               # ~4 min; the goal table on stdout, and a results page
     python benchmarks/overload_goals.py --model_base_path models/flowers --baseline d3c3cd1 --out /tmp/overload
+    python benchmarks/overload_goals.py --latency-only --baseline ea5a90d   # goal 4 alone: a refactor's check
 
-The page and the raw figures go to ``docs/results/<host>-<date>-overload/`` (``index.md``, ``overload_goals.json``).
+The page and the raw figures (``index.md``, ``overload_goals.json``) go to ``docs/results/<host>-<date>-overload/``,
+or ``<host>-<date>-latency-vs-<baseline>/`` with ``--latency-only``.
 
 Needs ``hey`` (``apt-get install hey``). Without ``--model_base_path`` the model is ``benchmarks/work/models/
 flowers_basic`` (``make bench``'s), trained for one epoch and converted (fp32) when missing: its speed, not its
@@ -616,6 +618,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--skip-baseline", action="store_true", help="leave goal 4 out")
     p.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="goal 4 alone: this checkout's server against --baseline's, back to back (a refactor's check)",
+    )
+    p.add_argument(
         "--out", type=Path, default=None, help="results folder (default docs/results/<host>-<date>-overload)"
     )
     args = p.parse_args(argv)
@@ -646,24 +653,35 @@ def main(argv: list[str] | None = None) -> int:
         photo.write_bytes(photo_bytes)
         body = Path(tmp) / "body.json"
         body.write_bytes(photo_body(photo_bytes))
-        goals = measure_new(args, body, photo, report)
-        if not args.skip_baseline:
+        goals = [] if args.latency_only else measure_new(args, body, photo, report)
+        if args.latency_only or not args.skip_baseline:
             goals += measure_latency(args, body, photo, report)
     report["load_average_after"] = load_average()
     report["goals"] = [g.__dict__ for g in goals]
     text = table(goals)
     print(text)
     host = re.sub(r"[^A-Za-z0-9_.-]+", "-", socket.gethostname()) or "host"
-    out = args.out or REPO / "docs" / "results" / f"{host}-{_dt.datetime.now():%Y%m%d}-overload"
+    kind = f"latency-vs-{args.baseline}" if args.latency_only else "overload"
+    out = args.out or REPO / "docs" / "results" / f"{host}-{_dt.datetime.now():%Y%m%d}-{kind}"
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "overload_goals.json", json.dumps(report, indent=2, default=str) + "\n")
     met = sum(g.met for g in goals)
+    title = (
+        f"# REST and gRPC latency against {args.baseline}, back to back: {met} of {len(goals)} no worse"
+        if args.latency_only
+        else f"# Overload goals (issue 22): {met} of {len(goals)} met"
+    )
+    capacity = (
+        ""
+        if args.latency_only
+        else f" Capacity (hey -c 4, {args.seconds:g} s): {report['capacity']['served_per_s']:.0f} served/s, p99 "
+        f"{report['capacity']['p99_ms']:.1f} ms."
+    )
     md = (
-        f"# Overload goals (issue 22): {met} of {len(goals)} met\n\n"
+        f"{title}\n\n"
         f"`{report['command']}` at {report['commit']}, {report['started']}, {report['cpus']} CPUs, load average "
-        f"{report['load_average_before']} before and {report['load_average_after']} after. Capacity (hey -c 4, "
-        f"{args.seconds:g} s): {report['capacity']['served_per_s']:.0f} served/s, p99 "
-        f"{report['capacity']['p99_ms']:.1f} ms. Raw figures: [overload_goals.json](overload_goals.json).\n\n"
+        f"{report['load_average_before']} before and {report['load_average_after']} after.{capacity} Raw figures: "
+        f"[overload_goals.json](overload_goals.json).\n\n"
         f"{text}\n"
     )
     atomic_write_text(out / "index.md", md)
