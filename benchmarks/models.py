@@ -405,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         command += f" --models {args.models}"
     if args.epochs:
         command += f" --epochs {args.epochs}"
+    if args.reuse:  # the runs kept from an earlier invocation carry their own training times (models.json)
+        command += " --reuse"
     page = {
         "date": date,
         "commit": commit,
