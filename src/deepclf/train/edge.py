@@ -69,11 +69,13 @@ def build_edge_cnn(
         raise UsageError(f"the edge model needs an input of at least {MIN_SIDE}x{MIN_SIDE}, got {h}x{w}")
     # One initializer per layer, each with its own seed: a Keras 3 initializer seeded with an int draws the same
     # values at every call, so a shared one started every block of a stage as a copy of the one before it.
+    # Glorot-uniform, Keras' default, as in the runs the recipe was chosen with: behind batch normalization a
+    # kernel's scale does not change what it computes, but it sets how far each AdamW step moves it relative to its
+    # size, and He-normal's ~2x larger kernels trained visibly slower on this schedule (0.78 against 0.82).
     layer_seeds = itertools.count(seed) if seed is not None else itertools.repeat(None)
 
     def init() -> Any:
-        return tf.keras.initializers.HeNormal(seed=next(layer_seeds))
-
+        return tf.keras.initializers.GlorotUniform(seed=next(layer_seeds))
 
     def conv_bn(x: Any, filters: int, kernel: int, stride: int = 1, relu: bool = True) -> Any:
         x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, kernel_initializer=init())(x)
