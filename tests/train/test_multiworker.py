@@ -150,6 +150,7 @@ def test_two_workers_on_loopback_train_one_model(mw_photos: Path, tmp_path: Path
     assert "(2, 5) True" in res.stdout
 
 
+@pytest.mark.slow  # ~1 min: two TF workers; keeps make test under 15 min (run by make test-slow)
 def test_two_workers_train_the_edge_model_on_its_recipe(mw_photos: Path, tmp_path: Path) -> None:
     # The edge recipe's pipeline (uint8 cache, whole batches, a seed per batch for the augmentation) sharded over
     # two workers: 64 training photos in 4 global batches of 16, 8 per replica.

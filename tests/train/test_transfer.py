@@ -93,6 +93,7 @@ def test_imagenet_without_a_network_says_how_to_get_the_file(gen_photos: Path, t
     assert not (tmp_path / "run" / "model.keras").exists()
 
 
+@pytest.mark.slow  # ~40 s: keeps make test under 15 min (run by make test-slow)
 def test_head_first_with_the_backbone_frozen_then_fine_tuning_resumes_in_its_phase(
     gen_photos: Path, mobilenet_file: Path, tmp_path: Path
 ) -> None:
