@@ -257,11 +257,10 @@ def convert_run(
                     **VARIANTS[variant].quantization(),
                     "quantization": tflite.quantization_params(content),
                     "parity": parity,
-                    # the operators of the graph (folded batch normalization, fused activations: docs/convert.md);
-                    # the report's alone, left out of the manifest below
-                    "ops": tflite.graph_ops(content),
                 }
-                report["variants"][variant] = info
+                # the report alone also lists the graph's operators (folded batch normalization, fused activations:
+                # docs/convert.md); the manifest travels with the model and needs none of it
+                report["variants"][variant] = {**info, "ops": tflite.graph_ops(content)}
                 out_manifest.variants[variant] = info
                 log(
                     f"converted {variant:<7} in {seconds:5.1f}s: {len(content) / 1e6:6.2f} MB, top-1 agreement "
@@ -277,9 +276,7 @@ def convert_run(
         warmup.write_warmup(tmp, name, image_bytes[:WARMUP_IMAGES], parity_x[:1])
         report["warmup_records"] = min(WARMUP_IMAGES, len(image_bytes)) + 1
         report["seconds_total"] = time.perf_counter() - t_start
-        out_manifest.replace(
-            variants={v: {k: x for k, x in e.items() if k != "ops"} for v, e in out_manifest.variants.items()}
-        ).save(tmp / MANIFEST_NAME)
+        out_manifest.save(tmp / MANIFEST_NAME)
         atomic_write_json(tmp / "conversion_report.json", report)
     log(f"published {final}")
     return ConvertResult(final, version, report)

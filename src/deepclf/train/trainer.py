@@ -54,7 +54,7 @@ class TrainConfig:
     run_dir: str = ""
     epochs: int | None = None  # None -> the model's recipe (10 basic, 15 augmented, 30 edge)
     img_size: tuple[int, int] | None = None  # None -> the recipe's (180x180 for the tutorial CNNs, 112x112 edge)
-    batch_size: int | None = None  # None -> the recipe's (32, 64 for edge)
+    batch_size: int | None = None  # None -> the recipe's (32 for every model)
     seed: int = 123
     validation_split: float = 0.2
     strategy: str = "auto"
@@ -315,13 +315,12 @@ def _train(
     if chief:
         (run / "plots").mkdir(exist_ok=True)
     distribution = {"strategy": dist.description, "workers": dist.role.workers, "replicas": dist.replicas}
-    recipe_info = get_spec(cfg.model).recipe.to_dict()  # what the flags left to the model's recipe
-    atomic_write_json(run / "config.json", {**cfg.to_dict(), "distribution": distribution, "recipe": recipe_info})
+    recipe = get_spec(cfg.model).recipe  # what the flags left to the model's recipe
+    atomic_write_json(run / "config.json", {**cfg.to_dict(), "distribution": distribution, "recipe": recipe.to_dict()})
     log = _tee(log, run / "train.log") if chief else log
     log(f"strategy: {dist.description}; {dist.replicas} replica(s) in sync, global batch {cfg.batch_size}")
 
     tf.keras.utils.set_random_seed(cfg.seed)
-    recipe = get_spec(cfg.model).recipe
     assert cfg.img_size is not None and cfg.batch_size is not None and cfg.epochs is not None  # resolved
     augment = recipe.augment.batch_fn(cfg.img_size) if recipe.augment else None
     cache_size = (round(cfg.img_size[0] * recipe.cache_scale), round(cfg.img_size[1] * recipe.cache_scale))
